@@ -1,0 +1,86 @@
+# cape: one binary over one library (libcape). `make help` lists the targets.
+#
+# Two build trees share the sources: build/rel (optimised) and build/san
+# (AddressSanitizer + UndefinedBehaviorSanitizer). `make check` runs the whole
+# suite in both.
+
+CC       ?= cc
+BUILD    ?= build/rel
+OPT      ?= -O2
+SAN      ?=
+WERROR   ?= -Werror
+CAPE_CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -Isrc -MMD -MP $(SAN) $(CFLAGS)
+LDLIBS   := -lgsl -llapacke -lopenblas -ljansson -lm -lpthread
+TEST_LIBS := -lcmocka
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/repro/*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+LIBCAPE  := $(BUILD)/libcape.a
+CAPE     := $(BUILD)/cape
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help
+
+all: build
+
+help:
+	@echo "make demo    install what is missing, build, run the phase diagnostic on the bundled data"
+	@echo "make check   install what is missing, build, run every test (plain, then ASan+UBSan)"
+	@echo "make build   build ./cape (build/rel)"
+	@echo "make fuzz    run the libFuzzer harnesses (FUZZ_SECONDS each, default 600)"
+	@echo "make bench   run the benchmarks against their peers"
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@$(MAKE) --no-print-directory $(CAPE)
+	@ln -sf $(CAPE) cape
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CAPE_CFLAGS) -c $< -o $@
+
+$(LIBCAPE): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CAPE): $(CLI_OBJ) $(LIBCAPE)
+	$(CC) $(CAPE_CFLAGS) -o $@ $(CLI_OBJ) $(LIBCAPE) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIBCAPE) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CAPE_CFLAGS) -Itests -o $@ $< $(LIBCAPE) $(LDLIBS) $(TEST_LIBS)
+
+demo: build
+	./cape diagnose
+
+test-unit: $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CAPE_DATA=data $$t; done
+
+test-cli: $(CAPE)
+	@CAPE=$(CAPE) bash tests/cli/run.sh
+
+test: test-unit test-cli
+
+check: deps
+	@$(MAKE) --no-print-directory test BUILD=build/rel
+	@$(MAKE) --no-print-directory test BUILD=build/san OPT=-O1 SAN="$(SAN_FLAGS)"
+	@echo "make check: all tests passed (plain and ASan+UBSan)"
+
+fuzz: deps
+	@scripts/fuzz.sh $${FUZZ_SECONDS:-600}
+
+bench: build
+	@bash bench/run.sh
+
+clean:
+	rm -rf build cape
+
+-include $(shell find build -name '*.d' 2>/dev/null)

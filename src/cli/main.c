@@ -1,0 +1,68 @@
+/* cape: git-style entry point. Each subcommand lives in its own file and
+ * returns the process exit status: 0 success, 1 a failed check, 2 bad usage
+ * or bad input. */
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_command COMMANDS[] = {
+    {"diagnose", cmd_diagnose, "phase diagnosis of model families from benchmark scores"},
+};
+enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: cape <command> [options] [inputs]\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out, "\n'cape help <command>' or 'cape <command> --help' explains each.\n"
+                 "Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
+}
+
+static const cli_command *find(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(COMMANDS[i].name, name) == 0)
+            return &COMMANDS[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    /* cape's dense algebra is small; OpenBLAS worker threads would only spin. */
+    openblas_set_num_threads(1);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("cape %s\n", CAPE_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "help") == 0) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        const cli_command *c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "cape: unknown command '%s'\n", argv[2]);
+            return 2;
+        }
+        char *hargv[] = {(char *)c->name, "--help", NULL};
+        return c->run(2, hargv);
+    }
+    const cli_command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "cape: unknown command '%s' (see 'cape --help')\n", name);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}

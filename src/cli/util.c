@@ -1,0 +1,74 @@
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/text.h"
+#include "cli/cli.h"
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cape %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'cape %s --help')\n", cmd);
+    return CAPE_EINPUT;
+}
+
+int cli_report(const cape_err *e)
+{
+    fprintf(stderr, "cape: %s\n", e->msg[0] ? e->msg : "unknown error");
+    return e->code ? e->code : CAPE_EFAIL;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
+{
+    if (text_parse_double(s, out))
+        return cli_usage_error(cmd, "%s expects a number, got '%s'", opt, s);
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    if (text_parse_int(s, out) || *out < lo || *out > hi)
+        return cli_usage_error(cmd, "%s expects an integer in [%ld, %ld], got '%s'", opt, lo, hi,
+                               s);
+    return 0;
+}
+
+static int is_data_dir(const char *dir)
+{
+    char probe[PATH_MAX + 64];
+    snprintf(probe, sizeof probe, "%s/benchmarks/base_models.csv", dir);
+    return access(probe, R_OK) == 0;
+}
+
+const char *cli_data_dir(void)
+{
+    static char dir[PATH_MAX + 32];
+    const char *env = getenv("CAPE_DATA");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        for (int up = 0; up < 5; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash)
+                break;
+            *slash = 0;
+            snprintf(dir, sizeof dir, "%s/data", exe);
+            if (is_data_dir(dir))
+                return dir;
+            snprintf(dir, sizeof dir, "%s/share/cape/data", exe);
+            if (is_data_dir(dir))
+                return dir;
+        }
+    }
+    return "data";
+}
