@@ -28,5 +28,7 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
 const char *cli_data_dir(void);
 
 int cmd_diagnose(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 
 #endif

@@ -9,6 +9,8 @@
 
 static const cli_command COMMANDS[] = {
     {"diagnose", cmd_diagnose, "phase diagnosis of model families from benchmark scores"},
+    {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},
+    {"forget", cmd_forget, "switch sources off in a sink model; per-source loss by mode"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 

@@ -11,6 +11,10 @@ typedef enum { TG_FP32 = 0, TG_BF16 = 1 } tg_precision;
 void tg_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The same product with alpha, on the calling thread only. */
+void tg_gemm_st(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Threads used by the products (OpenBLAS and the AMX kernel). */
 void tg_set_threads(int n);
 int tg_threads(void);

@@ -3,7 +3,37 @@
 #include <math.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "train/train_gemm.h"
+#include "train/train_pool.h"
+
+
+/* Row-parallel helper: splits [0, N) into one contiguous range per thread. */
+typedef struct {
+    void (*fn)(void *ctx, int lo, int hi);
+    void *ctx;
+    int N, chunk;
+} rows_job;
+
+static void rows_task(void *p, int i)
+{
+    rows_job *j = p;
+    int lo = i * j->chunk, hi = lo + j->chunk < j->N ? lo + j->chunk : j->N;
+    if (lo < hi)
+        j->fn(j->ctx, lo, hi);
+}
+
+static void parallel_rows(int N, void (*fn)(void *ctx, int lo, int hi), void *ctx)
+{
+    int nt = tp_threads();
+    if (nt == 1 || N < 64) {
+        fn(ctx, 0, N);
+        return;
+    }
+    rows_job j = {fn, ctx, N, (N + nt - 1) / nt};
+    tp_run(nt, rows_task, &j);
+}
 
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                     int OC)
@@ -185,88 +215,99 @@ void rope_backward(float *dx, int stride, const float *cos_t, const float *sin_t
     rope_rotate(dx, stride, cos_t, sin_t, B, T, nh, hs, -1.0f);
 }
 
-static float dot(const float *a, const float *b, int n)
+/* Attention runs per (batch row, key/value head) task so that the gradient
+ * of a shared key/value head is only ever touched by one thread. Scores and
+ * the weighted sums are small matrix products. */
+typedef struct {
+    const attn_shape *s;
+    float *out, *att, *dq, *dk, *dv;
+    const float *q, *k, *v, *dout, *att_c;
+} attn_job;
+
+static void softmax_causal(float *S, int T)
 {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    for (int t = 0; t < T; t++) {
+        float *a = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+        for (int u = 0; u <= t; u++)
+            mx = a[u] > mx ? a[u] : mx;
+        for (int u = 0; u <= t; u++) {
+            a[u] = expf(a[u] - mx);
+            sum += a[u];
+        }
+        float inv = 1.0f / sum;
+        for (int u = 0; u <= t; u++)
+            a[u] *= inv;
+        for (int u = t + 1; u < T; u++)
+            a[u] = 0.0f;
+    }
+}
+
+static void attn_fwd_task(void *p, int task)
+{
+    const attn_job *j = p;
+    const attn_shape *s = j->s;
+    int T = s->T, hs = s->hs, group = s->NH / s->KVH, C = s->NH * hs;
+    int b = task / s->KVH, kh = task % s->KVH;
+    float scale = 1.0f / sqrtf((float)hs);
+    const float *k = j->k + (size_t)b * T * s->sk + kh * hs;
+    const float *v = j->v + (size_t)b * T * s->sv + kh * hs;
+    for (int h = kh * group; h < (kh + 1) * group; h++) {
+        const float *q = j->q + (size_t)b * T * s->sq + h * hs;
+        float *S = j->att + ((size_t)b * s->NH + h) * T * T;
+        tg_gemm_st(0, 1, T, T, hs, scale, q, s->sq, k, s->sk, 0.0f, S, T);
+        softmax_causal(S, T);
+        tg_gemm_st(0, 0, T, hs, T, 1.0f, S, T, v, s->sv, 0.0f, j->out + (size_t)b * T * C + h * hs,
+                   C);
+    }
 }
 
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        const attn_shape *s)
 {
-    int B = s->B, T = s->T, NH = s->NH, hs = s->hs, group = s->NH / s->KVH;
+    attn_job j = {.s = s, .out = out, .att = att, .q = q, .k = k, .v = v};
+    tp_run(s->B * s->KVH, attn_fwd_task, &j);
+}
+
+static void attn_bwd_task(void *p, int task)
+{
+    const attn_job *j = p;
+    const attn_shape *s = j->s;
+    int T = s->T, hs = s->hs, group = s->NH / s->KVH, C = s->NH * hs;
+    int b = task / s->KVH, kh = task % s->KVH;
     float scale = 1.0f / sqrtf((float)hs);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            int kh = h / group;
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * s->sq + h * hs;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float mx = -INFINITY;
-                for (int u = 0; u <= t; u++) {
-                    const float *ku = k + ((size_t)b * T + u) * s->sk + kh * hs;
-                    a[u] = dot(qt, ku, hs) * scale;
-                    if (a[u] > mx)
-                        mx = a[u];
-                }
-                float sum = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    a[u] = expf(a[u] - mx);
-                    sum += a[u];
-                }
-                float inv = 1.0f / sum;
-                for (int u = 0; u <= t; u++)
-                    a[u] *= inv;
-                for (int u = t + 1; u < T; u++)
-                    a[u] = 0.0f;
-                float *o = out + ((size_t)b * T + t) * (NH * hs) + h * hs;
-                memset(o, 0, sizeof(float) * hs);
-                for (int u = 0; u <= t; u++) {
-                    const float *vu = v + ((size_t)b * T + u) * s->sv + kh * hs;
-                    float w = a[u];
-                    for (int i = 0; i < hs; i++)
-                        o[i] += w * vu[i];
-                }
-            }
+    float *dS = malloc(sizeof(float) * T * T);
+    if (!dS)
+        abort();
+    size_t ko = (size_t)b * T * s->sk + kh * hs, vo = (size_t)b * T * s->sv + kh * hs;
+    for (int h = kh * group; h < (kh + 1) * group; h++) {
+        size_t qo = (size_t)b * T * s->sq + h * hs;
+        const float *P = j->att_c + ((size_t)b * s->NH + h) * T * T;
+        const float *dO = j->dout + (size_t)b * T * C + h * hs;
+        tg_gemm_st(0, 1, T, T, hs, 1.0f, dO, C, j->v + vo, s->sv, 0.0f, dS, T); /* dP */
+        tg_gemm_st(1, 0, T, hs, T, 1.0f, P, T, dO, C, 1.0f, j->dv + vo, s->sv);
+        for (int t = 0; t < T; t++) {
+            float *d = dS + (size_t)t * T;
+            const float *a = P + (size_t)t * T;
+            float dot = 0.0f;
+            for (int u = 0; u <= t; u++)
+                dot += a[u] * d[u];
+            for (int u = 0; u <= t; u++)
+                d[u] = a[u] * (d[u] - dot) * scale;
+            for (int u = t + 1; u < T; u++)
+                d[u] = 0.0f;
         }
+        tg_gemm_st(0, 0, T, hs, T, 1.0f, dS, T, j->k + ko, s->sk, 1.0f, j->dq + qo, s->sq);
+        tg_gemm_st(1, 0, T, hs, T, 1.0f, dS, T, j->q + qo, s->sq, 1.0f, j->dk + ko, s->sk);
+    }
+    free(dS);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, const attn_shape *s)
 {
-    int B = s->B, T = s->T, NH = s->NH, hs = s->hs, group = s->NH / s->KVH;
-    float scale = 1.0f / sqrtf((float)hs);
-    float datt[T > 0 ? T : 1];
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            int kh = h / group;
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                const float *d = dout + ((size_t)b * T + t) * (NH * hs) + h * hs;
-                const float *qt = q + ((size_t)b * T + t) * s->sq + h * hs;
-                float *dqt = dq + ((size_t)b * T + t) * s->sq + h * hs;
-                float sum = 0.0f;
-                for (int u = 0; u <= t; u++) {
-                    const float *vu = v + ((size_t)b * T + u) * s->sv + kh * hs;
-                    float *dvu = dv + ((size_t)b * T + u) * s->sv + kh * hs;
-                    datt[u] = dot(d, vu, hs);
-                    sum += datt[u] * a[u];
-                    for (int i = 0; i < hs; i++)
-                        dvu[i] += a[u] * d[i];
-                }
-                for (int u = 0; u <= t; u++) {
-                    float dpre = a[u] * (datt[u] - sum) * scale;
-                    const float *ku = k + ((size_t)b * T + u) * s->sk + kh * hs;
-                    float *dku = dk + ((size_t)b * T + u) * s->sk + kh * hs;
-                    for (int i = 0; i < hs; i++) {
-                        dqt[i] += dpre * ku[i];
-                        dku[i] += dpre * qt[i];
-                    }
-                }
-            }
-        }
+    attn_job j = {.s = s, .dq = dq, .dk = dk, .dv = dv, .q = q, .k = k, .v = v, .dout = dout,
+                  .att_c = att};
+    tp_run(s->B * s->KVH, attn_bwd_task, &j);
 }
 
 static inline float sigmoidf(float x)
@@ -274,13 +315,20 @@ static inline float sigmoidf(float x)
     return 1.0f / (1.0f + expf(-x));
 }
 
-void swiglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
-                    int I)
+typedef struct {
+    float *h, *da, *db;
+    const float *a, *b, *dh, *mask;
+    int T, I;
+} act_job;
+
+static void swiglu_fwd_rows(void *p, int lo, int hi)
 {
-    for (int n = 0; n < N; n++) {
-        const float *ar = a + (size_t)n * I, *br = b + (size_t)n * I;
-        const float *mk = mask ? mask + (size_t)(n / T) * I : NULL;
-        float *hr = h + (size_t)n * I;
+    act_job *j = p;
+    int I = j->I;
+    for (int n = lo; n < hi; n++) {
+        const float *ar = j->a + (size_t)n * I, *br = j->b + (size_t)n * I;
+        const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
+        float *hr = j->h + (size_t)n * I;
         for (int i = 0; i < I; i++) {
             float val = ar[i] * sigmoidf(ar[i]) * br[i];
             hr[i] = mk ? val * mk[i] : val;
@@ -288,13 +336,22 @@ void swiglu_forward(float *h, const float *a, const float *b, const float *mask,
     }
 }
 
-void swiglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
-                     const float *mask, int N, int T, int I)
+void swiglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
+                    int I)
 {
-    for (int n = 0; n < N; n++) {
-        const float *ar = a + (size_t)n * I, *br = b + (size_t)n * I, *dr = dh + (size_t)n * I;
-        const float *mk = mask ? mask + (size_t)(n / T) * I : NULL;
-        float *dar = da + (size_t)n * I, *dbr = db + (size_t)n * I;
+    act_job j = {.h = h, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    parallel_rows(N, swiglu_fwd_rows, &j);
+}
+
+static void swiglu_bwd_rows(void *p, int lo, int hi)
+{
+    act_job *j = p;
+    int I = j->I;
+    for (int n = lo; n < hi; n++) {
+        const float *ar = j->a + (size_t)n * I, *br = j->b + (size_t)n * I;
+        const float *dr = j->dh + (size_t)n * I;
+        const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
+        float *dar = j->da + (size_t)n * I, *dbr = j->db + (size_t)n * I;
         for (int i = 0; i < I; i++) {
             float d = mk ? dr[i] * mk[i] : dr[i];
             float sg = sigmoidf(ar[i]), silu = ar[i] * sg;
@@ -304,14 +361,23 @@ void swiglu_backward(float *da, float *db, const float *dh, const float *a, cons
     }
 }
 
+void swiglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
+                     const float *mask, int N, int T, int I)
+{
+    act_job j = {.da = da, .db = db, .dh = dh, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    parallel_rows(N, swiglu_bwd_rows, &j);
+}
+
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
-void gelu_forward(float *h, const float *a, const float *mask, int N, int T, int I)
+static void gelu_fwd_rows(void *p, int lo, int hi)
 {
-    for (int n = 0; n < N; n++) {
-        const float *ar = a + (size_t)n * I;
-        const float *mk = mask ? mask + (size_t)(n / T) * I : NULL;
-        float *hr = h + (size_t)n * I;
+    act_job *j = p;
+    int I = j->I;
+    for (int n = lo; n < hi; n++) {
+        const float *ar = j->a + (size_t)n * I;
+        const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
+        float *hr = j->h + (size_t)n * I;
         for (int i = 0; i < I; i++) {
             float x = ar[i];
             float val = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
@@ -320,35 +386,55 @@ void gelu_forward(float *h, const float *a, const float *mask, int N, int T, int
     }
 }
 
-void gelu_backward(float *da, const float *dh, const float *a, const float *mask, int N, int T,
-                   int I)
+void gelu_forward(float *h, const float *a, const float *mask, int N, int T, int I)
 {
-    for (int n = 0; n < N; n++) {
-        const float *ar = a + (size_t)n * I, *dr = dh + (size_t)n * I;
-        const float *mk = mask ? mask + (size_t)(n / T) * I : NULL;
-        float *dar = da + (size_t)n * I;
+    act_job j = {.h = h, .a = a, .mask = mask, .T = T, .I = I};
+    parallel_rows(N, gelu_fwd_rows, &j);
+}
+
+static void gelu_bwd_rows(void *p, int lo, int hi)
+{
+    act_job *j = p;
+    int I = j->I;
+    for (int n = lo; n < hi; n++) {
+        const float *ar = j->a + (size_t)n * I, *dr = j->dh + (size_t)n * I;
+        const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
+        float *dar = j->da + (size_t)n * I;
         for (int i = 0; i < I; i++) {
             float x = ar[i], u = GELU_K * (x + 0.044715f * x * x * x);
             float th = tanhf(u), sech2 = 1.0f - th * th;
-            float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+            float g = 0.5f * (1.0f + th) +
+                      0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
             float d = mk ? dr[i] * mk[i] : dr[i];
             dar[i] += d * g;
         }
     }
 }
 
-double crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
-                            int *n_counted)
+void gelu_backward(float *da, const float *dh, const float *a, const float *mask, int N, int T,
+                   int I)
 {
-    double total = 0.0;
-    int count = 0;
-    for (int n = 0; n < N; n++) {
-        if (targets[n] < 0) {
-            if (losses)
-                losses[n] = 0.0f;
+    act_job j = {.da = da, .dh = dh, .a = a, .mask = mask, .T = T, .I = I};
+    parallel_rows(N, gelu_bwd_rows, &j);
+}
+
+typedef struct {
+    float *losses;
+    const float *logits;
+    const int *targets;
+    int V;
+} cef_job;
+
+static void ce_fwd_rows(void *p, int lo, int hi)
+{
+    cef_job *j = p;
+    int V = j->V;
+    for (int n = lo; n < hi; n++) {
+        if (j->targets[n] < 0) {
+            j->losses[n] = 0.0f;
             continue;
         }
-        const float *l = logits + (size_t)n * V;
+        const float *l = j->logits + (size_t)n * V;
         float mx = l[0];
         for (int i = 1; i < V; i++)
             if (l[i] > mx)
@@ -356,21 +442,44 @@ double crossentropy_forward(float *losses, const float *logits, const int *targe
         double sum = 0.0;
         for (int i = 0; i < V; i++)
             sum += expf(l[i] - mx);
-        float loss = (float)(log(sum) - (double)(l[targets[n]] - mx));
-        if (losses)
-            losses[n] = loss;
-        total += loss;
-        count++;
+        j->losses[n] = (float)(log(sum) - (double)(l[j->targets[n]] - mx));
     }
+}
+
+double crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
+                            int *n_counted)
+{
+    float *own = losses ? NULL : malloc(sizeof(float) * (N ? N : 1));
+    if (!losses && !own)
+        abort();
+    cef_job j = {losses ? losses : own, logits, targets, V};
+    parallel_rows(N, ce_fwd_rows, &j);
+    double total = 0.0;
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0) {
+            total += j.losses[n];
+            count++;
+        }
+    free(own);
     *n_counted = count;
     return total;
 }
 
-void crossentropy_backward(float *logits, const int *targets, int N, int V, float dloss)
+typedef struct {
+    float *logits;
+    const int *targets;
+    int V;
+    float dloss;
+} ce_job;
+
+static void ce_bwd_rows(void *p, int lo, int hi)
 {
-    for (int n = 0; n < N; n++) {
-        float *l = logits + (size_t)n * V;
-        if (targets[n] < 0) {
+    ce_job *j = p;
+    int V = j->V;
+    for (int n = lo; n < hi; n++) {
+        float *l = j->logits + (size_t)n * V;
+        if (j->targets[n] < 0) {
             memset(l, 0, sizeof(float) * V);
             continue;
         }
@@ -383,9 +492,15 @@ void crossentropy_backward(float *logits, const int *targets, int N, int V, floa
             l[i] = expf(l[i] - mx);
             sum += l[i];
         }
-        float inv = dloss / sum;
+        float inv = j->dloss / sum;
         for (int i = 0; i < V; i++)
             l[i] *= inv;
-        l[targets[n]] -= dloss;
+        l[j->targets[n]] -= j->dloss;
     }
+}
+
+void crossentropy_backward(float *logits, const int *targets, int N, int V, float dloss)
+{
+    ce_job j = {logits, targets, V, dloss};
+    parallel_rows(N, ce_bwd_rows, &j);
 }
