@@ -50,6 +50,7 @@ static void help(void)
         "  --threads N           (2)\n"
         "  --precision fp32|bf16 matmul inputs (bf16 where AMX is available, else fp32)\n"
         "  --resume              continue from the newest checkpoint in OUTDIR\n"
+        "  --stop-after N        checkpoint after step N of the schedule and stop\n"
         "  --quiet               no progress bar\n"
         "  --json                final summary as JSON on stdout\n"
         "  -h, --help            this help\n");
@@ -93,7 +94,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         O_DATA = 256, O_TOFU, O_CONFIG, O_ARCH, O_DIM, O_LAYERS, O_HEADS, O_KV, O_HIDDEN, O_CTX,
         O_VOCAB, O_SINKS, O_PGEN, O_SINKK, O_SINKSEED, O_BATCH, O_SEQ, O_ACCUM, O_STEPS, O_LR,
         O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_EPS, O_CLIP, O_SEED, O_VALFRAC, O_VALEVERY,
-        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON
+        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER
     };
     static const struct option opts[] = {
         {"data", 1, 0, O_DATA}, {"tofu", 1, 0, O_TOFU}, {"config", 1, 0, O_CONFIG},
@@ -108,7 +109,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"seed", 1, 0, O_SEED}, {"val-frac", 1, 0, O_VALFRAC}, {"val-every", 1, 0, O_VALEVERY},
         {"val-rows", 1, 0, O_VALROWS}, {"ckpt-every", 1, 0, O_CKPT}, {"keep", 1, 0, O_KEEP},
         {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC}, {"resume", 0, 0, O_RESUME},
-        {"quiet", 0, 0, O_QUIET}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
+        {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     double d;
@@ -181,6 +182,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->prec_set = 1;
             break;
         case O_RESUME: a->resume = 1; break;
+        case O_STOPAFTER: rc = parse_long("--stop-after", optarg, 1, 1L << 40, &v); a->o.stop_after = v; break;
         case O_QUIET: a->quiet = 1; break;
         case O_JSON: a->json = 1; break;
         case ':': return cli_usage_error("train", "%s needs a value", argv[optind - 1]);
@@ -591,7 +593,10 @@ int cmd_train(int argc, char **argv)
     if (rc)
         goto out;
     const train_progress *p = &sctx.last;
-    if (a.json) {
+    if (a.o.stop_after > 0 && a.o.stop_after < a.o.steps) {
+        printf("stopped after step %ld of %ld; checkpoint in %s (continue with --resume)\n",
+               a.o.stop_after, a.o.steps, a.out);
+    } else if (a.json) {
         json_t *j = json_object();
         json_object_set_new(j, "model", json_sprintf("%s/model.gguf", a.out));
         json_object_set_new(j, "arch", json_string(train_arch_name(a.cfg.arch)));

@@ -388,7 +388,8 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
         long done_here = step + 1 - start_step;
         p.tok_per_s = p.elapsed_s > 0 ? (double)(done_here * tok_per_step) / p.elapsed_s : 0;
         p.eta_s = p.elapsed_s / done_here * (double)(o->steps - step - 1);
-        int last = step + 1 == o->steps, stop = o->stop && *o->stop;
+        int last = step + 1 == o->steps;
+        int stop = (o->stop && *o->stop) || (o->stop_after > 0 && step + 1 == o->stop_after);
         if (ds->val.n_rows && ((o->val_every > 0 && (step + 1) % o->val_every == 0) || last)) {
             p.has_val = 1;
             p.val_loss = validate(m, ds, o, &b);
@@ -401,8 +402,9 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
         if (o->on_step)
             o->on_step(o->step_ctx, &p);
         if (stop && !last) {
-            rc = err_set(e, CAPE_EFAIL, "interrupted after step %ld; resume with --resume",
-                         step + 1);
+            if (o->stop && *o->stop)
+                rc = err_set(e, CAPE_EFAIL, "interrupted after step %ld; resume with --resume",
+                             step + 1);
             goto done;
         }
     }

@@ -56,6 +56,7 @@ typedef struct {
     void (*on_step)(void *ctx, const train_progress *p);
     void *step_ctx;
     volatile int *stop; /* set asynchronously: checkpoint and return */
+    long stop_after;    /* > 0: checkpoint after this step and return (no model.gguf) */
 } train_options;
 
 /* Runs steps start_step .. steps-1 and writes OUT/model.gguf at the end.
