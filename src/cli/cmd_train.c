@@ -50,6 +50,8 @@ static void help(void)
         "  --threads N           (2)\n"
         "  --precision fp32|bf16 matmul inputs (bf16 where AMX is available, else fp32)\n"
         "  --resume              continue from the newest checkpoint in OUTDIR\n"
+        "  --random-data         uniformly random tokens over --vocab ids, no tokenizer\n"
+        "                        (for throughput measurements; no --data needed)\n"
         "  --stop-after N        checkpoint after step N of the schedule and stop\n"
         "  --quiet               no progress bar\n"
         "  --json                final summary as JSON on stdout\n"
@@ -64,7 +66,7 @@ typedef struct {
     double p_gen;
     uint64_t sink_seed;
     train_options o;
-    int threads, resume, quiet, json, prec_set;
+    int threads, resume, quiet, json, prec_set, random_data;
     tg_precision prec;
     double val_frac;
     /* which model flags were given, so --config does not override them */
@@ -94,7 +96,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         O_DATA = 256, O_TOFU, O_CONFIG, O_ARCH, O_DIM, O_LAYERS, O_HEADS, O_KV, O_HIDDEN, O_CTX,
         O_VOCAB, O_SINKS, O_PGEN, O_SINKK, O_SINKSEED, O_BATCH, O_SEQ, O_ACCUM, O_STEPS, O_LR,
         O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_EPS, O_CLIP, O_SEED, O_VALFRAC, O_VALEVERY,
-        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER
+        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM
     };
     static const struct option opts[] = {
         {"data", 1, 0, O_DATA}, {"tofu", 1, 0, O_TOFU}, {"config", 1, 0, O_CONFIG},
@@ -109,7 +111,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"seed", 1, 0, O_SEED}, {"val-frac", 1, 0, O_VALFRAC}, {"val-every", 1, 0, O_VALEVERY},
         {"val-rows", 1, 0, O_VALROWS}, {"ckpt-every", 1, 0, O_CKPT}, {"keep", 1, 0, O_KEEP},
         {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC}, {"resume", 0, 0, O_RESUME},
-        {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
+        {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"random-data", 0, 0, O_RANDOM}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     double d;
@@ -182,6 +184,7 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->prec_set = 1;
             break;
         case O_RESUME: a->resume = 1; break;
+        case O_RANDOM: a->random_data = 1; break;
         case O_STOPAFTER: rc = parse_long("--stop-after", optarg, 1, 1L << 40, &v); a->o.stop_after = v; break;
         case O_QUIET: a->quiet = 1; break;
         case O_JSON: a->json = 1; break;
@@ -195,8 +198,10 @@ static int parse_args(int argc, char **argv, train_args *a)
         return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
     if (!a->out)
         return cli_usage_error("train", "-o OUTDIR is required");
-    if (!!a->data + !!a->tofu != 1)
-        return cli_usage_error("train", "give exactly one of --data and --tofu");
+    if (!!a->data + !!a->tofu + a->random_data != 1)
+        return cli_usage_error("train", "give exactly one of --data, --tofu and --random-data");
+    if (a->random_data && a->resume)
+        return cli_usage_error("train", "--random-data cannot be resumed");
     if (a->o.lr <= 0)
         return cli_usage_error("train", "--lr must be positive");
     a->o.lr_min = min_lr >= 0 ? (float)min_lr : a->o.lr / 10;
@@ -294,7 +299,8 @@ static int add_meta(void *ctx, ckpt_file *f)
 {
     meta_ctx *m = ctx;
     const train_options *o = &m->a->o;
-    int rc = ckpt_set_str(f, "general.name", "cape-trained") | train_tok_to_ckpt(m->vocab, f) |
+    int rc = ckpt_set_str(f, "general.name", "cape-trained") |
+             (m->vocab->n_vocab ? train_tok_to_ckpt(m->vocab, f) : 0) |
              sink_model_write(m->sinks, f) | ckpt_set_f32(f, "cape.train.lr", o->lr) |
              ckpt_set_u32(f, "cape.train.batch", (uint32_t)o->B) |
              ckpt_set_u32(f, "cape.train.seq", (uint32_t)o->T) |
@@ -450,11 +456,13 @@ int cmd_train(int argc, char **argv)
     /* corpus and tokenizer */
     if (a.data)
         rc = train_corpus_load_jsonl(&corpus, a.data, &e);
-    else
+    else if (a.tofu)
         rc = train_corpus_load_tofu(&corpus, a.tofu, &e);
     if (rc)
         goto out;
-    if (a.resume)
+    if (a.random_data)
+        rc = 0;
+    else if (a.resume)
         rc = train_tok_from_ckpt(&resume_f, &vocab, gpath, &e);
     else {
         const char **texts = malloc(sizeof(char *) * corpus.n);
@@ -469,7 +477,7 @@ int cmd_train(int argc, char **argv)
     }
     if (rc)
         goto out;
-    a.cfg.vocab = vocab.n_vocab;
+    a.cfg.vocab = a.random_data ? a.vocab : vocab.n_vocab;
     train_config_defaults(&a.cfg);
     if (!a.o.T)
         a.o.T = a.cfg.ctx;
@@ -481,7 +489,7 @@ int cmd_train(int argc, char **argv)
         goto out;
 
     /* sources */
-    src_ids = malloc(sizeof(uint32_t) * corpus.n);
+    src_ids = malloc(sizeof(uint32_t) * (corpus.n ? corpus.n : 1));
     if (!src_ids) {
         rc = err_set(&e, CAPE_EFAIL, "out of memory");
         goto out;
@@ -508,8 +516,16 @@ int cmd_train(int argc, char **argv)
         sinks.has_router = 1;
     }
 
-    if ((rc = train_dataset_build(&ds, &corpus, src_ids, &vocab, a.o.T, a.val_frac, a.o.seed,
-                                  &e)))
+    if (a.random_data) {
+        if (!sinks.sources.n && !sink_sources_id(&sinks.sources, "random", 1)) {
+            rc = err_set(&e, CAPE_EFAIL, "out of memory");
+            goto out;
+        }
+        rc = train_dataset_random(&ds, a.cfg.vocab, a.o.T, 1024, a.o.seed, &e);
+    } else {
+        rc = train_dataset_build(&ds, &corpus, src_ids, &vocab, a.o.T, a.val_frac, a.o.seed, &e);
+    }
+    if (rc)
         goto out;
 
     /* memory: refuse before anything is written */

@@ -404,7 +404,7 @@ int ckpt_parse(ckpt_file *f, const uint8_t *buf, size_t len, const char *what, c
                          "checkpoints", what, name, type);
         free(name);
     }
-    size_t data = (c.pos + align - 1) / align * align;
+    size_t data = rc ? 0 : (c.pos + align - 1) / align * align;
     for (int i = 0; i < f->n_t && !rc; i++) {
         ckpt_tensor *t = &f->t[i];
         uint64_t bytes = tensor_elems(t) * 4;

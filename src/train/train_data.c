@@ -249,6 +249,33 @@ oom:
     return err_set(e, CAPE_EINPUT, "the tokenised corpus does not fit in memory");
 }
 
+int train_dataset_random(train_dataset *ds, int vocab, int T, size_t n_rows, uint64_t seed,
+                         cape_err *e)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->train.T = ds->val.T = T;
+    size_t cap = 0;
+    int *row = malloc(sizeof(int) * (T + 1));
+    rng_fast r;
+    rng_fast_seed(&r, seed);
+    for (size_t i = 0; row && i < n_rows; i++) {
+        for (int t = 0; t <= T; t++)
+            row[t] = (int)rng_fast_below(&r, (uint32_t)vocab);
+        if (rows_push(&ds->train, &cap, row, T + 1, 1, 0, 0)) {
+            free(row);
+            row = NULL;
+        }
+    }
+    if (!row) {
+        train_dataset_free(ds);
+        return err_set(e, CAPE_EINPUT, "random rows do not fit in memory");
+    }
+    free(row);
+    ds->n_tokens = n_rows * (size_t)(T + 1);
+    ds->hash = seed ^ ((uint64_t)vocab << 32) ^ (uint64_t)T;
+    return 0;
+}
+
 static void rows_free(train_rows *r)
 {
     free(r->tokens);

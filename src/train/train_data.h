@@ -65,6 +65,10 @@ typedef struct {
 int train_dataset_build(train_dataset *ds, const train_corpus *c, const uint32_t *source_ids,
                         const bpe_vocab *vocab, int T, double val_frac, uint64_t seed,
                         cape_err *e);
+/* n_rows rows of uniformly random tokens in [0, vocab) (one source), for
+ * throughput measurements that should not depend on a corpus. */
+int train_dataset_random(train_dataset *ds, int vocab, int T, size_t n_rows, uint64_t seed,
+                         cape_err *e);
 void train_dataset_free(train_dataset *ds);
 
 /* Batch assembly: B rows (inputs, targets, source ids) for global row
