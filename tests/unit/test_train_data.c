@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "model/gguf.h"
 #include "train/bpe.h"
 #include "train/train_ckpt.h"
 #include "train/train_data.h"
@@ -104,6 +105,19 @@ static void test_ckpt_errors(void **state)
     assert_int_equal((int)t->ne[1], 2);
     assert_memory_equal(t->data, w, sizeof w);
     ckpt_free(&f);
+    /* the project's general GGUF reader sees the same file */
+    gguf_file *g = gguf_open(path, &e);
+    assert_non_null(g);
+    int64_t gi;
+    assert_int_equal(gguf_get_int(g, "n", &gi), 1);
+    assert_int_equal((int)gi, 8);
+    const gguf_tensor *gt = gguf_find_tensor(g, "w");
+    assert_non_null(gt);
+    assert_int_equal((int)gt->ne[0], 3);
+    assert_int_equal((int)gt->ne[1], 2);
+    assert_int_equal(gt->type, TENSOR_F32);
+    assert_memory_equal(gt->data, w, sizeof w);
+    gguf_close(g);
     /* every truncation short of the data end (the last 8 bytes are padding)
      * is an error, never a crash */
     for (size_t cut = 0; cut < len - 8; cut += 3) {
