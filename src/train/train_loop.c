@@ -121,7 +121,7 @@ int train_config_from_ckpt(const ckpt_file *f, train_config *c, const char *what
     return 0;
 }
 
-int train_model_load_params(train_model *m, const ckpt_file *f, const char *what, cape_err *e)
+int train_model_load_params(train_model *m, ckpt_file *f, const char *what, cape_err *e)
 {
     for (int i = 0; i < m->n_tensors; i++) {
         const train_tensor *t = &m->tensors[i];
