@@ -9,6 +9,7 @@
 
 static const cli_command COMMANDS[] = {
     {"diagnose", cmd_diagnose, "phase diagnosis of model families from benchmark scores"},
+    {"ode", cmd_ode, "benchmark trajectories as an ODE in log10 N, with hold-out prediction"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 
