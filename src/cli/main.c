@@ -11,6 +11,7 @@ static const cli_command COMMANDS[] = {
     {"diagnose", cmd_diagnose, "phase diagnosis of model families from benchmark scores"},
     {"ode", cmd_ode, "benchmark trajectories as an ODE in log10 N, with hold-out prediction"},
     {"frontier", cmd_frontier, "one benchmark against another across frontier models, by lab"},
+    {"eigen", cmd_eigen, "PCA of a benchmark panel: spectra and effective dimension"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 
