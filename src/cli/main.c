@@ -12,6 +12,7 @@ static const cli_command COMMANDS[] = {
     {"ode", cmd_ode, "benchmark trajectories as an ODE in log10 N, with hold-out prediction"},
     {"frontier", cmd_frontier, "one benchmark against another across frontier models, by lab"},
     {"eigen", cmd_eigen, "PCA of a benchmark panel: spectra and effective dimension"},
+    {"advise", cmd_advise, "phase, distance to N_c, next-size prediction and interventions"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 
