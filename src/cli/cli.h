@@ -28,5 +28,9 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
 const char *cli_data_dir(void);
 
 int cmd_diagnose(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -9,6 +9,10 @@
 
 static const cli_command COMMANDS[] = {
     {"diagnose", cmd_diagnose, "phase diagnosis of model families from benchmark scores"},
+    {"run", cmd_run, "generate text from a prompt with a GGUF/safetensors/llama2.c model"},
+    {"score", cmd_score, "log-likelihood of continuations after contexts (batched)"},
+    {"info", cmd_info, "architecture, sizes, tensor types and tokenizer of a model"},
+    {"tokenize", cmd_tokenize, "tokens of standard input under a model's tokenizer"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 
