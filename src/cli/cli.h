@@ -67,5 +67,7 @@ int cli_read_table(const char *path, const char *shown, int allow_extra, scores_
 /* "%.4f"-style formatting that prints n/a for NaN and infinities. */
 void cli_fmt(char *buf, size_t n, const char *fmt, double v);
 void cli_fmt_size(char *buf, size_t n, double v);
+int cmd_train(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 
 #endif
