@@ -31,6 +31,10 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
 const char *cli_data_dir(void);
 
 int cmd_diagnose(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_ode(int argc, char **argv);
 int cmd_frontier(int argc, char **argv);
 int cmd_eigen(int argc, char **argv);
@@ -63,5 +67,7 @@ int cli_read_table(const char *path, const char *shown, int allow_extra, scores_
 /* "%.4f"-style formatting that prints n/a for NaN and infinities. */
 void cli_fmt(char *buf, size_t n, const char *fmt, double v);
 void cli_fmt_size(char *buf, size_t n, double v);
+int cmd_train(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 
 #endif
