@@ -199,13 +199,7 @@ int cmd_frontier(int argc, char **argv)
     rc = cli_read_table(path, shown, a.extra, &t);
     if (rc)
         return rc;
-    if (!t.has_column[BENCH_SWE_BENCH_VERIFIED] && t.has_column[BENCH_SIMPLEQA]) {
-        if (!a.x_given)
-            a.o.x = a.o.y == BENCH_GPQA_DIAMOND && a.y_given ? BENCH_SWE_BENCH_VERIFIED
-                                                              : BENCH_GPQA_DIAMOND;
-        if (!a.y_given)
-            a.o.y = BENCH_SIMPLEQA;
-    }
+    frontier_default_pair(&t, &a.o, a.x_given, a.y_given);
     frontier_result r;
     cape_err e = {0};
     rc = frontier_run(&t, &a.o, &r, &e);

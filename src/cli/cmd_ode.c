@@ -217,20 +217,27 @@ static void print_errors(FILE *out, const char *what, const ode_errors *er, cons
     fprintf(out, "; MAPE %.2f %%\n", er->overall_mape);
 }
 
+/* Model names without an "org/" prefix, so table columns stay readable. */
+static const char *short_name(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    return slash && slash[1] ? slash + 1 : name;
+}
+
 static void print_traj(FILE *out, const ode_traj *t, const double *pred, const bench_id *bench,
                        int nb, const char *predname)
 {
-    fprintf(out, "  %-22s %6s", "", "");
+    fprintf(out, "  %-26s %6s", "", "");
     for (int j = 0; j < nb; j++)
         fprintf(out, "  %13s", lab(bench[j]));
-    fprintf(out, "\n  %-22s %6s", "model", "size");
+    fprintf(out, "\n  %-26s %6s", "model", "size");
     for (int j = 0; j < nb; j++)
         fprintf(out, "  %6s %6s", "obs", predname);
     fprintf(out, "\n");
     for (int i = 0; i < t->n; i++) {
         char sz[16];
         cli_fmt_size(sz, sizeof sz, pow(10, t->log_n[i]));
-        fprintf(out, "  %-22.22s %6s", t->name[i], sz);
+        fprintf(out, "  %-26.26s %6s", short_name(t->name[i]), sz);
         for (int j = 0; j < nb; j++) {
             char p[16];
             cli_fmt(p, sizeof p, "%.2f", pred ? pred[i * nb + j] : NAN);
@@ -385,6 +392,9 @@ static void print_header(FILE *out, const ode_result *r, const ode_data *train)
     fprintf(out, "; %d models, %d intervals", models, rows);
     if (train->nskipped)
         fprintf(out, "; %d row(s) skipped for a missing size or score", train->nskipped);
+    if (train->nduplicate)
+        fprintf(out, "\n   skipped for repeating a size already in their family: %s",
+                train->duplicate);
     fprintf(out, "\n   state:");
     for (int j = 0; j < train->nbench; j++)
         fprintf(out, " %s", lab(train->bench[j]));
@@ -422,6 +432,10 @@ static void print_text(FILE *out, const ode_result *r, const ode_data *train)
                 const ode_traj *t = &train->traj[k];
                 const ode_pred *p = &r->insample[k];
                 fprintf(out, "\nin-sample: %s, integrated from %s\n", t->family, t->name[0]);
+                if (t->n < 2) {
+                    fprintf(out, "  one model: nothing to integrate or compare\n");
+                    continue;
+                }
                 if (!p->ok) {
                     fprintf(out, "  not estimable: %s\n", p->why);
                     continue;

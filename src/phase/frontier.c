@@ -20,6 +20,16 @@ void frontier_options_default(frontier_options *o)
     o->rotate_below = 0.2;
 }
 
+void frontier_default_pair(const scores_table *t, frontier_options *o, int x_given, int y_given)
+{
+    if (t->has_column[BENCH_SWE_BENCH_VERIFIED] || !t->has_column[BENCH_SIMPLEQA])
+        return;
+    if (!x_given)
+        o->x = y_given && o->y == BENCH_GPQA_DIAMOND ? BENCH_SWE_BENCH_VERIFIED : BENCH_GPQA_DIAMOND;
+    if (!y_given)
+        o->y = BENCH_SIMPLEQA;
+}
+
 static int classify(double h, double band)
 {
     return h < -band ? -1 : h > band ? 1 : 0;

@@ -25,6 +25,10 @@ typedef struct {
 } frontier_options;
 
 void frontier_options_default(frontier_options *o);
+/* The pair for a table: SWE-bench Verified -> GPQA Diamond, or, for a table
+ * with SimpleQA and no SWE-bench, GPQA Diamond -> SimpleQA (reasoning vs
+ * factuality). x_given / y_given keep what the caller chose. */
+void frontier_default_pair(const scores_table *t, frontier_options *o, int x_given, int y_given);
 
 typedef struct {
     const char *model, *lab; /* borrowed from the table */

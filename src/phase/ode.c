@@ -110,16 +110,22 @@ static int add_member(group **g, int *ng, const char *fam, const scores_model *m
     return 0;
 }
 
-static int traj_from_group(const group *g, const ode_options *o, ode_traj *tr, cape_err *e)
+static int traj_from_group(group *g, const ode_options *o, ode_traj *tr, ode_data *note,
+                           cape_err *e)
 {
     qsort(g->mem, (size_t)g->n, sizeof *g->mem, cmp_member);
-    for (int i = 1; i < g->n; i++)
-        if (g->mem[i].m->params == g->mem[i - 1].m->params)
-            return err_set(e, CAPE_EINPUT,
-                           "%s:%d: family '%s' has two models of the same size (%s and %s); "
-                           "a trajectory needs distinct sizes",
-                           g->mem[i].table, g->mem[i].m->line, g->name, g->mem[i - 1].m->name,
-                           g->mem[i].m->name);
+    int kept = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (kept > 0 && g->mem[i].m->params == g->mem[kept - 1].m->params) {
+            size_t len = strlen(note->duplicate);
+            snprintf(note->duplicate + len, sizeof note->duplicate - len, "%s%s",
+                     note->nduplicate ? ", " : "", g->mem[i].m->name);
+            note->nduplicate++;
+            continue;
+        }
+        g->mem[kept++] = g->mem[i];
+    }
+    g->n = kept;
     tr->family = strdup(g->name);
     tr->n = g->n;
     tr->log_n = malloc((size_t)g->n * sizeof *tr->log_n);
@@ -201,14 +207,14 @@ int ode_data_build(const scores_table *const *tables, int ntables, const ode_opt
         int is_test = holdout && strcasecmp(g[k].name, holdout) == 0;
         ode_data *d = is_test ? test : train;
         found |= is_test;
-        if (is_test && g[k].n < 2)
+        if (rc == 0)
+            rc = traj_from_group(&g[k], o, &d->traj[d->ntraj], train, e);
+        d->ntraj++;
+        if (rc == 0 && is_test && g[k].n < 2)
             rc = err_set(e, CAPE_EINPUT,
                          "hold-out family '%s' has %d usable model(s); prediction needs a first "
                          "model and at least one more",
                          g[k].name, g[k].n);
-        if (rc == 0)
-            rc = traj_from_group(&g[k], o, &d->traj[d->ntraj], e);
-        d->ntraj++;
     }
     if (rc == 0 && holdout && !found) {
         char list[512] = "";
@@ -538,7 +544,7 @@ static double interp(const double *xp, const double *fp, int stride, int n, doub
 /* Linear model, exactly: [B; 1](t) = expm(M (t - t0)) [B0; 1] with
  * M = [[C, c], [0, 0]]. */
 static int linear_exact(const ode_model *m, double t0, const double *y0, const double *ts, int nt,
-                        double *out, cape_err *e)
+                        double blowup, double *out, cape_err *e)
 {
     int nb = m->nbench, p = nb + 1, rc = 0;
     gsl_matrix *M = gsl_matrix_calloc(p, p), *E = gsl_matrix_alloc(p, p);
@@ -561,8 +567,9 @@ static int linear_exact(const ode_model *m, double t0, const double *y0, const d
             for (int j = 0; j < nb; j++)
                 acc += gsl_matrix_get(E, i, j) * y0[j];
             out[k * nb + i] = acc;
-            if (!isfinite(acc))
-                rc = err_set(e, CAPE_EFAIL, "the exact solution overflows near t = %.4g", ts[k]);
+            if (!isfinite(acc) || fabs(acc) > blowup)
+                rc = err_set(e, CAPE_EFAIL, "the exact solution diverged near t = %.4g (|y| > %g)",
+                             ts[k], blowup);
         }
     }
     gsl_set_error_handler(old);
@@ -601,9 +608,9 @@ int ode_predict(const ode_model *m, const ode_traj *tr, const ode_options *o, od
     cape_err ie = {0};
     int rc;
     if (o->exact && m->kind == ODE_FIT_LINEAR) {
-        rc = linear_exact(m, t0, tr->b, p->curve_t, ncurve, p->curve_b, &ie);
+        rc = linear_exact(m, t0, tr->b, p->curve_t, ncurve, io.blowup, p->curve_b, &ie);
         if (rc == 0)
-            rc = linear_exact(m, t0, tr->b, tr->log_n, n, p->pred, &ie);
+            rc = linear_exact(m, t0, tr->b, tr->log_n, n, io.blowup, p->pred, &ie);
     } else {
         rc = odeint_solve(model_rhs, (void *)m, nb, t0, t1, tr->b, p->curve_t, ncurve,
                           p->curve_b, &io, &p->st, &ie);
@@ -1082,6 +1089,7 @@ json_t *ode_result_json(const ode_result *r, const ode_data *train)
         json_array_append_new(fams, json_string(train->traj[k].family));
     json_object_set_new(j, "training_families", fams);
     json_object_set_new(j, "skipped_models", json_integer(train->nskipped));
+    json_object_set_new(j, "duplicate_sizes_skipped", json_integer(train->nduplicate));
     if (o->fit != ODE_FIT_UCURVE) {
         json_object_set_new(
             j, "integrator",

@@ -68,13 +68,17 @@ typedef struct {
     ode_traj *traj;
     int ntraj;
     int nskipped;      /* models dropped for a missing size or score */
+    int nduplicate;    /* models dropped for repeating a size within their family */
+    char duplicate[256]; /* their names (the first few) */
 } ode_data;
 
 /* Collects the trajectories of every family in the tables. A table without
  * a family column counts as one family named after its file. Models that
- * miss a score of the state are skipped; two models of one family with the
- * same size are an input error. holdout != NULL: that family goes to *test
- * (an error when absent), the rest to *train; test may be NULL otherwise. */
+ * miss a score of the state are skipped, and so is a model repeating a size
+ * already in its family (a later version of one model: no finite difference
+ * exists between the two); both are counted in *train. holdout != NULL:
+ * that family goes to *test (an error when absent), the rest to *train;
+ * test may be NULL otherwise. */
 int ode_data_build(const scores_table *const *tables, int ntables, const ode_options *o,
                    const char *holdout, ode_data *train, ode_data *test, cape_err *e);
 void ode_data_free(ode_data *d);

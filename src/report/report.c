@@ -66,6 +66,16 @@ static void fmt_num(char *buf, size_t n, const char *fmt, double v)
         snprintf(buf, n, "not estimable");
 }
 
+/* One number through fmt, or "n/a" when it is not finite: no NaN reaches the page. */
+static const char *fx(char *buf, size_t n, const char *fmt, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, n, fmt, v);
+    else
+        snprintf(buf, n, "n/a");
+    return buf;
+}
+
 static int load(const char *path, const char *shown, scores_table *t, int *have, cape_err *e)
 {
     scores_options so = {0};
@@ -153,6 +163,7 @@ static int compute(const report_inputs *in, report_state *s, cape_err *e)
 
     frontier_options fo;
     frontier_options_default(&fo);
+    frontier_default_pair(&s->front_t, &fo, 0, 0);
     if ((rc = frontier_run(&s->front_t, &fo, &s->fr, e)) != 0)
         return rc;
     s->have_fr = 1;
@@ -282,6 +293,19 @@ static char *fig_phase(const report_state *s)
     return finish_plot(p);
 }
 
+enum { GAMMA_CLIP = 3 };
+
+static int gamma_outside(const phase_diagnosis *d)
+{
+    int n = 0;
+    for (int k = 0; k < d->nfam; k++)
+        for (int i = 0; i < d->fam[k].nstep; i++)
+            n += fabs(d->fam[k].step[i].gamma) > GAMMA_CLIP;
+    for (int i = 0; d->gfit.estimable && i < d->gfit.npoint; i++)
+        n += fabs(d->gfit.gamma[i]) > GAMMA_CLIP;
+    return n;
+}
+
 static char *fig_gamma(const report_state *s)
 {
     const phase_diagnosis *d = &s->pooled_d;
@@ -325,6 +349,8 @@ static char *fig_gamma(const report_state *s)
             free(gx);
         }
     }
+    /* up to nine families get their own colour; the rest share grey */
+    double ymin = 0, ymax = 0;
     for (int k = 0; k < d->nfam; k++) {
         const phase_family *f = &d->fam[k];
         double x[64], y[64];
@@ -333,15 +359,19 @@ static char *fig_gamma(const report_state *s)
             if (isfinite(f->step[i].gamma)) {
                 x[n] = pow(10, f->step[i].log_n_mid);
                 y[n++] = f->step[i].gamma;
+                ymin = fmin(ymin, y[n - 1]), ymax = fmax(ymax, y[n - 1]);
             }
-        snprintf(lab, sizeof lab, "%s: consecutive sizes", f->name);
-        svg_line(p, x, y, n, (svg_style){.color = PALETTE[k % NPALETTE], .width = 1, .opacity = 0.6},
-                 NULL);
-        svg_scatter(p, x, y, n,
-                    (svg_style){.color = PALETTE[k % NPALETTE], .marker = SVG_MARK_CIRCLE,
-                                .size = 4},
-                    lab, NULL);
+        int own = k < 9;
+        const char *c = own ? PALETTE[k % NPALETTE] : "#a0a0a0";
+        snprintf(lab, sizeof lab, own ? "%s: consecutive sizes" : "other families", f->name);
+        svg_line(p, x, y, n, (svg_style){.color = c, .width = 1, .opacity = 0.6}, NULL);
+        svg_scatter(p, x, y, n, (svg_style){.color = c, .marker = SVG_MARK_CIRCLE, .size = 4},
+                    own || k == 9 ? lab : NULL, NULL);
     }
+    for (int i = 0; g->estimable && i < g->npoint; i++)
+        ymin = fmin(ymin, g->gamma[i]), ymax = fmax(ymax, g->gamma[i]);
+    if (ymin < -GAMMA_CLIP || ymax > GAMMA_CLIP) /* a few steps with tiny delta HS explode */
+        svg_range_y(p, fmax(ymin, -GAMMA_CLIP) - 0.2, fmin(ymax, GAMMA_CLIP) + 0.2);
     return finish_plot(p);
 }
 
@@ -410,6 +440,8 @@ static char *fig_width(const report_state *s, char **second)
     if (d->nfam < 1)
         return NULL;
     const phase_family *f = &d->fam[0];
+    if (!f->width.estimable)
+        return NULL;
     double hs[64], tq[64], hn[64], tn[64];
     char *names[64];
     int n = f->n < 64 ? f->n : 64;
@@ -591,8 +623,11 @@ static char *fig_ode_holdout(const report_state *s)
         cy[i] = stats_polyval(u->poly_coef, u->opt.poly_degree, l);
     }
     char lab[128];
-    snprintf(lab, sizeof lab, "U-curve (degree %d): MAPE %.2f%%", u->opt.poly_degree,
-             u->base[u->opt.poly_degree - 1].all.overall_mape);
+    char mp[32];
+    snprintf(lab, sizeof lab, "U-curve (degree %d): MAPE %s", u->opt.poly_degree,
+             fx(mp, sizeof mp, "%.2f%%",
+                u->base[u->opt.poly_degree - 1].ok ? u->base[u->opt.poly_degree - 1].all.overall_mape
+                                                   : NAN));
     svg_line(p, cx, cy, 100, (svg_style){.color = "#d62728", .width = 1.8}, lab);
     if (u->nbase >= 1 && u->base[0].ok) {
         /* the linear baseline, refitted for the curve */
@@ -605,6 +640,10 @@ static char *fig_ode_holdout(const report_state *s)
     double ox[64], oy[64], px[64], py[64];
     int n = te->n < 64 ? te->n : 64;
     const ode_baseline *b = &u->base[u->opt.poly_degree - 1];
+    if (!b->ok) {
+        svg_plot_free(p);
+        return NULL;
+    }
     for (int i = 0; i < n; i++) {
         ox[i] = px[i] = pow(10, te->log_n[i]);
         oy[i] = te->b[i];
@@ -783,9 +822,12 @@ static void summary_table(html_doc *h, const report_state *s)
     char c[256], a[16], b[16], m[16];
     const phase_family *fa = s->seta_d.nfam ? &s->seta_d.fam[0] : NULL;
     if (fa) {
-        snprintf(c, sizeof c, "%.4f (p = %.3g)", fa->corr.r, fa->corr.p);
+        char x1[32], x2[32];
+        snprintf(c, sizeof c, "%s (p = %s)", fx(x1, sizeof x1, "%.4f", fa->corr.r),
+                 fx(x2, sizeof x2, "%.3g", fa->corr.p));
         row(h, "r(HS, TQA), Pythia", "-0.989", c, s->ode_t.path);
-        snprintf(c, sizeof c, "%.4f -> %+.4f", fa->width.r_raw, fa->width.r_norm);
+        snprintf(c, sizeof c, "%s -> %s", fx(x1, sizeof x1, "%.4f", fa->width.r_raw),
+                 fx(x2, sizeof x2, "%+.4f", fa->width.r_norm));
         row(h, "width-normalised r", "-0.989 -> +0.963", c, s->ode_t.path);
     }
     const phase_ucurve *u = &s->pooled_d.ucurve;
@@ -809,11 +851,13 @@ static void summary_table(html_doc *h, const report_state *s)
         row(h, "linear ODE, MAE/mean (RK45, 200-point grid)",
             "2.63% (HS 4.71, TQA 1.23, ARC 3.25, WG 1.47, MMLU 2.56)", c, s->ode_t.path);
     }
-    snprintf(c, sizeof c, "tax %.4f, bonus %.4f (x%.2f)", r->slopes[0].slope, r->slopes[2].slope,
-             r->slopes[2].slope / r->slopes[0].slope);
+    char s1[32], s2[32], s3[32];
+    snprintf(c, sizeof c, "tax %s, bonus %s (x%s)", fx(s1, sizeof s1, "%.4f", r->slopes[0].slope),
+             fx(s2, sizeof s2, "%.4f", r->slopes[2].slope),
+             fx(s3, sizeof s3, "%.2f", r->slopes[2].slope / r->slopes[0].slope));
     row(h, "per-phase slope dTQA/dlog10N on HS", "0.1201 -> 0.7506 (x6.3)", c, s->ode_t.path);
     const ode_result *uc = &s->u_res;
-    if (uc->nbase >= 4) {
+    if (uc->nbase >= 4 && uc->base[0].ok && uc->base[1].ok && uc->base[2].ok && uc->base[3].ok) {
         snprintf(c, sizeof c, "%.3f%% (degrees 1/3/4: %.2f / %.2f / %.2f%%)",
                  uc->base[1].all.overall_mape, uc->base[0].all.overall_mape,
                  uc->base[2].all.overall_mape, uc->base[3].all.overall_mape);
@@ -827,8 +871,10 @@ static void summary_table(html_doc *h, const report_state *s)
             c, s->pooled_t.path);
     }
     const frontier_result *f = &s->fr;
-    snprintf(c, sizeof c, "slope %.5f, intercept %.3f, r %.5f, p %.3g; LOLO %.2f +/- %.2f",
-             f->fit.slope, f->fit.intercept, f->fit.r, f->fit.p, f->lolo_mean, f->lolo_sd);
+    char l1[32], l2[32];
+    snprintf(c, sizeof c, "slope %.5f, intercept %.3f, r %.5f, p %.3g; LOLO %s +/- %s",
+             f->fit.slope, f->fit.intercept, f->fit.r, f->fit.p,
+             fx(l1, sizeof l1, "%.2f", f->lolo_mean), fx(l2, sizeof l2, "%.2f", f->lolo_sd));
     row(h, "frontier SWE -> GPQA",
         "0.51308, 46.380, r 0.72349, p 1.33e-6; LOLO 9.20 +/- 2.38 pp", c, s->front_t.path);
     if (s->eig_a.ng > 0 && s->eig_a.g[0].estimable) {
@@ -857,10 +903,11 @@ static void figure(html_doc *h, const char *id, char *svg, char *svg2, const cha
 {
     const char *svgs[2] = {svg, svg2};
     if (!svg) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "<figure id=\"%s\"><p class=\"no\">not estimable from these "
-                                  "inputs</p></figure>\n",
-                 id);
+        char msg[1024], esc[600];
+        html_escape(caption, esc, sizeof esc);
+        snprintf(msg, sizeof msg, "<figure id=\"%s\"><p class=\"no\">Not estimable from these "
+                                  "inputs.</p><figcaption>%s</figcaption></figure>\n",
+                 id, esc);
         html_raw(h, msg);
     } else {
         html_figure(h, id, svgs, svg2 ? 2 : 1, caption);
@@ -888,8 +935,11 @@ static void figures(html_doc *h, const report_state *s)
     snprintf(cap, sizeof cap,
              "γ₁₂ between consecutive sizes of each family of %s, at the "
              "geometric-mean size. The shaded columns are the bootstrap intervals of N_c, the "
-             "vertex of the TruthfulQA U-curve (median %s, 95%% [%s, %s]).",
-             s->pooled_t.path, m, a, b);
+             "vertex of the TruthfulQA U-curve (median %s, 95%% [%s, %s]).%s",
+             s->pooled_t.path, m, a, b,
+             gamma_outside(&s->pooled_d) ? " Points beyond ±3 (pairs whose HS barely moves) lie "
+                                           "outside the plotted range."
+                                         : "");
     figure(h, REPORT_FIGURES[1], fig_gamma(s), NULL, cap);
     int beyond = 0;
     for (int i = 0; i < u->valid; i++)
@@ -901,13 +951,18 @@ static void figures(html_doc *h, const report_state *s)
              u->nboot, u->n, s->pooled_t.path, s->pooled_d.opt.seed, s->pooled_d.opt.vertex_lo,
              s->pooled_d.opt.vertex_hi, beyond);
     figure(h, REPORT_FIGURES[2], fig_bootstrap(s), NULL, cap);
-    snprintf(cap, sizeof cap,
-             "L(N) = E + A·N^-α by least squares on the Pythia losses of %s; the "
-             "dashed line is the fitted irreducible loss E. The invariant N^α(L - E) is "
-             "%.1f ± %.2f (CV %.2f%%).",
-             s->pooled_t.path, s->pooled_d.nloss ? s->pooled_d.loss[0].inv_mean : NAN,
-             s->pooled_d.nloss ? s->pooled_d.loss[0].inv_sd : NAN,
-             s->pooled_d.nloss ? 100 * s->pooled_d.loss[0].inv_cv : NAN);
+    const losslaw_result *ll = s->pooled_d.nloss ? &s->pooled_d.loss[0] : NULL;
+    if (ll && ll->estimable)
+        snprintf(cap, sizeof cap,
+                 "L(N) = E + A·N^-α by least squares on the %s losses of %s; the dashed line is "
+                 "the fitted irreducible loss E. The invariant N^α(L - E) is %.1f ± %.2f (CV "
+                 "%.2f%%).",
+                 ll->family, s->pooled_t.path, ll->inv_mean, ll->inv_sd, 100 * ll->inv_cv);
+    else
+        snprintf(cap, sizeof cap,
+                 "Loss law: %s has no family with a loss column and at least four models, or its "
+                 "fit is not estimable.",
+                 s->pooled_t.path);
     figure(h, REPORT_FIGURES[3], fig_loss(s), NULL, cap);
     char *second = NULL, *first = fig_width(s, &second);
     figure(h, REPORT_FIGURES[4], first, second,
@@ -918,22 +973,31 @@ static void figures(html_doc *h, const report_state *s)
 
     html_heading(h, 2, "Trajectories, frontier and eigenstructure");
     html_raw(h, "<div class=\"figs\">\n");
-    char *hold = fig_ode_holdout(s);
+    char *hold = fig_ode_holdout(s), *fit = fig_ode_fit(s);
+    const ode_result *ar = &s->a_res;
+    char why[400] = "";
+    if (!fit)
+        snprintf(why, sizeof why, " The in-sample ODE is not estimable: %.300s.",
+                 !ar->model.estimable ? ar->model.why
+                 : ar->ntrain > 0     ? ar->insample[0].why
+                                      : "no training family");
     snprintf(cap, sizeof cap,
-             "Left: markers observed, lines integrated. dB/dt = C·B + c fitted by least squares on finite differences of %s "
+             "%sdB/dt = C·B + c fitted by least squares on finite differences of %s "
              "and integrated from the smallest model with scipy's RK45 controller (rtol 1e-3), "
-             "sampled on a 200-point grid. Right: %s held out; the U-curve of TQA in log₁₀N fitted on "
-             "the other families (the computation behind the paper's 5.6%%), and the linear ODE "
-             "in (HS, TQA) integrated from the held-out family's smallest model.",
-             s->ode_t.path, s->u_res.has_test ? s->u_res.test->family : "nothing");
-    figure(h, REPORT_FIGURES[5], fig_ode_fit(s), hold, cap);
+             "sampled on a 200-point grid.%s %s: %s held out; the U-curve of TQA in log₁₀N fitted "
+             "on the other families (the computation behind the paper's 5.6%%), and the linear "
+             "ODE in (HS, TQA) integrated from the held-out family's smallest model.",
+             fit ? "Left: markers observed, lines integrated. " : "", s->ode_t.path, why,
+             fit ? "Right" : "Shown", s->u_res.has_test ? s->u_res.test->family : "nothing");
+    figure(h, REPORT_FIGURES[5], fit ? fit : hold, fit ? hold : NULL, cap);
     snprintf(cap, sizeof cap,
              "%d frontier models of %s, coloured by lab. Bands: ±%g and ±%g points "
              "around the least-squares line; labelled models lie outside the wide band. "
-             "Leave-one-lab-out error %.2f ± %.2f points over %d labs; rotation ratio "
-             "σ = %.3f.",
-             s->fr.n, s->front_t.path, s->fr.opt.band_narrow, s->fr.opt.band_wide, s->fr.lolo_mean,
-             s->fr.lolo_sd, s->fr.nlolo, s->fr.sigma);
+             "Leave-one-lab-out error %s ± %s points over %d labs; rotation ratio "
+             "σ = %s.",
+             s->fr.n, s->front_t.path, s->fr.opt.band_narrow, s->fr.opt.band_wide,
+             fx(a, sizeof a, "%.2f", s->fr.lolo_mean), fx(b, sizeof b, "%.2f", s->fr.lolo_sd),
+             s->fr.nlolo, fx(m, sizeof m, "%.3f", s->fr.sigma_ok ? s->fr.sigma : NAN));
     figure(h, REPORT_FIGURES[6], fig_frontier(s), NULL, cap);
     snprintf(cap, sizeof cap,
              "Share of variance of each principal component (log scale): Pythia set A on the "

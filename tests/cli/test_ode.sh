@@ -51,6 +51,13 @@ jq -e '.model.estimable == false and .insample[0].models[0].predicted == null' "
   die "not-estimable JSON: $(head -c 300 "$TMP/out")"
 npass=$((npass + 1))
 
+# a real divergence: the same fit on set B's two-decimal scores blows up
+expect_exit 0 "$CAPE" ode $P/set_b_14.csv
+expect_out 'in-sample: Pythia, integrated from Pythia-70M'
+expect_out '  not estimable: integration diverged near t = 8\.9'
+expect_exit 0 "$CAPE" ode $P/set_b_14.csv --integrator exact
+expect_out '  not estimable: the exact solution diverged near t = 8\.'
+
 # bad input: one line, exit 2
 expect_exit 2 "$CAPE" ode --fit cubic
 expect_one_line_err
@@ -62,10 +69,16 @@ expect_exit 2 "$CAPE" ode --bench hs,bogus
 expect_one_line_err
 expect_exit 2 "$CAPE" ode "$TMP/missing.csv"
 expect_one_line_err
-printf 'model,params,hs\na,1e8,30\nb,1e8,31\n' >"$TMP/dup.csv"
-expect_exit 2 "$CAPE" ode --bench hs "$TMP/dup.csv"
+printf 'model,params,hs\na,1e8,30\nb,1e8,31\nc,3e8,35\nd,1e9,41\n' >"$TMP/dup.csv"
+expect_exit 0 "$CAPE" ode --bench hs "$TMP/dup.csv"
+expect_out 'skipped for repeating a size already in their family: b'
+expect_out 'mean error, MAE/mean \(3 models\)'
+expect_exit 0 "$CAPE" ode --bench hs,tqa data/benchmarks/base_models.csv --holdout Falcon
+expect_out 'skipped for repeating a size already in their family: allenai/OLMo-1\.7-7B-hf'
+expect_out 'one model: nothing to integrate or compare'
+expect_exit 2 "$CAPE" ode --bench hs,tqa data/benchmarks/base_models.csv --holdout TinyLlama
 expect_one_line_err
-expect_err "dup.csv:3: family 'dup' has two models of the same size"
+expect_err "hold-out family 'TinyLlama' has 1 usable model"
 expect_exit 2 "$CAPE" ode --fit sindy --integrator exact
 expect_one_line_err
 expect_exit 2 "$CAPE" ode --rtol 0

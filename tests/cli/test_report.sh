@@ -24,6 +24,17 @@ jq -e '.command == "report" and (.figures | length) == 8 and .bytes > 50000' "$T
   die "report JSON: $(cat "$TMP/out")"
 npass=$((npass + 1))
 
+# other inputs: many families, no loss column, no widths: placeholders, never NaN
+expect_exit 0 "$CAPE" report --html "$TMP/o.html" --boot 1000 \
+  --pooled-table data/benchmarks/base_models.csv --phase-table data/benchmarks/base_models.csv \
+  --ode-table data/benchmarks/paper/set_b_14.csv --frontier-table data/benchmarks/frontier.csv
+grep -qiE '(^|[^a-z])-?nan([^a-z]|$)' "$TMP/o.html" && die "NaN in the page: $(grep -oiE '.{40}[^a-z]nan[^a-z].{20}' "$TMP/o.html" | head -3)"
+[ "$(grep -c 'Not estimable from these inputs' "$TMP/o.html")" -eq 2 ] || die "expected two placeholders"
+grep -q 'The in-sample ODE is not estimable: integration diverged near t = ' "$TMP/o.html" ||
+  die "set B's five-benchmark ODE diverges; the page should say so"
+grep -q 'Frontier: SimpleQA = ' "$TMP/o.html" || die "frontier.csv should plot SimpleQA on GPQA"
+npass=$((npass + 3))
+
 expect_exit 2 "$CAPE" report
 expect_one_line_err
 expect_err '--html FILE is required'

@@ -186,12 +186,25 @@ static void holdout_errors(void **state)
     assert_non_null(strstr(e.msg, "1 usable model"));
     err_clear(&e);
     scores_free(&t);
-    /* family C has two models of one size */
+    /* family C repeats a size: the later row is skipped and named */
+    load("model,family,params,hs,tqa\na,A,1e8,30,45\nb,A,4e8,40,42\ne,C,1e8,30,45\n"
+         "f,C,1e8,31,44\ng,C,3e8,35,43\n",
+         &t);
+    assert_int_equal(ode_data_build(&tp, 1, &o, NULL, &tr, NULL, &e), 0);
+    assert_int_equal(tr.nduplicate, 1);
+    assert_string_equal(tr.duplicate, "f");
+    assert_int_equal(tr.traj[1].n, 2);
+    ode_data_free(&tr);
+    /* a hold-out family left with one model after that is an error */
+    assert_int_equal(ode_data_build(&tp, 1, &o, "A", &tr, &te, &e), 0);
+    ode_data_free(&tr);
+    ode_data_free(&te);
+    scores_free(&t);
     load("model,family,params,hs,tqa\na,A,1e8,30,45\nb,A,4e8,40,42\ne,C,1e8,30,45\n"
          "f,C,1e8,31,44\n",
          &t);
-    assert_int_equal(ode_data_build(&tp, 1, &o, NULL, &tr, NULL, &e), CAPE_EINPUT);
-    assert_non_null(strstr(e.msg, "t.csv:5: family 'C' has two models of the same size"));
+    assert_int_equal(ode_data_build(&tp, 1, &o, "C", &tr, &te, &e), CAPE_EINPUT);
+    assert_non_null(strstr(e.msg, "hold-out family 'C' has 1 usable model"));
     scores_free(&t);
 }
 
