@@ -95,6 +95,15 @@ static int config_from_json(model *m, json_t *cj, cape_err *e)
         json_t *sw = json_object_get(cj, "sliding_window");
         c->sliding_window = json_is_integer(sw) ? (int)json_integer_value(sw) : 0;
         c->swa_period = jint(cj, "sliding_window_pattern", 6);
+        json_t *lt = json_object_get(cj, "layer_types"), *x;
+        size_t i;
+        json_array_foreach(lt, i, x) {
+            const char *s = json_string_value(x);
+            if (s && strcmp(s, "full_attention") == 0) {
+                c->swa_period = (int)i + 1; /* the first global layer closes the period */
+                break;
+            }
+        }
         c->embed_scale = sqrtf((float)c->dim);
         c->attn_scale = (float)(1.0 / sqrt(jnum(cj, "query_pre_attn_scalar", c->head_dim)));
     }
