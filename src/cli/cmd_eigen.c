@@ -176,8 +176,11 @@ static int row_phases(const scores_table *t, phase_diagnosis *d, int *have)
     po.perm_exact_max = 0;
     po.perm_draws = 1;
     cape_err e = {0};
-    if (phase_diagnose(t, &po, d, &e))
-        return 0; /* no phases: the per-phase groups are left out */
+    if (phase_diagnose(t, &po, d, &e)) {
+        phase_diagnosis_free(d); /* no phases: the per-phase groups are left out */
+        memset(d, 0, sizeof *d);
+        return 0;
+    }
     *have = 1;
     return 0;
 }

@@ -363,8 +363,13 @@ static void print_baselines(FILE *out, const ode_result *r, const bench_id *benc
                 b->all.overall_mape, b->beyond.overall_mae_rel, b->beyond.overall_mape,
                 r->opt.fit == ODE_FIT_UCURVE && b->degree == r->opt.poly_degree ? "   <- the fit"
                                                                                  : "");
+        if (nb > 1) {
+            fprintf(out, "  %-7s MAE/mean per benchmark, beyond the first:", "");
+            for (int j = 0; j < nb; j++)
+                fprintf(out, " %s %.2f%s", lab(bench[j]), b->beyond.mae_rel[j], j + 1 < nb ? "," : "");
+            fprintf(out, " %%\n");
+        }
     }
-    (void)bench, (void)nb;
 }
 
 static void print_header(FILE *out, const ode_result *r, const ode_data *train)

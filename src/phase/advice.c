@@ -87,16 +87,16 @@ static int phase_from_family(const advice_input *in, advice_result *r, cape_err 
         po.perm_exact_max = 0;
         po.perm_draws = 1;
         rc = phase_diagnose(&t, &po, &d, e);
-    }
-    if (rc == 0) {
-        r->gamma = d.row_gamma[0];
-        r->phase = d.row_phase[0];
-        r->gamma_source = "family";
-        if (d.nfam == 1 && d.fam[0].nc_found) {
-            r->nc = d.fam[0].nc;
-            r->nc_source = "family (gamma12 turns positive)";
+        if (rc == 0) {
+            r->gamma = d.row_gamma[0];
+            r->phase = d.row_phase[0];
+            r->gamma_source = "family";
+            if (d.nfam == 1 && d.fam[0].nc_found) {
+                r->nc = d.fam[0].nc;
+                r->nc_source = "family (gamma12 turns positive)";
+            }
         }
-        phase_diagnosis_free(&d);
+        phase_diagnosis_free(&d); /* also after a failure: it may hold partial results */
     }
     scores_free(&t);
     return rc;
@@ -117,8 +117,7 @@ static int pooled_nc(const scores_table *pooled, advice_result *r, cape_err *e)
         r->nc_hi = d.ucurve.hi95;
         r->nc_source = "pooled U-curve bootstrap, set B, seed 42";
     }
-    if (rc == 0)
-        phase_diagnosis_free(&d);
+    phase_diagnosis_free(&d);
     return rc;
 }
 

@@ -117,16 +117,17 @@ static int compute(const report_inputs *in, report_state *s, cape_err *e)
     po.skip_small = 1;
     po.perm_exact_max = 8;
     po.perm_draws = 1000;
+    /* the diagnoses are freed by release() even after a failure */
+    s->have_phase_d = 1;
     if ((rc = phase_diagnose(&s->phase_t, &po, &s->phase_d, e)) != 0)
         return rc;
-    s->have_phase_d = 1;
+    s->have_pooled_d = 1;
     if ((rc = phase_diagnose(&s->pooled_t, &po, &s->pooled_d, e)) != 0)
         return rc;
-    s->have_pooled_d = 1;
     po.nboot = 0;
+    s->have_seta_d = 1;
     if ((rc = phase_diagnose(&s->ode_t, &po, &s->seta_d, e)) != 0)
         return rc;
-    s->have_seta_d = 1;
 
     /* (a) the dense linear ODE in-sample on set A, the published path */
     ode_options oo;
@@ -164,23 +165,23 @@ static int compute(const report_inputs *in, report_state *s, cape_err *e)
     frontier_options fo;
     frontier_options_default(&fo);
     frontier_default_pair(&s->front_t, &fo, 0, 0);
+    s->have_fr = 1; /* the result is freed even after a failure */
     if ((rc = frontier_run(&s->front_t, &fo, &s->fr, e)) != 0)
         return rc;
-    s->have_fr = 1;
 
     eigen_options eo;
     eigen_options_default(&eo);
     eo.nboot = 200;
     eo.by_family = 0;
     eo.by_phase = 0;
+    s->have_eig_a = 1;
     if ((rc = eigen_run(&s->ode_t, &eo, NULL, &s->eig_a, e)) != 0)
         return rc;
-    s->have_eig_a = 1;
     eo.matrix = EIGEN_COVARIANCE;
     eo.by_phase = 1;
+    s->have_eig_p = 1;
     if ((rc = eigen_run(&s->phase_t, &eo, s->phase_d.row_phase, &s->eig_p, e)) != 0)
         return rc;
-    s->have_eig_p = 1;
     return 0;
 }
 
