@@ -1,0 +1,149 @@
+#include "tensor/matmul.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/quant.h"
+
+static int force_generic;
+
+void tensor_force_generic(int on) { force_generic = on; }
+
+static int have_avx512(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl");
+    }
+    return v && !force_generic;
+}
+
+static int have_avx2(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return v && !force_generic;
+}
+
+const char *tensor_isa(void)
+{
+    return have_avx512() ? "avx512" : have_avx2() ? "avx2" : "generic";
+}
+
+tensor_mat tensor_mat_make(tensor_type type, int64_t cols, int64_t rows, const void *data)
+{
+    tensor_mat m = {type, cols, rows, (size_t)tensor_row_bytes(type, cols), data};
+    return m;
+}
+
+void tensor_mat_row(const tensor_mat *w, int64_t r, float *out)
+{
+    quant_dequant_row(w->type, (const char *)w->data + (size_t)r * w->row_bytes, out, w->cols);
+}
+
+/* ---- f32 dot products ---- */
+
+static float dot_generic(const float *a, const float *b, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b,
+                                                          int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    s0 = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float s = _mm_cvtss_f32(h);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b,
+                                                           int64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float tensor_dot_f32(const float *a, const float *b, int64_t n)
+{
+    if (have_avx512())
+        return dot_avx512(a, b, n);
+    if (have_avx2())
+        return dot_avx2(a, b, n);
+    return dot_generic(a, b, n);
+}
+
+/* ---- matmul ---- */
+
+typedef struct {
+    const tensor_mat *w;
+    const float *x;
+    int64_t n;
+    float *y;
+} mm_job;
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+    mm_job *j = arg;
+    const tensor_mat *w = j->w;
+    int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    float *buf = NULL;
+    if (w->type != TENSOR_F32 && r1 > r0) {
+        buf = aligned_alloc(64, ((size_t)w->cols * 4 + 63) / 64 * 64);
+        if (!buf)
+            abort();
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row;
+        if (w->type == TENSOR_F32) {
+            row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
+        } else {
+            tensor_mat_row(w, r, buf);
+            row = buf;
+        }
+        for (int64_t t = 0; t < j->n; t++)
+            j->y[t * w->rows + r] = tensor_dot_f32(row, j->x + t * w->cols, w->cols);
+    }
+    free(buf);
+}
+
+void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
+{
+    mm_job j = {w, x, n, y};
+    pool_run(p, mm_worker, &j);
+}
