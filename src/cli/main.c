@@ -17,6 +17,7 @@ static const cli_command COMMANDS[] = {
     {"frontier", cmd_frontier, "one benchmark against another across frontier models, by lab"},
     {"eigen", cmd_eigen, "PCA of a benchmark panel: spectra and effective dimension"},
     {"advise", cmd_advise, "phase, distance to N_c, next-size prediction and interventions"},
+    {"report", cmd_report, "the diagnostic as one self-contained HTML page with SVG figures"},
     {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},
     {"forget", cmd_forget, "switch sources off in a sink model; per-source loss by mode"},
 };
