@@ -585,7 +585,7 @@ int cmd_train(int argc, char **argv)
     tg_set_threads(a.threads);
     tg_precision got = tg_set_precision(a.prec);
     if (a.prec_set && got != a.prec) {
-        rc = err_set(&e, CAPE_EINPUT, "--precision bf16: this CPU or kernel offers no AMX tiles");
+        rc = err_set(&e, CAPE_EINPUT, "--precision bf16: this CPU offers neither AMX tiles nor AVX512-BF16");
         goto out;
     }
     meta_ctx meta = {&vocab, &sinks, &a};
@@ -600,9 +600,9 @@ int cmd_train(int argc, char **argv)
     signal(SIGTERM, on_signal);
     if (!a.quiet && isatty(2))
         fprintf(stderr, "cape train: %s, %zu parameters, %zu training rows, %zu validation rows, "
-                "%d sources%s, %s matmuls\n", train_arch_name(a.cfg.arch), m.n_params,
+                "%d sources%s, %s products\n", train_arch_name(a.cfg.arch), m.n_params,
                 ds.train.n_rows, ds.val.n_rows, sinks.sources.n,
-                sinks.enabled ? " with sinks" : "", got == TG_BF16 ? "bf16" : "fp32");
+                sinks.enabled ? " with sinks" : "", tg_kernel_name());
     rc = train_run(&m, &ds, &a.o, start, &opt, &e);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);

@@ -83,6 +83,8 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
         c->rope_scale = (float)(1.0 / d);
     if (get_i(f, arch, "attention.sliding_window", &v) && v > 0 && v < (1 << 30))
         c->sliding_window = (int)v;
+    if (get_i(f, arch, "attention.sliding_window_pattern", &v) && v >= 0 && v < 4096)
+        c->swa_period = (int)v;
     int b;
     snprintf(key, sizeof key, "%s.use_parallel_residual", arch);
     if (gguf_get_bool(f, key, &b))

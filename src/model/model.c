@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "model/safetensors.h"
 #include "tensor/quant.h"
 
 /* ---- architectures ---- */
@@ -269,6 +270,7 @@ void model_free(model *m)
         free(m->owned[i]);
     free(m->owned);
     gguf_close(m->gguf);
+    st_close(m->st);
     if (m->map)
         munmap(m->map, m->map_len);
     free(m);

@@ -692,7 +692,17 @@ int tok_encode(const tok *t, const char *text, size_t len, int flags, int **ids,
         if (at > 0) {
             if (t->kind == TOK_SPM)
                 rc = spm_fragment(t, &m, v + pos, at, t->add_space_prefix && prev_special, &out);
-            else
+            else if (t->add_space_prefix && pos == 0 && v[0] != ' ') {
+                /* ByteLevel(add_prefix_space): the text is read as if it began with a space */
+                char *sp_text = malloc(at + 1);
+                rc = !sp_text;
+                if (sp_text) {
+                    sp_text[0] = ' ';
+                    memcpy(sp_text + 1, v, at);
+                    rc = bpe_split(t, &m, 0, sp_text, at + 1, &out);
+                    free(sp_text);
+                }
+            } else
                 rc = bpe_split(t, &m, 0, v + pos, at, &out);
             prev_special = 0;
         }

@@ -326,8 +326,8 @@ json_t *eigen_result_json(const eigen_result *r)
     json_object_set_new(j, "panel", panel);
     json_object_set_new(j, "matrix",
                         json_string(o->matrix == EIGEN_CORRELATION ? "correlation" : "covariance"));
-    json_object_set_new(j, "bootstrap", json_pack("{s:i,s:i,s:s}", "resamples", o->nboot, "seed",
-                                                  (int)o->seed, "strata", "family"));
+    json_object_set_new(j, "bootstrap", json_pack("{s:i,s:I,s:s}", "resamples", o->nboot, "seed",
+                                                  (json_int_t)o->seed, "strata", "family"));
     json_object_set_new(j, "skipped_rows", json_integer(r->nskipped));
     for (int k = 0; k < r->ng; k++) {
         const eigen_group *g = &r->g[k];

@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/qdot.h"
 #include "tensor/quant.h"
 
 static int force_generic;
 
 void tensor_force_generic(int on) { force_generic = on; }
+int tensor_generic_forced(void) { return force_generic; }
 
 static int have_avx512(void)
 {
@@ -115,6 +117,8 @@ typedef struct {
     const float *x;
     int64_t n;
     float *y;
+    const char *act; /* quantised activations, or NULL */
+    size_t act_bytes;
 } mm_job;
 
 static void mm_worker(void *arg, int ith, int nth)
@@ -122,6 +126,14 @@ static void mm_worker(void *arg, int ith, int nth)
     mm_job *j = arg;
     const tensor_mat *w = j->w;
     int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
+    if (j->act) {
+        for (int64_t r = r0; r < r1; r++) {
+            const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
+            for (int64_t t = 0; t < j->n; t++)
+                j->y[t * w->rows + r] = qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
+        }
+        return;
+    }
     float *buf = NULL;
     if (w->type != TENSOR_F32 && r1 > r0) {
         buf = aligned_alloc(64, ((size_t)w->cols * 4 + 63) / 64 * 64);
@@ -144,6 +156,17 @@ static void mm_worker(void *arg, int ith, int nth)
 
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
-    mm_job j = {w, x, n, y};
+    mm_job j = {w, x, n, y, NULL, 0};
+    char *act = NULL;
+    if (qdot_supported(w->type)) {
+        j.act_bytes = qdot_act_bytes(w->type, w->cols);
+        act = malloc(j.act_bytes * (size_t)n + 64);
+        if (act) {
+            for (int64_t t = 0; t < n; t++)
+                qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * j.act_bytes);
+            j.act = act;
+        }
+    }
     pool_run(p, mm_worker, &j);
+    free(act);
 }

@@ -2,6 +2,9 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "train/train_pool.h"
 
 int adamw_init(adamw_state *s, size_t n, cape_err *e)
 {
@@ -39,25 +42,87 @@ static void update_range(adamw_state *s, float *p, const float *g, size_t off, s
     }
 }
 
+/* The flat parameter range [0, n) is cut into one contiguous piece per
+ * thread; each piece is the same on every run. */
+typedef struct {
+    adamw_state *s;
+    train_model *m;
+    const adamw_hparams *h;
+    float lr, step_size, bc2_sqrt, coef;
+    size_t chunk;
+    double partial[64];
+} opt_job;
+
+static void piece(const opt_job *j, int i, size_t *lo, size_t *hi)
+{
+    *lo = (size_t)i * j->chunk;
+    *hi = *lo + j->chunk < j->m->n_params ? *lo + j->chunk : j->m->n_params;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+static void adamw_task(void *p, int i)
+{
+    opt_job *j = p;
+    size_t lo, hi;
+    piece(j, i, &lo, &hi);
+    for (int k = 0; k < j->m->n_tensors; k++) {
+        const train_tensor *t = &j->m->tensors[k];
+        size_t a = t->offset > lo ? t->offset : lo;
+        size_t b = t->offset + t->size < hi ? t->offset + t->size : hi;
+        if (a >= b)
+            continue;
+        update_range(j->s, j->m->params + a, j->m->grads + a, a, b - a, j->lr,
+                     t->decay ? j->h->weight_decay : 0.0f, j->h, j->step_size, j->bc2_sqrt);
+    }
+}
+
+static int n_pieces(opt_job *j)
+{
+    int nt = tp_threads() < 64 ? tp_threads() : 64;
+    j->chunk = (j->m->n_params + nt - 1) / nt;
+    return nt;
+}
+
 void adamw_step(adamw_state *s, train_model *m, float lr, const adamw_hparams *h)
 {
     s->t++;
     double bc1 = 1.0 - pow(h->beta1, (double)s->t);
     double bc2 = 1.0 - pow(h->beta2, (double)s->t);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const train_tensor *t = &m->tensors[i];
-        update_range(s, m->params + t->offset, m->grads + t->offset, t->offset, t->size, lr,
-                     t->decay ? h->weight_decay : 0.0f, h, step_size, bc2_sqrt);
-    }
+    opt_job j = {.s = s, .m = m, .h = h, .lr = lr, .step_size = (float)(lr / bc1),
+                 .bc2_sqrt = (float)sqrt(bc2)};
+    tp_run(n_pieces(&j), adamw_task, &j);
+}
+
+static void norm_task(void *p, int i)
+{
+    opt_job *j = p;
+    size_t lo, hi;
+    piece(j, i, &lo, &hi);
+    double ss = 0.0;
+    for (size_t k = lo; k < hi; k++)
+        ss += (double)j->m->grads[k] * j->m->grads[k];
+    j->partial[i] = ss;
 }
 
 double train_grad_norm(const train_model *m)
 {
+    opt_job j = {.m = (train_model *)m};
+    int n = n_pieces(&j);
+    tp_run(n, norm_task, &j);
     double ss = 0.0;
-    for (size_t i = 0; i < m->n_params; i++)
-        ss += (double)m->grads[i] * m->grads[i];
+    for (int i = 0; i < n; i++)
+        ss += j.partial[i];
     return sqrt(ss);
+}
+
+static void scale_task(void *p, int i)
+{
+    opt_job *j = p;
+    size_t lo, hi;
+    piece(j, i, &lo, &hi);
+    for (size_t k = lo; k < hi; k++)
+        j->m->grads[k] *= j->coef;
 }
 
 double train_clip_grads(train_model *m, double max_norm)
@@ -66,9 +131,10 @@ double train_clip_grads(train_model *m, double max_norm)
     if (max_norm <= 0.0)
         return norm;
     float coef = (float)(max_norm / (norm + 1e-6));
-    if (coef < 1.0f)
-        for (size_t i = 0; i < m->n_params; i++)
-            m->grads[i] *= coef;
+    if (coef < 1.0f) {
+        opt_job j = {.m = m, .coef = coef};
+        tp_run(n_pieces(&j), scale_task, &j);
+    }
     return norm;
 }
 

@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "train/train_amx.h"
+#include "train/train_bf16.h"
 #include "train/train_pool.h"
 
 static tg_precision g_prec = TG_FP32;
@@ -24,9 +25,25 @@ int tg_amx_available(void)
     return tg_amx_probe();
 }
 
+/* Which bf16 kernel a bf16 request uses: 2 AMX, 1 AVX512-BF16, 0 none. */
+static int bf16_kernel(void)
+{
+    static int k = -1;
+    if (k < 0)
+        k = tg_amx_probe() ? 2 : tg_bf16_probe() ? 1 : 0;
+    return k;
+}
+
+const char *tg_kernel_name(void)
+{
+    if (g_prec == TG_BF16)
+        return bf16_kernel() == 2 ? "bf16 (AMX tiles)" : "bf16 (AVX512-BF16)";
+    return "fp32 (OpenBLAS)";
+}
+
 tg_precision tg_set_precision(tg_precision p)
 {
-    g_prec = (p == TG_BF16 && tg_amx_available()) ? TG_BF16 : TG_FP32;
+    g_prec = (p == TG_BF16 && bf16_kernel()) ? TG_BF16 : TG_FP32;
     return g_prec;
 }
 
@@ -40,9 +57,15 @@ void tg_gemm_st(int trans_a, int trans_b, int M, int N, int K, float alpha, cons
 {
     if (M <= 0 || N <= 0)
         return;
-    if (g_prec == TG_BF16 && M >= 16 && N >= 16 && K >= 32 &&
-        tg_amx_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
-        return;
+    if (g_prec == TG_BF16 && M >= 16 && N >= 16 && K >= 32) {
+        int k = bf16_kernel();
+        if (k == 2 && tg_amx_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                  ldc) == 0)
+            return;
+        if (k == 1 && tg_bf16_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                   ldc) == 0)
+            return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -2,7 +2,8 @@
  * C(M,N) = op(A)(M,K) @ op(B)(K,N) + beta * C, where op transposes when the
  * flag is set. It dispatches at run time: AMX bf16 tiles (inputs rounded to
  * bf16, fp32 accumulation) where the CPU and kernel allow them and the caller
- * asked for them, else OpenBLAS sgemm in fp32. */
+ * asked for them, else AVX512-BF16 dot products where the CPU has those, else
+ * OpenBLAS sgemm in fp32. */
 #ifndef CAPE_TRAIN_GEMM_H
 #define CAPE_TRAIN_GEMM_H
 
@@ -22,6 +23,8 @@ int tg_threads(void);
  * when the CPU or the kernel do not offer AMX). */
 tg_precision tg_set_precision(tg_precision p);
 tg_precision tg_precision_now(void);
+/* The kernel in force, in words ("bf16 (AMX tiles)", ...). */
+const char *tg_kernel_name(void);
 /* Whether AMX bf16 tiles are usable in this process. */
 int tg_amx_available(void);
 

@@ -121,7 +121,7 @@ int train_config_from_ckpt(const ckpt_file *f, train_config *c, const char *what
     return 0;
 }
 
-int train_model_load_params(train_model *m, const ckpt_file *f, const char *what, cape_err *e)
+int train_model_load_params(train_model *m, ckpt_file *f, const char *what, cape_err *e)
 {
     for (int i = 0; i < m->n_tensors; i++) {
         const train_tensor *t = &m->tensors[i];
@@ -144,24 +144,26 @@ int train_model_load_params(train_model *m, const ckpt_file *f, const char *what
 
 static const char OPT_MAGIC[8] = {'C', 'A', 'P', 'E', 'O', 'P', 'T', '1'};
 
+/* Streamed (the moments can be large): magic, header, m, v, checksum. */
 int train_opt_save(const char *path, const adamw_state *s, long step, uint64_t hash,
                    cape_err *e)
 {
     uint64_t hdr[4] = {(uint64_t)step, s->t, s->n, hash};
-    size_t len = 8 + sizeof hdr + 8 * s->n + 8;
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return err_set(e, CAPE_EFAIL, "%s: out of memory", path);
-    uint8_t *p = buf;
-    memcpy(p, OPT_MAGIC, 8), p += 8;
-    memcpy(p, hdr, sizeof hdr), p += sizeof hdr;
-    memcpy(p, s->m, 4 * s->n), p += 4 * s->n;
-    memcpy(p, s->v, 4 * s->n), p += 4 * s->n;
-    uint64_t sum = fnv_bytes(0xcbf29ce484222325ull, buf, (size_t)(p - buf));
-    memcpy(p, &sum, 8);
-    int rc = file_write_atomic(path, buf, len, e);
-    free(buf);
-    return rc;
+    file_atomic a;
+    if (file_atomic_open(&a, path, e))
+        return e->code;
+    uint64_t sum = fnv_bytes(0xcbf29ce484222325ull, OPT_MAGIC, 8);
+    sum = fnv_bytes(sum, hdr, sizeof hdr);
+    sum = fnv_bytes(sum, s->m, 4 * s->n);
+    sum = fnv_bytes(sum, s->v, 4 * s->n);
+    int ok = fwrite(OPT_MAGIC, 8, 1, a.fp) == 1 && fwrite(hdr, sizeof hdr, 1, a.fp) == 1 &&
+             fwrite(s->m, 4, s->n, a.fp) == s->n && fwrite(s->v, 4, s->n, a.fp) == s->n &&
+             fwrite(&sum, 8, 1, a.fp) == 1;
+    if (!ok) {
+        file_atomic_abort(&a);
+        return err_set(e, CAPE_EFAIL, "%s: write failed", path);
+    }
+    return file_atomic_commit(&a, e);
 }
 
 int train_opt_load(const char *path, adamw_state *s, long *step, uint64_t want_hash, cape_err *e)

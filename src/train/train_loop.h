@@ -72,7 +72,7 @@ uint64_t train_resume_hash(const train_model *m, const train_options *o, const t
 int train_model_to_ckpt(const train_model *m, ckpt_file *f);
 int train_config_from_ckpt(const ckpt_file *f, train_config *c, const char *what, cape_err *e);
 /* Copies weights by name; a missing tensor or another shape is an error. */
-int train_model_load_params(train_model *m, const ckpt_file *f, const char *what, cape_err *e);
+int train_model_load_params(train_model *m, ckpt_file *f, const char *what, cape_err *e);
 
 /* The newest complete checkpoint in dir: its step and paths; 1 when there
  * is none, 0 when found. */

@@ -7,6 +7,7 @@
 
 #include "base/rng.h"
 #include "train/train_layers.h"
+#include "train/train_pool.h"
 
 const char *train_arch_name(train_arch a)
 {
@@ -353,9 +354,24 @@ void train_model_init(train_model *m, uint64_t seed)
     }
 }
 
+typedef struct {
+    float *g;
+    size_t n, chunk;
+} zero_job;
+
+static void zero_task(void *p, int i)
+{
+    zero_job *j = p;
+    size_t lo = (size_t)i * j->chunk, hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
+    if (lo < hi)
+        memset(j->g + lo, 0, sizeof(float) * (hi - lo));
+}
+
 void train_zero_grads(train_model *m)
 {
-    memset(m->grads, 0, sizeof(float) * m->n_params);
+    int nt = tp_threads();
+    zero_job j = {m->grads, m->n_params, (m->n_params + nt - 1) / nt};
+    tp_run(nt, zero_task, &j);
 }
 
 /* ---- forward ---------------------------------------------------------- */

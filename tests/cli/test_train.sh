@@ -89,7 +89,7 @@ cp -r "$TMP/full" "$TMP/damaged"
 for f in "$TMP/damaged"/ckpt-*.gguf; do head -c 1000 "$f" >"$f.tmp" && mv "$f.tmp" "$f"; done
 expect_exit 2 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" --resume -o "$TMP/damaged"
 expect_one_line_err
-expect_err 'truncated|outside the file'
+expect_err 'truncated|outside the file|past the end'
 expect_exit 2 "$CAPE" train "${TINY[@]}" --resume -o "$TMP/none"
 expect_err 'no checkpoint'
 

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the GGUF checkpoint reader must reject or accept any
+/* libFuzzer harness: the trainer's checkpoint view (over src/model/gguf.h) must reject or accept any
  * byte string without crashing or reading out of bounds; accepted files go
  * through the getters, the model-config and tokenizer readers and the sink
  * metadata reader that cape train --resume and cape forget use. */

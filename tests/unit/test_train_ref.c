@@ -144,6 +144,41 @@ static void test_gpt2(void **state)
     check_arch("gpt2");
 }
 
+/* Gradient accumulation: two micro-batches of one row, each weighted 1/2,
+ * give the gradient of the two-row batch (every target counts, so the
+ * two means have equal weight). */
+static void test_accumulation(void **state)
+{
+    (void)state;
+    train_config cfg = {.arch = TRAIN_LLAMA, .vocab = 16, .dim = 8, .n_layers = 2, .n_heads = 2,
+                        .n_kv_heads = 1, .hidden = 12, .ctx = 6};
+    train_config_defaults(&cfg);
+    cape_err e = {0};
+    train_model m;
+    assert_int_equal(train_model_build(&m, &cfg, &e), 0);
+    assert_int_equal(train_model_alloc_acts(&m, 2, 6, &e), 0);
+    train_model_init(&m, 3);
+    int tok[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    int tgt[12] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    train_zero_grads(&m);
+    train_forward(&m, tok, tgt, NULL, 2, 6, NULL);
+    train_backward(&m, tok, tgt, NULL, 2, 6, 1.0f);
+    float *whole = malloc(sizeof(float) * m.n_params);
+    memcpy(whole, m.grads, sizeof(float) * m.n_params);
+    train_zero_grads(&m);
+    for (int j = 0; j < 2; j++) {
+        train_forward(&m, tok + 6 * j, tgt + 6 * j, NULL, 1, 6, NULL);
+        train_backward(&m, tok + 6 * j, tgt + 6 * j, NULL, 1, 6, 0.5f);
+    }
+    double mx = 0;
+    for (size_t i = 0; i < m.n_params; i++)
+        mx = fmax(mx, fabs(whole[i]));
+    for (size_t i = 0; i < m.n_params; i++)
+        assert_close(m.grads[i], whole[i], 1e-5 * mx);
+    free(whole);
+    train_model_free(&m);
+}
+
 static void test_schedule(void **state)
 {
     (void)state;
@@ -161,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_llama),
         cmocka_unit_test(test_gpt2),
         cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_accumulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,366 @@
+#include "tensor/qdot.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define H(x) tensor_f16_to_f32(x)
+
+int qdot_supported(uint32_t t)
+{
+    return t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q8_0 || t == TENSOR_Q4_K ||
+           t == TENSOR_Q5_K || t == TENSOR_Q6_K;
+}
+
+static int k_quant(uint32_t t)
+{
+    return t == TENSOR_Q4_K || t == TENSOR_Q5_K || t == TENSOR_Q6_K;
+}
+
+size_t qdot_act_bytes(uint32_t t, int64_t n)
+{
+    return k_quant(t) ? (size_t)(n / QK_K) * sizeof(block_q8_k) : (size_t)(n / QK) * sizeof(qa_block);
+}
+
+static void quant_qa(const float *x, qa_block *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.f, id = d ? 1.f / d : 0.f;
+        int sum = 0;
+        for (int j = 0; j < QK; j++) {
+            int q = (int)nearbyintf(x[j] * id);
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].d = d;
+        y[b].sum = sum;
+    }
+}
+
+void qdot_quantize(uint32_t t, const float *x, int64_t n, void *act)
+{
+    if (k_quant(t))
+        quant_q8_k_row(x, act, n);
+    else
+        quant_qa(x, act, n);
+}
+
+/* ---- scalar kernels ---- */
+
+static float g_q8_0(const block_q8_0 *w, const qa_block *a, int64_t nb)
+{
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int i = 0;
+        for (int j = 0; j < QK; j++)
+            i += w[b].qs[j] * a[b].qs[j];
+        s += H(w[b].d) * a[b].d * (float)i;
+    }
+    return s;
+}
+
+static float g_q4_0(const block_q4_0 *w, const qa_block *a, int64_t nb)
+{
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int i = 0;
+        for (int j = 0; j < QK / 2; j++)
+            i += ((w[b].qs[j] & 0xF) - 8) * a[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + 16];
+        s += H(w[b].d) * a[b].d * (float)i;
+    }
+    return s;
+}
+
+static float g_q5_0(const block_q5_0 *w, const qa_block *a, int64_t nb)
+{
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t qh;
+        memcpy(&qh, w[b].qh, 4);
+        int i = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = (w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+            int hi = (w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            i += (lo - 16) * a[b].qs[j] + (hi - 16) * a[b].qs[j + 16];
+        }
+        s += H(w[b].d) * a[b].d * (float)i;
+    }
+    return s;
+}
+
+static float g_q4_k(const block_q4_k *w, const block_q8_k *a, int64_t nb)
+{
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            quant_k4_scale_min(j, w[b].scales, &sc, &m);
+            const uint8_t *q = w[b].qs + 32 * (j / 2);
+            const int8_t *x = a[b].qs + 32 * j;
+            int d = 0;
+            for (int l = 0; l < 32; l++)
+                d += (j & 1 ? q[l] >> 4 : q[l] & 0xF) * x[l];
+            isum += sc * d;
+            msum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        }
+        s += a[b].d * (H(w[b].d) * (float)isum - H(w[b].dmin) * (float)msum);
+    }
+    return s;
+}
+
+static float g_q5_k(const block_q5_k *w, const block_q8_k *a, int64_t nb)
+{
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            quant_k4_scale_min(j, w[b].scales, &sc, &m);
+            const uint8_t *q = w[b].qs + 32 * (j / 2);
+            const int8_t *x = a[b].qs + 32 * j;
+            int d = 0;
+            for (int l = 0; l < 32; l++) {
+                int v = (j & 1 ? q[l] >> 4 : q[l] & 0xF) + (((w[b].qh[l] >> j) & 1) << 4);
+                d += v * x[l];
+            }
+            isum += sc * d;
+            msum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        }
+        s += a[b].d * (H(w[b].d) * (float)isum - H(w[b].dmin) * (float)msum);
+    }
+    return s;
+}
+
+static float g_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
+{
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int isum = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            const int8_t *sc = w[b].scales + 8 * h, *x = a[b].qs + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                int q[4] = {(ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4),
+                            (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
+                            (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                            (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)};
+                for (int k = 0; k < 4; k++)
+                    isum += sc[l / 16 + 2 * k] * (q[k] - 32) * x[l + 32 * k];
+            }
+        }
+        s += H(w[b].d) * a[b].d * (float)isum;
+    }
+    return s;
+}
+
+float qdot_row_generic(uint32_t t, const void *w, const void *act, int64_t n)
+{
+    switch (t) {
+    case TENSOR_Q8_0: return g_q8_0(w, act, n / QK);
+    case TENSOR_Q4_0: return g_q4_0(w, act, n / QK);
+    case TENSOR_Q5_0: return g_q5_0(w, act, n / QK);
+    case TENSOR_Q4_K: return g_q4_k(w, act, n / QK_K);
+    case TENSOR_Q5_K: return g_q5_k(w, act, n / QK_K);
+    case TENSOR_Q6_K: return g_q6_k(w, act, n / QK_K);
+    default: return 0;
+    }
+}
+
+/* ---- AVX-512 VNNI kernels (256-bit vectors) ---- */
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+
+/* f16 to f32 in one instruction (F16C comes with every AVX-512 CPU). */
+VNNI static inline float hf(uint16_t h) { return _cvtsh_ss(h); }
+
+VNNI static inline float hsum8(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+VNNI static float v_q8_0(const block_q8_0 *w, const qa_block *a, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)a[b + 1].qs);
+        __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w0, w0),
+                                         _mm256_sign_epi8(x0, w0));
+        __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w1, w1),
+                                         _mm256_sign_epi8(x1, w1));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(hf(w[b].d) * a[b].d), acc);
+        acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(hf(w[b + 1].d) * a[b + 1].d), acc2);
+    }
+    acc = _mm256_add_ps(acc, acc2);
+    for (; b < nb; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256i xv = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv),
+                                        _mm256_sign_epi8(xv, wv));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(hf(w[b].d) * a[b].d), acc);
+    }
+    return hsum8(acc);
+}
+
+VNNI static inline __m256i nibbles(const uint8_t *qs)
+{
+    __m128i q = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+VNNI static float v_q4_0(const block_q4_0 *w, const qa_block *a, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w[b].qs),
+                                        _mm256_loadu_si256((const __m256i *)a[b].qs));
+        float dd = hf(w[b].d) * a[b].d;
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc);
+        corr += dd * (float)(8 * a[b].sum);
+    }
+    return hsum8(acc) - corr;
+}
+
+VNNI static float v_q5_0(const block_q5_0 *w, const qa_block *a, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        uint32_t qh;
+        memcpy(&qh, w[b].qh, 4);
+        __m256i q = _mm256_or_si256(nibbles(w[b].qs), _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
+        __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q,
+                                        _mm256_loadu_si256((const __m256i *)a[b].qs));
+        float dd = hf(w[b].d) * a[b].d;
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc);
+        corr += dd * (float)(16 * a[b].sum);
+    }
+    return hsum8(acc) - corr;
+}
+
+VNNI static float v_q45_k(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                          uint16_t d16, uint16_t dmin16, const block_q8_k *a, __m256 *acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256i isum = _mm256_setzero_si256();
+    __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    int msum = 0;
+    for (int p = 0; p < 4; p++) {
+        uint8_t s0, m0, s1, m1;
+        quant_k4_scale_min(2 * p, scales, &s0, &m0);
+        quant_k4_scale_min(2 * p + 1, scales, &s1, &m1);
+        __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+        __m256i lo = _mm256_and_si256(qv, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        if (qh) {
+            __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p), one);
+            __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p + 1), one);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
+        }
+        __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo,
+                                         _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p)));
+        __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
+                                         _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p + 32)));
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d0, _mm256_set1_epi32(s0)));
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d1, _mm256_set1_epi32(s1)));
+        msum += m0 * (a->bsums[4 * p] + a->bsums[4 * p + 1]) +
+                m1 * (a->bsums[4 * p + 2] + a->bsums[4 * p + 3]);
+    }
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(hf(d16) * a->d), *acc);
+    return hf(dmin16) * a->d * (float)msum;
+}
+
+VNNI static float v_q4_k(const block_q4_k *w, const block_q8_k *a, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t b = 0; b < nb; b++)
+        corr += v_q45_k(w[b].scales, w[b].qs, NULL, w[b].d, w[b].dmin, &a[b], &acc);
+    return hsum8(acc) - corr;
+}
+
+VNNI static float v_q5_k(const block_q5_k *w, const block_q8_k *a, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t b = 0; b < nb; b++)
+        corr += v_q45_k(w[b].scales, w[b].qs, w[b].qh, w[b].d, w[b].dmin, &a[b], &acc);
+    return hsum8(acc) - corr;
+}
+
+VNNI static float v_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i isum = _mm256_setzero_si256();
+        int corr = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            const int8_t *sc = w[b].scales + 8 * h, *x = a[b].qs + 128 * h;
+            __m256i la = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hv = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(la, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
+                                                _mm256_loadu_si256((const __m256i *)(x + 32 * k)));
+                int s0 = sc[2 * k], s1 = sc[2 * k + 1];
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1)));
+                corr += s0 * a[b].bsums[8 * h + 2 * k] + s1 * a[b].bsums[8 * h + 2 * k + 1];
+            }
+        }
+        isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(hf(w[b].d) * a[b].d), acc);
+    }
+    return hsum8(acc);
+}
+
+int qdot_have_vnni(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+            __builtin_cpu_supports("avx512dq");
+    }
+    return v;
+}
+
+extern int tensor_generic_forced(void);
+
+float qdot_row(uint32_t t, const void *w, const void *act, int64_t n)
+{
+    if (!qdot_have_vnni() || tensor_generic_forced())
+        return qdot_row_generic(t, w, act, n);
+    switch (t) {
+    case TENSOR_Q8_0: return v_q8_0(w, act, n / QK);
+    case TENSOR_Q4_0: return v_q4_0(w, act, n / QK);
+    case TENSOR_Q5_0: return v_q5_0(w, act, n / QK);
+    case TENSOR_Q4_K: return v_q4_k(w, act, n / QK_K);
+    case TENSOR_Q5_K: return v_q5_k(w, act, n / QK_K);
+    case TENSOR_Q6_K: return v_q6_k(w, act, n / QK_K);
+    default: return 0;
+    }
+}

@@ -1,0 +1,145 @@
+/* Every architecture against Hugging Face transformers: tiny random models
+ * made by tests/ref/make_fixtures.py, loaded from safetensors and from GGUF
+ * (written with the gguf package as llama.cpp's converter does), must give
+ * transformers' float32 logits at every position, batched and token by
+ * token through the KV cache. The fixtures' byte-level BPE tokenizer must
+ * give the ids the `tokenizers` library gives. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "model/model.h"
+
+typedef struct {
+    int n, vocab;
+    int *ids;
+    float *logits;
+    char *buf;
+} ref;
+
+static void load_ref(const char *arch, ref *r)
+{
+    char p[256];
+    snprintf(p, sizeof p, "tests/ref/hf/%s.ref", arch);
+    size_t len;
+    cape_err e = {0};
+    r->buf = file_read_all(p, &len, &e);
+    if (!r->buf)
+        fail_msg("%s", e.msg);
+    memcpy(&r->n, r->buf, 4);
+    memcpy(&r->vocab, r->buf + 4, 4);
+    assert_int_equal(len, 8 + 4 * (size_t)r->n + 4 * (size_t)r->n * r->vocab);
+    r->ids = (int *)(r->buf + 8);
+    r->logits = (float *)(r->buf + 8 + 4 * r->n);
+}
+
+static void compare_rows(const char *what, const float *got, const float *want, int vocab, int pos)
+{
+    for (int i = 0; i < vocab; i++) {
+        double tol = 1e-4 * (fabs(want[i]) > 1 ? fabs(want[i]) : 1);
+        if (!(fabs(got[i] - want[i]) <= tol))
+            fail_msg("%s: position %d logit %d = %.7f, transformers %.7f", what, pos, i, got[i],
+                     want[i]);
+    }
+}
+
+static void check(const char *arch, const char *path)
+{
+    ref r;
+    load_ref(arch, &r);
+    cape_err e = {0};
+    model *m = model_load(path, NULL, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    assert_int_equal(model_cfg(m)->n_vocab, r.vocab);
+    model_session *s = model_session_new(m, &(model_session_opts){.n_batch = 16}, &e);
+    assert_non_null(s);
+    /* batched (in chunks of 16), logits for every position */
+    assert_int_equal(model_eval(s, r.ids, r.n, MODEL_LOGITS_ALL, &e), 0);
+    for (int t = 0; t < r.n; t++)
+        compare_rows(path, model_logits(s, t), r.logits + (size_t)t * r.vocab, r.vocab, t);
+    /* one token at a time through the cache */
+    model_session_rewind(s, 0);
+    for (int t = 0; t < r.n; t++) {
+        assert_int_equal(model_eval(s, &r.ids[t], 1, MODEL_LOGITS_LAST, &e), 0);
+        compare_rows(path, model_logits(s, 0), r.logits + (size_t)t * r.vocab, r.vocab, t);
+    }
+    model_session_free(s);
+    model_free(m);
+    free(r.buf);
+}
+
+#define ARCH_TEST(a)                                                                               \
+    static void a##_safetensors(void **state)                                                      \
+    {                                                                                              \
+        (void)state;                                                                               \
+        check(#a, "tests/ref/hf/" #a);                                                             \
+    }                                                                                              \
+    static void a##_gguf(void **state)                                                             \
+    {                                                                                              \
+        (void)state;                                                                               \
+        check(#a, "tests/ref/hf/" #a ".gguf");                                                     \
+    }
+ARCH_TEST(llama)
+ARCH_TEST(qwen2)
+ARCH_TEST(qwen3)
+ARCH_TEST(gemma3)
+ARCH_TEST(gptneox)
+ARCH_TEST(gpt2)
+
+static void tokenizer_matches_hf(void **state)
+{
+    (void)state;
+    cape_err e = {0};
+    tok *tj = tok_from_hf_json("tests/ref/hf/tokenizer.json", &e);
+    if (!tj)
+        fail_msg("%s", e.msg);
+    model *m = model_load("tests/ref/hf/gpt2.gguf", NULL, &e);
+    assert_non_null(m);
+    const tok *tg = model_tok(m);
+    size_t len;
+    char *lines = file_read_all("tests/ref/hf/tokenizer.tests", &len, &e);
+    assert_non_null(lines);
+    int cases = 0;
+    for (char *save = NULL, *l = strtok_r(lines, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        json_error_t je;
+        json_t *o = json_loads(l, 0, &je);
+        assert_non_null(o);
+        json_t *text = json_object_get(o, "text"), *ids = json_object_get(o, "ids");
+        const tok *toks[2] = {tj, tg};
+        for (int k = 0; k < 2; k++) {
+            int *got, n;
+            assert_int_equal(tok_encode(toks[k], json_string_value(text), json_string_length(text),
+                                        TOK_PARSE_SPECIAL, &got, &n, &e), 0);
+            assert_int_equal(n, (int)json_array_size(ids));
+            for (int i = 0; i < n; i++)
+                assert_int_equal(got[i], json_integer_value(json_array_get(ids, (size_t)i)));
+            char *dec = tok_decode(toks[k], got, n, 0);
+            assert_string_equal(dec, json_string_value(text));
+            free(dec);
+            free(got);
+        }
+        cases++;
+        json_decref(o);
+    }
+    assert_int_equal(cases, 9);
+    free(lines);
+    tok_free(tj);
+    model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(llama_safetensors),   cmocka_unit_test(llama_gguf),
+        cmocka_unit_test(qwen2_safetensors),   cmocka_unit_test(qwen2_gguf),
+        cmocka_unit_test(qwen3_safetensors),   cmocka_unit_test(qwen3_gguf),
+        cmocka_unit_test(gemma3_safetensors),  cmocka_unit_test(gemma3_gguf),
+        cmocka_unit_test(gptneox_safetensors), cmocka_unit_test(gptneox_gguf),
+        cmocka_unit_test(gpt2_safetensors),    cmocka_unit_test(gpt2_gguf),
+        cmocka_unit_test(tokenizer_matches_hf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
