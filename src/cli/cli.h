@@ -30,7 +30,19 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
  * next to or above the executable, else the install location. */
 const char *cli_data_dir(void);
 
+/* Progress bar for long work, drawn on stderr only when it is a terminal;
+ * cli_progress_cb matches the library's (user, done, total) callbacks. */
+typedef struct {
+    const char *label;
+    double start, last_draw;
+    int tty;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *label);
+void cli_progress_cb(void *user, long done, long total);
+
 int cmd_diagnose(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_info(int argc, char **argv);
