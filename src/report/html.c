@@ -21,7 +21,7 @@ static const char *CSS =
     "figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:4px;padding:8px 8px 6px;"
     "flex:1 1 560px;max-width:1180px;box-sizing:border-box}\n"
     "figure.wide{flex-basis:100%}\n"
-    "figure .panels{display:flex;flex-wrap:wrap;gap:6px;justify-content:center}\n"
+    "figure .panels{display:flex;flex-wrap:wrap;gap:6px;justify-content:center;align-items:flex-start}\n"
     "figure svg{max-width:100%;height:auto}\n"
     "figcaption{font-size:12.5px;color:#333;margin-top:4px}\n"
     "table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0 10px}\n"

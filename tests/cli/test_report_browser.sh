@@ -26,7 +26,8 @@ if [ -z "$CHROME" ]; then
 fi
 
 chrome() {
-  timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+  timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
+    --hide-scrollbars --no-first-run \
     --disable-extensions --user-data-dir="$TMP/profile" --enable-logging=stderr --v=0 "$@"
 }
 console_lines() { grep -E ':CONSOLE[:(]' "$1" || true; }
