@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/file.h"
 #include "cli/cli.h"
 #include "model/model.h"
 #include "model/sample.h"
@@ -31,6 +32,7 @@ static void help(void)
            "  --no-bos             do not add the BOS token the model asks for\n"
            "  --ignore-eos         keep generating after the end-of-sequence token\n"
            "  --stats              print prompt and generation speed to stderr\n"
+           "  --dump-logits FILE   write the logits after the prompt (float32, n_vocab)\n"
            "  -h, --help           this help\n");
 }
 
@@ -64,14 +66,14 @@ static char *read_stdin(void)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS };
+    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_DUMP };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK},
-        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS},
+        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "run", *prompt = NULL;
+    const char *cmd = "run", *prompt = NULL, *dump = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
     double temp = 0.8, topp = 0.95;
     int no_bos = 0, ign_eos = 0, stats = 0, c;
@@ -94,6 +96,7 @@ int cmd_run(int argc, char **argv)
         case O_NOBOS: no_bos = 1; break;
         case O_IGNEOS: ign_eos = 1; break;
         case O_STATS: stats = 1; break;
+        case O_DUMP: dump = optarg; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -141,6 +144,8 @@ int cmd_run(int argc, char **argv)
     if (model_eval(s, ids, n, MODEL_LOGITS_LAST, &e))
         goto out;
     double t1 = now_s();
+    if (dump && file_write_atomic(dump, model_logits(s, 0), (size_t)cfg->n_vocab * sizeof(float), &e))
+        goto out;
     int gen = 0;
     while (gen < n_predict && model_session_pos(s) < model_session_n_ctx(s)) {
         int next = sample_next(&smp, model_logits(s, 0), cfg->n_vocab);

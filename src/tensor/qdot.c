@@ -28,14 +28,15 @@ static void quant_qa(const float *x, qa_block *y, int64_t n)
         float amax = 0;
         for (int j = 0; j < QK; j++)
             amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.f, id = d ? 1.f / d : 0.f;
+        /* as ggml's q8_0: scale kept in f16, values rounded half to even */
+        float id = amax ? 127.f / amax : 0.f;
         int sum = 0;
         for (int j = 0; j < QK; j++) {
             int q = (int)nearbyintf(x[j] * id);
             y[b].qs[j] = (int8_t)q;
             sum += q;
         }
-        y[b].d = d;
+        y[b].d = tensor_f16_to_f32(tensor_f32_to_f16(amax / 127.f));
         y[b].sum = sum;
     }
 }
