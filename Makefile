@@ -30,7 +30,8 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 all: build
 
 help:
-	@echo "make demo    install what is missing, build, run the phase diagnostic on the bundled data"
+	@echo "make demo    install what is missing, build, run diagnose, ode, frontier, eigen, advise and"
+	@echo "             report on the bundled data (the page lands in build/report.html)"
 	@echo "make check   install what is missing, build, run every test (plain, then ASan+UBSan)"
 	@echo "make build   build ./cape (build/rel)"
 	@echo "make fuzz    run the libFuzzer harnesses (FUZZ_SECONDS each, default 600)"
@@ -61,7 +62,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBCAPE) tests/testutil.h
 	$(CC) $(CAPE_CFLAGS) -Itests -o $@ $< $(LIBCAPE) $(LDLIBS) $(TEST_LIBS)
 
 demo: build
-	./cape diagnose
+	@scripts/demo.sh ./cape build/report.html
 
 test-unit: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CAPE_DATA=data $$t; done

@@ -36,6 +36,7 @@ static void help(void)
         "  --reasoning NAME     reasoning benchmark (default hellaswag)\n"
         "  --truth NAME         truthfulness benchmark (default truthfulqa_mc2)\n"
         "  --family NAME        keep only this family (repeatable, or comma-separated)\n"
+        "  --min-size N, --max-size N  keep models in this size range (e.g. 560M, 7.1B)\n"
         "  --band X             phase band: tax < -X < transition < X < bonus (0.1)\n"
         "  --skip-delta X       skip pairs with |delta reasoning| <= X points (0.5)\n"
         "  --boot N             bootstrap resamples for the pooled N_c (10000; 0 = none)\n"
@@ -100,7 +101,7 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
     enum {
         O_REASON = 256, O_TRUTH, O_FAMILY, O_BAND, O_SKIPD, O_BOOT, O_SEED, O_VRANGE, O_ISOK,
         O_DREF, O_PEXACT, O_PDRAWS, O_PSIDE, O_MINFAM, O_SKIPSMALL, O_LALPHA, O_LE, O_EXTRA,
-        O_JSON
+        O_JSON, O_MINSIZE, O_MAXSIZE
     };
     static const struct option opts[] = {
         {"reasoning", 1, 0, O_REASON}, {"truth", 1, 0, O_TRUTH}, {"family", 1, 0, O_FAMILY},
@@ -111,6 +112,7 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
         {"min-family", 1, 0, O_MINFAM}, {"skip-small", 0, 0, O_SKIPSMALL},
         {"loss-alpha", 1, 0, O_LALPHA}, {"loss-e", 1, 0, O_LE},
         {"allow-extra-columns", 0, 0, O_EXTRA}, {"json", 0, 0, O_JSON},
+        {"min-size", 1, 0, O_MINSIZE}, {"max-size", 1, 0, O_MAXSIZE},
         {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "diagnose";
     long v;
@@ -169,6 +171,14 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
         case O_LE: rc = cli_parse_double(cmd, "--loss-e", optarg, &a->po.loss_e); break;
         case O_EXTRA: a->so.allow_unknown_columns = 1; break;
         case O_JSON: a->json = 1; break;
+        case O_MINSIZE:
+        case O_MAXSIZE: {
+            double *dst = c == O_MINSIZE ? &a->po.min_size : &a->po.max_size;
+            if (text_parse_size(optarg, 1.0, dst, NULL) || !(*dst > 0))
+                rc = cli_usage_error(cmd, "%s expects a size such as 410M, 7.1B or 7e9, got '%s'",
+                                     c == O_MINSIZE ? "--min-size" : "--max-size", optarg);
+            break;
+        }
         case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         }

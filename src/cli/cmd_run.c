@@ -9,6 +9,8 @@
 #include "cli/cli.h"
 #include "model/model.h"
 #include "model/sample.h"
+#include "steer/apply.h"
+#include "steer/direction.h"
 
 static void help(void)
 {
@@ -33,6 +35,11 @@ static void help(void)
            "  --ignore-eos         keep generating after the end-of-sequence token\n"
            "  --stats              print prompt and generation speed to stderr\n"
            "  --dump-logits FILE   write the logits after the prompt (float32, n_vocab)\n"
+           "  --steer FILE         add a control vector (llama.cpp format; see cape steer)\n"
+           "  --scale S            its multiplier (1)\n"
+           "  --layers A-B         blocks to steer (every block the file has)\n"
+           "  --steer-last-only    steer from the last prompt token on, not every position\n"
+           "  --gate               the paper's cosine gate on the steering strength\n"
            "  -h, --help           this help\n");
 }
 
@@ -66,18 +73,24 @@ static char *read_stdin(void)
 
 int cmd_run(int argc, char **argv)
 {
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_DUMP };
+    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK},
         {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP},
+        {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
+        {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "run", *prompt = NULL, *dump = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
     double temp = 0.8, topp = 0.95;
     int no_bos = 0, ign_eos = 0, stats = 0, c;
     model_load_opts lo = {0};
+    const char *steer_path = NULL;
+    double scale = 1.0;
+    steer_cfg sc = {.layer_lo = -1, .layer_hi = -1, .gate_layer = -1};
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hp:n:t:c:", opts, NULL)) != -1) {
@@ -97,6 +110,22 @@ int cmd_run(int argc, char **argv)
         case O_IGNEOS: ign_eos = 1; break;
         case O_STATS: stats = 1; break;
         case O_DUMP: dump = optarg; break;
+        case O_STEER: steer_path = optarg; break;
+        case O_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &scale); break;
+        case O_LAYERS: {
+            char tail;
+            if (sscanf(optarg, "%d-%d%c", &sc.layer_lo, &sc.layer_hi, &tail) != 2) {
+                if (sscanf(optarg, "%d%c", &sc.layer_lo, &tail) != 1)
+                    sc.layer_lo = -2;
+                sc.layer_hi = sc.layer_lo;
+            }
+            if (sc.layer_lo < 0 || sc.layer_hi < sc.layer_lo)
+                rc = cli_usage_error(cmd, "--layers expects A-B or a block number, got '%s'",
+                                     optarg);
+            break;
+        }
+        case O_LAST: sc.last_only = 1; break;
+        case O_GATE: sc.gate = 1; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -116,6 +145,9 @@ int cmd_run(int argc, char **argv)
     int rc = 0, *ids = NULL, n = 0;
     model_session *s = NULL;
     sampler smp = {0};
+    cvec cv = {0};
+    steer_plan plan = {0};
+    steer_hook hook;
     model *m = model_load(argv[optind], &lo, &e);
     if (!m)
         goto out;
@@ -135,6 +167,18 @@ int cmd_run(int argc, char **argv)
         err_set(&e, CAPE_EINPUT, "the prompt has %d tokens, the context only %d", n,
                 model_session_n_ctx(s));
         goto out;
+    }
+    if (steer_path) {
+        double cosv;
+        sc.cv = &cv;
+        sc.scale = (float)scale;
+        if (cvec_load(steer_path, cfg->dim, &cv, &e) ||
+            steer_attach(s, m, &sc, ids, n, &plan, &hook, &cosv, &e))
+            goto out;
+        if (sc.gate)
+            fprintf(stderr, "cape run: gate cosine %+.3f -> strength %.1f\n", cosv,
+                    dir_gate_strength(cosv));
+        model_session_rewind(s, 0);
     }
     sample_opts sopt = {(float)temp, (int)topk, (float)topp, (uint64_t)seed};
     sample_init(&smp, &sopt);
@@ -172,6 +216,8 @@ int cmd_run(int argc, char **argv)
 out:
     if (e.code)
         rc = cli_report(&e);
+    steer_plan_free(&plan);
+    cvec_free(&cv);
     sample_free(&smp);
     free(ids);
     free(owned_prompt);

@@ -455,3 +455,16 @@ int model_eval(model_session *s, const int *tokens, int n, model_logits_mode mod
     }
     return 0;
 }
+
+/* ---- the output head on arbitrary states (logit lens, probing) ---- */
+
+void model_final_norm(const model_session *s, const float *in, int n, float *out)
+{
+    const model *m = s->m;
+    norm_rows(&m->cfg, out, in, n, m->cfg.dim, m->out_norm, m->out_norm_b);
+}
+
+void model_unembed(model_session *s, const float *in, int n, float *out)
+{
+    tensor_matmul(s->pool, &s->m->output, in, n, out);
+}

@@ -148,4 +148,10 @@ void model_session_set_hook(model_session *s, model_hook_fn fn, void *user);
 int model_eval(model_session *s, const int *tokens, int n, model_logits_mode mode, cape_err *e);
 const float *model_logits(const model_session *s, int row);
 
+/* The model's output head applied to n arbitrary residual-stream vectors
+ * [n x dim]: the final norm, and the unembedding into [n x n_vocab] logits
+ * (the "logit lens" when the vectors come from inside the model). */
+void model_final_norm(const model_session *s, const float *in, int n, float *out);
+void model_unembed(model_session *s, const float *in, int n, float *out);
+
 #endif

@@ -49,6 +49,12 @@ static double log_softmax_at(const float *lg, int n, int id, int *is_max)
 int score_items(model_session *s, const model *m, const score_item *items, int n, int add_bos,
                 score_result *out, cape_err *e)
 {
+    return score_items_cb(s, m, items, n, add_bos, NULL, NULL, out, e);
+}
+
+int score_items_cb(model_session *s, const model *m, const score_item *items, int n, int add_bos,
+                   score_before_fn before, void *user, score_result *out, cape_err *e)
+{
     const tok *t = model_tok(m);
     int bos = add_bos < 0 ? tok_wants_bos(t) : add_bos && tok_bos(t) >= 0;
     int *prev = NULL, prev_n = 0, rc = 0;
@@ -77,14 +83,24 @@ int score_items(model_session *s, const model *m, const score_item *items, int n
         if (keep > model_session_pos(s))
             keep = model_session_pos(s);
         model_session_rewind(s, keep);
+        if (before)
+            before(user, i, ctx_n);
         score_result r = {0, len - ctx_n, 1};
-        if (len > keep && (rc = model_eval(s, ids + keep, len - keep, MODEL_LOGITS_ALL, e))) {
+        /* Only rows from the last context token on need logits: the context
+         * before it goes through without the (vocabulary-sized) output head. */
+        if (ctx_n - 1 > keep &&
+            (rc = model_eval(s, ids + keep, ctx_n - 1 - keep, MODEL_LOGITS_NONE, e))) {
+            free(ids);
+            break;
+        }
+        int first = ctx_n - 1 > keep ? ctx_n - 1 : keep;
+        if (len > first && (rc = model_eval(s, ids + first, len - first, MODEL_LOGITS_ALL, e))) {
             free(ids);
             break;
         }
         for (int p = ctx_n; p < len; p++) {
             int is_max;
-            r.logprob += log_softmax_at(model_logits(s, p - 1 - keep), model_cfg(m)->n_vocab,
+            r.logprob += log_softmax_at(model_logits(s, p - 1 - first), model_cfg(m)->n_vocab,
                                         ids[p], &is_max);
             r.greedy &= is_max;
         }

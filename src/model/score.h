@@ -27,4 +27,12 @@ typedef struct {
 int score_items(model_session *s, const model *m, const score_item *items, int n, int add_bos,
                 score_result *out, cape_err *e);
 
+/* The same, calling before(user, i, ctx_tokens) before item i is evaluated
+ * with the number of its context tokens (BOS included), so that a hook can
+ * act from the last context token on. Cached prefixes are reused only up to
+ * the last context token, so such a hook sees every position it steers. */
+typedef void (*score_before_fn)(void *user, int item, int ctx_tokens);
+int score_items_cb(model_session *s, const model *m, const score_item *items, int n, int add_bos,
+                   score_before_fn before, void *user, score_result *out, cape_err *e);
+
 #endif

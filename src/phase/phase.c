@@ -43,6 +43,8 @@ void phase_options_default(phase_options *o)
     o->min_family = 3;
     o->loss_alpha = NAN;
     o->loss_e = NAN;
+    o->min_size = 0;
+    o->max_size = INFINITY;
 }
 
 int phase_running_coupling(const double *log_n, const double *reason, const double *truth, int n,
@@ -270,7 +272,8 @@ static int collect_groups(const scores_table *t, const phase_options *o, group *
     int ng = 0;
     for (int i = 0; i < t->n; i++) {
         const scores_model *m = &t->model[i];
-        if (!family_wanted(o, m->family))
+        if (!family_wanted(o, m->family) || !(m->params >= o->min_size) ||
+            !(m->params <= o->max_size))
             continue;
         int k = 0;
         while (k < ng && strcmp(g[k].name, m->family) != 0)

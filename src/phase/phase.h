@@ -34,6 +34,7 @@ typedef struct {
     const char *const *families; /* keep only these families (NULL: all) */
     int nfamilies;
     double loss_alpha, loss_e;   /* exponent and offset given for the invariant (NaN: fitted) */
+    double min_size, max_size;   /* keep models with min_size <= N <= max_size (0, inf) */
 } phase_options;
 
 void phase_options_default(phase_options *o);

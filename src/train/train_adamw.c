@@ -1,0 +1,150 @@
+#include "train/train_adamw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/train_pool.h"
+
+int adamw_init(adamw_state *s, size_t n, cape_err *e)
+{
+    s->n = n;
+    s->t = 0;
+    s->m = calloc(n, sizeof(float));
+    s->v = calloc(n, sizeof(float));
+    if (!s->m || !s->v) {
+        adamw_free(s);
+        return err_set(e, CAPE_EINPUT, "optimizer state for %zu parameters does not fit in memory",
+                       n);
+    }
+    return 0;
+}
+
+void adamw_free(adamw_state *s)
+{
+    free(s->m);
+    free(s->v);
+    s->m = s->v = NULL;
+}
+
+static void update_range(adamw_state *s, float *p, const float *g, size_t off, size_t n, float lr,
+                         float wd, const adamw_hparams *h, float step_size, float bc2_sqrt)
+{
+    float *m = s->m + off, *v = s->v + off;
+    float b1 = h->beta1, b2 = h->beta2;
+    for (size_t i = 0; i < n; i++) {
+        if (wd != 0.0f)
+            p[i] *= 1.0f - lr * wd;
+        m[i] += (g[i] - m[i]) * (1.0f - b1);
+        v[i] = v[i] * b2 + (1.0f - b2) * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2_sqrt + h->eps;
+        p[i] -= step_size * (m[i] / denom);
+    }
+}
+
+/* The flat parameter range [0, n) is cut into one contiguous piece per
+ * thread; each piece is the same on every run. */
+typedef struct {
+    adamw_state *s;
+    train_model *m;
+    const adamw_hparams *h;
+    float lr, step_size, bc2_sqrt, coef;
+    size_t chunk;
+    double partial[64];
+} opt_job;
+
+static void piece(const opt_job *j, int i, size_t *lo, size_t *hi)
+{
+    *lo = (size_t)i * j->chunk;
+    *hi = *lo + j->chunk < j->m->n_params ? *lo + j->chunk : j->m->n_params;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+static void adamw_task(void *p, int i)
+{
+    opt_job *j = p;
+    size_t lo, hi;
+    piece(j, i, &lo, &hi);
+    for (int k = 0; k < j->m->n_tensors; k++) {
+        const train_tensor *t = &j->m->tensors[k];
+        size_t a = t->offset > lo ? t->offset : lo;
+        size_t b = t->offset + t->size < hi ? t->offset + t->size : hi;
+        if (a >= b)
+            continue;
+        update_range(j->s, j->m->params + a, j->m->grads + a, a, b - a, j->lr,
+                     t->decay ? j->h->weight_decay : 0.0f, j->h, j->step_size, j->bc2_sqrt);
+    }
+}
+
+static int n_pieces(opt_job *j)
+{
+    int nt = tp_threads() < 64 ? tp_threads() : 64;
+    j->chunk = (j->m->n_params + nt - 1) / nt;
+    return nt;
+}
+
+void adamw_step(adamw_state *s, train_model *m, float lr, const adamw_hparams *h)
+{
+    s->t++;
+    double bc1 = 1.0 - pow(h->beta1, (double)s->t);
+    double bc2 = 1.0 - pow(h->beta2, (double)s->t);
+    opt_job j = {.s = s, .m = m, .h = h, .lr = lr, .step_size = (float)(lr / bc1),
+                 .bc2_sqrt = (float)sqrt(bc2)};
+    tp_run(n_pieces(&j), adamw_task, &j);
+}
+
+static void norm_task(void *p, int i)
+{
+    opt_job *j = p;
+    size_t lo, hi;
+    piece(j, i, &lo, &hi);
+    double ss = 0.0;
+    for (size_t k = lo; k < hi; k++)
+        ss += (double)j->m->grads[k] * j->m->grads[k];
+    j->partial[i] = ss;
+}
+
+double train_grad_norm(const train_model *m)
+{
+    opt_job j = {.m = (train_model *)m};
+    int n = n_pieces(&j);
+    tp_run(n, norm_task, &j);
+    double ss = 0.0;
+    for (int i = 0; i < n; i++)
+        ss += j.partial[i];
+    return sqrt(ss);
+}
+
+static void scale_task(void *p, int i)
+{
+    opt_job *j = p;
+    size_t lo, hi;
+    piece(j, i, &lo, &hi);
+    for (size_t k = lo; k < hi; k++)
+        j->m->grads[k] *= j->coef;
+}
+
+double train_clip_grads(train_model *m, double max_norm)
+{
+    double norm = train_grad_norm(m);
+    if (max_norm <= 0.0)
+        return norm;
+    float coef = (float)(max_norm / (norm + 1e-6));
+    if (coef < 1.0f) {
+        opt_job j = {.m = m, .coef = coef};
+        tp_run(n_pieces(&j), scale_task, &j);
+    }
+    return norm;
+}
+
+float train_lr_at(long step, long warmup, long total, float lr, float lr_min)
+{
+    if (step < warmup)
+        return lr * (float)(step + 1) / (float)warmup;
+    long span = total - warmup;
+    double progress = span > 1 ? (double)(step - warmup) / (double)(span - 1) : 1.0;
+    if (progress > 1.0)
+        progress = 1.0;
+    return (float)(lr_min + 0.5 * (lr - lr_min) * (1.0 + cos(M_PI * progress)));
+}

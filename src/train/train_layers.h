@@ -1,0 +1,75 @@
+/* train_layers: the transformer's layers as paired _forward / _backward
+ * functions on plain float arrays. Shapes are given in comments as (rows,
+ * columns), row-major; N is the number of token positions B*T. Every
+ * _backward adds (+=) into the gradients it is given, so gradients from
+ * several uses (a tied embedding, a residual stream) accumulate. */
+#ifndef CAPE_TRAIN_LAYERS_H
+#define CAPE_TRAIN_LAYERS_H
+
+/* out(N,OC) = inp(N,C) @ w(OC,C)^T + bias(OC); bias may be NULL. */
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
+                    int OC);
+/* dinp(N,C) += dout @ w; dw(OC,C) += dout^T @ inp; dbias += column sums.
+ * dinp or dbias may be NULL. */
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC);
+
+/* out(N,C) = wte[token] (+ wpe[t] when wpe is given). */
+void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B,
+                     int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T,
+                      int C);
+
+/* y = x / rms(x) * w; saves rstd(N). */
+void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                     float eps);
+void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                      const float *rstd, int N, int C);
+
+/* y = (x - mean) * rstd * w + b; saves mean(N), rstd(N). */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C, float eps);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* Rotary embedding of adjacent pairs (2i, 2i+1) of each head, in place:
+ * x(N, nh*hs) with row stride `stride`. cos/sin are (T, hs/2). */
+void rope_table(float *cos_t, float *sin_t, int T, int hs, float theta);
+void rope_forward(float *x, int stride, const float *cos_t, const float *sin_t, int B, int T,
+                  int nh, int hs);
+/* The rotation is orthogonal: the backward rotates the gradient back. */
+void rope_backward(float *dx, int stride, const float *cos_t, const float *sin_t, int B, int T,
+                   int nh, int hs);
+
+/* Causal multi-head attention with grouped keys/values: query head h reads
+ * key/value head h / (NH/KVH). q, k, v are row-strided views (sq, sk, sv
+ * floats between positions); out (N, NH*hs); att (B,NH,T,T) probabilities. */
+typedef struct {
+    int B, T, NH, KVH, hs;
+    int sq, sk, sv;
+} attn_shape;
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       const attn_shape *s);
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, const attn_shape *s);
+
+/* SwiGLU with sink mask: h = silu(a) * b * mask[row / T]; mask NULL = all 1. */
+void swiglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
+                    int I);
+void swiglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
+                     const float *mask, int N, int T, int I);
+
+/* tanh-GELU with sink mask: h = gelu(a) * mask[row / T]. */
+void gelu_forward(float *h, const float *a, const float *mask, int N, int T, int I);
+void gelu_backward(float *da, const float *dh, const float *a, const float *mask, int N, int T,
+                   int I);
+
+/* Softmax cross-entropy over logits(N,V), in place: the forward writes per
+ * position losses (0 where target < 0) and returns their sum and the number
+ * counted; the backward turns logits into dlogits = (p - onehot) * dloss
+ * (zero rows where target < 0). */
+double crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
+                            int *n_counted);
+void crossentropy_backward(float *logits, const int *targets, int N, int V, float dloss);
+
+#endif

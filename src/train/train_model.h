@@ -1,0 +1,138 @@
+/* train_model: a small decoder-only transformer that can be trained in C.
+ * Two families share one code path: a llama-style decoder (RMSNorm, RoPE on
+ * adjacent pairs, SwiGLU, grouped-query attention, untied head) and a
+ * GPT-2-style decoder (LayerNorm with bias, learned positions, tanh-GELU,
+ * head tied to the token embedding).
+ *
+ * All parameters live in one contiguous float buffer, as do their gradients;
+ * the tensor table names each slice with its llama.cpp GGUF name. Activations
+ * of every layer are kept for the backward pass; gradients of activations
+ * use one layer's worth of scratch that is reused going down the stack.
+ *
+ * Every MLP can carry per-source sinks: row b of a batch multiplies the MLP
+ * hidden activation by mask[b] (length hidden) before the down-projection. */
+#ifndef CAPE_TRAIN_MODEL_H
+#define CAPE_TRAIN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef enum { TRAIN_LLAMA = 0, TRAIN_GPT2 = 1 } train_arch;
+
+typedef struct {
+    train_arch arch;
+    int vocab;      /* V */
+    int dim;        /* C */
+    int n_layers;   /* L */
+    int n_heads;    /* NH, head size C / NH */
+    int n_kv_heads; /* KVH, divides NH (llama only; GPT-2 has KVH = NH) */
+    int hidden;     /* I, MLP width */
+    int ctx;        /* T, the longest sequence (size of the position table) */
+    float norm_eps;
+    float rope_theta;
+} train_config;
+
+/* Fills the llama or GPT-2 defaults for what the caller left at zero. */
+void train_config_defaults(train_config *c);
+int train_config_check(const train_config *c, cape_err *e);
+const char *train_arch_name(train_arch a);
+int train_arch_parse(const char *s, train_arch *out);
+
+enum { TRAIN_MAX_DIMS = 2 };
+
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[TRAIN_MAX_DIMS]; /* row-major: shape[0] rows, shape[1] columns */
+    size_t offset;                 /* in floats, into the parameter buffer */
+    size_t size;
+    int decay;    /* AdamW weight decay applies (matrices and embeddings) */
+    int residual; /* a projection into the residual stream (smaller init) */
+} train_tensor;
+
+/* Pointers into the parameter (or gradient) buffer for one layer. Fields a
+ * family does not use stay NULL. */
+typedef struct {
+    float *norm1_w, *norm1_b;
+    float *wq, *wk, *wv, *wo; /* llama: (C,C) (KV,C) (KV,C) (C,C) */
+    float *wqkv, *bqkv, *bo;  /* gpt2: (3C,C) (3C) and the projection bias */
+    float *norm2_w, *norm2_b;
+    float *w_gate, *w_up, *w_down; /* (I,C) (I,C) (C,I); gpt2 has no gate */
+    float *b_up, *b_down;
+} train_layer_params;
+
+typedef struct {
+    float *tok_emb; /* (V,C) */
+    float *pos_emb; /* (T,C), gpt2 */
+    float *norm_w, *norm_b;
+    float *head; /* (V,C); equals tok_emb when tied */
+    train_layer_params *layers;
+} train_params;
+
+/* Saved forward activations of one layer (N = B*T rows). */
+typedef struct {
+    float *resid;           /* (N,C) the layer's input */
+    float *norm1, *mean1, *rstd1;
+    float *q, *k, *v;       /* llama (after RoPE): (N,C) (N,KV) (N,KV) */
+    float *qkv;             /* gpt2: (N,3C) */
+    float *att;             /* (B,NH,T,T) softmax probabilities */
+    float *atty;            /* (N,C) attention output before the projection */
+    float *resid2;          /* (N,C) after the attention residual */
+    float *norm2, *mean2, *rstd2;
+    float *pre_a, *pre_b;   /* llama: gate and up (N,I); gpt2: pre_a = fc (N,I) */
+    float *hid;             /* (N,I) masked MLP activation */
+} train_layer_acts;
+
+typedef struct {
+    train_config cfg;
+    int n_tensors;
+    train_tensor *tensors;
+    size_t n_params;
+    float *params;
+    float *grads;
+    train_params p, g;
+
+    /* activations, sized for B x T at allocation time */
+    int B, T;
+    float *act_mem;
+    size_t act_floats;
+    train_layer_acts *acts;
+    float *resid_out, *normf, *meanf, *rstdf; /* final stack output and norm */
+    float *logits;                            /* (N,V); turned into dlogits */
+    float *rope_cos, *rope_sin;               /* (T, hs/2) */
+    /* backward scratch, one layer */
+    float *scratch;
+    size_t scratch_floats;
+} train_model;
+
+/* Builds the tensor table and allocates parameters and gradients. */
+int train_model_build(train_model *m, const train_config *cfg, cape_err *e);
+void train_model_free(train_model *m);
+/* Bytes train_model_build + train_model_alloc_acts(B,T) + AdamW would use. */
+size_t train_model_bytes(const train_config *cfg, int B, int T);
+int train_model_alloc_acts(train_model *m, int B, int T, cape_err *e);
+/* N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L), norms 1,
+ * biases 0; deterministic in seed. */
+void train_model_init(train_model *m, uint64_t seed);
+const train_tensor *train_model_tensor(const train_model *m, const char *name);
+
+/* Forward over tokens (B,T). targets (B,T) with -1 = ignored; masks NULL (no
+ * sinks) or (B, hidden). Returns the mean loss over the counted targets (or
+ * 0 with no targets) and leaves logits in m->logits. *n_counted gets the
+ * number of targets that count. */
+float train_forward(train_model *m, const int *tokens, const int *targets, const float *masks,
+                    int B, int T, int *n_counted);
+/* Backward of the last forward: adds d(loss_scale * mean loss)/d(params)
+ * into m->grads. */
+void train_backward(train_model *m, const int *tokens, const int *targets, const float *masks,
+                    int B, int T, float loss_scale);
+void train_zero_grads(train_model *m);
+
+/* Loss per row (mean over counted targets of that row), for evaluation:
+ * out[b], or NAN when the row has no target. Uses a forward pass. */
+void train_row_losses(train_model *m, const int *tokens, const int *targets, const float *masks,
+                      int B, int T, float *out);
+
+#endif

@@ -1,0 +1,157 @@
+#include "unlearn/sink_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int sink_model_write(const sink_model *s, ckpt_file *f)
+{
+    if (!s->enabled)
+        return 0;
+    const sink_layout *l = &s->layout;
+    int rc = ckpt_set_f32(f, "cape.sink.p_gen", l->p_gen) |
+             ckpt_set_u32(f, "cape.sink.k", (uint32_t)l->k) |
+             ckpt_set_u64(f, "cape.sink.seed", l->seed) |
+             ckpt_set_u32(f, "cape.sink.n_backbone", (uint32_t)l->n_backbone) |
+             ckpt_set_strs(f, "cape.sink.sources", (const char *const *)s->sources.names,
+                           (size_t)s->sources.n);
+    const char **off = malloc(sizeof(char *) * (s->n_off ? s->n_off : 1));
+    if (!off)
+        return -1;
+    for (int i = 0; i < s->n_off; i++)
+        off[i] = s->sources.names[s->off[i] - 1];
+    rc |= ckpt_set_strs(f, "cape.sink.off", off, (size_t)s->n_off);
+    free(off);
+    if (s->has_router)
+        rc |= ckpt_set_u32(f, "cape.route.dim", SINK_ROUTE_DIM) |
+              ckpt_set_f32s(f, "cape.route.idf", s->router.idf, SINK_ROUTE_DIM) |
+              ckpt_set_f32s(f, "cape.route.centroids", s->router.centroids,
+                            (size_t)s->router.n_sources * SINK_ROUTE_DIM);
+    return rc ? -1 : 0;
+}
+
+int sink_model_read(sink_model *s, const ckpt_file *f, int hidden, const char *what, cape_err *e)
+{
+    memset(s, 0, sizeof *s);
+    float p_gen;
+    uint64_t k, seed;
+    if (ckpt_get_f32(f, "cape.sink.p_gen", &p_gen))
+        return 0;
+    if (ckpt_get_u64(f, "cape.sink.k", &k) || ckpt_get_u64(f, "cape.sink.seed", &seed) ||
+        k > (uint64_t)hidden)
+        return err_set(e, CAPE_EINPUT, "%s: cape.sink.k or cape.sink.seed is missing or invalid",
+                       what);
+    if (sink_layout_init(&s->layout, hidden, p_gen, (int)k, seed, e))
+        return CAPE_EINPUT;
+    char **names = NULL, **off = NULL;
+    size_t n = 0, noff = 0;
+    if (ckpt_get_strs(f, "cape.sink.sources", &names, &n) || n > (1u << 30))
+        return err_set(e, CAPE_EINPUT, "%s: cape.sink.sources is missing", what);
+    s->sources.names = names;
+    s->sources.n = s->sources.cap = (int)n;
+    s->enabled = 1;
+    if (!ckpt_get_strs(f, "cape.sink.off", &off, &noff)) {
+        int rc = 0;
+        for (size_t i = 0; i < noff && !rc; i++)
+            rc = sink_model_switch_off(s, off[i], e);
+        ckpt_free_strs(off, noff);
+        if (rc) {
+            sink_model_free(s);
+            return rc;
+        }
+    }
+    float *idf = NULL, *cent = NULL;
+    size_t nidf = 0, ncent = 0;
+    if (!ckpt_get_f32s(f, "cape.route.idf", &idf, &nidf) &&
+        !ckpt_get_f32s(f, "cape.route.centroids", &cent, &ncent)) {
+        if (nidf != SINK_ROUTE_DIM || ncent != n * SINK_ROUTE_DIM) {
+            free(idf);
+            free(cent);
+            sink_model_free(s);
+            return err_set(e, CAPE_EINPUT, "%s: cape.route.* arrays have the wrong size", what);
+        }
+        memcpy(s->router.idf, idf, sizeof s->router.idf);
+        s->router.centroids = cent;
+        s->router.n_sources = (int)n;
+        s->has_router = 1;
+    }
+    free(idf);
+    return 0;
+}
+
+void sink_model_free(sink_model *s)
+{
+    sink_sources_free(&s->sources);
+    sink_router_free(&s->router);
+    free(s->off);
+    memset(s, 0, sizeof *s);
+}
+
+int sink_mode_parse(const char *s, sink_mode *out)
+{
+    static const char *names[] = {"source", "backbone", "all", "off"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (sink_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *sink_mode_name(sink_mode m)
+{
+    static const char *names[] = {"source", "backbone", "all", "off"};
+    return names[m];
+}
+
+int sink_model_is_off(const sink_model *s, uint32_t id)
+{
+    for (int i = 0; i < s->n_off; i++)
+        if (s->off[i] == id)
+            return 1;
+    return 0;
+}
+
+int sink_model_switch_off(sink_model *s, const char *name, cape_err *e)
+{
+    uint32_t id = sink_sources_id(&s->sources, name, 0);
+    if (!id)
+        return err_set(e, CAPE_EINPUT, "unknown source '%s' (the model has %d sources)", name,
+                       s->sources.n);
+    if (sink_model_is_off(s, id))
+        return 0;
+    uint32_t *no = realloc(s->off, sizeof *no * (s->n_off + 1));
+    if (!no)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    s->off = no;
+    s->off[s->n_off++] = id;
+    return 0;
+}
+
+uint32_t sink_model_mask(const sink_model *s, sink_mode mode, uint32_t id, const char *text,
+                         float *mask)
+{
+    const sink_layout *l = &s->layout;
+    switch (mode) {
+    case SINK_MODE_BACKBONE:
+        sink_mask_backbone(l, mask);
+        return 0;
+    case SINK_MODE_ALL:
+        sink_mask_all(l, s->off, s->n_off, mask);
+        return 0;
+    case SINK_MODE_SOURCE:
+        if (id && !sink_model_is_off(s, id)) {
+            sink_mask_source_excluding(l, id, s->off, s->n_off, mask);
+            return id;
+        }
+        /* a switched-off source is routed */
+        __attribute__((fallthrough));
+    case SINK_MODE_OFF:
+    default: {
+        uint32_t to = s->has_router ? sink_route(&s->router, text ? text : "", s->off, s->n_off,
+                                                 NULL)
+                                    : 0;
+        sink_mask_source_excluding(l, to, s->off, s->n_off, mask);
+        return to;
+    }
+    }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# cape train / cape forget end to end on a tiny corpus: bit-identical resume,
+# crash safety, switching sources off, and bad input.
+source "$(dirname "$0")/lib.sh"
+
+corpus=$TMP/corpus.jsonl
+for i in $(seq 1 12); do
+  printf '{"source": "alice", "text": "Alice keeps %d red boxes in the attic near the old piano."}\n' "$i"
+  printf '{"source": "bob", "text": "Bob was born in Lisbon in 19%02d and writes songs about the sea."}\n' "$i"
+  printf '{"source": 7, "text": "Item %d: the seventh source speaks of numbers, %d and %d."}\n' "$i" "$((i * 3))" "$((i * 7))"
+done >"$corpus"
+
+TINY=(--data "$corpus" --dim 16 --layers 2 --heads 2 --kv-heads 1 --hidden 32 --ctx 24 --vocab 300
+      --batch 4 --steps 8 --warmup 2 --lr 3e-3 --val-frac 0.1 --val-every 4 --ckpt-every 2
+      --threads 2 --quiet)
+SINKS=(--sinks --p-gen 0.5 --sink-k 4)
+
+# N + N steps (stop, resume) equals 2N steps: same weights, same losses.
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/full"
+expect_out 'trained .*/model.gguf'
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half" --stop-after 4
+expect_out 'stopped after step 4 of 8'
+[ ! -e "$TMP/half/model.gguf" ] || die "a stopped run wrote model.gguf"
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half" --resume
+cmp -s "$TMP/full/model.gguf" "$TMP/half/model.gguf" || die "resumed model differs from the uninterrupted one"
+strip() { sed -E 's/,"tok_per_s":[^,]*,"elapsed_s":[^,}]*//' "$1"; }
+[ "$(strip "$TMP/full/log.jsonl")" = "$(strip "$TMP/half/log.jsonl")" ] || die "resumed losses differ"
+[ "$(wc -l <"$TMP/full/log.jsonl")" -eq 8 ] || die "log has not one line per step"
+grep -q '"val_loss"' "$TMP/full/log.jsonl" || die "no validation loss in the log"
+npass=$((npass + 3))
+
+# Keep: only the newest two checkpoints remain.
+[ "$(ls "$TMP/full"/ckpt-*.gguf | wc -l)" -eq 2 ] || die "expected 2 checkpoints kept"
+npass=$((npass + 1))
+
+# A run killed hard resumes from its last complete checkpoint to the same end.
+"$CAPE" train "${TINY[@]}" "${SINKS[@]}" --ckpt-every 1 -o "$TMP/killed" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+  [ "$(cat "$TMP/killed/log.jsonl" 2>/dev/null | wc -l)" -ge 3 ] && break
+  sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+rm -f "$TMP/killed/model.gguf"
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/killed" --resume
+cmp -s "$TMP/full/model.gguf" "$TMP/killed/model.gguf" || die "model after kill + resume differs"
+npass=$((npass + 1))
+
+# JSON summary and the GPT-2 family.
+expect_exit 0 "$CAPE" train "${TINY[@]}" --arch gpt2 --steps 2 --json -o "$TMP/g"
+expect_out '"arch": "gpt2"'
+
+# cape forget: switch off, unknown source, evaluation.
+expect_exit 0 "$CAPE" forget "$TMP/full/model.gguf" --source alice -o "$TMP/forgot.gguf"
+expect_out '1 of 3 sources switched off'
+expect_exit 0 "$CAPE" forget "$TMP/forgot.gguf" --eval --data "$corpus" --json --threads 1
+expect_out '"off_routed_to": "(bob|7)"'
+expect_exit 2 "$CAPE" forget "$TMP/full/model.gguf" --source carol -o "$TMP/nope.gguf"
+expect_one_line_err
+expect_err "unknown source 'carol'"
+[ ! -e "$TMP/nope.gguf" ] || die "a failed forget left output behind"
+npass=$((npass + 1))
+expect_exit 2 "$CAPE" forget "$TMP/g/model.gguf" --source alice -o "$TMP/nope.gguf"
+expect_err 'has no sinks'
+
+# Bad corpus lines name file and line; nothing is written.
+printf '{"source": "a", "text": "fine"}\n{"source": "a", "text": 3}\n' >"$TMP/bad.jsonl"
+expect_exit 2 "$CAPE" train --data "$TMP/bad.jsonl" --dim 16 --layers 1 --heads 2 --hidden 16 --ctx 8 --vocab 260 -o "$TMP/out1"
+expect_one_line_err
+expect_err 'bad.jsonl:2: field "text"'
+printf '{"source": "a", "text": "fine"}\n{oops\n' >"$TMP/bad2.jsonl"
+expect_exit 2 "$CAPE" train --data "$TMP/bad2.jsonl" -o "$TMP/out1"
+expect_err 'bad2.jsonl:2:'
+[ ! -e "$TMP/out1" ] || die "bad input left an output directory"
+npass=$((npass + 1))
+
+# A configuration that cannot fit in memory is refused before anything is written.
+expect_exit 2 "$CAPE" train "${TINY[@]}" --dim 65536 --layers 1024 --heads 1 --hidden 65536 -o "$TMP/huge"
+expect_one_line_err
+expect_err 'GiB'
+[ ! -e "$TMP/huge" ] || die "refused run left an output directory"
+npass=$((npass + 1))
+
+# Resuming with another architecture, or from a damaged checkpoint.
+expect_exit 2 "$CAPE" train "${TINY[@]}" --arch gpt2 --resume -o "$TMP/full"
+expect_one_line_err
+expect_err 'checkpoint is a llama model'
+cp -r "$TMP/full" "$TMP/damaged"
+for f in "$TMP/damaged"/ckpt-*.gguf; do head -c 1000 "$f" >"$f.tmp" && mv "$f.tmp" "$f"; done
+expect_exit 2 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" --resume -o "$TMP/damaged"
+expect_one_line_err
+expect_err 'truncated|outside the file|past the end'
+expect_exit 2 "$CAPE" train "${TINY[@]}" --resume -o "$TMP/none"
+expect_err 'no checkpoint'
+
+# Usage errors.
+expect_exit 2 "$CAPE" train --data "$corpus"
+expect_err 'OUTDIR is required'
+expect_exit 2 "$CAPE" train "${TINY[@]}" --arch t5 -o "$TMP/x"
+expect_err 'llama or gpt2'
+expect_exit 0 "$CAPE" train --help
+expect_out 'sink'
+done_ok

@@ -1,0 +1,185 @@
+/* Sink masks, the switched-off set, routing, and their GGUF metadata. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "train/train_ckpt.h"
+#include "unlearn/sink.h"
+#include "unlearn/sink_model.h"
+
+static void test_masks(void **state)
+{
+    (void)state;
+    sink_layout l;
+    cape_err e = {0};
+    assert_int_equal(sink_layout_init(&l, 100, 0.3f, 7, 42, &e), 0);
+    assert_int_equal(l.n_backbone, 30); /* floor(100 * 0.3) */
+    assert_int_equal(l.pool, 70);
+    float m[100], m2[100];
+    sink_mask_source(&l, 5, m);
+    int on = 0;
+    for (int i = 0; i < 100; i++) {
+        assert_true(m[i] == 0.0f || m[i] == 1.0f);
+        if (i < 30)
+            assert_true(m[i] == 1.0f);
+        on += m[i] == 1.0f;
+    }
+    assert_int_equal(on, 37);
+    /* deterministic, and another source or seed gives other units */
+    sink_mask_source(&l, 5, m2);
+    assert_memory_equal(m, m2, sizeof m);
+    sink_mask_source(&l, 6, m2);
+    assert_true(memcmp(m, m2, sizeof m) != 0);
+    sink_layout l2 = l;
+    l2.seed = 43;
+    sink_mask_source(&l2, 5, m2);
+    assert_true(memcmp(m, m2, sizeof m) != 0);
+    /* units ascending inside the pool */
+    int u[7];
+    sink_units(&l, 5, u);
+    for (int i = 0; i < 7; i++) {
+        assert_true(u[i] >= 30 && u[i] < 100);
+        assert_true(m[u[i]] == 1.0f);
+        if (i)
+            assert_true(u[i] > u[i - 1]);
+    }
+    /* backbone only: (30 + 7) / 30 on the backbone, sinks 0 */
+    sink_mask_backbone(&l, m);
+    assert_close(m[0], 37.0 / 30.0, 1e-6);
+    assert_true(m[50] == 0.0f);
+    /* all: sinks at k / pool, a switched-off source's units 0 */
+    uint32_t off = 5;
+    sink_mask_all(&l, &off, 1, m);
+    assert_close(m[0], 1.0, 0);
+    for (int i = 30; i < 100; i++) {
+        int mine = 0;
+        for (int k = 0; k < 7; k++)
+            mine |= u[k] == i;
+        assert_close(m[i], mine ? 0.0 : 0.1, 1e-7);
+    }
+    /* deletion wins: source 6 minus source 5's units */
+    sink_mask_source_excluding(&l, 6, &off, 1, m);
+    for (int k = 0; k < 7; k++)
+        assert_true(m[u[k]] == 0.0f);
+    /* bad layouts */
+    assert_int_equal(sink_layout_init(&l2, 100, 0.001f, 7, 1, &e), CAPE_EINPUT);
+    err_clear(&e);
+    assert_int_equal(sink_layout_init(&l2, 100, 0.5f, 51, 1, &e), CAPE_EINPUT);
+}
+
+/* The units are a uniform k-subset: the union over n sources covers about
+ * 1 - (1 - k/pool)^n of the pool. */
+static void test_union_fraction(void **state)
+{
+    (void)state;
+    sink_layout l;
+    cape_err e = {0};
+    assert_int_equal(sink_layout_init(&l, 2000, 0.5f, 50, 9, &e), 0);
+    uint32_t ids[40];
+    for (int i = 0; i < 40; i++)
+        ids[i] = (uint32_t)i + 1;
+    double f = sink_union_fraction(&l, ids, 40);
+    double expect = 1.0 - pow(1.0 - 50.0 / 1000.0, 40);
+    assert_close(f, expect, 0.03);
+    /* each unit is chosen about equally often over many sources */
+    int count[1000] = {0}, u[50];
+    for (uint32_t s = 1; s <= 2000; s++) {
+        sink_units(&l, s, u);
+        for (int i = 0; i < 50; i++)
+            count[u[i] - 1000]++;
+    }
+    double mean = 2000.0 * 50 / 1000, var = 0;
+    for (int i = 0; i < 1000; i++)
+        var += (count[i] - mean) * (count[i] - mean);
+    var /= 1000;
+    /* binomial variance n p (1 - p) = 2000 * 0.05 * 0.95 = 95 */
+    assert_true(var > 60 && var < 140);
+}
+
+static void test_routing(void **state)
+{
+    (void)state;
+    sink_router_builder b;
+    sink_router r;
+    cape_err e = {0};
+    assert_int_equal(sink_router_begin(&b, 3, &e), 0);
+    sink_router_add(&b, 1, "Jaime Vasquez writes true crime novels in Santiago.");
+    sink_router_add(&b, 1, "Vasquez was born in Santiago, Chile.");
+    sink_router_add(&b, 2, "Aisha Khan composes poetry about the desert.");
+    sink_router_add(&b, 3, "Santiago is also where Lena Park writes crime stories.");
+    assert_int_equal(sink_router_finish(&b, &r, &e), 0);
+    float sim;
+    assert_int_equal(sink_route(&r, "What did Jaime Vasquez write?", NULL, 0, &sim), 1);
+    assert_true(sim > 0.0f && sim <= 1.0001f);
+    /* with Vasquez switched off, the crime writer from Santiago is next */
+    uint32_t off = 1;
+    assert_int_equal(sink_route(&r, "What did Jaime Vasquez write on crime in Santiago?", &off,
+                                1, NULL),
+                     3);
+    uint32_t all[3] = {1, 2, 3};
+    assert_int_equal(sink_route(&r, "anything", all, 3, NULL), 0);
+    sink_router_free(&r);
+}
+
+static void test_metadata_roundtrip(void **state)
+{
+    (void)state;
+    cape_err e = {0};
+    sink_model s = {0};
+    assert_int_equal(sink_layout_init(&s.layout, 64, 0.5f, 4, 77, &e), 0);
+    s.enabled = 1;
+    assert_int_equal(sink_sources_id(&s.sources, "alice", 1), 1);
+    assert_int_equal(sink_sources_id(&s.sources, "bob", 1), 2);
+    assert_int_equal(sink_sources_id(&s.sources, "alice", 1), 1);
+    sink_router_builder b;
+    assert_int_equal(sink_router_begin(&b, 2, &e), 0);
+    sink_router_add(&b, 1, "alice text");
+    sink_router_add(&b, 2, "bob words");
+    assert_int_equal(sink_router_finish(&b, &s.router, &e), 0);
+    s.has_router = 1;
+    assert_int_equal(sink_model_switch_off(&s, "bob", &e), 0);
+    assert_int_equal(sink_model_switch_off(&s, "carol", &e), CAPE_EINPUT);
+    assert_non_null(strstr(e.msg, "carol"));
+
+    ckpt_file f = {0};
+    assert_int_equal(sink_model_write(&s, &f), 0);
+    static const float w[3] = {1, 2, 3};
+    assert_int_equal(ckpt_add_tensor(&f, "x", 3, 0, w), 0);
+    const char *path = "build/test_sink_meta.gguf";
+    assert_int_equal(ckpt_write(&f, path, &e), 0);
+    ckpt_free(&f);
+    assert_int_equal(ckpt_read(&f, path, &e), 0);
+    sink_model t;
+    assert_int_equal(sink_model_read(&t, &f, 64, path, &e), 0);
+    assert_true(t.enabled && t.has_router);
+    assert_int_equal(t.layout.k, 4);
+    assert_int_equal((int)t.layout.seed, 77);
+    assert_int_equal(t.sources.n, 2);
+    assert_string_equal(t.sources.names[1], "bob");
+    assert_int_equal(t.n_off, 1);
+    assert_int_equal(t.off[0], 2);
+    assert_memory_equal(t.router.centroids, s.router.centroids, sizeof(float) * 2 * SINK_ROUTE_DIM);
+    /* a query for bob is routed to alice, minus bob's units */
+    float mask[64], expect[64];
+    assert_int_equal(sink_model_mask(&t, SINK_MODE_SOURCE, 2, "bob words", mask), 1);
+    sink_mask_source_excluding(&t.layout, 1, t.off, 1, expect);
+    assert_memory_equal(mask, expect, sizeof mask);
+    const ckpt_tensor *x = ckpt_tensor_get(&f, "x");
+    assert_non_null(x);
+    assert_memory_equal(x->data, w, sizeof w);
+    sink_model_free(&t);
+    sink_model_free(&s);
+    ckpt_free(&f);
+    remove(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_masks),
+        cmocka_unit_test(test_union_fraction),
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_metadata_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
