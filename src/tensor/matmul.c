@@ -129,7 +129,16 @@ static void mm_worker(void *arg, int ith, int nth)
     if (j->act) {
         for (int64_t r = r0; r < r1; r++) {
             const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
-            for (int64_t t = 0; t < j->n; t++)
+            int64_t t = 0;
+            float o[4];
+            for (; t + 4 <= j->n; t += 4) {
+                if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes, j->act_bytes,
+                                w->cols, o))
+                    break;
+                for (int k = 0; k < 4; k++)
+                    j->y[(t + k) * w->rows + r] = o[k];
+            }
+            for (; t < j->n; t++)
                 j->y[t * w->rows + r] = qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
         }
         return;
