@@ -35,6 +35,7 @@ static void help(void)
            "  --ignore-eos         keep generating after the end-of-sequence token\n"
            "  --stats              print prompt and generation speed to stderr\n"
            "  --dump-logits FILE   write the logits after the prompt (float32, n_vocab)\n"
+           "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
            "  --steer FILE         add a control vector (llama.cpp format; see cape steer)\n"
            "  --scale S            its multiplier (1)\n"
            "  --layers A-B         blocks to steer (every block the file has)\n"
@@ -74,12 +75,12 @@ static char *read_stdin(void)
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK},
-        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP},
+        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP}, {"exact", 0, 0, O_EXACT},
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
@@ -110,6 +111,7 @@ int cmd_run(int argc, char **argv)
         case O_IGNEOS: ign_eos = 1; break;
         case O_STATS: stats = 1; break;
         case O_DUMP: dump = optarg; break;
+        case O_EXACT: tensor_set_exact(1); break;
         case O_STEER: steer_path = optarg; break;
         case O_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &scale); break;
         case O_LAYERS: {

@@ -12,6 +12,10 @@ static int force_generic;
 void tensor_force_generic(int on) { force_generic = on; }
 int tensor_generic_forced(void) { return force_generic; }
 
+static int exact_mode;
+void tensor_set_exact(int on) { exact_mode = on; }
+int tensor_exact(void) { return exact_mode; }
+
 static int have_avx512(void)
 {
     static int v = -1;
@@ -167,7 +171,7 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
 {
     mm_job j = {w, x, n, y, NULL, 0};
     char *act = NULL;
-    if (qdot_supported(w->type)) {
+    if (qdot_supported(w->type) && !exact_mode) {
         j.act_bytes = qdot_act_bytes(w->type, w->cols);
         act = malloc(j.act_bytes * (size_t)n + 64);
         if (act) {
