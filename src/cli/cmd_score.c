@@ -27,6 +27,7 @@ static void help(void)
            "  --json               one JSON array of {logprob, n_tokens, greedy}\n"
            "  -o, --output FILE    write to FILE (atomically)\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
            "  -h, --help           this help\n");
 }
 
@@ -77,10 +78,10 @@ static int parse_items(const char *name, char *buf, score_item **items, int *n, 
 
 int cmd_score(int argc, char **argv)
 {
-    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK };
+    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT };
     static const struct option opts[] = {
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"bos", 0, 0, O_BOS}, {"no-bos", 0, 0, O_NOBOS},
-        {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK},
+        {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK}, {"exact", 0, 0, O_EXACT},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long threads = 1, ctx = 0;
     int bos = -1, json = 0, c;
@@ -99,6 +100,7 @@ int cmd_score(int argc, char **argv)
         case O_NOBOS: bos = 0; break;
         case O_JSON: json = 1; break;
         case O_TOK: lo.tokenizer_path = optarg; break;
+        case O_EXACT: tensor_set_exact(1); break;
         default: return cli_usage_error("score", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)

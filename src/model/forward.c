@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model/model_impl.h"
+#include "tensor/act.h"
 #include "tensor/quant.h"
 
 struct model_session {
@@ -162,15 +163,6 @@ static void add_bias(float *y, const float *b, int n, int width)
             y[(size_t)t * width + i] += b[i];
 }
 
-static float gelu(float x, model_gelu kind)
-{
-    if (kind == MODEL_GELU_ERF)
-        return 0.5f * x * (1.f + erff(x * (float)M_SQRT1_2));
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
-static float silu(float x) { return x / (1.f + expf(-x)); }
 
 static void linear(model_session *s, const tensor_mat *w, const float *bias, const float *in,
                    int n, float *out)
@@ -327,6 +319,22 @@ static void attention_block(model_session *s, int l, int n)
         norm_rows(c, s->tmp, s->tmp, n, c->dim, L->post_attn_norm, NULL);
 }
 
+typedef struct {
+    act_kind k;
+    const float *x, *m;
+    size_t n;
+    float *y;
+} act_job;
+
+static void act_worker(void *arg, int ith, int nth)
+{
+    act_job *j = arg;
+    size_t a = j->n * (size_t)ith / (size_t)nth / 16 * 16, b = j->n * (size_t)(ith + 1) / (size_t)nth / 16 * 16;
+    if (ith == nth - 1)
+        b = j->n;
+    act_apply(j->k, j->x + a, j->m ? j->m + a : NULL, j->y + a, b - a);
+}
+
 /* MLP of the rows in `in`, result in s->tmp. */
 static void mlp_block(model_session *s, int l, int n, const float *in)
 {
@@ -334,18 +342,16 @@ static void mlp_block(model_session *s, int l, int n, const float *in)
     const model_layer *L = &s->m->layers[l];
     size_t nf = (size_t)n * c->ffn_dim;
     linear(s, &L->w_up, L->b_up, in, n, s->hb);
-    if (c->mlp == MODEL_MLP_GELU) {
-        for (size_t i = 0; i < nf; i++)
-            s->hb[i] = gelu(s->hb[i], c->gelu);
-    } else {
+    act_kind k = c->mlp == MODEL_MLP_SWIGLU ? ACT_SILU
+                 : c->gelu == MODEL_GELU_ERF ? ACT_GELU_ERF : ACT_GELU_TANH;
+    act_job aj = {k, s->hb, NULL, nf, s->hb};
+    if (c->mlp != MODEL_MLP_GELU) {
         linear(s, &L->w_gate, NULL, in, n, s->hb2);
-        if (c->mlp == MODEL_MLP_SWIGLU)
-            for (size_t i = 0; i < nf; i++)
-                s->hb[i] *= silu(s->hb2[i]);
-        else
-            for (size_t i = 0; i < nf; i++)
-                s->hb[i] *= gelu(s->hb2[i], c->gelu);
+        aj.x = s->hb2; /* act(gate) * up, into hb */
+        aj.m = s->hb;
     }
+    aj.y = s->hb;
+    pool_run(s->pool, act_worker, &aj);
     call_hook(s, l, MODEL_HOOK_MLP_HIDDEN, s->hb, n, c->ffn_dim);
     linear(s, &L->w_down, L->b_down, s->hb, n, s->tmp);
     if (L->post_ffn_norm)

@@ -12,6 +12,10 @@ static int force_generic;
 void tensor_force_generic(int on) { force_generic = on; }
 int tensor_generic_forced(void) { return force_generic; }
 
+static int exact_mode;
+void tensor_set_exact(int on) { exact_mode = on; }
+int tensor_exact(void) { return exact_mode; }
+
 static int have_avx512(void)
 {
     static int v = -1;
@@ -129,7 +133,16 @@ static void mm_worker(void *arg, int ith, int nth)
     if (j->act) {
         for (int64_t r = r0; r < r1; r++) {
             const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
-            for (int64_t t = 0; t < j->n; t++)
+            int64_t t = 0;
+            float o[4];
+            for (; t + 4 <= j->n; t += 4) {
+                if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes, j->act_bytes,
+                                w->cols, o))
+                    break;
+                for (int k = 0; k < 4; k++)
+                    j->y[(t + k) * w->rows + r] = o[k];
+            }
+            for (; t < j->n; t++)
                 j->y[t * w->rows + r] = qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
         }
         return;
@@ -158,7 +171,7 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
 {
     mm_job j = {w, x, n, y, NULL, 0};
     char *act = NULL;
-    if (qdot_supported(w->type)) {
+    if (qdot_supported(w->type) && !exact_mode) {
         j.act_bytes = qdot_act_bytes(w->type, w->cols);
         act = malloc(j.act_bytes * (size_t)n + 64);
         if (act) {

@@ -32,6 +32,11 @@ void tensor_mat_row(const tensor_mat *w, int64_t r, float *out);
 /* y[t][r] = sum_c W[r][c] x[t][c] for t < n, r < rows. */
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y);
 
+/* Exact mode: quantised weights are dequantised and multiplied in f32
+ * instead of with int8 activations (slower; no activation rounding). */
+void tensor_set_exact(int on);
+int tensor_exact(void);
+
 /* f32 dot product (vectorised, dispatched). */
 float tensor_dot_f32(const float *a, const float *b, int64_t n);
 

@@ -1,6 +1,7 @@
 #include "tensor/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -110,8 +111,14 @@ void pool_run(pool *p, pool_fn fn, void *arg)
     atomic_store(&p->pending, p->n - 1);
     publish(p);
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        cpu_relax();
+    /* yield after a while: with more threads than free cores, the worker we
+     * wait for may need this core */
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < 20000)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 void pool_free(pool *p)

@@ -6,6 +6,8 @@
 
 #define H(x) tensor_f16_to_f32(x)
 
+extern int tensor_generic_forced(void);
+
 int qdot_supported(uint32_t t)
 {
     return t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q8_0 || t == TENSOR_Q4_K ||
@@ -28,14 +30,15 @@ static void quant_qa(const float *x, qa_block *y, int64_t n)
         float amax = 0;
         for (int j = 0; j < QK; j++)
             amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.f, id = d ? 1.f / d : 0.f;
+        /* as ggml's q8_0: scale kept in f16, values rounded half to even */
+        float id = amax ? 127.f / amax : 0.f;
         int sum = 0;
         for (int j = 0; j < QK; j++) {
             int q = (int)nearbyintf(x[j] * id);
             y[b].qs[j] = (int8_t)q;
             sum += q;
         }
-        y[b].d = d;
+        y[b].d = tensor_f16_to_f32(tensor_f32_to_f16(amax / 127.f));
         y[b].sum = sum;
     }
 }
@@ -336,6 +339,150 @@ VNNI static float v_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
     return hsum8(acc);
 }
 
+/* Four activation rows against one weight row: the weight block is decoded
+ * once and reused, which is what prompt processing needs. */
+VNNI static void v4_q32(uint32_t t, const void *wrow, const char *act, size_t stride, int64_t nb,
+                        float *out)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float corr[4] = {0, 0, 0, 0};
+    const qa_block *a[4];
+    for (int k = 0; k < 4; k++)
+        a[k] = (const qa_block *)(act + (size_t)k * stride);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i u, wv = _mm256_setzero_si256();
+        float dw;
+        int bias = 0;
+        if (t == TENSOR_Q8_0) {
+            const block_q8_0 *w = (const block_q8_0 *)wrow + b;
+            wv = _mm256_loadu_si256((const __m256i *)w->qs);
+            u = _mm256_sign_epi8(wv, wv);
+            dw = hf(w->d);
+        } else if (t == TENSOR_Q4_0) {
+            const block_q4_0 *w = (const block_q4_0 *)wrow + b;
+            u = nibbles(w->qs);
+            dw = hf(w->d);
+            bias = 8;
+        } else {
+            const block_q5_0 *w = (const block_q5_0 *)wrow + b;
+            uint32_t qh;
+            memcpy(&qh, w->qh, 4);
+            u = _mm256_or_si256(nibbles(w->qs), _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
+            dw = hf(w->d);
+            bias = 16;
+        }
+        for (int k = 0; k < 4; k++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)a[k][b].qs);
+            if (t == TENSOR_Q8_0)
+                x = _mm256_sign_epi8(x, wv);
+            __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+            float dd = dw * a[k][b].d;
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc[k]);
+            corr[k] += dd * (float)(bias * a[k][b].sum);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]) - corr[k];
+}
+
+VNNI static void v4_q4_k(const block_q4_k *w, const char *act, size_t stride, int64_t nb, float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float corr[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++)
+            quant_k4_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+        __m256i lo[4], hi[4];
+        for (int p = 0; p < 4; p++) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * p));
+            lo[p] = _mm256_and_si256(qv, m4);
+            hi[p] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        }
+        float d = hf(w[b].d), dmin = hf(w[b].dmin);
+        for (int k = 0; k < 4; k++) {
+            const block_q8_k *a = (const block_q8_k *)(act + (size_t)k * stride) + b;
+            __m256i isum = _mm256_setzero_si256();
+            int msum = 0;
+            for (int p = 0; p < 4; p++) {
+                __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
+                                                 _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p)));
+                __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[p],
+                                                 _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p + 32)));
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d0, _mm256_set1_epi32(sc[2 * p])));
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d1, _mm256_set1_epi32(sc[2 * p + 1])));
+                msum += mn[2 * p] * (a->bsums[4 * p] + a->bsums[4 * p + 1]) +
+                        mn[2 * p + 1] * (a->bsums[4 * p + 2] + a->bsums[4 * p + 3]);
+            }
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * a->d), acc[k]);
+            corr[k] += dmin * a->d * (float)msum;
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]) - corr[k];
+}
+
+VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, int64_t nb, float *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i q[2][4], scv[2][4];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            const int8_t *sc = w[b].scales + 8 * h;
+            __m256i la = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hv = _mm256_loadu_si256((const __m256i *)qh);
+            q[h][0] = _mm256_or_si256(_mm256_and_si256(la, m4),
+                                      _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
+            q[h][1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
+                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
+            q[h][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
+                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
+            q[h][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
+                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                int s0 = sc[2 * k], s1 = sc[2 * k + 1];
+                scv[h][k] = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
+            }
+        }
+        float d = hf(w[b].d);
+        for (int t = 0; t < 4; t++) {
+            const block_q8_k *a = (const block_q8_k *)(act + (size_t)t * stride) + b;
+            __m256i isum = _mm256_setzero_si256();
+            int corr = 0;
+            for (int h = 0; h < 2; h++)
+                for (int k = 0; k < 4; k++) {
+                    __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[h][k],
+                                                     _mm256_loadu_si256((const __m256i *)(a->qs + 128 * h + 32 * k)));
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(dp, scv[h][k]));
+                    corr += w[b].scales[8 * h + 2 * k] * a->bsums[8 * h + 2 * k] +
+                            w[b].scales[8 * h + 2 * k + 1] * a->bsums[8 * h + 2 * k + 1];
+                }
+            isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * a->d), acc[t]);
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]);
+}
+
+int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n, float *out)
+{
+    if (!qdot_have_vnni() || tensor_generic_forced())
+        return 0;
+    switch (t) {
+    case TENSOR_Q8_0: case TENSOR_Q4_0: case TENSOR_Q5_0:
+        v4_q32(t, w, act, stride, n / QK, out);
+        return 1;
+    case TENSOR_Q4_K: v4_q4_k(w, act, stride, n / QK_K, out); return 1;
+    case TENSOR_Q6_K: v4_q6_k(w, act, stride, n / QK_K, out); return 1;
+    default: return 0;
+    }
+}
+
 int qdot_have_vnni(void)
 {
     static int v = -1;
@@ -348,7 +495,6 @@ int qdot_have_vnni(void)
     return v;
 }
 
-extern int tensor_generic_forced(void);
 
 float qdot_row(uint32_t t, const void *w, const void *act, int64_t n)
 {

@@ -29,6 +29,10 @@ size_t qdot_act_bytes(uint32_t wtype, int64_t n);
 void qdot_quantize(uint32_t wtype, const float *x, int64_t n, void *act);
 /* Dot of one weight row (n values) with one quantised activation row. */
 float qdot_row(uint32_t wtype, const void *w, const void *act, int64_t n);
+/* Dots of one weight row with four activation rows (stride bytes apart)
+ * into out[0..3]; 0 when no such kernel exists here (use qdot_row). */
+int qdot_rows4(uint32_t wtype, const void *w, const void *act, size_t stride, int64_t n,
+               float *out);
 /* The scalar kernels, for tests. */
 float qdot_row_generic(uint32_t wtype, const void *w, const void *act, int64_t n);
 int qdot_have_vnni(void);

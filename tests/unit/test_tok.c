@@ -77,11 +77,40 @@ static void gpt2_bpe(void **state) { (void)state; check_vocab("gpt-2"); }
 static void neox_bpe(void **state) { (void)state; check_vocab("mpt"); }
 static void falcon_bpe(void **state) { (void)state; check_vocab("falcon"); }
 
+/* A hand-checked SentencePiece-style tokenizer.json (merges by rank, byte
+ * fallback, Prepend normaliser, BOS from the post-processor). */
+static void hf_json_spm_ranked(void **state)
+{
+    (void)state;
+    cape_err e = {0};
+    tok *t = tok_from_hf_json("tests/fuzz/seeds/tokjson/spm.json", &e);
+    if (!t)
+        fail_msg("%s", e.msg);
+    int *ids, n;
+    assert_int_equal(tok_encode(t, "ab a", 4, TOK_ADD_BOS, &ids, &n, &e), 0);
+    int want[] = {1, 7, 6, 7}; /* <s> \u2581a b \u2581a */
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    free(ids);
+    assert_int_equal(tok_encode(t, "A", 1, 0, &ids, &n, &e), 0);
+    int want2[] = {4, 3}; /* \u2581 <0x41> */
+    assert_int_equal(n, 2);
+    assert_memory_equal(ids, want2, sizeof want2);
+    char *d = tok_decode(t, ids, n, 0);
+    assert_string_equal(d, "A");
+    free(d);
+    free(ids);
+    tok_free(t);
+    /* a tokenizer.json that does not parse names the file, line and column */
+    assert_null(tok_from_hf_json_buffer("{\"model\": [", 12, "bad.json", &e));
+    assert_non_null(strstr(e.msg, "bad.json:1:"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(llama_spm), cmocka_unit_test(phi3_spm), cmocka_unit_test(gpt2_bpe),
-        cmocka_unit_test(neox_bpe), cmocka_unit_test(falcon_bpe),
+        cmocka_unit_test(neox_bpe), cmocka_unit_test(falcon_bpe), cmocka_unit_test(hf_json_spm_ranked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
