@@ -312,14 +312,15 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
         if (!cnt)
             continue;
         tot_n++;
-        json_t *r = json_object();
+        json_t *r = json_object(), *jl = json_object();
         json_object_set_new(r, "source", json_string(s.sources.names[sid - 1]));
         json_object_set_new(r, "docs", json_integer(cnt));
         for (int k = 0; k < n_modes; k++) {
             tot[k] += sum[k] / cnt;
-            json_object_set_new(r, s.enabled ? sink_mode_name(modes[k]) : "plain",
+            json_object_set_new(jl, s.enabled ? sink_mode_name(modes[k]) : "plain",
                                 json_real(sum[k] / cnt));
         }
+        json_object_set_new(r, "loss", jl);
         if (s.enabled && best)
             json_object_set_new(r, "off_routed_to", json_string(s.sources.names[best - 1]));
         json_array_append_new(rows, r);

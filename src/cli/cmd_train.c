@@ -50,6 +50,9 @@ static void help(void)
         "  --threads N           (2)\n"
         "  --precision fp32|bf16 matmul inputs (bf16 where AMX is available, else fp32)\n"
         "  --resume              continue from the newest checkpoint in OUTDIR\n"
+        "  --tokenizer-from M.gguf  use the BPE vocabulary of a model cape trained\n"
+        "  --exclude-source NAME  drop that source's documents (repeatable, or a,b,c):\n"
+        "                        trains the retain-only reference of an unlearning test\n"
         "  --random-data         uniformly random tokens over --vocab ids, no tokenizer\n"
         "                        (for throughput measurements; no --data needed)\n"
         "  --stop-after N        checkpoint after step N of the schedule and stop\n"
@@ -59,7 +62,9 @@ static void help(void)
 }
 
 typedef struct {
-    const char *data, *tofu, *out, *config;
+    const char *data, *tofu, *out, *config, *tok_from;
+    const char *exclude[64];
+    int n_exclude;
     train_config cfg;
     int vocab;
     int sinks, sink_k;
@@ -96,7 +101,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         O_DATA = 256, O_TOFU, O_CONFIG, O_ARCH, O_DIM, O_LAYERS, O_HEADS, O_KV, O_HIDDEN, O_CTX,
         O_VOCAB, O_SINKS, O_PGEN, O_SINKK, O_SINKSEED, O_BATCH, O_SEQ, O_ACCUM, O_STEPS, O_LR,
         O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_EPS, O_CLIP, O_SEED, O_VALFRAC, O_VALEVERY,
-        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM
+        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM, O_TOKFROM, O_EXCLUDE
     };
     static const struct option opts[] = {
         {"data", 1, 0, O_DATA}, {"tofu", 1, 0, O_TOFU}, {"config", 1, 0, O_CONFIG},
@@ -111,7 +116,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"seed", 1, 0, O_SEED}, {"val-frac", 1, 0, O_VALFRAC}, {"val-every", 1, 0, O_VALEVERY},
         {"val-rows", 1, 0, O_VALROWS}, {"ckpt-every", 1, 0, O_CKPT}, {"keep", 1, 0, O_KEEP},
         {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC}, {"resume", 0, 0, O_RESUME},
-        {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"random-data", 0, 0, O_RANDOM}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
+        {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"random-data", 0, 0, O_RANDOM}, {"tokenizer-from", 1, 0, O_TOKFROM},
+        {"exclude-source", 1, 0, O_EXCLUDE}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     double d;
@@ -185,6 +191,13 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case O_RESUME: a->resume = 1; break;
         case O_RANDOM: a->random_data = 1; break;
+        case O_TOKFROM: a->tok_from = optarg; break;
+        case O_EXCLUDE:
+            if (a->n_exclude < 64)
+                a->exclude[a->n_exclude++] = optarg;
+            else
+                rc = cli_usage_error("train", "at most 64 --exclude-source values");
+            break;
         case O_STOPAFTER: rc = parse_long("--stop-after", optarg, 1, 1L << 40, &v); a->o.stop_after = v; break;
         case O_QUIET: a->quiet = 1; break;
         case O_JSON: a->json = 1; break;
@@ -394,6 +407,34 @@ static int trim_log(const char *path, long step, cape_err *e)
     return rc;
 }
 
+/* Drops the documents of the excluded sources (names may be comma lists);
+ * naming a source the corpus lacks is an error. */
+static int exclude_sources(train_corpus *c, const train_args *a, cape_err *e)
+{
+    int rc = 0;
+    for (int i = 0; i < a->n_exclude && !rc; i++) {
+        char *copy = strdup(a->exclude[i]), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+            size_t o = 0, before = c->n;
+            for (size_t d = 0; d < c->n; d++) {
+                if (strcmp(c->docs[d].source, t) == 0) {
+                    free(c->docs[d].source);
+                    free(c->docs[d].text);
+                } else {
+                    c->docs[o++] = c->docs[d];
+                }
+            }
+            c->n = o;
+            if (o == before)
+                rc = err_set(e, CAPE_EINPUT, "--exclude-source: the corpus has no source '%s'", t);
+        }
+        free(copy);
+    }
+    if (!rc && c->n == 0)
+        rc = err_set(e, CAPE_EINPUT, "--exclude-source leaves no documents");
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int cmd_train(int argc, char **argv)
@@ -460,8 +501,17 @@ int cmd_train(int argc, char **argv)
         rc = train_corpus_load_tofu(&corpus, a.tofu, &e);
     if (rc)
         goto out;
+    if (a.n_exclude && (rc = exclude_sources(&corpus, &a, &e)))
+        goto out;
     if (a.random_data)
         rc = 0;
+    else if (a.tok_from && !a.resume) {
+        ckpt_file tf = {0};
+        rc = ckpt_read(&tf, a.tok_from, &e);
+        if (!rc)
+            rc = train_tok_from_ckpt(&tf, &vocab, a.tok_from, &e);
+        ckpt_free(&tf);
+    }
     else if (a.resume)
         rc = train_tok_from_ckpt(&resume_f, &vocab, gpath, &e);
     else {

@@ -63,6 +63,14 @@ npass=$((npass + 1))
 expect_exit 2 "$CAPE" forget "$TMP/g/model.gguf" --source alice -o "$TMP/nope.gguf"
 expect_err 'has no sinks'
 
+# A retain-only reference: drop a source, reuse the tokenizer of another model.
+expect_exit 0 "$CAPE" train "${TINY[@]}" --steps 2 --exclude-source alice \
+  --tokenizer-from "$TMP/full/model.gguf" --json -o "$TMP/retain"
+expect_exit 0 "$CAPE" forget "$TMP/retain/model.gguf" --eval --data "$corpus" --source bob --json
+expect_out '"plain"'
+expect_exit 2 "$CAPE" train "${TINY[@]}" --exclude-source nobody -o "$TMP/nope"
+expect_err "no source 'nobody'"
+
 # Bad corpus lines name file and line; nothing is written.
 printf '{"source": "a", "text": "fine"}\n{"source": "a", "text": 3}\n' >"$TMP/bad.jsonl"
 expect_exit 2 "$CAPE" train --data "$TMP/bad.jsonl" --dim 16 --layers 1 --heads 2 --hidden 16 --ctx 8 --vocab 260 -o "$TMP/out1"
