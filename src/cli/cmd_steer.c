@@ -63,6 +63,7 @@ static void help(void)
         "  --changed N         paper prompts for the changed-continuation measure (10; 0: skip)\n"
         "  --boot N            bootstrap resamples (2000)\n"
         "  --svg FILE          draw MC1 and MC2 against scale, one line per block\n"
+        "  --save-json FILE    also write the --json result to FILE (text stays on stdout)\n"
         "\n"
         "common: --split-seed S (0) and --split-frac F (0.5) fix TruthfulQA's build/eval\n"
         "split; -t K threads (2); -c N context length (the model's, at most 4096);\n"
@@ -74,6 +75,7 @@ typedef struct {
     const char *scales, *layers;
     int tqa_on, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
     int changed, boot, n_ctx;
+    const char *save_json;
     double holdout, scale, temp, split_frac;
     long seed, split_seed;
 } steer_args;
@@ -95,7 +97,7 @@ static int parse(int argc, char **argv, steer_args *a)
 {
     enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
            O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
-           O_SSEED, O_SFRAC, O_JSON };
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE };
     static const struct option opts[] = {
         {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
         {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
@@ -104,7 +106,7 @@ static int parse(int argc, char **argv, steer_args *a)
         {"temp", 1, 0, O_TEMP}, {"seed", 1, 0, O_SEED}, {"compare", 0, 0, O_COMPARE},
         {"scales", 1, 0, O_SCALES}, {"limit", 1, 0, O_LIMIT}, {"changed", 1, 0, O_CHANGED},
         {"boot", 1, 0, O_BOOT}, {"svg", 1, 0, O_SVG}, {"split-seed", 1, 0, O_SSEED},
-        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"prompt", 1, 0, 'p'},
+        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"prompt", 1, 0, 'p'},
         {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
@@ -163,6 +165,7 @@ static int parse(int argc, char **argv, steer_args *a)
                 rc = cli_usage_error(cmd, "--split-frac must lie in (0, 1)");
             break;
         case O_JSON: a->json = 1; break;
+        case O_SAVE: a->save_json = optarg; break;
         case 'p': a->prompt = optarg; break;
         case 'n':
             rc = cli_parse_int(cmd, "-n", optarg, 1, 1000000, &v);
@@ -467,12 +470,30 @@ static json_t *cmp_json(const mceval_cmp *c)
                      ci_json(&c->broken));
 }
 
+/* "0.412 [0.371, 0.455]", or "n/a" where a quantity is undefined. */
+static const char *fmt_ci(char *buf, size_t n, const mceval_ci *c, double mult, int sign)
+{
+    if (!isfinite(c->v)) {
+        snprintf(buf, n, "n/a");
+        return buf;
+    }
+    const char *f = sign ? "%+.3f" : "%.3f";
+    int k = snprintf(buf, n, f, mult * c->v);
+    if (isfinite(c->lo) && isfinite(c->hi) && k > 0 && (size_t)k < n) {
+        char lo[24], hi[24];
+        snprintf(lo, sizeof lo, f, mult * c->lo);
+        snprintf(hi, sizeof hi, f, mult * c->hi);
+        snprintf(buf + k, n - (size_t)k, " [%.23s, %.23s]", lo, hi);
+    }
+    return buf;
+}
+
 static void print_cmp(const char *label, const mceval_cmp *c)
 {
-    printf("%-22s MC1 %.3f [%.3f, %.3f]  MC2 %.3f [%.3f, %.3f]  dMC1 %+.3f [%+.3f, %+.3f]  "
-           "dMC2 %+.3f [%+.3f, %+.3f]\n",
-           label, c->mc1.v, c->mc1.lo, c->mc1.hi, c->mc2.v, c->mc2.lo, c->mc2.hi, c->d_mc1.v,
-           c->d_mc1.lo, c->d_mc1.hi, c->d_mc2.v, c->d_mc2.lo, c->d_mc2.hi);
+    char a[96], b[96], d1[96], d2[96];
+    printf("%-22s MC1 %s  MC2 %s  dMC1 %s  dMC2 %s\n", label, fmt_ci(a, sizeof a, &c->mc1, 1, 0),
+           fmt_ci(b, sizeof b, &c->mc2, 1, 0), fmt_ci(d1, sizeof d1, &c->d_mc1, 1, 1),
+           fmt_ci(d2, sizeof d2, &c->d_mc2, 1, 1));
 }
 
 static int write_svg(const steer_args *a, const sweep_point *pts, int np, const double *layers,
@@ -655,8 +676,7 @@ static int run_eval(const steer_args *a)
         goto done;
     if (a->svg && (rc = write_svg(a, pts, np, layers, nlayer, &bdev, &e)))
         goto done;
-    if (a->json) {
-        json_t *j = json_pack(
+    json_t *j = json_pack(
             "{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:b,s:b,s:o,s:o,s:{s:i,s:f,s:o,s:o},s:{s:i,s:i,s:o}}",
             "cape_version", CAPE_VERSION, "command", "steer eval", "model", a->model, "cvec",
             a->cvec, "split", "build", t.nbuild, "held_out", t.set.n - t.nbuild, "dev", ndev,
@@ -665,13 +685,17 @@ static int run_eval(const steer_args *a)
             pts[best].scale, "unsteered", cmp_json(&tb), "steered", cmp_json(&ts),
             "changed_continuations", "changed", nchanged, "prompts", nchg_total, "items",
             changed_list);
-        sweep = changed_list = NULL;
+    sweep = changed_list = NULL;
+    if (a->json) {
         cli_out out = {0};
         if ((rc = cli_out_open(&out, a->output, 1)) == 0)
             rc = cli_out_close(&out, j);
         else
             json_decref(j);
     } else {
+        if (a->save_json && json_emit(json_incref(j), a->save_json, &e))
+            goto done;
+        json_decref(j);
         printf("TruthfulQA: %d questions build the direction, %d held out (dev %d, test %d)\n",
                t.nbuild, t.set.n - t.nbuild, ndev, ntest);
         printf("steering %s%s\n\nsweep on dev:\n",
@@ -687,11 +711,11 @@ static int run_eval(const steer_args *a)
         printf("\nbest on dev (* by MC2), reported on test:\n");
         print_cmp("unsteered", &tb);
         print_cmp("steered", &ts);
-        printf("MC1: %d of %d wrong answers made right (%.1f%% [%.1f, %.1f]); %d of %d right "
-               "answers made wrong (%.1f%% [%.1f, %.1f])\n",
-               ts.n_fixed, ts.n_wrong, 100 * ts.fixed.v, 100 * ts.fixed.lo, 100 * ts.fixed.hi,
-               ts.n_broken, ts.n_right, 100 * ts.broken.v, 100 * ts.broken.lo,
-               100 * ts.broken.hi);
+        char fx[96], br[96];
+        printf("MC1: %d of %d wrong answers made right (fraction %s); %d of %d right "
+               "answers made wrong (fraction %s)\n",
+               ts.n_fixed, ts.n_wrong, fmt_ci(fx, sizeof fx, &ts.fixed, 1, 0), ts.n_broken,
+               ts.n_right, fmt_ci(br, sizeof br, &ts.broken, 1, 0));
         if (nchg_total)
             printf("the paper's measure: %d of %d greedy continuations of its prompts changed "
                    "(a change, not a correction)\n",
