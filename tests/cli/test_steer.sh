@@ -38,6 +38,9 @@ npass=$((npass + 1))
 expect_exit 0 "$CAPE" steer eval "$M" --cvec "$TMP/all.gguf" -c 1024 --limit 8 --scales 2 --layers 1 --changed 2 --svg "$TMP/s.svg" --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["best_on_test"]["steered"]["n"] == 4 and d["changed_continuations"]["prompts"] == 2' "$TMP/out" || die "eval --json"
 grep -q '<svg' "$TMP/s.svg" || die "no figure"
+expect_exit 0 "$CAPE" steer eval "$M" --cvec $CV -c 1024 --limit 6 --scales 1 --layers 2 --changed 1
+expect_out 'best on dev'
+if grep -Eiq '(^|[^a-z])(nan|inf)([^a-z]|$)' "$TMP/out"; then die "NaN printed as a number"; fi
 
 # bad input: one line, exit 2
 expect_exit 2 "$CAPE" steer apply "$M" --cvec $CV --layers 7 -p x; expect_one_line_err; expect_err 'out of range'
