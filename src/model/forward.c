@@ -237,7 +237,7 @@ typedef struct {
     int layer, n, window;
 } att_job;
 
-static void att_worker(void *arg, int ith, int nth)
+static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
 {
     att_job *j = arg;
     model_session *s = j->s;
@@ -247,8 +247,7 @@ static void att_worker(void *arg, int ith, int nth)
     const float *kc = s->kc + (size_t)j->layer * s->n_ctx * kv_dim;
     const float *vc = s->vc + (size_t)j->layer * s->n_ctx * kv_dim;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
-    int total = j->n * nh;
-    for (int item = total * ith / nth; item < total * (ith + 1) / nth; item++) {
+    for (int item = (int)i0; item < (int)i1; item++) {
         int t = item / nh, h = item % nh, kvh = h / group, p = s->pos + t;
         int start = j->window && p - j->window + 1 > 0 ? p - j->window + 1 : 0;
         const float *q = s->q + ((size_t)t * nh + h) * hd;
@@ -269,9 +268,7 @@ static void att_worker(void *arg, int ith, int nth)
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int pj = start; pj <= p; pj++) {
             const float *vv = vc + (size_t)pj * kv_dim + (size_t)kvh * hd;
-            float a = sc[pj] * inv;
-            for (int i = 0; i < hd; i++)
-                out[i] += a * vv[i];
+            tensor_axpy(sc[pj] * inv, vv, out, hd);
         }
     }
 }
@@ -312,7 +309,7 @@ static void attention_block(model_session *s, int l, int n)
     memcpy(s->kc + off, s->k, (size_t)n * kv_dim * 4);
     memcpy(s->vc + off, s->v, (size_t)n * kv_dim * 4);
     att_job j = {s, l, n, swa ? c->sliding_window : 0};
-    pool_run(s->pool, att_worker, &j);
+    pool_for(s->pool, (int64_t)n * c->n_heads, 1, att_worker, &j);
     call_hook(s, l, MODEL_HOOK_ATTN_HEADS, s->att, n, q_dim);
     linear(s, &L->wo, L->bo, s->att, n, s->tmp);
     if (L->post_attn_norm)
@@ -326,13 +323,11 @@ typedef struct {
     float *y;
 } act_job;
 
-static void act_worker(void *arg, int ith, int nth)
+static void act_worker(void *arg, int64_t a, int64_t b, int ith)
 {
+    (void)ith;
     act_job *j = arg;
-    size_t a = j->n * (size_t)ith / (size_t)nth / 16 * 16, b = j->n * (size_t)(ith + 1) / (size_t)nth / 16 * 16;
-    if (ith == nth - 1)
-        b = j->n;
-    act_apply(j->k, j->x + a, j->m ? j->m + a : NULL, j->y + a, b - a);
+    act_apply(j->k, j->x + a, j->m ? j->m + a : NULL, j->y + a, (size_t)(b - a));
 }
 
 /* MLP of the rows in `in`, result in s->tmp. */
@@ -351,7 +346,7 @@ static void mlp_block(model_session *s, int l, int n, const float *in)
         aj.m = s->hb;
     }
     aj.y = s->hb;
-    pool_run(s->pool, act_worker, &aj);
+    pool_for(s->pool, (int64_t)nf, 4096, act_worker, &aj);
     call_hook(s, l, MODEL_HOOK_MLP_HIDDEN, s->hb, n, c->ffn_dim);
     linear(s, &L->w_down, L->b_down, s->hb, n, s->tmp);
     if (L->post_ffn_norm)

@@ -114,6 +114,30 @@ float tensor_dot_f32(const float *a, const float *b, int64_t n)
     return dot_generic(a, b, n);
 }
 
+__attribute__((target("avx512f"))) static void axpy_avx512(float a, const float *x, float *y,
+                                                           int64_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                        _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+void tensor_axpy(float a, const float *x, float *y, int64_t n)
+{
+    if (have_avx512()) {
+        axpy_avx512(a, x, y, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 /* ---- matmul ---- */
 
 typedef struct {
@@ -125,11 +149,11 @@ typedef struct {
     size_t act_bytes;
 } mm_job;
 
-static void mm_worker(void *arg, int ith, int nth)
+static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
 {
+    (void)ith;
     mm_job *j = arg;
     const tensor_mat *w = j->w;
-    int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
     if (j->act) {
         for (int64_t r = r0; r < r1; r++) {
             const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
@@ -180,6 +204,12 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
             j.act = act;
         }
     }
-    pool_run(p, mm_worker, &j);
+    /* chunks small enough to balance, large enough that claiming is rare */
+    int nth = pool_size(p);
+    int64_t grain = w->rows / (16 * nth);
+    if (n > 1 && grain > 64)
+        grain = 64;
+    grain = grain < 4 ? 4 : grain;
+    pool_for(p, w->rows, grain, mm_worker, &j);
     free(act);
 }
