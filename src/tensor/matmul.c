@@ -147,6 +147,7 @@ typedef struct {
     float *y;
     const char *act; /* quantised activations, or NULL */
     size_t act_bytes;
+    const qdot_scales *sc; /* their block scales, transposed (32-blocks only) */
 } mm_job;
 
 static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
@@ -155,19 +156,27 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
     mm_job *j = arg;
     const tensor_mat *w = j->w;
     if (j->act) {
-        for (int64_t r = r0; r < r1; r++) {
-            const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
-            int64_t t = 0;
-            float o[4];
-            for (; t + 4 <= j->n; t += 4) {
-                if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes, j->act_bytes,
-                                w->cols, o))
-                    break;
-                for (int k = 0; k < 4; k++)
-                    j->y[(t + k) * w->rows + r] = o[k];
+        /* tiles of 16 rows x 16 tokens keep both operands in L1 */
+        for (int64_t rb = r0; rb < r1; rb += 16) {
+            int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+            for (int64_t tb = 0; tb < j->n; tb += 16) {
+                int64_t te = tb + 16 < j->n ? tb + 16 : j->n;
+                for (int64_t r = rb; r < re; r++) {
+                    const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
+                    int64_t t = tb;
+                    float o[4];
+                    for (; t + 4 <= te; t += 4) {
+                        if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
+                                        j->act_bytes, w->cols, j->sc, t, o))
+                            break;
+                        for (int k = 0; k < 4; k++)
+                            j->y[(t + k) * w->rows + r] = o[k];
+                    }
+                    for (; t < te; t++)
+                        j->y[t * w->rows + r] =
+                            qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
+                }
             }
-            for (; t < j->n; t++)
-                j->y[t * w->rows + r] = qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
         }
         return;
     }
@@ -193,8 +202,10 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
 
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
-    mm_job j = {w, x, n, y, NULL, 0};
+    mm_job j = {w, x, n, y, NULL, 0, NULL};
     char *act = NULL;
+    float *scales = NULL;
+    qdot_scales sc;
     if (qdot_supported(w->type) && !exact_mode) {
         j.act_bytes = qdot_act_bytes(w->type, w->cols);
         act = malloc(j.act_bytes * (size_t)n + 64);
@@ -202,6 +213,20 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
             for (int64_t t = 0; t < n; t++)
                 qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * j.act_bytes);
             j.act = act;
+        }
+        int64_t nb = w->cols / 32, npad = (n + 3) / 4 * 4;
+        if (act && n >= 4 && (w->type == TENSOR_Q4_0 || w->type == TENSOR_Q5_0 ||
+                              w->type == TENSOR_Q8_0) &&
+            (scales = calloc((size_t)(2 * nb * npad), sizeof *scales))) {
+            for (int64_t t = 0; t < n; t++) {
+                const qa_block *q = (const qa_block *)(act + (size_t)t * j.act_bytes);
+                for (int64_t b = 0; b < nb; b++) {
+                    scales[b * npad + t] = q[b].d;
+                    scales[nb * npad + b * npad + t] = q[b].d * (float)q[b].sum;
+                }
+            }
+            sc = (qdot_scales){scales, scales + nb * npad, npad};
+            j.sc = &sc;
         }
     }
     /* chunks small enough to balance, large enough that claiming is rare */
@@ -212,4 +237,5 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
     grain = grain < 4 ? 4 : grain;
     pool_for(p, w->rows, grain, mm_worker, &j);
     free(act);
+    free(scales);
 }

@@ -340,17 +340,20 @@ VNNI static float v_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
 }
 
 /* Four activation rows against one weight row: the weight block is decoded
- * once and reused, which is what prompt processing needs. */
-VNNI static void v4_q32(uint32_t t, const void *wrow, const char *act, size_t stride, int64_t nb,
-                        float *out)
+ * once, the four integer dots are reduced to one 4-lane vector and scaled
+ * with the activations' block scales read four at a time (transposed by
+ * the caller), so no scalar work remains per block and token. */
+VNNI static inline __attribute__((always_inline)) void v4_q32(uint32_t t, const void *wrow,
+                                                              const char *act, size_t stride,
+                                                              const qdot_scales *sc, int64_t t0,
+                                                              int64_t nb, float *out)
 {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float corr[4] = {0, 0, 0, 0};
-    const qa_block *a[4];
-    for (int k = 0; k < 4; k++)
-        a[k] = (const qa_block *)(act + (size_t)k * stride);
+    __m128 acc = _mm_setzero_ps(), cacc = _mm_setzero_ps();
+    const qa_block *a0 = (const qa_block *)act, *a1 = (const qa_block *)(act + stride);
+    const qa_block *a2 = (const qa_block *)(act + 2 * stride), *a3 = (const qa_block *)(act + 3 * stride);
+    const __m256i z = _mm256_setzero_si256();
     for (int64_t b = 0; b < nb; b++) {
-        __m256i u, wv = _mm256_setzero_si256();
+        __m256i u, wv = z;
         float dw;
         int bias = 0;
         if (t == TENSOR_Q8_0) {
@@ -371,18 +374,45 @@ VNNI static void v4_q32(uint32_t t, const void *wrow, const char *act, size_t st
             dw = hf(w->d);
             bias = 16;
         }
-        for (int k = 0; k < 4; k++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)a[k][b].qs);
-            if (t == TENSOR_Q8_0)
-                x = _mm256_sign_epi8(x, wv);
-            __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
-            float dd = dw * a[k][b].d;
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc[k]);
-            corr[k] += dd * (float)(bias * a[k][b].sum);
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)a0[b].qs);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)a1[b].qs);
+        __m256i x2 = _mm256_loadu_si256((const __m256i *)a2[b].qs);
+        __m256i x3 = _mm256_loadu_si256((const __m256i *)a3[b].qs);
+        if (t == TENSOR_Q8_0) {
+            x0 = _mm256_sign_epi8(x0, wv);
+            x1 = _mm256_sign_epi8(x1, wv);
+            x2 = _mm256_sign_epi8(x2, wv);
+            x3 = _mm256_sign_epi8(x3, wv);
         }
+        __m256i d01 = _mm256_hadd_epi32(_mm256_dpbusd_epi32(z, u, x0), _mm256_dpbusd_epi32(z, u, x1));
+        __m256i d23 = _mm256_hadd_epi32(_mm256_dpbusd_epi32(z, u, x2), _mm256_dpbusd_epi32(z, u, x3));
+        __m256i d = _mm256_hadd_epi32(d01, d23);
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+        __m128 vdw = _mm_set1_ps(dw);
+        const float *scb = sc->sc + b * sc->npad + t0;
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(r), _mm_mul_ps(vdw, _mm_loadu_ps(scb)), acc);
+        if (bias)
+            cacc = _mm_fmadd_ps(_mm_loadu_ps(sc->scs + b * sc->npad + t0),
+                                _mm_mul_ps(vdw, _mm_set1_ps((float)bias)), cacc);
     }
-    for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]) - corr[k];
+    _mm_storeu_ps(out, _mm_sub_ps(acc, cacc));
+}
+
+/* one specialised copy per type (the type test folds away) */
+VNNI static void v4_q8_0(const void *w, const char *act, size_t stride, const qdot_scales *sc,
+                         int64_t t0, int64_t nb, float *out)
+{
+    v4_q32(TENSOR_Q8_0, w, act, stride, sc, t0, nb, out);
+}
+VNNI static void v4_q4_0(const void *w, const char *act, size_t stride, const qdot_scales *sc,
+                         int64_t t0, int64_t nb, float *out)
+{
+    v4_q32(TENSOR_Q4_0, w, act, stride, sc, t0, nb, out);
+}
+VNNI static void v4_q5_0(const void *w, const char *act, size_t stride, const qdot_scales *sc,
+                         int64_t t0, int64_t nb, float *out)
+{
+    v4_q32(TENSOR_Q5_0, w, act, stride, sc, t0, nb, out);
 }
 
 VNNI static void v4_q4_k(const block_q4_k *w, const char *act, size_t stride, int64_t nb, float *out)
@@ -469,14 +499,15 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
         out[k] = hsum8(acc[k]);
 }
 
-int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n, float *out)
+int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n,
+               const qdot_scales *sc, int64_t t0, float *out)
 {
     if (!qdot_have_vnni() || tensor_generic_forced())
         return 0;
     switch (t) {
-    case TENSOR_Q8_0: case TENSOR_Q4_0: case TENSOR_Q5_0:
-        v4_q32(t, w, act, stride, n / QK, out);
-        return 1;
+    case TENSOR_Q8_0: if (!sc) return 0; v4_q8_0(w, act, stride, sc, t0, n / QK, out); return 1;
+    case TENSOR_Q4_0: if (!sc) return 0; v4_q4_0(w, act, stride, sc, t0, n / QK, out); return 1;
+    case TENSOR_Q5_0: if (!sc) return 0; v4_q5_0(w, act, stride, sc, t0, n / QK, out); return 1;
     case TENSOR_Q4_K: v4_q4_k(w, act, stride, n / QK_K, out); return 1;
     case TENSOR_Q6_K: v4_q6_k(w, act, stride, n / QK_K, out); return 1;
     default: return 0;

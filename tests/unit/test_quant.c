@@ -105,6 +105,35 @@ static void int8_dots(void **state)
         if (!(fabs(g - exact) <= 0.01 * mag))
             fail_msg("%s: int8 dot %g, float dot %g (magnitude %g)", tensor_type_name(t), g, exact, mag);
         assert_close(v, g, 1e-4 * mag);
+        /* the four-row kernel equals four single-row dots */
+        {
+            int64_t cols = c[k].n / 2, nb = cols / 32;
+            size_t ab = qdot_act_bytes(t, cols);
+            char *acts = malloc(4 * ab);
+            float sc[2 * 8 * 4], o[4];
+            for (int tok = 0; tok < 4; tok++) {
+                float xt[256];
+                for (int i = 0; i < 256; i++)
+                    xt[i] = x[i] * (1 + tok) - 0.1f * tok;
+                qdot_quantize(t, xt, cols, acts + tok * ab);
+                if (!qdot_supported(t) || t == TENSOR_Q4_K || t == TENSOR_Q5_K || t == TENSOR_Q6_K)
+                    continue;
+                const qa_block *q = (const qa_block *)(acts + tok * ab);
+                for (int64_t b = 0; b < nb; b++) {
+                    sc[b * 4 + tok] = q[b].d;
+                    sc[nb * 4 + b * 4 + tok] = q[b].d * (float)q[b].sum;
+                }
+            }
+            qdot_scales qs = {sc, sc + nb * 4, 4};
+            if (qdot_rows4(t, c[k].raw, acts, ab, cols, &qs, 0, o)) {
+                for (int tok = 0; tok < 4; tok++) {
+                    float one = qdot_row(t, c[k].raw, acts + tok * ab, cols);
+                    if (!(fabsf(o[tok] - one) <= 1e-5f * fmaxf(1.f, fabsf(one))))
+                        fail_msg("%s: four-row kernel token %d = %g, single %g", tensor_type_name(t), tok, o[tok], one);
+                }
+            }
+            free(acts);
+        }
         /* through the matmul: two rows, five tokens (four-row kernel and the rest) */
         tensor_mat w = tensor_mat_make(t, c[k].n / 2, 2, c[k].raw);
         float xs[5 * 256], y[10];
