@@ -415,42 +415,46 @@ VNNI static void v4_q5_0(const void *w, const char *act, size_t stride, const qd
     v4_q32(TENSOR_Q5_0, w, act, stride, sc, t0, nb, out);
 }
 
+/* K-quants, four activation rows: u8 x s8 pairs with vpmaddubsw, then the
+ * sub-block scales applied by vpdpwssd in the same step; the minimum and
+ * offset terms come from the activations' 16-value group sums, all kept in
+ * vectors and reduced once per row. */
 VNNI static void v4_q4_k(const block_q4_k *w, const char *act, size_t stride, int64_t nb, float *out)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float corr[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < nb; b++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++)
             quant_k4_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-        __m256i lo[4], hi[4];
+        __m256i lo[4], hi[4], s16[8];
         for (int p = 0; p < 4; p++) {
             __m256i qv = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * p));
             lo[p] = _mm256_and_si256(qv, m4);
             hi[p] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
         }
+        for (int j = 0; j < 8; j++)
+            s16[j] = _mm256_set1_epi16(sc[j]);
+        /* mins per 16-value group: group g belongs to sub-block g / 2 */
+        __m256i m16 = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3],
+                                        mn[4], mn[4], mn[5], mn[5], mn[6], mn[6], mn[7], mn[7]);
         float d = hf(w[b].d), dmin = hf(w[b].dmin);
         for (int k = 0; k < 4; k++) {
             const block_q8_k *a = (const block_q8_k *)(act + (size_t)k * stride) + b;
             __m256i isum = _mm256_setzero_si256();
-            int msum = 0;
             for (int p = 0; p < 4; p++) {
-                __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
-                                                 _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p)));
-                __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[p],
-                                                 _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p + 32)));
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d0, _mm256_set1_epi32(sc[2 * p])));
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d1, _mm256_set1_epi32(sc[2 * p + 1])));
-                msum += mn[2 * p] * (a->bsums[4 * p] + a->bsums[4 * p + 1]) +
-                        mn[2 * p + 1] * (a->bsums[4 * p + 2] + a->bsums[4 * p + 3]);
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p));
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p + 32));
+                isum = _mm256_dpwssd_epi32(isum, _mm256_maddubs_epi16(lo[p], x0), s16[2 * p]);
+                isum = _mm256_dpwssd_epi32(isum, _mm256_maddubs_epi16(hi[p], x1), s16[2 * p + 1]);
             }
+            __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), m16);
             acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * a->d), acc[k]);
-            corr[k] += dmin * a->d * (float)msum;
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * a->d), acc[k]);
         }
     }
     for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]) - corr[k];
+        out[k] = hsum8(acc[k]);
 }
 
 VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, int64_t nb, float *out)
@@ -458,7 +462,7 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
-        __m256i q[2][4], scv[2][4];
+        __m256i q[2][4], s16[2][4];
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
             const int8_t *sc = w[b].scales + 8 * h;
@@ -473,25 +477,22 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
             q[h][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
-            for (int k = 0; k < 4; k++) {
-                int s0 = sc[2 * k], s1 = sc[2 * k + 1];
-                scv[h][k] = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-            }
+            for (int k = 0; k < 4; k++)
+                s16[h][k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
         }
+        /* the -32 offset: 32 * sum over groups of scale * group sum */
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales));
         float d = hf(w[b].d);
         for (int t = 0; t < 4; t++) {
             const block_q8_k *a = (const block_q8_k *)(act + (size_t)t * stride) + b;
             __m256i isum = _mm256_setzero_si256();
-            int corr = 0;
             for (int h = 0; h < 2; h++)
                 for (int k = 0; k < 4; k++) {
-                    __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[h][k],
-                                                     _mm256_loadu_si256((const __m256i *)(a->qs + 128 * h + 32 * k)));
-                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(dp, scv[h][k]));
-                    corr += w[b].scales[8 * h + 2 * k] * a->bsums[8 * h + 2 * k] +
-                            w[b].scales[8 * h + 2 * k + 1] * a->bsums[8 * h + 2 * k + 1];
+                    __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 128 * h + 32 * k));
+                    isum = _mm256_dpwssd_epi32(isum, _mm256_maddubs_epi16(q[h][k], x), s16[h][k]);
                 }
-            isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), sc16);
+            isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * a->d), acc[t]);
         }
     }
