@@ -43,12 +43,68 @@ static void quant_qa(const float *x, qa_block *y, int64_t n)
     }
 }
 
+#define VNNIQ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c")))
+
+/* The same roundings as quant_qa and quant_q8_k_row, sixteen values at a time. */
+VNNIQ static void quant_qa_avx512(const float *x, qa_block *y, int64_t n)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, absmask),
+                                                        _mm512_and_ps(v1, absmask)));
+        float id = amax ? 127.f / amax : 0.f;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtsepi32_epi8(q1));
+        y[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        y[b].d = _cvtsh_ss(_cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+VNNIQ static void quant_q8_k_avx512(const float *x, block_q8_k *y, int64_t n)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < QK_K; i += 16)
+            m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + i), absmask));
+        float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float max = 0; /* the first value of largest magnitude, with its sign */
+        for (int i = 0; i < QK_K; i += 16) {
+            __mmask16 k = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + i), absmask),
+                                             _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (k) {
+                max = x[i + __builtin_ctz(k)];
+                break;
+            }
+        }
+        float iscale = -127.f / max;
+        __m512 vs = _mm512_set1_ps(iscale);
+        for (int i = 0; i < QK_K; i += 16) {
+            __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), vs),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[b].qs + i), _mm512_cvtsepi32_epi8(q));
+            y[b].bsums[i / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
 void qdot_quantize(uint32_t t, const float *x, int64_t n, void *act)
 {
+    int fast = qdot_have_vnni() && !tensor_generic_forced();
     if (k_quant(t))
-        quant_q8_k_row(x, act, n);
+        fast ? quant_q8_k_avx512(x, act, n) : quant_q8_k_row(x, act, n);
     else
-        quant_qa(x, act, n);
+        fast ? quant_qa_avx512(x, act, n) : quant_qa(x, act, n);
 }
 
 /* ---- scalar kernels ---- */
