@@ -253,8 +253,16 @@ static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
         const float *q = s->q + ((size_t)t * nh + h) * hd;
         float mx = -INFINITY;
         for (int pj = start; pj <= p; pj++) {
-            float v = tensor_dot_f32(q, kc + (size_t)pj * kv_dim + (size_t)kvh * hd, hd) *
-                      c->attn_scale;
+            const float *kk = kc + (size_t)pj * kv_dim + (size_t)kvh * hd;
+            float v;
+            if (hd < 32) { /* small heads: a call per position would cost more than the dot */
+                v = 0;
+                for (int i = 0; i < hd; i++)
+                    v += q[i] * kk[i];
+            } else {
+                v = tensor_dot_f32(q, kk, hd);
+            }
+            v *= c->attn_scale;
             sc[pj] = v;
             mx = v > mx ? v : mx;
         }
@@ -268,7 +276,12 @@ static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int pj = start; pj <= p; pj++) {
             const float *vv = vc + (size_t)pj * kv_dim + (size_t)kvh * hd;
-            tensor_axpy(sc[pj] * inv, vv, out, hd);
+            float a = sc[pj] * inv;
+            if (hd < 32)
+                for (int i = 0; i < hd; i++)
+                    out[i] += a * vv[i];
+            else
+                tensor_axpy(a, vv, out, hd);
         }
     }
 }
