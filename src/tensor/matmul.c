@@ -200,6 +200,21 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
     free(buf);
 }
 
+/* Scratch that grows and is kept for the next call: fresh large buffers
+ * would be mapped and zeroed by the kernel on every matmul. */
+static void *scratch(int which, size_t bytes)
+{
+    static __thread void *buf[2];
+    static __thread size_t cap[2];
+    if (bytes > cap[which]) {
+        free(buf[which]);
+        size_t c = bytes + bytes / 4 + 4096;
+        buf[which] = malloc(c);
+        cap[which] = buf[which] ? c : 0;
+    }
+    return buf[which];
+}
+
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
     mm_job j = {w, x, n, y, NULL, 0, NULL};
@@ -208,7 +223,7 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
     qdot_scales sc;
     if (qdot_supported(w->type) && !exact_mode) {
         j.act_bytes = qdot_act_bytes(w->type, w->cols);
-        act = malloc(j.act_bytes * (size_t)n + 64);
+        act = scratch(0, j.act_bytes * (size_t)n + 64);
         if (act) {
             for (int64_t t = 0; t < n; t++)
                 qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * j.act_bytes);
@@ -217,7 +232,8 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
         int64_t nb = w->cols / 32, npad = (n + 3) / 4 * 4;
         if (act && n >= 4 && (w->type == TENSOR_Q4_0 || w->type == TENSOR_Q5_0 ||
                               w->type == TENSOR_Q8_0) &&
-            (scales = calloc((size_t)(2 * nb * npad), sizeof *scales))) {
+            (scales = scratch(1, (size_t)(2 * nb * npad) * sizeof *scales))) {
+            memset(scales, 0, (size_t)(2 * nb * npad) * sizeof *scales);
             for (int64_t t = 0; t < n; t++) {
                 const qa_block *q = (const qa_block *)(act + (size_t)t * j.act_bytes);
                 for (int64_t b = 0; b < nb; b++) {
@@ -236,6 +252,4 @@ void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, floa
         grain = 64;
     grain = grain < 4 ? 4 : grain;
     pool_for(p, w->rows, grain, mm_worker, &j);
-    free(act);
-    free(scales);
 }
