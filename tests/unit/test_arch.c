@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "model/gguf.h"
 #include "model/model.h"
 
 typedef struct {
@@ -130,6 +131,61 @@ static void tokenizer_matches_hf(void **state)
     model_free(m);
 }
 
+/* Llama 3 and Qwen2 split rules: tokenizer.json files with those Split
+ * patterns (used as written) and vocabulary-only GGUF files naming the
+ * pre-tokenizer (cape's built-in rules) against the tokenizers library. */
+static void split_rules_match_hf(void **state)
+{
+    (void)state;
+    const char *names[2] = {"llama3", "qwen2"};
+    for (int k = 0; k < 2; k++) {
+        char p[256];
+        cape_err e = {0};
+        snprintf(p, sizeof p, "tests/ref/hf/tokenizer-%s.json", names[k]);
+        tok *tj = tok_from_hf_json(p, &e);
+        if (!tj)
+            fail_msg("%s", e.msg);
+        snprintf(p, sizeof p, "tests/ref/hf/vocab-%s.gguf", names[k]);
+        gguf_file *g = gguf_open(p, &e);
+        assert_non_null(g);
+        tok *tg = tok_from_gguf(g, &e);
+        if (!tg)
+            fail_msg("%s", e.msg);
+        assert_string_equal(tok_describe(tg), k == 0 ? "bpe-llama3" : "bpe-qwen2");
+        snprintf(p, sizeof p, "tests/ref/hf/tokenizer-%s.tests", names[k]);
+        size_t len;
+        char *lines = file_read_all(p, &len, &e);
+        assert_non_null(lines);
+        int cases = 0;
+        for (char *save = NULL, *l = strtok_r(lines, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            json_error_t je;
+            json_t *o = json_loads(l, 0, &je);
+            assert_non_null(o);
+            json_t *text = json_object_get(o, "text"), *ids = json_object_get(o, "ids");
+            const tok *toks[2] = {tj, tg};
+            for (int v = 0; v < 2; v++) {
+                int *got, n;
+                assert_int_equal(tok_encode(toks[v], json_string_value(text), json_string_length(text),
+                                            TOK_PARSE_SPECIAL, &got, &n, &e), 0);
+                int same = n == (int)json_array_size(ids);
+                for (int i = 0; same && i < n; i++)
+                    same = got[i] == json_integer_value(json_array_get(ids, (size_t)i));
+                if (!same)
+                    fail_msg("%s (%s) differs from tokenizers on %s", names[k],
+                             v ? "gguf, built-in rule" : "tokenizer.json", l);
+                free(got);
+            }
+            cases++;
+            json_decref(o);
+        }
+        assert_int_equal(cases, 13);
+        free(lines);
+        tok_free(tj);
+        tok_free(tg);
+        gguf_close(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +196,7 @@ int main(void)
         cmocka_unit_test(gptneox_safetensors), cmocka_unit_test(gptneox_gguf),
         cmocka_unit_test(gpt2_safetensors),    cmocka_unit_test(gpt2_gguf),
         cmocka_unit_test(tokenizer_matches_hf),
+        cmocka_unit_test(split_rules_match_hf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
