@@ -8,10 +8,12 @@
 
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "model/gguf.h"
 #include "model/model.h"
+#include "model/safetensors.h"
 
 typedef struct {
     int n, vocab;
@@ -131,6 +133,86 @@ static void tokenizer_matches_hf(void **state)
     model_free(m);
 }
 
+/* A sharded checkpoint: the llama fixture's tensors split over two
+ * safetensors files with a model.safetensors.index.json, as
+ * transformers' save_pretrained(max_shard_size=...) lays them out. */
+static void write_shard(const char *path, const st_set *st, int first, int last)
+{
+    json_t *h = json_object();
+    uint64_t off = 0;
+    for (int i = first; i < last; i++) {
+        const st_tensor *t = st_tensor_at(st, i);
+        json_t *o = json_object(), *shape = json_array();
+        for (int d = 0; d < t->n_dims; d++)
+            json_array_append_new(shape, json_integer(t->shape[d]));
+        json_object_set_new(o, "dtype", json_string(tensor_type_name(t->type)));
+        json_object_set_new(o, "shape", shape);
+        json_object_set_new(o, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + t->nbytes)));
+        json_object_set_new(h, t->name, o);
+        off += t->nbytes;
+    }
+    char *hs = json_dumps(h, JSON_COMPACT);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    uint64_t hl = strlen(hs);
+    fwrite(&hl, 8, 1, fp);
+    fwrite(hs, 1, hl, fp);
+    for (int i = first; i < last; i++)
+        fwrite(st_tensor_at(st, i)->data, 1, st_tensor_at(st, i)->nbytes, fp);
+    fclose(fp);
+    free(hs);
+    json_decref(h);
+}
+
+static void sharded_safetensors(void **state)
+{
+    (void)state;
+    cape_err e = {0};
+    st_set *st = st_open("tests/ref/hf/llama/model.safetensors", &e);
+    assert_non_null(st);
+    char dir[] = "/tmp/cape-shards-XXXXXX", p[512];
+    assert_non_null(mkdtemp(dir));
+    int n = st_n_tensors(st), half = n / 2;
+    snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", dir);
+    write_shard(p, st, 0, half);
+    snprintf(p, sizeof p, "%s/model-00002-of-00002.safetensors", dir);
+    write_shard(p, st, half, n);
+    json_t *wm = json_object();
+    for (int i = 0; i < n; i++)
+        json_object_set_new(wm, st_tensor_at(st, i)->name,
+                            json_string(i < half ? "model-00001-of-00002.safetensors"
+                                                 : "model-00002-of-00002.safetensors"));
+    json_t *idx = json_pack("{s:{s:i}, s:o}", "metadata", "total_size", 0, "weight_map", wm);
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    assert_int_equal(json_dump_file(idx, p, 0), 0);
+    json_decref(idx);
+    const char *copy[2] = {"config.json", "tokenizer.json"};
+    for (int k = 0; k < 2; k++) {
+        size_t len;
+        char src[256];
+        snprintf(src, sizeof src, "tests/ref/hf/llama/%s", copy[k]);
+        char *buf = file_read_all(src, &len, &e);
+        snprintf(p, sizeof p, "%s/%s", dir, copy[k]);
+        assert_int_equal(file_write_atomic(p, buf, len, &e), 0);
+        free(buf);
+    }
+    st_close(st);
+    check("llama", dir);
+    /* a shard missing from disk is one clear error */
+    snprintf(p, sizeof p, "%s/model-00002-of-00002.safetensors", dir);
+    unlink(p);
+    model *m = model_load(dir, NULL, &e);
+    assert_null(m);
+    assert_non_null(strstr(e.msg, "model-00002-of-00002.safetensors: cannot open"));
+    const char *names[] = {"model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                           "config.json", "tokenizer.json"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[k]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 /* Llama 3 and Qwen2 split rules: tokenizer.json files with those Split
  * patterns (used as written) and vocabulary-only GGUF files naming the
  * pre-tokenizer (cape's built-in rules) against the tokenizers library. */
@@ -197,6 +279,7 @@ int main(void)
         cmocka_unit_test(gpt2_safetensors),    cmocka_unit_test(gpt2_gguf),
         cmocka_unit_test(tokenizer_matches_hf),
         cmocka_unit_test(split_rules_match_hf),
+        cmocka_unit_test(sharded_safetensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
