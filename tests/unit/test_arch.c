@@ -133,6 +133,64 @@ static void tokenizer_matches_hf(void **state)
     model_free(m);
 }
 
+/* A GGUF model with one thing wrong: one clear error naming it. */
+static void bad_model_metadata(void **state)
+{
+    (void)state;
+    cape_err e = {0};
+    gguf_file *f = gguf_open("tests/ref/hf/llama.gguf", &e);
+    assert_non_null(f);
+    static float wrong[32 * 7];
+    struct {
+        const char *key;   /* metadata key to drop or change */
+        int what;          /* 0 drop, 1 set string "mamba", 2 set 0, 3 bad tensor shape, 4 I32 tensor */
+        const char *want;
+    } cases[] = {
+        {"llama.embedding_length", 0, "missing metadata key 'llama.embedding_length'"},
+        {"general.architecture", 1, "architecture 'mamba' is not supported"},
+        {"llama.attention.head_count_kv", 2, "'llama.attention.head_count_kv' = 0 is out of range"},
+        {"blk.1.attn_q.weight", 3, "tensor 'blk.1.attn_q.weight' has shape [7, 32], expected [32, 32]"},
+        {"blk.0.ffn_up.weight", 4, "tensor 'blk.0.ffn_up.weight' has type I32"},
+        {"tokenizer.ggml.model", 0, "missing metadata key 'tokenizer.ggml.model'"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        gguf_writer *w = gguf_writer_new();
+        for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+            const gguf_kv *kv = gguf_kv_at(f, i);
+            if (strcmp(kv->key, cases[k].key) != 0)
+                gguf_writer_copy_kv(w, kv);
+            else if (cases[k].what == 1)
+                gguf_writer_set_str(w, kv->key, "mamba");
+            else if (cases[k].what == 2)
+                gguf_writer_set_u32(w, kv->key, 0);
+        }
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+            const gguf_tensor *t = gguf_tensor_at(f, i);
+            if (strcmp(t->name, cases[k].key) == 0 && cases[k].what == 3) {
+                int64_t ne[2] = {7, 32};
+                gguf_writer_add_tensor(w, t->name, TENSOR_F32, 2, ne, wrong);
+            } else if (strcmp(t->name, cases[k].key) == 0 && cases[k].what == 4) {
+                gguf_writer_add_tensor(w, t->name, TENSOR_I32, t->n_dims, t->ne, t->data);
+            } else {
+                gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
+            }
+        }
+        char path[] = "/tmp/cape-badmodel-XXXXXX";
+        close(mkstemp(path));
+        err_clear(&e);
+        assert_int_equal(gguf_writer_write(w, path, &e), 0);
+        gguf_writer_free(w);
+        model *m = model_load(path, NULL, &e);
+        if (m)
+            fail_msg("case %zu loaded", k);
+        assert_int_equal(e.code, CAPE_EINPUT);
+        if (!strstr(e.msg, cases[k].want))
+            fail_msg("case %zu: '%s' lacks '%s'", k, e.msg, cases[k].want);
+        unlink(path);
+    }
+    gguf_close(f);
+}
+
 /* A sharded checkpoint: the llama fixture's tensors split over two
  * safetensors files with a model.safetensors.index.json, as
  * transformers' save_pretrained(max_shard_size=...) lays them out. */
@@ -280,6 +338,7 @@ int main(void)
         cmocka_unit_test(tokenizer_matches_hf),
         cmocka_unit_test(split_rules_match_hf),
         cmocka_unit_test(sharded_safetensors),
+        cmocka_unit_test(bad_model_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
