@@ -237,7 +237,7 @@ typedef struct {
     int layer, n, window;
 } att_job;
 
-static void att_worker(void *arg, int ith, int nth)
+static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
 {
     att_job *j = arg;
     model_session *s = j->s;
@@ -247,15 +247,22 @@ static void att_worker(void *arg, int ith, int nth)
     const float *kc = s->kc + (size_t)j->layer * s->n_ctx * kv_dim;
     const float *vc = s->vc + (size_t)j->layer * s->n_ctx * kv_dim;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
-    int total = j->n * nh;
-    for (int item = total * ith / nth; item < total * (ith + 1) / nth; item++) {
+    for (int item = (int)i0; item < (int)i1; item++) {
         int t = item / nh, h = item % nh, kvh = h / group, p = s->pos + t;
         int start = j->window && p - j->window + 1 > 0 ? p - j->window + 1 : 0;
         const float *q = s->q + ((size_t)t * nh + h) * hd;
         float mx = -INFINITY;
         for (int pj = start; pj <= p; pj++) {
-            float v = tensor_dot_f32(q, kc + (size_t)pj * kv_dim + (size_t)kvh * hd, hd) *
-                      c->attn_scale;
+            const float *kk = kc + (size_t)pj * kv_dim + (size_t)kvh * hd;
+            float v;
+            if (hd < 32) { /* small heads: a call per position would cost more than the dot */
+                v = 0;
+                for (int i = 0; i < hd; i++)
+                    v += q[i] * kk[i];
+            } else {
+                v = tensor_dot_f32(q, kk, hd);
+            }
+            v *= c->attn_scale;
             sc[pj] = v;
             mx = v > mx ? v : mx;
         }
@@ -270,8 +277,11 @@ static void att_worker(void *arg, int ith, int nth)
         for (int pj = start; pj <= p; pj++) {
             const float *vv = vc + (size_t)pj * kv_dim + (size_t)kvh * hd;
             float a = sc[pj] * inv;
-            for (int i = 0; i < hd; i++)
-                out[i] += a * vv[i];
+            if (hd < 32)
+                for (int i = 0; i < hd; i++)
+                    out[i] += a * vv[i];
+            else
+                tensor_axpy(a, vv, out, hd);
         }
     }
 }
@@ -312,7 +322,7 @@ static void attention_block(model_session *s, int l, int n)
     memcpy(s->kc + off, s->k, (size_t)n * kv_dim * 4);
     memcpy(s->vc + off, s->v, (size_t)n * kv_dim * 4);
     att_job j = {s, l, n, swa ? c->sliding_window : 0};
-    pool_run(s->pool, att_worker, &j);
+    pool_for(s->pool, (int64_t)n * c->n_heads, 1, att_worker, &j);
     call_hook(s, l, MODEL_HOOK_ATTN_HEADS, s->att, n, q_dim);
     linear(s, &L->wo, L->bo, s->att, n, s->tmp);
     if (L->post_attn_norm)
@@ -326,13 +336,11 @@ typedef struct {
     float *y;
 } act_job;
 
-static void act_worker(void *arg, int ith, int nth)
+static void act_worker(void *arg, int64_t a, int64_t b, int ith)
 {
+    (void)ith;
     act_job *j = arg;
-    size_t a = j->n * (size_t)ith / (size_t)nth / 16 * 16, b = j->n * (size_t)(ith + 1) / (size_t)nth / 16 * 16;
-    if (ith == nth - 1)
-        b = j->n;
-    act_apply(j->k, j->x + a, j->m ? j->m + a : NULL, j->y + a, b - a);
+    act_apply(j->k, j->x + a, j->m ? j->m + a : NULL, j->y + a, (size_t)(b - a));
 }
 
 /* MLP of the rows in `in`, result in s->tmp. */
@@ -351,7 +359,7 @@ static void mlp_block(model_session *s, int l, int n, const float *in)
         aj.m = s->hb;
     }
     aj.y = s->hb;
-    pool_run(s->pool, act_worker, &aj);
+    pool_for(s->pool, (int64_t)nf, 4096, act_worker, &aj);
     call_hook(s, l, MODEL_HOOK_MLP_HIDDEN, s->hb, n, c->ffn_dim);
     linear(s, &L->w_down, L->b_down, s->hb, n, s->tmp);
     if (L->post_ffn_norm)

@@ -58,11 +58,12 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
         need_i(f, arch, "feed_forward_length", 1, 1 << 22, &c->ffn_dim, e) ||
         need_i(f, arch, "attention.head_count", 1, 4096, &c->n_heads, e))
         return e->code;
-    int64_t v;
+    int64_t v = 0;
     double d;
-    c->n_kv_heads = get_i(f, arch, "attention.head_count_kv", &v) ? (int)v : c->n_heads;
-    if (v < 1 || v > 4096)
-        c->n_kv_heads = c->n_heads;
+    c->n_kv_heads = c->n_heads;
+    if (get_i(f, arch, "attention.head_count_kv", &v) &&
+        need_i(f, arch, "attention.head_count_kv", 1, 4096, &c->n_kv_heads, e))
+        return e->code;
     c->head_dim = c->dim / c->n_heads;
     if (get_i(f, arch, "attention.key_length", &v) && v > 0 && v <= 4096)
         c->head_dim = (int)v;

@@ -56,10 +56,40 @@ int sample_next(sampler *s, const float *logits, int n)
             return -1;
         s->cap = n;
     }
-    for (int i = 0; i < n; i++)
-        s->idx[i] = i;
-    qsort_r(s->idx, (size_t)n, sizeof *s->idx, by_logit_desc, (void *)logits);
     int k = s->o.top_k > 0 && s->o.top_k < n ? s->o.top_k : n;
+    if (k < n) {
+        /* the k largest by a min-heap on the logit (ties: the lower id wins) */
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            if (m < k) {
+                int j = m++;
+                while (j > 0 && by_logit_desc(&s->idx[(j - 1) / 2], &i, (void *)logits) < 0) {
+                    s->idx[j] = s->idx[(j - 1) / 2];
+                    j = (j - 1) / 2;
+                }
+                s->idx[j] = i;
+            } else if (by_logit_desc(&i, &s->idx[0], (void *)logits) < 0) {
+                int j = 0;
+                for (;;) { /* sift the new element down from the root */
+                    int c = 2 * j + 1;
+                    if (c >= k)
+                        break;
+                    if (c + 1 < k && by_logit_desc(&s->idx[c + 1], &s->idx[c], (void *)logits) > 0)
+                        c++;
+                    if (by_logit_desc(&s->idx[c], &i, (void *)logits) <= 0)
+                        break;
+                    s->idx[j] = s->idx[c];
+                    j = c;
+                }
+                s->idx[j] = i;
+            }
+        }
+        qsort_r(s->idx, (size_t)k, sizeof *s->idx, by_logit_desc, (void *)logits);
+    } else {
+        for (int i = 0; i < n; i++)
+            s->idx[i] = i;
+        qsort_r(s->idx, (size_t)n, sizeof *s->idx, by_logit_desc, (void *)logits);
+    }
     double sum = 0, mx = logits[s->idx[0]];
     for (int i = 0; i < k; i++) {
         s->prob[i] = (float)exp((logits[s->idx[i]] - mx) / s->o.temp);

@@ -114,6 +114,7 @@ void tok_free(tok *t)
     free(t->score);
     free(t->type);
     free(t->special);
+    free(t->custom_re);
     strmap_free(&t->ids);
     if (t->merges.key) {
         for (uint32_t i = 0; i < t->merges.cap; i++)
@@ -122,6 +123,7 @@ void tok_free(tok *t)
     strmap_free(&t->merges);
     for (int i = 0; i < t->n_re; i++)
         pcre2_code_free(t->re[i]);
+    pcre2_match_context_free(t->mctx);
     free(t);
 }
 
@@ -199,13 +201,20 @@ int tok_finish(tok *t, const char *name, cape_err *e)
             t->special[t->n_special++] = i;
     qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, cmp_special_len, t);
     if (t->kind == TOK_BPE) {
-        for (int i = 0; i < 4 && PRE_RE[t->pre][i]; i++) {
+        if (!(t->mctx = pcre2_match_context_create(NULL)))
+            return err_set(e, CAPE_EFAIL, "out of memory");
+        pcre2_set_match_limit(t->mctx, 1000000);
+        pcre2_set_depth_limit(t->mctx, 10000);
+        const char *custom[2] = {t->custom_re, NULL};
+        const char *const *res = t->custom_re ? custom : PRE_RE[t->pre];
+        for (int i = 0; i < 4 && res[i]; i++) {
             int err;
             PCRE2_SIZE off;
-            t->re[i] = pcre2_compile((PCRE2_SPTR)PRE_RE[t->pre][i], PCRE2_ZERO_TERMINATED,
+            t->re[i] = pcre2_compile((PCRE2_SPTR)res[i], PCRE2_ZERO_TERMINATED,
                                      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &off, NULL);
             if (!t->re[i])
-                return err_set(e, CAPE_EFAIL, "%s: pre-tokenizer regex does not compile", name);
+                return err_set(e, CAPE_EINPUT, "%s: pre-tokenizer regex does not compile "
+                               "(PCRE2 error %d at offset %zu)", name, err, (size_t)off);
             pcre2_jit_compile(t->re[i], PCRE2_JIT_COMPLETE);
             t->n_re = i + 1;
         }
@@ -600,9 +609,13 @@ static int bpe_split(const tok *t, merger *m, int level, const char *s, size_t n
     size_t pos = 0, last = 0;
     int rc = 0;
     while (pos <= n) {
-        int r = pcre2_match(t->re[level], (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (r < 0)
+        int r = pcre2_match(t->re[level], (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, t->mctx);
+        if (r == PCRE2_ERROR_NOMATCH)
             break;
+        if (r < 0) { /* match or depth limit: a pattern too costly for this text */
+            rc = -2;
+            break;
+        }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         if (ov[1] == ov[0]) { /* empty match: step one character */
             if (ov[0] >= n)
@@ -717,6 +730,9 @@ int tok_encode(const tok *t, const char *text, size_t len, int flags, int **ids,
     merger_free(&m);
     if (rc || out.oom) {
         free(out.ids);
+        if (rc == -2)
+            return err_set(e, CAPE_EINPUT, "the tokenizer's pre-tokenizer regex exceeded its "
+                           "match limit on this text");
         return err_set(e, CAPE_EFAIL, "out of memory while tokenizing");
     }
     *ids = out.ids;

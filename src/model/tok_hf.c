@@ -142,6 +142,8 @@ static tok *from_root(json_t *root, const char *name, cape_err *e)
             t->pre = TOK_PRE_QWEN2;
         else if (any_part(pre, type_is, "Punctuation"))
             t->pre = TOK_PRE_FALCON;
+        if (re && !(t->custom_re = strdup(re))) /* the file's own split rule */
+            return fail(t, root, e, name, "out of memory");
     }
     if (strmap_init(&t->merges, (uint32_t)json_array_size(merges)))
         return fail(t, root, e, name, "out of memory");

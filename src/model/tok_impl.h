@@ -45,7 +45,9 @@ struct tok {
     int byte_tok[256]; /* <0xXX> tokens, -1 when absent */
     int *special;      /* ids of specials, longest text first */
     int n_special;
+    char *custom_re; /* a tokenizer.json Split pattern, used instead of the built-in rules */
     pcre2_code *re[4];
+    pcre2_match_context *mctx; /* bounds the work of one match (hostile patterns) */
     int n_re;
     char desc[32];
 };

@@ -114,6 +114,30 @@ float tensor_dot_f32(const float *a, const float *b, int64_t n)
     return dot_generic(a, b, n);
 }
 
+__attribute__((target("avx512f"))) static void axpy_avx512(float a, const float *x, float *y,
+                                                           int64_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                        _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+void tensor_axpy(float a, const float *x, float *y, int64_t n)
+{
+    if (have_avx512()) {
+        axpy_avx512(a, x, y, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 /* ---- matmul ---- */
 
 typedef struct {
@@ -123,27 +147,36 @@ typedef struct {
     float *y;
     const char *act; /* quantised activations, or NULL */
     size_t act_bytes;
+    const qdot_scales *sc; /* their block scales, transposed (32-blocks only) */
 } mm_job;
 
-static void mm_worker(void *arg, int ith, int nth)
+static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
 {
+    (void)ith;
     mm_job *j = arg;
     const tensor_mat *w = j->w;
-    int64_t r0 = w->rows * ith / nth, r1 = w->rows * (ith + 1) / nth;
     if (j->act) {
-        for (int64_t r = r0; r < r1; r++) {
-            const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
-            int64_t t = 0;
-            float o[4];
-            for (; t + 4 <= j->n; t += 4) {
-                if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes, j->act_bytes,
-                                w->cols, o))
-                    break;
-                for (int k = 0; k < 4; k++)
-                    j->y[(t + k) * w->rows + r] = o[k];
+        /* tiles of 16 rows x 16 tokens keep both operands in L1 */
+        for (int64_t rb = r0; rb < r1; rb += 16) {
+            int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+            for (int64_t tb = 0; tb < j->n; tb += 16) {
+                int64_t te = tb + 16 < j->n ? tb + 16 : j->n;
+                for (int64_t r = rb; r < re; r++) {
+                    const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
+                    int64_t t = tb;
+                    float o[4];
+                    for (; t + 4 <= te; t += 4) {
+                        if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
+                                        j->act_bytes, w->cols, j->sc, t, o))
+                            break;
+                        for (int k = 0; k < 4; k++)
+                            j->y[(t + k) * w->rows + r] = o[k];
+                    }
+                    for (; t < te; t++)
+                        j->y[t * w->rows + r] =
+                            qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
+                }
             }
-            for (; t < j->n; t++)
-                j->y[t * w->rows + r] = qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
         }
         return;
     }
@@ -167,19 +200,56 @@ static void mm_worker(void *arg, int ith, int nth)
     free(buf);
 }
 
+/* Scratch that grows and is kept for the next call: fresh large buffers
+ * would be mapped and zeroed by the kernel on every matmul. */
+static void *scratch(int which, size_t bytes)
+{
+    static __thread void *buf[2];
+    static __thread size_t cap[2];
+    if (bytes > cap[which]) {
+        free(buf[which]);
+        size_t c = bytes + bytes / 4 + 4096;
+        buf[which] = malloc(c);
+        cap[which] = buf[which] ? c : 0;
+    }
+    return buf[which];
+}
+
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
-    mm_job j = {w, x, n, y, NULL, 0};
+    mm_job j = {w, x, n, y, NULL, 0, NULL};
     char *act = NULL;
+    float *scales = NULL;
+    qdot_scales sc;
     if (qdot_supported(w->type) && !exact_mode) {
         j.act_bytes = qdot_act_bytes(w->type, w->cols);
-        act = malloc(j.act_bytes * (size_t)n + 64);
+        act = scratch(0, j.act_bytes * (size_t)n + 64);
         if (act) {
             for (int64_t t = 0; t < n; t++)
                 qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * j.act_bytes);
             j.act = act;
         }
+        int64_t nb = w->cols / 32, npad = (n + 3) / 4 * 4;
+        if (act && n >= 4 && (w->type == TENSOR_Q4_0 || w->type == TENSOR_Q5_0 ||
+                              w->type == TENSOR_Q8_0) &&
+            (scales = scratch(1, (size_t)(2 * nb * npad) * sizeof *scales))) {
+            memset(scales, 0, (size_t)(2 * nb * npad) * sizeof *scales);
+            for (int64_t t = 0; t < n; t++) {
+                const qa_block *q = (const qa_block *)(act + (size_t)t * j.act_bytes);
+                for (int64_t b = 0; b < nb; b++) {
+                    scales[b * npad + t] = q[b].d;
+                    scales[nb * npad + b * npad + t] = q[b].d * (float)q[b].sum;
+                }
+            }
+            sc = (qdot_scales){scales, scales + nb * npad, npad};
+            j.sc = &sc;
+        }
     }
-    pool_run(p, mm_worker, &j);
-    free(act);
+    /* chunks small enough to balance, large enough that claiming is rare */
+    int nth = pool_size(p);
+    int64_t grain = w->rows / (16 * nth);
+    if (n > 1 && grain > 64)
+        grain = 64;
+    grain = grain < 4 ? 4 : grain;
+    pool_for(p, w->rows, grain, mm_worker, &j);
 }

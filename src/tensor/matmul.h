@@ -40,6 +40,9 @@ int tensor_exact(void);
 /* f32 dot product (vectorised, dispatched). */
 float tensor_dot_f32(const float *a, const float *b, int64_t n);
 
+/* y += a * x (vectorised, dispatched). */
+void tensor_axpy(float a, const float *x, float *y, int64_t n);
+
 /* Which kernels this CPU gets: "avx512", "avx2" or "generic". */
 const char *tensor_isa(void);
 /* Forces the generic kernels (tests compare the paths). */

@@ -43,12 +43,68 @@ static void quant_qa(const float *x, qa_block *y, int64_t n)
     }
 }
 
+#define VNNIQ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c")))
+
+/* The same roundings as quant_qa and quant_q8_k_row, sixteen values at a time. */
+VNNIQ static void quant_qa_avx512(const float *x, qa_block *y, int64_t n)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, absmask),
+                                                        _mm512_and_ps(v1, absmask)));
+        float id = amax ? 127.f / amax : 0.f;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtsepi32_epi8(q1));
+        y[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        y[b].d = _cvtsh_ss(_cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+VNNIQ static void quant_q8_k_avx512(const float *x, block_q8_k *y, int64_t n)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < QK_K; i += 16)
+            m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + i), absmask));
+        float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float max = 0; /* the first value of largest magnitude, with its sign */
+        for (int i = 0; i < QK_K; i += 16) {
+            __mmask16 k = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + i), absmask),
+                                             _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (k) {
+                max = x[i + __builtin_ctz(k)];
+                break;
+            }
+        }
+        float iscale = -127.f / max;
+        __m512 vs = _mm512_set1_ps(iscale);
+        for (int i = 0; i < QK_K; i += 16) {
+            __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), vs),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[b].qs + i), _mm512_cvtsepi32_epi8(q));
+            y[b].bsums[i / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
 void qdot_quantize(uint32_t t, const float *x, int64_t n, void *act)
 {
+    int fast = qdot_have_vnni() && !tensor_generic_forced();
     if (k_quant(t))
-        quant_q8_k_row(x, act, n);
+        fast ? quant_q8_k_avx512(x, act, n) : quant_q8_k_row(x, act, n);
     else
-        quant_qa(x, act, n);
+        fast ? quant_qa_avx512(x, act, n) : quant_qa(x, act, n);
 }
 
 /* ---- scalar kernels ---- */
@@ -340,17 +396,20 @@ VNNI static float v_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
 }
 
 /* Four activation rows against one weight row: the weight block is decoded
- * once and reused, which is what prompt processing needs. */
-VNNI static void v4_q32(uint32_t t, const void *wrow, const char *act, size_t stride, int64_t nb,
-                        float *out)
+ * once, the four integer dots are reduced to one 4-lane vector and scaled
+ * with the activations' block scales read four at a time (transposed by
+ * the caller), so no scalar work remains per block and token. */
+VNNI static inline __attribute__((always_inline)) void v4_q32(uint32_t t, const void *wrow,
+                                                              const char *act, size_t stride,
+                                                              const qdot_scales *sc, int64_t t0,
+                                                              int64_t nb, float *out)
 {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float corr[4] = {0, 0, 0, 0};
-    const qa_block *a[4];
-    for (int k = 0; k < 4; k++)
-        a[k] = (const qa_block *)(act + (size_t)k * stride);
+    __m128 acc = _mm_setzero_ps(), cacc = _mm_setzero_ps();
+    const qa_block *a0 = (const qa_block *)act, *a1 = (const qa_block *)(act + stride);
+    const qa_block *a2 = (const qa_block *)(act + 2 * stride), *a3 = (const qa_block *)(act + 3 * stride);
+    const __m256i z = _mm256_setzero_si256();
     for (int64_t b = 0; b < nb; b++) {
-        __m256i u, wv = _mm256_setzero_si256();
+        __m256i u, wv = z;
         float dw;
         int bias = 0;
         if (t == TENSOR_Q8_0) {
@@ -371,56 +430,87 @@ VNNI static void v4_q32(uint32_t t, const void *wrow, const char *act, size_t st
             dw = hf(w->d);
             bias = 16;
         }
-        for (int k = 0; k < 4; k++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)a[k][b].qs);
-            if (t == TENSOR_Q8_0)
-                x = _mm256_sign_epi8(x, wv);
-            __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
-            float dd = dw * a[k][b].d;
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc[k]);
-            corr[k] += dd * (float)(bias * a[k][b].sum);
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)a0[b].qs);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)a1[b].qs);
+        __m256i x2 = _mm256_loadu_si256((const __m256i *)a2[b].qs);
+        __m256i x3 = _mm256_loadu_si256((const __m256i *)a3[b].qs);
+        if (t == TENSOR_Q8_0) {
+            x0 = _mm256_sign_epi8(x0, wv);
+            x1 = _mm256_sign_epi8(x1, wv);
+            x2 = _mm256_sign_epi8(x2, wv);
+            x3 = _mm256_sign_epi8(x3, wv);
         }
+        __m256i d01 = _mm256_hadd_epi32(_mm256_dpbusd_epi32(z, u, x0), _mm256_dpbusd_epi32(z, u, x1));
+        __m256i d23 = _mm256_hadd_epi32(_mm256_dpbusd_epi32(z, u, x2), _mm256_dpbusd_epi32(z, u, x3));
+        __m256i d = _mm256_hadd_epi32(d01, d23);
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+        __m128 vdw = _mm_set1_ps(dw);
+        const float *scb = sc->sc + b * sc->npad + t0;
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(r), _mm_mul_ps(vdw, _mm_loadu_ps(scb)), acc);
+        if (bias)
+            cacc = _mm_fmadd_ps(_mm_loadu_ps(sc->scs + b * sc->npad + t0),
+                                _mm_mul_ps(vdw, _mm_set1_ps((float)bias)), cacc);
     }
-    for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]) - corr[k];
+    _mm_storeu_ps(out, _mm_sub_ps(acc, cacc));
 }
 
+/* one specialised copy per type (the type test folds away) */
+VNNI static void v4_q8_0(const void *w, const char *act, size_t stride, const qdot_scales *sc,
+                         int64_t t0, int64_t nb, float *out)
+{
+    v4_q32(TENSOR_Q8_0, w, act, stride, sc, t0, nb, out);
+}
+VNNI static void v4_q4_0(const void *w, const char *act, size_t stride, const qdot_scales *sc,
+                         int64_t t0, int64_t nb, float *out)
+{
+    v4_q32(TENSOR_Q4_0, w, act, stride, sc, t0, nb, out);
+}
+VNNI static void v4_q5_0(const void *w, const char *act, size_t stride, const qdot_scales *sc,
+                         int64_t t0, int64_t nb, float *out)
+{
+    v4_q32(TENSOR_Q5_0, w, act, stride, sc, t0, nb, out);
+}
+
+/* K-quants, four activation rows: u8 x s8 pairs with vpmaddubsw, then the
+ * sub-block scales applied by vpdpwssd in the same step; the minimum and
+ * offset terms come from the activations' 16-value group sums, all kept in
+ * vectors and reduced once per row. */
 VNNI static void v4_q4_k(const block_q4_k *w, const char *act, size_t stride, int64_t nb, float *out)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float corr[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < nb; b++) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++)
             quant_k4_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-        __m256i lo[4], hi[4];
+        __m256i lo[4], hi[4], s16[8];
         for (int p = 0; p < 4; p++) {
             __m256i qv = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * p));
             lo[p] = _mm256_and_si256(qv, m4);
             hi[p] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
         }
+        for (int j = 0; j < 8; j++)
+            s16[j] = _mm256_set1_epi16(sc[j]);
+        /* mins per 16-value group: group g belongs to sub-block g / 2 */
+        __m256i m16 = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3],
+                                        mn[4], mn[4], mn[5], mn[5], mn[6], mn[6], mn[7], mn[7]);
         float d = hf(w[b].d), dmin = hf(w[b].dmin);
         for (int k = 0; k < 4; k++) {
             const block_q8_k *a = (const block_q8_k *)(act + (size_t)k * stride) + b;
             __m256i isum = _mm256_setzero_si256();
-            int msum = 0;
             for (int p = 0; p < 4; p++) {
-                __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
-                                                 _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p)));
-                __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[p],
-                                                 _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p + 32)));
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d0, _mm256_set1_epi32(sc[2 * p])));
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(d1, _mm256_set1_epi32(sc[2 * p + 1])));
-                msum += mn[2 * p] * (a->bsums[4 * p] + a->bsums[4 * p + 1]) +
-                        mn[2 * p + 1] * (a->bsums[4 * p + 2] + a->bsums[4 * p + 3]);
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p));
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * p + 32));
+                isum = _mm256_dpwssd_epi32(isum, _mm256_maddubs_epi16(lo[p], x0), s16[2 * p]);
+                isum = _mm256_dpwssd_epi32(isum, _mm256_maddubs_epi16(hi[p], x1), s16[2 * p + 1]);
             }
+            __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), m16);
             acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * a->d), acc[k]);
-            corr[k] += dmin * a->d * (float)msum;
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * a->d), acc[k]);
         }
     }
     for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]) - corr[k];
+        out[k] = hsum8(acc[k]);
 }
 
 VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, int64_t nb, float *out)
@@ -428,7 +518,7 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
-        __m256i q[2][4], scv[2][4];
+        __m256i q[2][4], s16[2][4];
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
             const int8_t *sc = w[b].scales + 8 * h;
@@ -443,25 +533,22 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
             q[h][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
-            for (int k = 0; k < 4; k++) {
-                int s0 = sc[2 * k], s1 = sc[2 * k + 1];
-                scv[h][k] = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-            }
+            for (int k = 0; k < 4; k++)
+                s16[h][k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
         }
+        /* the -32 offset: 32 * sum over groups of scale * group sum */
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales));
         float d = hf(w[b].d);
         for (int t = 0; t < 4; t++) {
             const block_q8_k *a = (const block_q8_k *)(act + (size_t)t * stride) + b;
             __m256i isum = _mm256_setzero_si256();
-            int corr = 0;
             for (int h = 0; h < 2; h++)
                 for (int k = 0; k < 4; k++) {
-                    __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[h][k],
-                                                     _mm256_loadu_si256((const __m256i *)(a->qs + 128 * h + 32 * k)));
-                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(dp, scv[h][k]));
-                    corr += w[b].scales[8 * h + 2 * k] * a->bsums[8 * h + 2 * k] +
-                            w[b].scales[8 * h + 2 * k + 1] * a->bsums[8 * h + 2 * k + 1];
+                    __m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + 128 * h + 32 * k));
+                    isum = _mm256_dpwssd_epi32(isum, _mm256_maddubs_epi16(q[h][k], x), s16[h][k]);
                 }
-            isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0));
+            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), sc16);
+            isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(off, 5));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * a->d), acc[t]);
         }
     }
@@ -469,14 +556,15 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
         out[k] = hsum8(acc[k]);
 }
 
-int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n, float *out)
+int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n,
+               const qdot_scales *sc, int64_t t0, float *out)
 {
     if (!qdot_have_vnni() || tensor_generic_forced())
         return 0;
     switch (t) {
-    case TENSOR_Q8_0: case TENSOR_Q4_0: case TENSOR_Q5_0:
-        v4_q32(t, w, act, stride, n / QK, out);
-        return 1;
+    case TENSOR_Q8_0: if (!sc) return 0; v4_q8_0(w, act, stride, sc, t0, n / QK, out); return 1;
+    case TENSOR_Q4_0: if (!sc) return 0; v4_q4_0(w, act, stride, sc, t0, n / QK, out); return 1;
+    case TENSOR_Q5_0: if (!sc) return 0; v4_q5_0(w, act, stride, sc, t0, n / QK, out); return 1;
     case TENSOR_Q4_K: v4_q4_k(w, act, stride, n / QK_K, out); return 1;
     case TENSOR_Q6_K: v4_q6_k(w, act, stride, n / QK_K, out); return 1;
     default: return 0;

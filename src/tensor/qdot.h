@@ -29,10 +29,18 @@ size_t qdot_act_bytes(uint32_t wtype, int64_t n);
 void qdot_quantize(uint32_t wtype, const float *x, int64_t n, void *act);
 /* Dot of one weight row (n values) with one quantised activation row. */
 float qdot_row(uint32_t wtype, const void *w, const void *act, int64_t n);
-/* Dots of one weight row with four activation rows (stride bytes apart)
- * into out[0..3]; 0 when no such kernel exists here (use qdot_row). */
+/* Per-block scales of n activation rows, transposed for the four-row
+ * kernels: sc[b * npad + t] = d of block b of row t, scs[...] = d * sum. */
+typedef struct {
+    const float *sc, *scs;
+    int64_t npad;
+} qdot_scales;
+
+/* Dots of one weight row with activation rows t0..t0+3 (act points at row
+ * t0, rows stride bytes apart) into out[0..3]; 0 when no such kernel exists
+ * here (use qdot_row). sc may be NULL for K-quant weights. */
 int qdot_rows4(uint32_t wtype, const void *w, const void *act, size_t stride, int64_t n,
-               float *out);
+               const qdot_scales *sc, int64_t t0, float *out);
 /* The scalar kernels, for tests. */
 float qdot_row_generic(uint32_t wtype, const void *w, const void *act, int64_t n);
 int qdot_have_vnni(void);

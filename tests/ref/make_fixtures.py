@@ -50,6 +50,46 @@ def make_tokenizer():
     return t
 
 
+# Split rules of Llama 3 and Qwen2 tokenizers (their tokenizer.json Split patterns)
+SPLITS = {
+    "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
+SPLIT_TESTS = TOK_TESTS + ["12345678 apples, 3.14159!", "  \n\n  x\r\n", "I'M HERE, YOU'LL SEE", "\u00e9t\u00e9 2024\t\t\u4f60\u597d"]
+
+
+def make_split_tokenizer(pattern):
+    from tokenizers import Regex
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    t.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>"],
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    t.train_from_iterator(CORPUS, tr)
+    return t
+
+
+def write_vocab_gguf(path, tok, pre):
+    """A vocabulary-only GGUF as llama.cpp's converter writes one (no tensors)."""
+    w = gguf.GGUFWriter(path, "llama")
+    vocab = tok.get_vocab()
+    toks = [None] * len(vocab)
+    for t, i in vocab.items():
+        toks[i] = t
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(toks)
+    w.add_token_types([3 if t == "<|endoftext|>" else 1 for t in toks])
+    merges = json.loads(tok.to_str())["model"]["merges"]
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    w.add_bool("tokenizer.ggml.add_bos_token", False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+
+
 def randomize(model, gemma):
     g = torch.Generator().manual_seed(1234)
     with torch.no_grad():
@@ -239,6 +279,14 @@ def main():
     with open(os.path.join(OUT, "tokenizer.tests"), "w") as f:
         for s in TOK_TESTS:  # JSON lines: text and ids
             f.write(json.dumps({"text": s, "ids": tok.encode(s).ids}, ensure_ascii=False) + "\n")
+    for name, pattern in SPLITS.items():
+        st = make_split_tokenizer(pattern)
+        st.save(os.path.join(OUT, f"tokenizer-{name}.json"))
+        with open(os.path.join(OUT, f"tokenizer-{name}.tests"), "w") as f:
+            for s_ in SPLIT_TESTS:
+                f.write(json.dumps({"text": s_, "ids": st.encode(s_).ids}, ensure_ascii=False) + "\n")
+        write_vocab_gguf(os.path.join(OUT, f"vocab-{name}.gguf"), st,
+                         {"llama3": "llama-bpe", "qwen2": "qwen2"}[name])
     ids = tok.encode(PROMPT).ids
     vocab = tok.get_vocab_size()
     for arch, (cfg, cls) in configs(vocab).items():

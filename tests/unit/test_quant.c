@@ -105,6 +105,35 @@ static void int8_dots(void **state)
         if (!(fabs(g - exact) <= 0.01 * mag))
             fail_msg("%s: int8 dot %g, float dot %g (magnitude %g)", tensor_type_name(t), g, exact, mag);
         assert_close(v, g, 1e-4 * mag);
+        /* the four-row kernel equals four single-row dots */
+        {
+            int64_t cols = c[k].n / 2, nb = cols / 32;
+            size_t ab = qdot_act_bytes(t, cols);
+            char *acts = malloc(4 * ab);
+            float sc[2 * 8 * 4], o[4];
+            for (int tok = 0; tok < 4; tok++) {
+                float xt[256];
+                for (int i = 0; i < 256; i++)
+                    xt[i] = x[i] * (1 + tok) - 0.1f * tok;
+                qdot_quantize(t, xt, cols, acts + tok * ab);
+                if (!qdot_supported(t) || t == TENSOR_Q4_K || t == TENSOR_Q5_K || t == TENSOR_Q6_K)
+                    continue;
+                const qa_block *q = (const qa_block *)(acts + tok * ab);
+                for (int64_t b = 0; b < nb; b++) {
+                    sc[b * 4 + tok] = q[b].d;
+                    sc[nb * 4 + b * 4 + tok] = q[b].d * (float)q[b].sum;
+                }
+            }
+            qdot_scales qs = {sc, sc + nb * 4, 4};
+            if (qdot_rows4(t, c[k].raw, acts, ab, cols, &qs, 0, o)) {
+                for (int tok = 0; tok < 4; tok++) {
+                    float one = qdot_row(t, c[k].raw, acts + tok * ab, cols);
+                    if (!(fabsf(o[tok] - one) <= 1e-5f * fmaxf(1.f, fabsf(one))))
+                        fail_msg("%s: four-row kernel token %d = %g, single %g", tensor_type_name(t), tok, o[tok], one);
+                }
+            }
+            free(acts);
+        }
         /* through the matmul: two rows, five tokens (four-row kernel and the rest) */
         tensor_mat w = tensor_mat_make(t, c[k].n / 2, 2, c[k].raw);
         float xs[5 * 256], y[10];
@@ -127,12 +156,37 @@ static void int8_dots(void **state)
     free(buf);
 }
 
+/* The vector quantisers round exactly as the scalar ones. */
+static void activation_quantisers_agree(void **state)
+{
+    (void)state;
+    float x[512];
+    for (int i = 0; i < 512; i++)
+        x[i] = (float)(((i * 7919) % 1000) - 500) / 37.f + (i % 3 == 0 ? 0.5f : 0.f);
+    x[17] = -x[5] * 3; /* a magnitude tie between signs in one block */
+    x[300] = 40.f;
+    x[301] = -40.f;
+    uint32_t types[2] = {TENSOR_Q8_0, TENSOR_Q4_K};
+    for (int k = 0; k < 2; k++) {
+        size_t nb = qdot_act_bytes(types[k], 512);
+        char *a = calloc(1, nb), *b = calloc(1, nb);
+        qdot_quantize(types[k], x, 512, a);
+        tensor_force_generic(1);
+        qdot_quantize(types[k], x, 512, b);
+        tensor_force_generic(0);
+        assert_memory_equal(a, b, nb);
+        free(a);
+        free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dequant_matches_gguf_py),
         cmocka_unit_test(half_conversions),
         cmocka_unit_test(int8_dots),
+        cmocka_unit_test(activation_quantisers_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
