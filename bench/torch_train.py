@@ -4,6 +4,7 @@ parameterisation as cape's: LayerNorm, learned positions, tanh-GELU, tied
 head) trained with AdamW on random tokens. Prints the median step time.
 
     python3 bench/torch_train.py L C NH V B T STEPS THREADS
+    python3 bench/torch_train.py --peak THREADS    # fp32 matmul GFLOP/s of this machine
 """
 import statistics
 import sys
@@ -46,7 +47,24 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1))
 
 
+def peak(threads):
+    """fp32 matrix-product rate of this machine (n = 2048, best of 5)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = min(timed(lambda: a @ b) for _ in range(5))
+    print(f"peak_gflops {2 * 2048 ** 3 / best / 1e9:.1f}")
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def main():
+    if sys.argv[1] == "--peak":
+        return peak(int(sys.argv[2]))
     L, C, NH, V, B, T, steps, threads = map(int, sys.argv[1:9])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
