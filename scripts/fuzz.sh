@@ -11,7 +11,7 @@ out=build/fuzz
 mkdir -p "$out"
 lib_src=$(find src -name '*.c' -not -path 'src/cli/*' | sort)
 flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-libs="-lgsl -llapacke -lopenblas -ljansson -lm -lpthread"
+libs="-lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread"
 status=0
 for h in tests/fuzz/fuzz_*.c; do
   name=$(basename "$h" .c)

@@ -3,9 +3,12 @@
 #ifndef CAPE_CLI_H
 #define CAPE_CLI_H
 
+#include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/err.h"
+#include "phase/scores.h"
 
 #define CAPE_VERSION "0.1.0"
 
@@ -27,7 +30,55 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
  * next to or above the executable, else the install location. */
 const char *cli_data_dir(void);
 
+/* Progress bar for long work, drawn on stderr only when it is a terminal;
+ * cli_progress_cb matches the library's (user, done, total) callbacks. */
+typedef struct {
+    const char *label;
+    double start, last_draw;
+    int tty;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *label);
+void cli_progress_cb(void *user, long done, long total);
+
 int cmd_diagnose(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_ode(int argc, char **argv);
+int cmd_frontier(int argc, char **argv);
+int cmd_eigen(int argc, char **argv);
+int cmd_advise(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+/* Output of a command: text to stdout, or collected and written atomically
+ * to a file; --json output goes through json_emit. */
+typedef struct {
+    const char *path; /* NULL: stdout */
+    int json;
+    FILE *fp;         /* text output */
+    char *buf;
+    size_t len;
+} cli_out;
+
+int cli_out_open(cli_out *o, const char *path, int json);
+/* Emits root (stolen; NULL for text output) or the text; returns the exit code. */
+int cli_out_close(cli_out *o, json_t *root);
+void cli_out_abort(cli_out *o);
+
+int cli_parse_bench(const char *cmd, const char *opt, const char *s, bench_id *out);
+int cli_parse_bench_list(const char *cmd, const char *opt, const char *s, bench_id *out, int max,
+                         int *n);
+/* Path of a bundled file, relative to the data directory. */
+const char *cli_bundled(const char *rel, char *buf, size_t n);
+/* Reads a score table; prints the one-line error and returns 2 on failure.
+ * shown: the name used in messages (NULL: path). */
+int cli_read_table(const char *path, const char *shown, int allow_extra, scores_table *t);
+/* "%.4f"-style formatting that prints n/a for NaN and infinities. */
+void cli_fmt(char *buf, size_t n, const char *fmt, double v);
+void cli_fmt_size(char *buf, size_t n, double v);
 int cmd_train(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 

@@ -87,15 +87,6 @@ static int parse_families(diag_args *a, const char *arg)
     return 0;
 }
 
-static int parse_bench(const char *opt, const char *s, bench_id *out)
-{
-    int b = scores_bench_lookup(s);
-    if (b < 0)
-        return cli_usage_error("diagnose", "%s: unknown benchmark '%s'", opt, s);
-    *out = (bench_id)b;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
 {
     enum {
@@ -123,8 +114,8 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
         switch (c) {
         case 'h': help(); return -1;
         case 'o': a->output = optarg; break;
-        case O_REASON: rc = parse_bench("--reasoning", optarg, &a->po.reasoning); break;
-        case O_TRUTH: rc = parse_bench("--truth", optarg, &a->po.truth); break;
+        case O_REASON: rc = cli_parse_bench(cmd, "--reasoning", optarg, &a->po.reasoning); break;
+        case O_TRUTH: rc = cli_parse_bench(cmd, "--truth", optarg, &a->po.truth); break;
         case O_FAMILY: rc = parse_families(a, optarg); break;
         case O_BAND: rc = cli_parse_double(cmd, "--band", optarg, &a->po.band); break;
         case O_SKIPD: rc = cli_parse_double(cmd, "--skip-delta", optarg, &a->po.skip_delta); break;
@@ -423,9 +414,9 @@ int cmd_diagnose(int argc, char **argv)
     const char *dir = cli_data_dir();
     if (bundled)
         a.po.skip_small = 1;
-    char *text = NULL;
-    size_t text_len = 0;
-    FILE *out = a.output && !a.json ? open_memstream(&text, &text_len) : stdout;
+    cli_out out;
+    if ((rc = cli_out_open(&out, a.output, a.json)))
+        goto out;
     json_t *jarr = a.json ? json_array() : NULL;
     cape_err e = {0};
     int n = bundled ? (int)(sizeof BUNDLED / sizeof *BUNDLED) : nfiles;
@@ -434,30 +425,20 @@ int cmd_diagnose(int argc, char **argv)
         if (bundled) {
             snprintf(path, sizeof path, "%s/%s", dir, BUNDLED[i]);
             snprintf(shown, sizeof shown, "data/%s", BUNDLED[i]);
-            rc = diagnose_one(path, shown, &a, out, jarr, &e);
+            rc = diagnose_one(path, shown, &a, out.fp, jarr, &e);
         } else {
-            rc = diagnose_one(argv[first + i], argv[first + i], &a, out, jarr, &e);
+            rc = diagnose_one(argv[first + i], argv[first + i], &a, out.fp, jarr, &e);
         }
     }
     if (rc) {
-        if (out != stdout)
-            fclose(out);
-        free(text);
+        cli_out_abort(&out);
         json_decref(jarr);
         rc = cli_report(&e);
         goto out;
     }
-    if (a.json) {
-        json_t *root = json_pack("{s:s,s:s,s:o}", "cape_version", CAPE_VERSION, "command",
-                                 "diagnose", "tables", jarr);
-        if (json_emit(root, a.output, &e))
-            rc = cli_report(&e);
-    } else if (out != stdout) {
-        fclose(out);
-        if (file_write_atomic(a.output, text, text_len, &e))
-            rc = cli_report(&e);
-        free(text);
-    }
+    rc = cli_out_close(&out, a.json ? json_pack("{s:s,s:s,s:o}", "cape_version", CAPE_VERSION,
+                                                "command", "diagnose", "tables", jarr)
+                                    : NULL);
 out:
     for (int i = 0; i < a.po.nfamilies; i++)
         free(a.family_buf[i]);

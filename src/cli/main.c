@@ -9,6 +9,17 @@
 
 static const cli_command COMMANDS[] = {
     {"diagnose", cmd_diagnose, "phase diagnosis of model families from benchmark scores"},
+    {"run", cmd_run, "generate text from a prompt with a GGUF/safetensors/llama2.c model"},
+    {"score", cmd_score, "log-likelihood of continuations after contexts (batched)"},
+    {"info", cmd_info, "architecture, sizes, tensor types and tokenizer of a model"},
+    {"tokenize", cmd_tokenize, "tokens of standard input under a model's tokenizer"},
+    {"ode", cmd_ode, "benchmark trajectories as an ODE in log10 N, with hold-out prediction"},
+    {"frontier", cmd_frontier, "one benchmark against another across frontier models, by lab"},
+    {"eigen", cmd_eigen, "PCA of a benchmark panel: spectra and effective dimension"},
+    {"advise", cmd_advise, "phase, distance to N_c, next-size prediction and interventions"},
+    {"report", cmd_report, "the diagnostic as one self-contained HTML page with SVG figures"},
+    {"probe", cmd_probe, "internal coupling of two prompt sets, per layer and per head"},
+    {"steer", cmd_steer, "build, apply and evaluate steering directions (control vectors)"},
     {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},
     {"forget", cmd_forget, "switch sources off in a sink model; per-source loss by mode"},
 };

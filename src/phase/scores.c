@@ -242,11 +242,14 @@ static int read_header(const csv_table *c, const scores_options *opt, int *colma
     return 0;
 }
 
+/* A name may repeat only on rows marked primary = 0 (alternative listings
+ * of one deployed model, as in frontier.csv). */
 static int check_duplicates(const scores_table *t, const char *name, cape_err *e)
 {
     for (int i = 0; i < t->n; i++)
         for (int k = 0; k < i; k++)
-            if (strcmp(t->model[i].name, t->model[k].name) == 0)
+            if (strcmp(t->model[i].name, t->model[k].name) == 0 && t->model[i].primary != 0 &&
+                t->model[k].primary != 0)
                 return err_set(e, CAPE_EINPUT,
                                "%s:%d:1: model '%s' already appears on line %d; each model once",
                                name, t->model[i].line, t->model[i].name, t->model[k].line);

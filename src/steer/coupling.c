@@ -30,6 +30,13 @@ double coup_mean_cosine(const float *A, int na, const float *B, int nb, int d, i
     double *mb = ma + d;
     mean_rows(A, na, d, apply_gelu, ma);
     mean_rows(B, nb, d, apply_gelu, mb);
+    double c = coup_cosine_of_means(ma, mb, d);
+    free(ma);
+    return c;
+}
+
+double coup_cosine_of_means(const double *ma, const double *mb, int d)
+{
     double na2 = 0, nb2 = 0;
     for (int j = 0; j < d; j++) {
         na2 += ma[j] * ma[j];
@@ -38,7 +45,6 @@ double coup_mean_cosine(const float *A, int na, const float *B, int nb, int d, i
     double sa = sqrt(na2) + 1e-8, sb = sqrt(nb2) + 1e-8, dot = 0;
     for (int j = 0; j < d; j++)
         dot += (ma[j] / sa) * (mb[j] / sb);
-    free(ma);
     return dot;
 }
 

@@ -12,6 +12,9 @@
  * projection" reduces to exactly this. */
 double coup_mean_cosine(const float *A, int na, const float *B, int nb, int d, int apply_gelu);
 
+/* The same from precomputed means. */
+double coup_cosine_of_means(const double *ma, const double *mb, int d);
+
 typedef struct {
     int heads;
     int cooperative; /* c > 0 */

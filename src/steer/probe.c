@@ -1,5 +1,6 @@
 #include "steer/probe.h"
 
+#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -45,22 +46,26 @@ int probe_fit(const float *X, const int *y, int n, int d, double lambda, probe_m
             Z[(size_t)i * p + j] = (X[(size_t)i * d + j] - mu[j]) / sd[j];
         Z[(size_t)i * p + d] = 1.0;
     }
+    double *Zw = malloc((size_t)n * p * sizeof *Zw);
+    if (!Zw) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto done;
+    }
     for (int it = 0; it < 50; it++) {
+        /* gradient Z^T (p - y) / n; Hessian Z^T W Z / n as one BLAS rank-k update */
         memset(g, 0, (size_t)p * sizeof *g);
-        memset(H, 0, (size_t)p * p * sizeof *H);
         for (int i = 0; i < n; i++) {
             const double *z = Z + (size_t)i * p;
             double eta = 0;
             for (int j = 0; j < p; j++)
                 eta += z[j] * beta[j];
-            double pr = sigmoid(eta), r = pr - (y[i] != 0), wgt = pr * (1 - pr);
-            for (int a = 0; a < p; a++) {
-                g[a] += r * z[a] / n;
-                double wa = wgt * z[a] / n;
-                for (int b = 0; b <= a; b++)
-                    H[(size_t)a * p + b] += wa * z[b];
+            double pr = sigmoid(eta), r = pr - (y[i] != 0), sw = sqrt(pr * (1 - pr) / n);
+            for (int j = 0; j < p; j++) {
+                g[j] += r * z[j] / n;
+                Zw[(size_t)i * p + j] = sw * z[j];
             }
         }
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, p, n, 1.0, Zw, p, 0.0, H, p);
         for (int a = 0; a < p; a++) {
             for (int b = 0; b < a; b++)
                 H[(size_t)b * p + a] = H[(size_t)a * p + b];
@@ -72,6 +77,7 @@ int probe_fit(const float *X, const int *y, int n, int d, double lambda, probe_m
             }
         }
         if (LAPACKE_dgesv(LAPACK_ROW_MAJOR, p, 1, H, p, ipiv, g, 1) != 0) {
+            free(Zw);
             rc = err_set(e, CAPE_EFAIL, "probe: singular Newton system");
             goto done;
         }
@@ -86,6 +92,7 @@ int probe_fit(const float *X, const int *y, int n, int d, double lambda, probe_m
             break;
         }
     }
+    free(Zw);
     m->d = d;
     m->w = malloc((size_t)d * sizeof *m->w);
     if (!m->w) {

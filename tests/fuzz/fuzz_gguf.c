@@ -23,7 +23,7 @@ static void walk(const gguf_file *f)
                 if (kv->v.a.type == GGUF_STRING)
                     sink += kv->v.a.strs[j].len ? (uint8_t)kv->v.a.strs[j].ptr[0] : 0;
                 else
-                    sink += (uint64_t)gguf_arr_int(&kv->v.a, j) + (uint64_t)gguf_arr_float(&kv->v.a, j);
+                    sink += (uint64_t)gguf_arr_int(&kv->v.a, j) + (gguf_arr_float(&kv->v.a, j) > 0);
             }
         }
     }

@@ -1,0 +1,229 @@
+/* cape run: generate text from a prompt, streaming it to stdout. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/file.h"
+#include "cli/cli.h"
+#include "model/model.h"
+#include "model/sample.h"
+#include "steer/apply.h"
+#include "steer/direction.h"
+
+static void help(void)
+{
+    printf("usage: cape run MODEL -p PROMPT [options]\n"
+           "\n"
+           "Generates text after PROMPT and streams it to stdout. MODEL is a .gguf file,\n"
+           "a llama2.c .bin checkpoint (tokenizer.bin or tok<N>.bin beside it), or a\n"
+           "Hugging Face model directory / .safetensors file with config.json and\n"
+           "tokenizer.json.\n"
+           "\n"
+           "options:\n"
+           "  -p, --prompt TEXT    the prompt (required; '-' reads standard input)\n"
+           "  -n, --n-predict N    tokens to generate (128)\n"
+           "  --temp T             temperature; 0 = greedy (0.8)\n"
+           "  --top-k K            sample among the K most likely tokens; 0 = all (40)\n"
+           "  --top-p P            nucleus sampling mass (0.95)\n"
+           "  --seed S             random seed (42)\n"
+           "  -t, --threads K      threads (1)\n"
+           "  -c, --ctx N          context length (model's, at most 4096)\n"
+           "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --no-bos             do not add the BOS token the model asks for\n"
+           "  --ignore-eos         keep generating after the end-of-sequence token\n"
+           "  --stats              print prompt and generation speed to stderr\n"
+           "  --dump-logits FILE   write the logits after the prompt (float32, n_vocab)\n"
+           "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
+           "  --steer FILE         add a control vector (llama.cpp format; see cape steer)\n"
+           "  --scale S            its multiplier (1)\n"
+           "  --layers A-B         blocks to steer (every block the file has)\n"
+           "  --steer-last-only    steer from the last prompt token on, not every position\n"
+           "  --gate               the paper's cosine gate on the steering strength\n"
+           "  -h, --help           this help\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static char *read_stdin(void)
+{
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t got;
+    while (b && (got = fread(b + n, 1, cap - n - 1, stdin)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) {
+                free(b);
+                return NULL;
+            }
+            b = nb;
+        }
+    }
+    if (b)
+        b[n] = 0;
+    return b;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT };
+    static const struct option opts[] = {
+        {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
+        {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
+        {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK},
+        {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP}, {"exact", 0, 0, O_EXACT},
+        {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
+        {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "run", *prompt = NULL, *dump = NULL;
+    long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
+    double temp = 0.8, topp = 0.95;
+    int no_bos = 0, ign_eos = 0, stats = 0, c;
+    model_load_opts lo = {0};
+    const char *steer_path = NULL;
+    double scale = 1.0;
+    steer_cfg sc = {.layer_lo = -1, .layer_hi = -1, .gate_layer = -1};
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hp:n:t:c:", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 'h': help(); return 0;
+        case 'p': prompt = optarg; break;
+        case 'n': rc = cli_parse_int(cmd, "--n-predict", optarg, 0, 1 << 24, &n_predict); break;
+        case 't': rc = cli_parse_int(cmd, "--threads", optarg, 1, 256, &threads); break;
+        case 'c': rc = cli_parse_int(cmd, "--ctx", optarg, 1, 1 << 24, &ctx); break;
+        case O_TEMP: rc = cli_parse_double(cmd, "--temp", optarg, &temp); break;
+        case O_TOPK: rc = cli_parse_int(cmd, "--top-k", optarg, 0, 1 << 24, &topk); break;
+        case O_TOPP: rc = cli_parse_double(cmd, "--top-p", optarg, &topp); break;
+        case O_SEED: rc = cli_parse_int(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL, &seed); break;
+        case O_TOK: lo.tokenizer_path = optarg; break;
+        case O_NOBOS: no_bos = 1; break;
+        case O_IGNEOS: ign_eos = 1; break;
+        case O_STATS: stats = 1; break;
+        case O_DUMP: dump = optarg; break;
+        case O_EXACT: tensor_set_exact(1); break;
+        case O_STEER: steer_path = optarg; break;
+        case O_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &scale); break;
+        case O_LAYERS: {
+            char tail;
+            if (sscanf(optarg, "%d-%d%c", &sc.layer_lo, &sc.layer_hi, &tail) != 2) {
+                if (sscanf(optarg, "%d%c", &sc.layer_lo, &tail) != 1)
+                    sc.layer_lo = -2;
+                sc.layer_hi = sc.layer_lo;
+            }
+            if (sc.layer_lo < 0 || sc.layer_hi < sc.layer_lo)
+                rc = cli_usage_error(cmd, "--layers expects A-B or a block number, got '%s'",
+                                     optarg);
+            break;
+        }
+        case O_LAST: sc.last_only = 1; break;
+        case O_GATE: sc.gate = 1; break;
+        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc)
+            return rc;
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(cmd, "expected one MODEL argument");
+    if (!prompt)
+        return cli_usage_error(cmd, "missing --prompt");
+    if (temp < 0 || !(topp > 0 && topp <= 1))
+        return cli_usage_error(cmd, "--temp must be >= 0 and --top-p in (0, 1]");
+    char *owned_prompt = NULL;
+    if (strcmp(prompt, "-") == 0 && !(prompt = owned_prompt = read_stdin()))
+        return cli_usage_error(cmd, "cannot read the prompt from standard input");
+
+    cape_err e = {0};
+    int rc = 0, *ids = NULL, n = 0;
+    model_session *s = NULL;
+    sampler smp = {0};
+    cvec cv = {0};
+    steer_plan plan = {0};
+    steer_hook hook;
+    model *m = model_load(argv[optind], &lo, &e);
+    if (!m)
+        goto out;
+    const tok *t = model_tok(m);
+    const model_config *cfg = model_cfg(m);
+    int flags = TOK_PARSE_SPECIAL | (!no_bos && tok_wants_bos(t) ? TOK_ADD_BOS : 0);
+    if (tok_encode(t, prompt, strlen(prompt), flags, &ids, &n, &e))
+        goto out;
+    if (n == 0) {
+        err_set(&e, CAPE_EINPUT, "the prompt is empty and the model has no BOS token");
+        goto out;
+    }
+    model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads};
+    if (!(s = model_session_new(m, &so, &e)))
+        goto out;
+    if (n >= model_session_n_ctx(s)) {
+        err_set(&e, CAPE_EINPUT, "the prompt has %d tokens, the context only %d", n,
+                model_session_n_ctx(s));
+        goto out;
+    }
+    if (steer_path) {
+        double cosv;
+        sc.cv = &cv;
+        sc.scale = (float)scale;
+        if (cvec_load(steer_path, cfg->dim, &cv, &e) ||
+            steer_attach(s, m, &sc, ids, n, &plan, &hook, &cosv, &e))
+            goto out;
+        if (sc.gate)
+            fprintf(stderr, "cape run: gate cosine %+.3f -> strength %.1f\n", cosv,
+                    dir_gate_strength(cosv));
+        model_session_rewind(s, 0);
+    }
+    sample_opts sopt = {(float)temp, (int)topk, (float)topp, (uint64_t)seed};
+    sample_init(&smp, &sopt);
+    fputs(prompt, stdout);
+    fflush(stdout);
+    double t0 = now_s();
+    if (model_eval(s, ids, n, MODEL_LOGITS_LAST, &e))
+        goto out;
+    double t1 = now_s();
+    if (dump && file_write_atomic(dump, model_logits(s, 0), (size_t)cfg->n_vocab * sizeof(float), &e))
+        goto out;
+    int gen = 0;
+    while (gen < n_predict && model_session_pos(s) < model_session_n_ctx(s)) {
+        int next = sample_next(&smp, model_logits(s, 0), cfg->n_vocab);
+        if (next < 0) {
+            err_set(&e, CAPE_EFAIL, "out of memory while sampling");
+            goto out;
+        }
+        if (!ign_eos && next == cfg->eos_id)
+            break;
+        char piece[256];
+        int k = tok_piece(t, next, 0, piece, sizeof piece);
+        fwrite(piece, 1, (size_t)(k < (int)sizeof piece ? k : (int)sizeof piece), stdout);
+        fflush(stdout);
+        gen++;
+        if (gen < n_predict && model_eval(s, &next, 1, MODEL_LOGITS_LAST, &e))
+            goto out;
+    }
+    double t2 = now_s();
+    putchar('\n');
+    if (stats)
+        fprintf(stderr, "cape run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens "
+                "in %.3f s (%.1f tok/s)\n", n, t1 - t0, n / (t1 - t0), gen, t2 - t1,
+                gen > 1 ? (gen - 1) / (t2 - t1) : 0.0);
+out:
+    if (e.code)
+        rc = cli_report(&e);
+    steer_plan_free(&plan);
+    cvec_free(&cv);
+    sample_free(&smp);
+    free(ids);
+    free(owned_prompt);
+    model_session_free(s);
+    model_free(m);
+    return rc;
+}

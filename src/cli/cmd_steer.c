@@ -1,0 +1,752 @@
+/* cape steer: build a steering direction, apply it, evaluate it. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "base/text.h"
+#include "cli/cli.h"
+#include "model/model.h"
+#include "report/svg.h"
+#include "steer/apply.h"
+#include "steer/build.h"
+#include "steer/direction.h"
+#include "steer/mceval.h"
+#include "steer/prompts.h"
+#include "steer/tqa.h"
+
+static void help(void)
+{
+    printf(
+        "usage: cape steer build MODEL (--pos FILE --neg FILE | --truthfulqa) -o OUT.gguf [options]\n"
+        "       cape steer apply MODEL --cvec FILE -p PROMPT [options]\n"
+        "       cape steer eval  MODEL --cvec FILE [options]\n"
+        "\n"
+        "build   a direction per block from contrastive prompts: difference of means (unit\n"
+        "        norm) or first principal component of paired differences (sign fixed by\n"
+        "        the labels). The block is chosen by held-out linear-probe accuracy, or is\n"
+        "        the paper's quarter depth, or is given. Writes a llama.cpp control-vector\n"
+        "        GGUF: direction.N is added after block N (0-based), as llama.cpp applies it.\n"
+        "  --pos FILE, --neg FILE   one prompt per line; pairs when the counts are equal\n"
+        "  --truthfulqa [CSV]  pairs from TruthfulQA's build split (question + best answer\n"
+        "                      vs question + first incorrect answer)\n"
+        "  --method M          mean | pca | pca-centred (mean)\n"
+        "  --layer L           probe | quarter | a block number (probe)\n"
+        "  --all-layers        store the direction of every block, not only the chosen one\n"
+        "  --holdout F         fraction held out for the probe (0.3)\n"
+        "\n"
+        "apply   generate with the direction added (also: cape run --steer FILE)\n"
+        "  --cvec FILE         control vector (llama.cpp or cape)\n"
+        "  --scale S           multiplier of the unit direction (1)\n"
+        "  --layers A-B        blocks to steer (every block the file has)\n"
+        "  --last-only         add from the last prompt token on (the paper's variant)\n"
+        "                      instead of at every position\n"
+        "  --gate              the paper's cosine gate: strength 3 / 1.5 / 0.5 / 0 for a\n"
+        "                      prompt cosine < -0.1 / < 0.1 / < 0.3 / otherwise\n"
+        "  -p, --prompt TEXT   prompt; -n N tokens (64); --temp T (0 = greedy); --seed S\n"
+        "  --compare           print the unsteered continuation too\n"
+        "\n"
+        "eval    TruthfulQA MC1 and MC2 by log-likelihood with the standard QA prompt, on\n"
+        "        the split not used by build. The held-out questions are halved: the sweep\n"
+        "        over blocks and scales runs on the first half, and the best setting (by\n"
+        "        MC2) is reported on the second half against the unsteered model, with\n"
+        "        bootstrap intervals and the fractions of wrong answers made right and\n"
+        "        right answers made wrong. Also the paper's own measure: the fraction of\n"
+        "        greedy continuations of its prompts that change (a change is not a fix).\n"
+        "  --scales LIST       comma-separated scales to sweep (1,2,4,8)\n"
+        "  --layers LIST       blocks to sweep (every block the file has)\n"
+        "  --last-only, --gate as for apply\n"
+        "  --limit N           use at most N held-out questions\n"
+        "  --changed N         paper prompts for the changed-continuation measure (10; 0: skip)\n"
+        "  --boot N            bootstrap resamples (2000)\n"
+        "  --svg FILE          draw MC1 and MC2 against scale, one line per block\n"
+        "  --save-json FILE    also write the --json result to FILE (text stays on stdout)\n"
+        "\n"
+        "common: --split-seed S (0) and --split-frac F (0.5) fix TruthfulQA's build/eval\n"
+        "split; -t K threads (2); -c N context length (the model's, at most 4096);\n"
+        "--json; -o FILE (atomic).\n");
+}
+
+typedef struct {
+    const char *sub, *model, *pos, *neg, *tqa, *cvec, *prompt, *output, *svg, *layer_arg;
+    const char *scales, *layers;
+    int tqa_on, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
+    int changed, boot, n_ctx;
+    const char *save_json;
+    double holdout, scale, temp, split_frac;
+    long seed, split_seed;
+} steer_args;
+
+static int parse_method(const char *s, int *m)
+{
+    if (strcmp(s, "mean") == 0)
+        *m = DIR_MEAN;
+    else if (strcmp(s, "pca") == 0)
+        *m = DIR_PCA;
+    else if (strcmp(s, "pca-centred") == 0 || strcmp(s, "pca-centered") == 0)
+        *m = DIR_PCA_CENTRED;
+    else
+        return cli_usage_error("steer", "--method expects mean, pca or pca-centred, got '%s'", s);
+    return 0;
+}
+
+static int parse(int argc, char **argv, steer_args *a)
+{
+    enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
+           O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE };
+    static const struct option opts[] = {
+        {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
+        {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
+        {"holdout", 1, 0, O_HOLD}, {"cvec", 1, 0, O_CVEC}, {"scale", 1, 0, O_SCALE},
+        {"layers", 1, 0, O_LAYERS}, {"last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
+        {"temp", 1, 0, O_TEMP}, {"seed", 1, 0, O_SEED}, {"compare", 0, 0, O_COMPARE},
+        {"scales", 1, 0, O_SCALES}, {"limit", 1, 0, O_LIMIT}, {"changed", 1, 0, O_CHANGED},
+        {"boot", 1, 0, O_BOOT}, {"svg", 1, 0, O_SVG}, {"split-seed", 1, 0, O_SSEED},
+        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"prompt", 1, 0, 'p'},
+        {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "steer";
+    long v;
+    int c, rc = 0;
+    opterr = 0;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "hp:n:t:o:c:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': help(); return -1;
+        case O_POS: a->pos = optarg; break;
+        case O_NEG: a->neg = optarg; break;
+        case O_TQA:
+            a->tqa_on = 1;
+            if (optarg)
+                a->tqa = optarg;
+            else if (optind < argc && strstr(argv[optind], ".csv"))
+                a->tqa = argv[optind++];
+            break;
+        case O_METHOD: rc = parse_method(optarg, &a->method); break;
+        case O_LAYER: a->layer_arg = optarg; break;
+        case O_ALL: a->all_layers = 1; break;
+        case O_HOLD:
+            rc = cli_parse_double(cmd, "--holdout", optarg, &a->holdout);
+            if (!rc && !(a->holdout > 0 && a->holdout < 1))
+                rc = cli_usage_error(cmd, "--holdout must lie in (0, 1)");
+            break;
+        case O_CVEC: a->cvec = optarg; break;
+        case O_SCALE: rc = cli_parse_double(cmd, "--scale", optarg, &a->scale); break;
+        case O_LAYERS: a->layers = optarg; break;
+        case O_LAST: a->last_only = 1; break;
+        case O_GATE: a->gate = 1; break;
+        case O_TEMP: rc = cli_parse_double(cmd, "--temp", optarg, &a->temp); break;
+        case O_SEED: rc = cli_parse_int(cmd, "--seed", optarg, 0, 4294967295L, &a->seed); break;
+        case O_COMPARE: a->compare = 1; break;
+        case O_SCALES: a->scales = optarg; break;
+        case O_LIMIT:
+            rc = cli_parse_int(cmd, "--limit", optarg, 1, 100000, &v);
+            a->limit = (int)v;
+            break;
+        case O_CHANGED:
+            rc = cli_parse_int(cmd, "--changed", optarg, 0, 100000, &v);
+            a->changed = (int)v;
+            break;
+        case O_BOOT:
+            rc = cli_parse_int(cmd, "--boot", optarg, 0, 1000000, &v);
+            a->boot = (int)v;
+            break;
+        case O_SVG: a->svg = optarg; break;
+        case O_SSEED:
+            rc = cli_parse_int(cmd, "--split-seed", optarg, 0, 4294967295L, &a->split_seed);
+            break;
+        case O_SFRAC:
+            rc = cli_parse_double(cmd, "--split-frac", optarg, &a->split_frac);
+            if (!rc && !(a->split_frac > 0 && a->split_frac < 1))
+                rc = cli_usage_error(cmd, "--split-frac must lie in (0, 1)");
+            break;
+        case O_JSON: a->json = 1; break;
+        case O_SAVE: a->save_json = optarg; break;
+        case 'p': a->prompt = optarg; break;
+        case 'n':
+            rc = cli_parse_int(cmd, "-n", optarg, 1, 1000000, &v);
+            a->n_predict = (int)v;
+            break;
+        case 't':
+            rc = cli_parse_int(cmd, "--threads", optarg, 1, 256, &v);
+            a->threads = (int)v;
+            break;
+        case 'o': a->output = optarg; break;
+        case 'c':
+            rc = cli_parse_int(cmd, "--ctx", optarg, 8, 1 << 20, &v);
+            a->n_ctx = (int)v;
+            break;
+        case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (rc)
+        return rc;
+    if (optind >= argc)
+        return cli_usage_error(cmd, "expected build, apply or eval");
+    a->sub = argv[optind++];
+    if (strcmp(a->sub, "build") && strcmp(a->sub, "apply") && strcmp(a->sub, "eval"))
+        return cli_usage_error(cmd, "unknown subcommand '%s' (build, apply or eval)", a->sub);
+    if (optind >= argc)
+        return cli_usage_error(cmd, "%s: no MODEL given", a->sub);
+    a->model = argv[optind++];
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* "3-7", "5" or "all" into lo..hi; -1 for "every block". */
+static int parse_range(const char *s, int *lo, int *hi)
+{
+    if (!s || strcmp(s, "all") == 0) {
+        *lo = *hi = -1;
+        return 0;
+    }
+    char tail;
+    if (sscanf(s, "%d-%d%c", lo, hi, &tail) == 2 && *lo >= 0 && *lo <= *hi)
+        return 0;
+    if (sscanf(s, "%d%c", lo, &tail) == 1 && *lo >= 0) {
+        *hi = *lo;
+        return 0;
+    }
+    return cli_usage_error("steer", "--layers expects A-B or a block number, got '%s'", s);
+}
+
+static int parse_list(const char *opt, const char *s, double *v, int max, int *n, int integers)
+{
+    *n = 0;
+    char *copy = strdup(s), *save = NULL;
+    if (!copy)
+        return CAPE_EFAIL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        double x;
+        if (*n >= max || text_parse_double(t, &x) || (integers && (x < 0 || x != floor(x)))) {
+            free(copy);
+            return cli_usage_error("steer", "%s expects a comma-separated list of %s, got '%s'",
+                                   opt, integers ? "block numbers" : "numbers", s);
+        }
+        v[(*n)++] = x;
+    }
+    free(copy);
+    if (*n == 0)
+        return cli_usage_error("steer", "%s is empty", opt);
+    return 0;
+}
+
+/* TruthfulQA and its build / eval split. */
+typedef struct {
+    tqa_set set;
+    int *order;
+    int nbuild;
+} tqa_split_t;
+
+static int load_tqa(const steer_args *a, tqa_split_t *t, cape_err *e)
+{
+    char def[4096];
+    const char *path = a->tqa;
+    if (!path) {
+        snprintf(def, sizeof def, "%s/truthfulqa/TruthfulQA.csv", cli_data_dir());
+        path = def;
+    }
+    if (tqa_load(path, 1, &t->set, e))
+        return e->code;
+    t->order = malloc((size_t)t->set.n * sizeof *t->order);
+    if (!t->order)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    tqa_split(t->set.n, (uint32_t)a->split_seed, t->order);
+    t->nbuild = tqa_split_count(t->set.n, a->split_frac);
+    return 0;
+}
+
+static void free_tqa(tqa_split_t *t)
+{
+    tqa_free(&t->set);
+    free(t->order);
+}
+
+typedef struct {
+    model *m;
+    model_session *s;
+} loaded;
+
+static int load_model(const steer_args *a, loaded *L, cape_err *e)
+{
+    L->m = model_load(a->model, NULL, e);
+    if (!L->m)
+        return e->code;
+    L->s = model_session_new(L->m, &(model_session_opts){.n_threads = a->threads, .n_ctx = a->n_ctx},
+                             e);
+    return L->s ? 0 : e->code;
+}
+
+static void unload(loaded *L)
+{
+    model_session_free(L->s);
+    model_free(L->m);
+}
+
+static json_t *darr(const double *v, int n)
+{
+    json_t *j = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(j, json_num(v[i]));
+    return j;
+}
+
+/* ---- build ---- */
+
+static int run_build(const steer_args *a)
+{
+    if (!a->output)
+        return cli_usage_error("steer", "build: -o OUT.gguf is required");
+    if (a->tqa_on == !!(a->pos || a->neg) || (!a->tqa_on && !(a->pos && a->neg)))
+        return cli_usage_error("steer", "build: give --pos and --neg, or --truthfulqa");
+    sbuild_opts o = {.method = a->method, .rule = LAYER_PROBE, .holdout = a->holdout,
+                     .seed = (uint32_t)a->seed};
+    if (a->layer_arg && strcmp(a->layer_arg, "probe") != 0) {
+        long v;
+        if (strcmp(a->layer_arg, "quarter") == 0)
+            o.rule = LAYER_QUARTER;
+        else if (cli_parse_int("steer", "--layer", a->layer_arg, 0, 100000, &v))
+            return CAPE_EINPUT;
+        else {
+            o.rule = LAYER_FIXED;
+            o.layer = (int)v;
+        }
+    }
+    cape_err e = {0};
+    prompt_set P = {0}, N = {0};
+    tqa_split_t t = {0};
+    loaded L = {0};
+    sbuild_result r = {0};
+    int rc;
+    if (a->tqa_on) {
+        if (!(rc = load_tqa(a, &t, &e)))
+            rc = prompts_from_tqa(&t.set, t.order, t.nbuild, &P, &N, &e);
+    } else if (!(rc = prompts_read(a->pos, &P, &e))) {
+        rc = prompts_read(a->neg, &N, &e);
+    }
+    if (!rc)
+        rc = load_model(a, &L, &e);
+    if (!rc) {
+        cli_progress bar;
+        cli_progress_init(&bar, "capture");
+        o.progress = cli_progress_cb;
+        o.progress_user = &bar;
+        rc = sbuild_run(L.s, L.m, P.text, P.n, N.text, N.n, &o, &r, &e);
+    }
+    cvec cv = {0};
+    if (!rc && !(rc = cvec_init(&cv, r.n_layers, r.dim, &e))) {
+        for (int l = a->all_layers ? 1 : r.chosen; l < r.n_layers; l++) {
+            if (!a->all_layers && l != r.chosen)
+                break;
+            memcpy(cv.v + (size_t)l * r.dim, r.dir + (size_t)l * r.dim, (size_t)r.dim * sizeof(float));
+            cv.present[l] = 1;
+        }
+        if (r.chosen == 0 && !a->all_layers)
+            rc = err_set(&e, CAPE_EINPUT,
+                         "the chosen block is 0, which a llama.cpp control vector cannot hold; "
+                         "choose --layer 1 or later");
+        else
+            rc = cvec_save(&cv, a->output, model_cfg(L.m)->arch_name, &e);
+    }
+    if (!rc) {
+        const char *how = o.rule == LAYER_PROBE ? "held-out probe accuracy"
+                          : o.rule == LAYER_QUARTER ? "quarter depth (the paper's)"
+                                                    : "given";
+        if (a->json) {
+            json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:i,s:b,s:i,s:s,s:o,s:o}", "cape_version",
+                                  CAPE_VERSION, "command", "steer build", "output", a->output,
+                                  "positive", r.npos, "negative", r.nneg, "paired", r.paired,
+                                  "block", r.chosen, "chosen_by", how, "probe_accuracy",
+                                  darr(r.probe_acc, r.n_layers), "residual_norm",
+                                  darr(r.resid_norm, r.n_layers));
+            rc = json_emit(j, NULL, &e) ? cli_report(&e) : 0;
+        } else {
+            printf("%d %s prompts vs %d; method %s\n", r.npos, r.paired ? "paired" : "unpaired",
+                   r.nneg, a->method == DIR_MEAN ? "difference of means"
+                           : a->method == DIR_PCA ? "PCA of paired differences"
+                                                  : "centred PCA of paired differences");
+            printf("%5s %12s %14s\n", "block", "probe acc", "residual norm");
+            for (int l = 0; l < r.n_layers; l++) {
+                char acc[16];
+                if (isfinite(r.probe_acc[l]))
+                    snprintf(acc, sizeof acc, "%.3f", r.probe_acc[l]);
+                else
+                    snprintf(acc, sizeof acc, "-");
+                printf("%5d %12s %14.2f%s\n", l, acc, r.resid_norm[l],
+                       l == r.chosen ? "   <- chosen" : "");
+            }
+            printf("block %d (%s); wrote %s (%s)\n", r.chosen, how, a->output,
+                   a->all_layers ? "every block from 1" : "that block only");
+        }
+    } else {
+        rc = cli_report(&e);
+    }
+    cvec_free(&cv);
+    sbuild_free(&r);
+    unload(&L);
+    free_tqa(&t);
+    prompts_free(&P);
+    prompts_free(&N);
+    return rc;
+}
+
+/* ---- apply ---- */
+
+static void print_piece(void *user, const char *piece, int len)
+{
+    (void)user;
+    fwrite(piece, 1, (size_t)len, stdout);
+    fflush(stdout);
+}
+
+static int run_apply(const steer_args *a)
+{
+    if (!a->cvec || !a->prompt)
+        return cli_usage_error("steer", "apply: --cvec FILE and -p PROMPT are required");
+    steer_cfg c = {.scale = (float)a->scale, .last_only = a->last_only, .gate = a->gate,
+                   .gate_layer = -1};
+    if (parse_range(a->layers, &c.layer_lo, &c.layer_hi))
+        return CAPE_EINPUT;
+    cape_err e = {0};
+    loaded L = {0};
+    cvec cv = {0};
+    int rc = load_model(a, &L, &e);
+    if (!rc)
+        rc = cvec_load(a->cvec, model_cfg(L.m)->dim, &cv, &e);
+    c.cv = &cv;
+    sample_opts so = {.temp = (float)a->temp, .top_k = 40, .top_p = 0.95f,
+                      .seed = (uint64_t)a->seed};
+    int n = a->n_predict ? a->n_predict : 64;
+    double cosv = NAN;
+    if (!rc && a->compare) {
+        printf("unsteered: %s", a->prompt);
+        rc = steer_generate(L.s, L.m, a->prompt, NULL, &so, n, 0, print_piece, NULL, NULL, NULL,
+                            &e);
+        printf("\nsteered:   ");
+    }
+    if (!rc) {
+        printf("%s", a->prompt);
+        rc = steer_generate(L.s, L.m, a->prompt, &c, &so, n, 0, print_piece, NULL, NULL, &cosv,
+                            &e);
+        printf("\n");
+        if (!rc && a->gate)
+            fprintf(stderr, "gate: cosine %+.3f -> strength %.1f\n", cosv,
+                    dir_gate_strength(cosv));
+    }
+    if (rc)
+        rc = cli_report(&e);
+    cvec_free(&cv);
+    unload(&L);
+    return rc;
+}
+
+/* ---- eval ---- */
+
+typedef struct {
+    int layer;
+    double scale;
+    mceval_cmp dev;
+} sweep_point;
+
+static json_t *ci_json(const mceval_ci *c)
+{
+    return json_pack("{s:o,s:o,s:o}", "value", json_num(c->v), "lo", json_num(c->lo), "hi",
+                     json_num(c->hi));
+}
+
+static json_t *cmp_json(const mceval_cmp *c)
+{
+    return json_pack("{s:i,s:o,s:o,s:o,s:o,s:i,s:i,s:o,s:i,s:i,s:o}", "n", c->n, "mc1",
+                     ci_json(&c->mc1), "mc2", ci_json(&c->mc2), "delta_mc1", ci_json(&c->d_mc1),
+                     "delta_mc2", ci_json(&c->d_mc2), "initially_wrong", c->n_wrong, "made_right",
+                     c->n_fixed, "made_right_fraction", ci_json(&c->fixed), "initially_right",
+                     c->n_right, "made_wrong", c->n_broken, "made_wrong_fraction",
+                     ci_json(&c->broken));
+}
+
+/* "0.412 [0.371, 0.455]", or "n/a" where a quantity is undefined. */
+static const char *fmt_ci(char *buf, size_t n, const mceval_ci *c, double mult, int sign)
+{
+    if (!isfinite(c->v)) {
+        snprintf(buf, n, "n/a");
+        return buf;
+    }
+    const char *f = sign ? "%+.3f" : "%.3f";
+    int k = snprintf(buf, n, f, mult * c->v);
+    if (isfinite(c->lo) && isfinite(c->hi) && k > 0 && (size_t)k < n) {
+        char lo[24], hi[24];
+        snprintf(lo, sizeof lo, f, mult * c->lo);
+        snprintf(hi, sizeof hi, f, mult * c->hi);
+        snprintf(buf + k, n - (size_t)k, " [%.23s, %.23s]", lo, hi);
+    }
+    return buf;
+}
+
+static void print_cmp(const char *label, const mceval_cmp *c)
+{
+    char a[96], b[96], d1[96], d2[96];
+    printf("%-22s MC1 %s  MC2 %s  dMC1 %s  dMC2 %s\n", label, fmt_ci(a, sizeof a, &c->mc1, 1, 0),
+           fmt_ci(b, sizeof b, &c->mc2, 1, 0), fmt_ci(d1, sizeof d1, &c->d_mc1, 1, 1),
+           fmt_ci(d2, sizeof d2, &c->d_mc2, 1, 1));
+}
+
+static int write_svg(const steer_args *a, const sweep_point *pts, int np, const double *layers,
+                     int nl, const mceval_cmp *base, cape_err *e)
+{
+    static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                                   "#8c564b", "#e377c2", "#17becf"};
+    svg_plot *p = svg_plot_new("steer", 760, 460);
+    if (!p)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    svg_title(p, "TruthfulQA under steering (dev half of the held-out split)");
+    svg_axis_x(p, "steering scale (norm of the added vector)", SVG_LINEAR, NULL);
+    svg_axis_y(p, "accuracy (%): MC2 solid, MC1 dashed", SVG_LINEAR, NULL);
+    double x[2] = {0, 1};
+    for (int k = 0; k < np; k++)
+        x[1] = fmax(x[1], pts[k].scale);
+    double y2[2] = {100 * base->mc2.v, 100 * base->mc2.v}, y1[2] = {100 * base->mc1.v,
+                                                                    100 * base->mc1.v};
+    svg_line(p, x, y2, 2, (svg_style){.color = "#555", .dash = "2 3"}, "unsteered MC2");
+    svg_line(p, x, y1, 2, (svg_style){.color = "#999", .dash = "2 3"}, "unsteered MC1");
+    for (int li = 0; li < nl; li++) {
+        double xs[64], m2[64], m2lo[64], m2hi[64], m1[64];
+        int n = 0;
+        for (int k = 0; k < np && n < 64; k++)
+            if (pts[k].layer == (int)layers[li]) {
+                xs[n] = pts[k].scale;
+                m2[n] = 100 * pts[k].dev.mc2.v;
+                m2lo[n] = 100 * pts[k].dev.mc2.lo;
+                m2hi[n] = 100 * pts[k].dev.mc2.hi;
+                m1[n] = 100 * pts[k].dev.mc1.v;
+                n++;
+            }
+        const char *col = colors[li % 8];
+        char lab[64];
+        snprintf(lab, sizeof lab, "block %d", (int)layers[li]);
+        svg_band(p, xs, m2lo, m2hi, n, col, 0.12, NULL);
+        svg_line(p, xs, m2, n, (svg_style){.color = col, .marker = SVG_MARK_CIRCLE}, lab);
+        svg_line(p, xs, m1, n, (svg_style){.color = col, .dash = "5 3", .marker = SVG_MARK_SQUARE},
+                 NULL);
+    }
+    size_t len;
+    char *s = svg_render(p, &len);
+    svg_plot_free(p);
+    if (!s)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    int rc = file_write_atomic(a->svg, s, len, e);
+    free(s);
+    return rc;
+}
+
+/* The paper's measure: how many greedy continuations change under steering. */
+static int changed_measure(const steer_args *a, loaded *L, const steer_cfg *c, int *changed,
+                           int *total, json_t *list, cape_err *e)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/prompts/paper_steering_prompts.txt", cli_data_dir());
+    prompt_set P;
+    if (prompts_read(path, &P, e))
+        return e->code;
+    int n = a->changed < P.n ? a->changed : P.n, rc = 0;
+    sample_opts greedy = {.temp = 0};
+    *changed = 0;
+    *total = n;
+    for (int i = 0; i < n && !rc; i++) {
+        char *plain = NULL, *steered = NULL;
+        rc = steer_generate(L->s, L->m, P.text[i], NULL, &greedy, 50, 0, NULL, NULL, &plain, NULL,
+                            e);
+        if (!rc)
+            rc = steer_generate(L->s, L->m, P.text[i], c, &greedy, 50, 0, NULL, NULL, &steered,
+                                NULL, e);
+        if (!rc) {
+            int diff = strcmp(plain, steered) != 0;
+            *changed += diff;
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:b}", "prompt", P.text[i],
+                                                  "unsteered", plain, "steered", steered,
+                                                  "changed", diff));
+        }
+        free(plain);
+        free(steered);
+    }
+    prompts_free(&P);
+    return rc;
+}
+
+static int run_eval(const steer_args *a)
+{
+    if (!a->cvec)
+        return cli_usage_error("steer", "eval: --cvec FILE is required");
+    double scales[64], layers[256];
+    int nscale = 0, nlayer = 0, rc = 0;
+    if (parse_list("--scales", a->scales ? a->scales : "1,2,4,8", scales, 64, &nscale, 0))
+        return CAPE_EINPUT;
+    if (a->layers && parse_list("--layers", a->layers, layers, 256, &nlayer, 1))
+        return CAPE_EINPUT;
+    cape_err e = {0};
+    loaded L = {0};
+    cvec cv = {0};
+    tqa_split_t t = {0};
+    sweep_point *pts = NULL;
+    mceval_run base_dev = {0}, base_test = {0}, best_test = {0};
+    json_t *sweep = json_array(), *changed_list = json_array();
+    if ((rc = load_model(a, &L, &e)) || (rc = cvec_load(a->cvec, model_cfg(L.m)->dim, &cv, &e)) ||
+        (rc = load_tqa(a, &t, &e)))
+        goto done;
+    if (!nlayer)
+        for (int l = 0; l < cv.n_slots && nlayer < 256; l++)
+            if (cv.present[l])
+                layers[nlayer++] = l;
+    for (int k = 0; k < nlayer; k++)
+        if ((int)layers[k] >= cv.n_slots || !cv.present[(int)layers[k]] ||
+            (int)layers[k] >= model_cfg(L.m)->n_layers) {
+            rc = err_set(&e, CAPE_EINPUT, "%s has no direction for block %d", a->cvec,
+                         (int)layers[k]);
+            goto done;
+        }
+    int *held = t.order + t.nbuild, nheld = t.set.n - t.nbuild;
+    if (a->limit && a->limit < nheld)
+        nheld = a->limit;
+    int ndev = nheld / 2, ntest = nheld - ndev;
+    if (ndev < 2) {
+        rc = err_set(&e, CAPE_EINPUT, "too few held-out questions (%d)", nheld);
+        goto done;
+    }
+    int *dev = held, *test = held + ndev;
+    int nboot = a->boot ? a->boot : 2000;
+    cli_progress bar;
+    cli_progress_init(&bar, "baseline");
+    if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, dev, ndev, NULL, cli_progress_cb, &bar,
+                                &base_dev, &e)))
+        goto done;
+    mceval_cmp bdev;
+    mceval_compare(&base_dev, &base_dev, nboot, (uint32_t)a->seed, &bdev);
+    pts = calloc((size_t)nscale * nlayer, sizeof *pts);
+    if (!pts) {
+        rc = err_set(&e, CAPE_EFAIL, "out of memory");
+        goto done;
+    }
+    int np = 0, best = -1;
+    for (int li = 0; li < nlayer; li++)
+        for (int si = 0; si < nscale; si++) {
+            steer_cfg c = {.cv = &cv, .scale = (float)scales[si], .layer_lo = (int)layers[li],
+                           .layer_hi = (int)layers[li], .last_only = a->last_only,
+                           .gate = a->gate, .gate_layer = -1};
+            char lab[64];
+            snprintf(lab, sizeof lab, "block %d x%g", (int)layers[li], scales[si]);
+            cli_progress_init(&bar, lab);
+            mceval_run run;
+            if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, dev, ndev, &c, cli_progress_cb, &bar,
+                                        &run, &e)))
+                goto done;
+            sweep_point *sp = &pts[np];
+            sp->layer = (int)layers[li];
+            sp->scale = scales[si];
+            mceval_compare(&base_dev, &run, nboot, (uint32_t)a->seed, &sp->dev);
+            mceval_free(&run);
+            if (best < 0 || sp->dev.mc2.v > pts[best].dev.mc2.v)
+                best = np;
+            json_t *pj = cmp_json(&sp->dev);
+            json_object_set_new(pj, "block", json_integer(sp->layer));
+            json_object_set_new(pj, "scale", json_real(sp->scale));
+            json_array_append_new(sweep, pj);
+            np++;
+        }
+    steer_cfg bc = {.cv = &cv, .scale = (float)pts[best].scale, .layer_lo = pts[best].layer,
+                    .layer_hi = pts[best].layer, .last_only = a->last_only, .gate = a->gate,
+                    .gate_layer = -1};
+    cli_progress_init(&bar, "test, unsteered");
+    if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, NULL, cli_progress_cb, &bar,
+                                &base_test, &e)))
+        goto done;
+    cli_progress_init(&bar, "test, steered");
+    if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, &bc, cli_progress_cb, &bar,
+                                &best_test, &e)))
+        goto done;
+    mceval_cmp tb, ts;
+    mceval_compare(&base_test, &base_test, nboot, (uint32_t)a->seed, &tb);
+    mceval_compare(&base_test, &best_test, nboot, (uint32_t)a->seed, &ts);
+    int nchanged = 0, nchg_total = 0;
+    if (a->changed && (rc = changed_measure(a, &L, &bc, &nchanged, &nchg_total, changed_list, &e)))
+        goto done;
+    if (a->svg && (rc = write_svg(a, pts, np, layers, nlayer, &bdev, &e)))
+        goto done;
+    json_t *j = json_pack(
+            "{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:b,s:b,s:o,s:o,s:{s:i,s:f,s:o,s:o},s:{s:i,s:i,s:o}}",
+            "cape_version", CAPE_VERSION, "command", "steer eval", "model", a->model, "cvec",
+            a->cvec, "split", "build", t.nbuild, "held_out", t.set.n - t.nbuild, "dev", ndev,
+            "test", ntest, "last_only", a->last_only, "gate", a->gate, "dev_unsteered",
+            cmp_json(&bdev), "sweep_dev", sweep, "best_on_test", "block", pts[best].layer, "scale",
+            pts[best].scale, "unsteered", cmp_json(&tb), "steered", cmp_json(&ts),
+            "changed_continuations", "changed", nchanged, "prompts", nchg_total, "items",
+            changed_list);
+    sweep = changed_list = NULL;
+    if (a->json) {
+        cli_out out = {0};
+        if ((rc = cli_out_open(&out, a->output, 1)) == 0)
+            rc = cli_out_close(&out, j);
+        else
+            json_decref(j);
+    } else {
+        if (a->save_json && json_emit(json_incref(j), a->save_json, &e))
+            goto done;
+        json_decref(j);
+        printf("TruthfulQA: %d questions build the direction, %d held out (dev %d, test %d)\n",
+               t.nbuild, t.set.n - t.nbuild, ndev, ntest);
+        printf("steering %s%s\n\nsweep on dev:\n",
+               a->last_only ? "from the last prompt token on" : "at every position",
+               a->gate ? ", gated by the prompt's cosine" : "");
+        print_cmp("unsteered", &bdev);
+        for (int k = 0; k < np; k++) {
+            char lab[64];
+            snprintf(lab, sizeof lab, "block %d, scale %g%s", pts[k].layer, pts[k].scale,
+                     k == best ? " *" : "");
+            print_cmp(lab, &pts[k].dev);
+        }
+        printf("\nbest on dev (* by MC2), reported on test:\n");
+        print_cmp("unsteered", &tb);
+        print_cmp("steered", &ts);
+        char fx[96], br[96];
+        printf("MC1: %d of %d wrong answers made right (fraction %s); %d of %d right "
+               "answers made wrong (fraction %s)\n",
+               ts.n_fixed, ts.n_wrong, fmt_ci(fx, sizeof fx, &ts.fixed, 1, 0), ts.n_broken,
+               ts.n_right, fmt_ci(br, sizeof br, &ts.broken, 1, 0));
+        if (nchg_total)
+            printf("the paper's measure: %d of %d greedy continuations of its prompts changed "
+                   "(a change, not a correction)\n",
+                   nchanged, nchg_total);
+        if (a->svg)
+            printf("figure: %s\n", a->svg);
+    }
+done:
+    if (rc && e.code)
+        rc = cli_report(&e);
+    json_decref(sweep);
+    json_decref(changed_list);
+    free(pts);
+    mceval_free(&base_dev);
+    mceval_free(&base_test);
+    mceval_free(&best_test);
+    free_tqa(&t);
+    cvec_free(&cv);
+    unload(&L);
+    return rc;
+}
+
+int cmd_steer(int argc, char **argv)
+{
+    steer_args a = {.threads = 2, .scale = 1.0, .split_frac = 0.5, .changed = 10, .holdout = 0.3};
+    int rc = parse(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (strcmp(a.sub, "build") == 0)
+        return run_build(&a);
+    if (strcmp(a.sub, "apply") == 0)
+        return run_apply(&a);
+    return run_eval(&a);
+}

@@ -1,0 +1,122 @@
+/* Helpers shared by the analysis commands: output to stdout or atomically to
+ * a file, benchmark lists, score tables and the bundled data. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "base/text.h"
+#include "cli/cli.h"
+
+int cli_out_open(cli_out *o, const char *path, int json)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path && strcmp(path, "-") != 0 ? path : NULL;
+    o->json = json;
+    if (json)
+        return 0;
+    o->fp = o->path ? open_memstream(&o->buf, &o->len) : stdout;
+    if (!o->fp) {
+        fprintf(stderr, "cape: cannot allocate the output buffer\n");
+        return CAPE_EFAIL;
+    }
+    return 0;
+}
+
+int cli_out_close(cli_out *o, json_t *root)
+{
+    cape_err e = {0};
+    int rc = 0;
+    if (o->json) {
+        if (root && json_emit(root, o->path, &e))
+            rc = cli_report(&e);
+        return rc;
+    }
+    json_decref(root);
+    if (o->fp && o->fp != stdout) {
+        fclose(o->fp);
+        if (file_write_atomic(o->path, o->buf, o->len, &e))
+            rc = cli_report(&e);
+        free(o->buf);
+    }
+    o->fp = NULL;
+    return rc;
+}
+
+void cli_out_abort(cli_out *o)
+{
+    if (o->fp && o->fp != stdout) {
+        fclose(o->fp);
+        free(o->buf);
+    }
+    o->fp = NULL;
+}
+
+int cli_parse_bench(const char *cmd, const char *opt, const char *s, bench_id *out)
+{
+    int b = scores_bench_lookup(s);
+    if (b < 0)
+        return cli_usage_error(cmd, "%s: unknown benchmark '%s'", opt, s);
+    *out = (bench_id)b;
+    return 0;
+}
+
+int cli_parse_bench_list(const char *cmd, const char *opt, const char *s, bench_id *out, int max,
+                         int *n)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= max)
+            return cli_usage_error(cmd, "%s: at most %d benchmarks", opt, max);
+        int rc = cli_parse_bench(cmd, opt, tok, &out[*n]);
+        if (rc)
+            return rc;
+        for (int k = 0; k < *n; k++)
+            if (out[k] == out[*n])
+                return cli_usage_error(cmd, "%s: '%s' is listed twice", opt, tok);
+        (*n)++;
+    }
+    if (*n == 0)
+        return cli_usage_error(cmd, "%s needs at least one benchmark", opt);
+    return 0;
+}
+
+const char *cli_bundled(const char *rel, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", cli_data_dir(), rel);
+    return buf;
+}
+
+int cli_read_table(const char *path, const char *shown, int allow_extra, scores_table *t)
+{
+    scores_options so = {.allow_unknown_columns = allow_extra};
+    cape_err e = {0};
+    size_t len;
+    char *buf = file_read_all(path, &len, &e);
+    if (!buf)
+        return cli_report(&e);
+    int rc = scores_parse(buf, len, shown ? shown : path, &so, t, &e);
+    free(buf);
+    return rc ? cli_report(&e) : 0;
+}
+
+void cli_fmt(char *buf, size_t n, const char *fmt, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, n, fmt, v);
+    else
+        snprintf(buf, n, "n/a");
+}
+
+void cli_fmt_size(char *buf, size_t n, double v)
+{
+    if (isfinite(v) && v > 0)
+        text_format_size(v, buf, n);
+    else
+        snprintf(buf, n, "n/a");
+}

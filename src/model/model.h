@@ -1,0 +1,157 @@
+/* model: transformer language models (llama, qwen2, qwen3, gemma3, gpt-neox,
+ * gpt2) loaded from GGUF, llama2.c checkpoints or Hugging Face safetensors,
+ * and their forward pass with a KV cache and activation hooks.
+ *
+ *   model *m = model_load("model.gguf", NULL, &e);
+ *   model_session *s = model_session_new(m, &(model_session_opts){.n_threads = 2}, &e);
+ *   model_eval(s, ids, n, MODEL_LOGITS_LAST, &e);   // prompt, batched
+ *   const float *logits = model_logits(s, 0);         // [n_vocab]
+ *   model_eval(s, &next, 1, MODEL_LOGITS_LAST, &e);   // one decode step
+ *
+ * A model holds the (mostly memory-mapped) weights and is read-only after
+ * loading; a session holds everything that changes: the KV cache, scratch
+ * activations, the thread pool and the hook. */
+#ifndef CAPE_MODEL_H
+#define CAPE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "model/tok.h"
+#include "tensor/matmul.h"
+
+typedef enum {
+    MODEL_ARCH_LLAMA,
+    MODEL_ARCH_QWEN2,
+    MODEL_ARCH_QWEN3,
+    MODEL_ARCH_GEMMA3,
+    MODEL_ARCH_GPTNEOX,
+    MODEL_ARCH_GPT2,
+} model_arch;
+
+typedef enum { MODEL_NORM_RMS, MODEL_NORM_LAYER } model_norm;
+/* NORMAL rotates adjacent pairs (x[2i], x[2i+1]) as GGUF llama files expect;
+ * NEOX rotates (x[i], x[i + d/2]) as Hugging Face's rotate_half does. */
+typedef enum { MODEL_ROPE_NONE, MODEL_ROPE_NORMAL, MODEL_ROPE_NEOX } model_rope;
+typedef enum { MODEL_MLP_SWIGLU, MODEL_MLP_GEGLU, MODEL_MLP_GELU } model_mlp;
+typedef enum { MODEL_GELU_TANH, MODEL_GELU_ERF } model_gelu;
+
+typedef struct {
+    model_arch arch;
+    char arch_name[32];
+    int n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, n_ctx_train;
+    model_norm norm;
+    float norm_eps;
+    model_rope rope;
+    int rope_dims;        /* rotated dimensions per head (<= head_dim) */
+    float rope_base;      /* theta base of global layers */
+    float rope_base_swa;  /* theta base of sliding-window layers */
+    float rope_scale;     /* linear position scaling (1 = none) */
+    model_mlp mlp;
+    model_gelu gelu;
+    int qk_norm;          /* RMSNorm of each head's q and k (qwen3, gemma3) */
+    int post_norms;       /* gemma's norms after attention and after the MLP */
+    int parallel_residual; /* gpt-neox: x + attn(ln1 x) + mlp(ln2 x) */
+    float embed_scale;    /* gemma multiplies embeddings by sqrt(dim); else 1 */
+    float attn_scale;     /* q.k multiplier, 1/sqrt(head_dim) unless the model says */
+    int sliding_window;   /* 0 = none */
+    int swa_period;       /* layer l is global when (l + 1) % period == 0; 0 = all sliding */
+    int tied_embeddings;
+    int bos_id, eos_id;
+} model_config;
+
+/* ---- hooks ----
+ * Called at every block with the activations of the tokens being evaluated,
+ * a row-major [n_tokens x width] float matrix the hook may read or change in
+ * place (changes flow into the rest of the forward pass):
+ *   RESID_PRE   residual stream entering block `layer`        width = dim
+ *   ATTN_HEADS  attention output per head, before o_proj;      width = n_heads*head_dim,
+ *               head h occupies columns [h*head_dim, (h+1)*head_dim)
+ *   MLP_HIDDEN  MLP activation after act(gate)*up (act(up) for GELU MLPs),
+ *               before the down projection                     width = ffn_dim
+ *   RESID_POST  residual stream leaving block `layer`          width = dim
+ * RESID_POST of layer l is RESID_PRE of layer l+1 (same buffer, called in
+ * this order). A control vector for layer l is added at RESID_POST of l,
+ * which is where llama.cpp adds `direction.l`. */
+typedef enum {
+    MODEL_HOOK_RESID_PRE,
+    MODEL_HOOK_ATTN_HEADS,
+    MODEL_HOOK_MLP_HIDDEN,
+    MODEL_HOOK_RESID_POST,
+    MODEL_HOOK_NPOINTS
+} model_hook_point;
+
+typedef struct {
+    int layer;
+    model_hook_point point;
+    int n_tokens;
+    int width;
+    int pos0;     /* position of the first row in the sequence */
+    int n_heads, head_dim; /* for ATTN_HEADS */
+} model_hook_info;
+
+typedef void (*model_hook_fn)(const model_hook_info *info, float *x, void *user);
+
+const char *model_hook_point_name(model_hook_point p);
+
+/* ---- loading ---- */
+
+typedef struct {
+    const char *tokenizer_path; /* llama2.c tokenizer.bin or tokenizer.json; NULL = find it */
+} model_load_opts;
+
+typedef struct model model;
+
+/* path: a .gguf file, a llama2.c .bin checkpoint, a .safetensors file, a
+ * sharded model.safetensors.index.json, or a directory holding config.json
+ * and safetensors. Errors are CAPE_EINPUT with a one-line message. */
+model *model_load(const char *path, const model_load_opts *o, cape_err *e);
+void model_free(model *m);
+const model_config *model_cfg(const model *m);
+const tok *model_tok(const model *m);
+/* "gguf", "llama2c" or "safetensors". */
+const char *model_format(const model *m);
+/* Bytes of weights one decode step reads (for bandwidth reports). */
+size_t model_weight_bytes(const model *m);
+/* Per weight type, parameter counts, for `cape info`: calls fn for each
+ * tensor the model uses. */
+void model_each_tensor(const model *m,
+                       void (*fn)(const char *name, tensor_type type, int64_t rows, int64_t cols,
+                                  void *user),
+                       void *user);
+
+/* ---- sessions ---- */
+
+typedef struct {
+    int n_ctx;     /* KV cache length; 0 = min(trained context, 4096) */
+    int n_threads; /* 0 = 1 */
+    int n_batch;   /* tokens per forward chunk; 0 = 256 */
+} model_session_opts;
+
+typedef struct model_session model_session;
+
+typedef enum { MODEL_LOGITS_NONE, MODEL_LOGITS_LAST, MODEL_LOGITS_ALL } model_logits_mode;
+
+model_session *model_session_new(const model *m, const model_session_opts *o, cape_err *e);
+void model_session_free(model_session *s);
+int model_session_n_ctx(const model_session *s);
+/* Tokens in the KV cache. */
+int model_session_pos(const model_session *s);
+/* Forgets cached positions >= pos (pos <= current). */
+void model_session_rewind(model_session *s, int pos);
+void model_session_set_hook(model_session *s, model_hook_fn fn, void *user);
+
+/* Evaluates n tokens at the next positions. Logits: NONE, LAST (row 0 is the
+ * last token's), or ALL (row i is token i's). Fails (CAPE_EINPUT) when the
+ * context would overflow or a token id is out of range. */
+int model_eval(model_session *s, const int *tokens, int n, model_logits_mode mode, cape_err *e);
+const float *model_logits(const model_session *s, int row);
+
+/* The model's output head applied to n arbitrary residual-stream vectors
+ * [n x dim]: the final norm, and the unembedding into [n x n_vocab] logits
+ * (the "logit lens" when the vectors come from inside the model). */
+void model_final_norm(const model_session *s, const float *in, int n, float *out);
+void model_unembed(model_session *s, const float *in, int n, float *out);
+
+#endif

@@ -1,0 +1,41 @@
+/* build: a steering direction per layer from two prompt sets (contrastive
+ * pairs or unpaired sets), and the choice of the layer to steer at. */
+#ifndef CAPE_STEER_BUILD_H
+#define CAPE_STEER_BUILD_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "steer/capture.h"
+
+typedef enum { DIR_MEAN, DIR_PCA, DIR_PCA_CENTRED } dir_method;
+/* PROBE: the layer whose linear probe separates the held-out part of the
+ * sets best; QUARTER: block n_layers / 4, the paper's choice; FIXED: given. */
+typedef enum { LAYER_PROBE, LAYER_QUARTER, LAYER_FIXED } layer_rule;
+
+typedef struct {
+    dir_method method;
+    layer_rule rule;
+    int layer;         /* LAYER_FIXED */
+    double holdout;    /* fraction of pairs held out for the probe (0.3) */
+    double lambda;     /* probe L2 strength on standardised features (0.01) */
+    uint32_t seed;     /* held-out split */
+    capture_progress_fn progress;
+    void *progress_user;
+} sbuild_opts;
+
+typedef struct {
+    int n_layers, dim;
+    int npos, nneg, paired;
+    int chosen;          /* block to steer after */
+    float *dir;          /* [n_layers][dim] unit directions */
+    double *probe_acc;   /* [n_layers] held-out accuracy (NaN when the rule is not PROBE) */
+    double *resid_norm;  /* [n_layers] mean L2 norm of the residual stream (scale guide) */
+} sbuild_result;
+
+/* pos[i] and neg[i] are a pair when npos == nneg (then PCA is allowed). */
+int sbuild_run(model_session *s, const model *m, char *const *pos, int npos, char *const *neg,
+               int nneg, const sbuild_opts *o, sbuild_result *r, cape_err *e);
+void sbuild_free(sbuild_result *r);
+
+#endif

@@ -1,0 +1,214 @@
+#include "steer/mceval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "model/score.h"
+#include "stats/stats.h"
+
+typedef struct {
+    steer_hook *h;
+    int last_only;
+} before_ctx;
+
+/* From the last context token on: the answer is scored as if generated. */
+static void set_from_pos(void *user, int item, int ctx_tokens)
+{
+    (void)item;
+    before_ctx *b = user;
+    b->h->add_from_pos = b->last_only ? ctx_tokens - 1 : 0;
+}
+
+static int score_one(model_session *ses, const model *m, const tqa_item *it, const char *ctx,
+                     steer_hook *h, const steer_cfg *c, double *ll_true, double *ll_false,
+                     cape_err *e)
+{
+    int n = it->ntrue + it->nfalse;
+    score_item *items = malloc((size_t)n * sizeof *items);
+    score_result *res = malloc((size_t)n * sizeof *res);
+    char **conts = calloc((size_t)n, sizeof *conts);
+    int rc = 0;
+    if (!items || !res || !conts) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < n; k++) {
+        const char *a = k < it->ntrue ? it->true_ans[k] : it->false_ans[k - it->ntrue];
+        if (asprintf(&conts[k], " %s", a) < 0) {
+            conts[k] = NULL;
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            goto done;
+        }
+        items[k] = (score_item){ctx, conts[k]};
+    }
+    before_ctx b = {h, c ? c->last_only : 0};
+    rc = score_items_cb(ses, m, items, n, -1, h ? set_from_pos : NULL, &b, res, e);
+    for (int k = 0; !rc && k < n; k++) {
+        if (k < it->ntrue)
+            ll_true[k] = res[k].logprob;
+        else
+            ll_false[k - it->ntrue] = res[k].logprob;
+    }
+done:
+    for (int k = 0; conts && k < n; k++)
+        free(conts[k]);
+    free(conts);
+    free(items);
+    free(res);
+    return rc;
+}
+
+int mceval_truthfulqa(model_session *ses, const model *m, const tqa_set *s, const int *idx, int n,
+                      const steer_cfg *c, capture_progress_fn progress, void *progress_user,
+                      mceval_run *out, cape_err *e)
+{
+    memset(out, 0, sizeof *out);
+    const model_config *mc = model_cfg(m);
+    out->n = n;
+    out->mc1 = malloc((size_t)(n ? n : 1) * sizeof *out->mc1);
+    out->mc2 = malloc((size_t)(n ? n : 1) * sizeof *out->mc2);
+    if (c && c->gate)
+        out->gate_cos = malloc((size_t)(n ? n : 1) * sizeof *out->gate_cos);
+    double ll_true[32], ll_false[32];
+    steer_plan plan = {0};
+    steer_hook h;
+    int rc = 0;
+    if (!out->mc1 || !out->mc2 || (c && c->gate && !out->gate_cos)) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto done;
+    }
+    if (c && (rc = steer_plan_make(c, mc, &plan, e)))
+        goto done;
+    for (int i = 0; i < n && !rc; i++) {
+        const tqa_item *it = &s->item[idx ? idx[i] : i];
+        if (it->ntrue > 32 || it->nfalse > 32) {
+            rc = err_set(e, CAPE_EINPUT, "line %d: more than 32 answers", it->line);
+            break;
+        }
+        char *ctx = tqa_context(it);
+        if (!ctx) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            break;
+        }
+        if (c) {
+            float strength = 1.0f;
+            if (c->gate) {
+                int *ids, len;
+                double cosv;
+                if (!(rc = capture_tokenize(m, ctx, -1, &ids, &len, e))) {
+                    rc = steer_gate(ses, m, c, &plan, ids, len, &cosv, &strength, e);
+                    free(ids);
+                }
+                out->gate_cos[i] = cosv;
+            }
+            steer_plan_hook(&plan, c, mc, 0, strength, &h);
+            model_session_set_hook(ses, steer_hook_fn, &h);
+        }
+        if (!rc)
+            rc = score_one(ses, m, it, ctx, c ? &h : NULL, c, ll_true, ll_false, e);
+        model_session_set_hook(ses, NULL, NULL);
+        free(ctx);
+        if (rc)
+            break;
+        tqa_score sc = tqa_score_item(it, ll_true, ll_false);
+        out->mc1[i] = sc.mc1;
+        out->mc2[i] = sc.mc2;
+        if (progress)
+            progress(progress_user, i + 1, n);
+    }
+done:
+    steer_plan_free(&plan);
+    if (rc)
+        mceval_free(out);
+    return rc;
+}
+
+void mceval_free(mceval_run *r)
+{
+    free(r->mc1);
+    free(r->mc2);
+    free(r->gate_cos);
+    memset(r, 0, sizeof *r);
+}
+
+enum { ST_MC1, ST_MC2, ST_DMC1, ST_DMC2, ST_FIXED, ST_BROKEN, ST_N };
+
+/* The six statistics on the items listed in pick (or all when NULL). */
+static void stats_on(const mceval_run *b, const mceval_run *r, const int *pick, int n,
+                     double out[ST_N])
+{
+    double s1 = 0, s2 = 0, d1 = 0, d2 = 0;
+    int wrong = 0, fixed = 0, right = 0, broken = 0;
+    for (int k = 0; k < n; k++) {
+        int i = pick ? pick[k] : k;
+        s1 += r->mc1[i];
+        s2 += r->mc2[i];
+        d1 += r->mc1[i] - b->mc1[i];
+        d2 += r->mc2[i] - b->mc2[i];
+        if (b->mc1[i]) {
+            right++;
+            broken += !r->mc1[i];
+        } else {
+            wrong++;
+            fixed += r->mc1[i];
+        }
+    }
+    out[ST_MC1] = s1 / n;
+    out[ST_MC2] = s2 / n;
+    out[ST_DMC1] = d1 / n;
+    out[ST_DMC2] = d2 / n;
+    out[ST_FIXED] = wrong ? (double)fixed / wrong : NAN;
+    out[ST_BROKEN] = right ? (double)broken / right : NAN;
+}
+
+void mceval_compare(const mceval_run *b, const mceval_run *r, int nboot, uint32_t seed,
+                    mceval_cmp *o)
+{
+    memset(o, 0, sizeof *o);
+    int n = r->n;
+    o->n = n;
+    if (n == 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (b->mc1[i]) {
+            o->n_right++;
+            o->n_broken += !r->mc1[i];
+        } else {
+            o->n_wrong++;
+            o->n_fixed += r->mc1[i];
+        }
+    }
+    double est[ST_N];
+    stats_on(b, r, NULL, n, est);
+    double *boot = malloc((size_t)ST_N * (nboot > 0 ? nboot : 1) * sizeof *boot);
+    int *pick = malloc((size_t)n * sizeof *pick);
+    int nb = boot && pick ? nboot : 0;
+    rng_fast g;
+    rng_fast_seed(&g, seed);
+    int valid[ST_N] = {0};
+    for (int k = 0; k < nb; k++) {
+        for (int i = 0; i < n; i++)
+            pick[i] = (int)rng_fast_below(&g, (uint32_t)n);
+        double v[ST_N];
+        stats_on(b, r, pick, n, v);
+        for (int q = 0; q < ST_N; q++)
+            if (isfinite(v[q]))
+                boot[(size_t)q * nb + valid[q]++] = v[q];
+    }
+    mceval_ci *dst[ST_N] = {&o->mc1, &o->mc2, &o->d_mc1, &o->d_mc2, &o->fixed, &o->broken};
+    for (int q = 0; q < ST_N; q++) {
+        dst[q]->v = est[q];
+        dst[q]->lo = dst[q]->hi = NAN;
+        if (valid[q] > 1 && isfinite(est[q])) {
+            double *col = boot + (size_t)q * nb;
+            stats_sort(col, valid[q]);
+            dst[q]->lo = stats_percentile_sorted(col, valid[q], 2.5);
+            dst[q]->hi = stats_percentile_sorted(col, valid[q], 97.5);
+        }
+    }
+    free(boot);
+    free(pick);
+}

@@ -1,0 +1,75 @@
+#include "tensor/act.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+extern int tensor_generic_forced(void);
+
+static float act1(act_kind k, float x)
+{
+    switch (k) {
+    case ACT_GELU_TANH: {
+        const float c = 0.7978845608028654f;
+        return 0.5f * x * (1.f + tanhf(c * (x + 0.044715f * x * x * x)));
+    }
+    case ACT_GELU_ERF: return 0.5f * x * (1.f + erff(x * (float)M_SQRT1_2));
+    default: return x / (1.f + expf(-x));
+    }
+}
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/* e^x for |x| <= 88 (clamped), Cephes expf's polynomial with exponent scaling. */
+AVX512 static inline __m512 exp512(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.f)), _mm512_set1_ps(88.f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX512 static void act_avx512(act_kind k, const float *x, const float *m, float *y, size_t n)
+{
+    size_t i = 0;
+    const __m512 one = _mm512_set1_ps(1.f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i), z;
+        if (k == ACT_GELU_TANH) {
+            __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+            __m512 u = _mm512_fmadd_ps(v3, _mm512_set1_ps(0.044715f), v);
+            z = _mm512_mul_ps(u, _mm512_set1_ps(-2.f * 0.7978845608028654f));
+        } else {
+            z = _mm512_sub_ps(_mm512_setzero_ps(), v);
+        }
+        __m512 r = _mm512_div_ps(v, _mm512_add_ps(one, exp512(z)));
+        if (m)
+            r = _mm512_mul_ps(r, _mm512_loadu_ps(m + i));
+        _mm512_storeu_ps(y + i, r);
+    }
+    for (; i < n; i++)
+        y[i] = act1(k, x[i]) * (m ? m[i] : 1.f);
+}
+
+void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n)
+{
+    static int avx512 = -1;
+    if (avx512 < 0) {
+        __builtin_cpu_init();
+        avx512 = __builtin_cpu_supports("avx512f");
+    }
+    if (k != ACT_GELU_ERF && avx512 && !tensor_generic_forced()) {
+        act_avx512(k, x, m, y, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = act1(k, x[i]) * (m ? m[i] : 1.f);
+}

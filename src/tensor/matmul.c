@@ -1,0 +1,255 @@
+#include "tensor/matmul.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/qdot.h"
+#include "tensor/quant.h"
+
+static int force_generic;
+
+void tensor_force_generic(int on) { force_generic = on; }
+int tensor_generic_forced(void) { return force_generic; }
+
+static int exact_mode;
+void tensor_set_exact(int on) { exact_mode = on; }
+int tensor_exact(void) { return exact_mode; }
+
+static int have_avx512(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl");
+    }
+    return v && !force_generic;
+}
+
+static int have_avx2(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return v && !force_generic;
+}
+
+const char *tensor_isa(void)
+{
+    return have_avx512() ? "avx512" : have_avx2() ? "avx2" : "generic";
+}
+
+tensor_mat tensor_mat_make(tensor_type type, int64_t cols, int64_t rows, const void *data)
+{
+    tensor_mat m = {type, cols, rows, (size_t)tensor_row_bytes(type, cols), data};
+    return m;
+}
+
+void tensor_mat_row(const tensor_mat *w, int64_t r, float *out)
+{
+    quant_dequant_row(w->type, (const char *)w->data + (size_t)r * w->row_bytes, out, w->cols);
+}
+
+/* ---- f32 dot products ---- */
+
+static float dot_generic(const float *a, const float *b, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b,
+                                                          int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    s0 = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float s = _mm_cvtss_f32(h);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b,
+                                                           int64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float tensor_dot_f32(const float *a, const float *b, int64_t n)
+{
+    if (have_avx512())
+        return dot_avx512(a, b, n);
+    if (have_avx2())
+        return dot_avx2(a, b, n);
+    return dot_generic(a, b, n);
+}
+
+__attribute__((target("avx512f"))) static void axpy_avx512(float a, const float *x, float *y,
+                                                           int64_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                        _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+void tensor_axpy(float a, const float *x, float *y, int64_t n)
+{
+    if (have_avx512()) {
+        axpy_avx512(a, x, y, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* ---- matmul ---- */
+
+typedef struct {
+    const tensor_mat *w;
+    const float *x;
+    int64_t n;
+    float *y;
+    const char *act; /* quantised activations, or NULL */
+    size_t act_bytes;
+    const qdot_scales *sc; /* their block scales, transposed (32-blocks only) */
+} mm_job;
+
+static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
+{
+    (void)ith;
+    mm_job *j = arg;
+    const tensor_mat *w = j->w;
+    if (j->act) {
+        /* tiles of 16 rows x 16 tokens keep both operands in L1 */
+        for (int64_t rb = r0; rb < r1; rb += 16) {
+            int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+            for (int64_t tb = 0; tb < j->n; tb += 16) {
+                int64_t te = tb + 16 < j->n ? tb + 16 : j->n;
+                for (int64_t r = rb; r < re; r++) {
+                    const char *row = (const char *)w->data + (size_t)r * w->row_bytes;
+                    int64_t t = tb;
+                    float o[4];
+                    for (; t + 4 <= te; t += 4) {
+                        if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
+                                        j->act_bytes, w->cols, j->sc, t, o))
+                            break;
+                        for (int k = 0; k < 4; k++)
+                            j->y[(t + k) * w->rows + r] = o[k];
+                    }
+                    for (; t < te; t++)
+                        j->y[t * w->rows + r] =
+                            qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
+                }
+            }
+        }
+        return;
+    }
+    float *buf = NULL;
+    if (w->type != TENSOR_F32 && r1 > r0) {
+        buf = aligned_alloc(64, ((size_t)w->cols * 4 + 63) / 64 * 64);
+        if (!buf)
+            abort();
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row;
+        if (w->type == TENSOR_F32) {
+            row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
+        } else {
+            tensor_mat_row(w, r, buf);
+            row = buf;
+        }
+        for (int64_t t = 0; t < j->n; t++)
+            j->y[t * w->rows + r] = tensor_dot_f32(row, j->x + t * w->cols, w->cols);
+    }
+    free(buf);
+}
+
+/* Scratch that grows and is kept for the next call: fresh large buffers
+ * would be mapped and zeroed by the kernel on every matmul. */
+static void *scratch(int which, size_t bytes)
+{
+    static __thread void *buf[2];
+    static __thread size_t cap[2];
+    if (bytes > cap[which]) {
+        free(buf[which]);
+        size_t c = bytes + bytes / 4 + 4096;
+        buf[which] = malloc(c);
+        cap[which] = buf[which] ? c : 0;
+    }
+    return buf[which];
+}
+
+void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
+{
+    mm_job j = {w, x, n, y, NULL, 0, NULL};
+    char *act = NULL;
+    float *scales = NULL;
+    qdot_scales sc;
+    if (qdot_supported(w->type) && !exact_mode) {
+        j.act_bytes = qdot_act_bytes(w->type, w->cols);
+        act = scratch(0, j.act_bytes * (size_t)n + 64);
+        if (act) {
+            for (int64_t t = 0; t < n; t++)
+                qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * j.act_bytes);
+            j.act = act;
+        }
+        int64_t nb = w->cols / 32, npad = (n + 3) / 4 * 4;
+        if (act && n >= 4 && (w->type == TENSOR_Q4_0 || w->type == TENSOR_Q5_0 ||
+                              w->type == TENSOR_Q8_0) &&
+            (scales = scratch(1, (size_t)(2 * nb * npad) * sizeof *scales))) {
+            memset(scales, 0, (size_t)(2 * nb * npad) * sizeof *scales);
+            for (int64_t t = 0; t < n; t++) {
+                const qa_block *q = (const qa_block *)(act + (size_t)t * j.act_bytes);
+                for (int64_t b = 0; b < nb; b++) {
+                    scales[b * npad + t] = q[b].d;
+                    scales[nb * npad + b * npad + t] = q[b].d * (float)q[b].sum;
+                }
+            }
+            sc = (qdot_scales){scales, scales + nb * npad, npad};
+            j.sc = &sc;
+        }
+    }
+    /* chunks small enough to balance, large enough that claiming is rare */
+    int nth = pool_size(p);
+    int64_t grain = w->rows / (16 * nth);
+    if (n > 1 && grain > 64)
+        grain = 64;
+    grain = grain < 4 ? 4 : grain;
+    pool_for(p, w->rows, grain, mm_worker, &j);
+}

@@ -1,0 +1,294 @@
+#include "tensor/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#define H(x) tensor_f16_to_f32(x)
+
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1 layout");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0 layout");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1 layout");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(block_q2_k) == 84, "q2_k layout");
+_Static_assert(sizeof(block_q3_k) == 110, "q3_k layout");
+_Static_assert(sizeof(block_q4_k) == 144, "q4_k layout");
+_Static_assert(sizeof(block_q5_k) == 176, "q5_k layout");
+_Static_assert(sizeof(block_q6_k) == 210, "q6_k layout");
+_Static_assert(sizeof(block_q8_k) == 292, "q8_k layout");
+
+int quant_supported(uint32_t type)
+{
+    switch (type) {
+    case TENSOR_F32: case TENSOR_F16: case TENSOR_BF16: case TENSOR_Q4_0: case TENSOR_Q4_1:
+    case TENSOR_Q5_0: case TENSOR_Q5_1: case TENSOR_Q8_0: case TENSOR_Q2_K: case TENSOR_Q3_K:
+    case TENSOR_Q4_K: case TENSOR_Q5_K: case TENSOR_Q6_K:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void deq_q4_0(const block_q4_0 *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += QK) {
+        float d = H(b[i].d);
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = ((b[i].qs[j] & 0xF) - 8) * d;
+            y[j + QK / 2] = ((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void deq_q4_1(const block_q4_1 *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += QK) {
+        float d = H(b[i].d), m = H(b[i].m);
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = (b[i].qs[j] & 0xF) * d + m;
+            y[j + QK / 2] = (b[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void deq_q5_0(const block_q5_0 *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += QK) {
+        float d = H(b[i].d);
+        uint32_t qh;
+        memcpy(&qh, b[i].qh, 4);
+        for (int j = 0; j < QK / 2; j++) {
+            int h0 = ((qh >> j) << 4) & 0x10, h1 = (qh >> (j + 12)) & 0x10;
+            y[j] = (((b[i].qs[j] & 0xF) | h0) - 16) * d;
+            y[j + QK / 2] = (((b[i].qs[j] >> 4) | h1) - 16) * d;
+        }
+    }
+}
+
+static void deq_q5_1(const block_q5_1 *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += QK) {
+        float d = H(b[i].d), m = H(b[i].m);
+        uint32_t qh;
+        memcpy(&qh, b[i].qh, 4);
+        for (int j = 0; j < QK / 2; j++) {
+            int h0 = ((qh >> j) << 4) & 0x10, h1 = (qh >> (j + 12)) & 0x10;
+            y[j] = ((b[i].qs[j] & 0xF) | h0) * d + m;
+            y[j + QK / 2] = ((b[i].qs[j] >> 4) | h1) * d + m;
+        }
+    }
+}
+
+static void deq_q8_0(const block_q8_0 *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += QK) {
+        float d = H(b[i].d);
+        for (int j = 0; j < QK; j++)
+            y[j] = b[i].qs[j] * d;
+    }
+}
+
+static void deq_q2_k(const block_q2_k *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = H(b[i].d), min = H(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        int is = 0;
+        for (int n = 0; n < QK_K; n += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int half = 0; half < 2; half++) {
+                    uint8_t sc = b[i].scales[is++];
+                    float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+                    for (int l = 0; l < 16; l++)
+                        *y++ = dl * ((q[l + 16 * half] >> shift) & 3) - ml;
+                }
+            }
+            q += 32;
+        }
+    }
+}
+
+static void deq_q3_k(const block_q3_k *b, float *y, int64_t nb)
+{
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    for (int64_t i = 0; i < nb; i++) {
+        float d_all = H(b[i].d);
+        const uint8_t *q = b[i].qs, *hm = b[i].hmask;
+        uint8_t m = 1;
+        uint32_t aux[4];
+        memcpy(aux, b[i].scales, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        int8_t scales[16];
+        memcpy(scales, aux, 16);
+        int is = 0;
+        for (int n = 0; n < QK_K; n += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int half = 0; half < 2; half++) {
+                    float dl = d_all * (scales[is++] - 32);
+                    for (int l = 16 * half; l < 16 * half + 16; l++)
+                        *y++ = dl * ((int8_t)((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+                }
+                m <<= 1;
+            }
+            q += 32;
+        }
+    }
+}
+
+static void deq_q4_k(const block_q4_k *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = H(b[i].d), min = H(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        for (int j = 0; j < 8; j += 2, q += 32) {
+            uint8_t sc, m;
+            quant_k4_scale_min(j, b[i].scales, &sc, &m);
+            float d1 = d * sc, m1 = min * m;
+            quant_k4_scale_min(j + 1, b[i].scales, &sc, &m);
+            float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+static void deq_q5_k(const block_q5_k *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = H(b[i].d), min = H(b[i].dmin);
+        const uint8_t *ql = b[i].qs, *qh = b[i].qh;
+        uint8_t u1 = 1, u2 = 2;
+        for (int j = 0; j < 8; j += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
+            uint8_t sc, m;
+            quant_k4_scale_min(j, b[i].scales, &sc, &m);
+            float d1 = d * sc, m1 = min * m;
+            quant_k4_scale_min(j + 1, b[i].scales, &sc, &m);
+            float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+        }
+    }
+}
+
+static void deq_q6_k(const block_q6_k *b, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = H(b[i].d);
+        const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+        const int8_t *sc = b[i].scales;
+        for (int n = 0; n < QK_K; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l] = d * sc[is] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
+            }
+        }
+    }
+}
+
+void quant_dequant_row(uint32_t type, const void *src, float *y, int64_t n)
+{
+    switch (type) {
+    case TENSOR_F32: memcpy(y, src, (size_t)n * 4); break;
+    case TENSOR_F16: {
+        const uint16_t *h = src;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tensor_f16_to_f32(h[i]);
+        break;
+    }
+    case TENSOR_BF16: {
+        const uint16_t *h = src;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tensor_bf16_to_f32(h[i]);
+        break;
+    }
+    case TENSOR_Q4_0: deq_q4_0(src, y, n / QK); break;
+    case TENSOR_Q4_1: deq_q4_1(src, y, n / QK); break;
+    case TENSOR_Q5_0: deq_q5_0(src, y, n / QK); break;
+    case TENSOR_Q5_1: deq_q5_1(src, y, n / QK); break;
+    case TENSOR_Q8_0: deq_q8_0(src, y, n / QK); break;
+    case TENSOR_Q2_K: deq_q2_k(src, y, n / QK_K); break;
+    case TENSOR_Q3_K: deq_q3_k(src, y, n / QK_K); break;
+    case TENSOR_Q4_K: deq_q4_k(src, y, n / QK_K); break;
+    case TENSOR_Q5_K: deq_q5_k(src, y, n / QK_K); break;
+    case TENSOR_Q6_K: deq_q6_k(src, y, n / QK_K); break;
+    default: memset(y, 0, (size_t)n * 4); break;
+    }
+}
+
+void quant_q8_0_row(const float *x, block_q8_0 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.f, id = d ? 1.f / d : 0.f;
+        y[i].d = tensor_f32_to_f16(d);
+        for (int j = 0; j < QK; j++)
+            y[i].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+void quant_q4_0_row(const float *x, block_q4_0 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK; i++, x += QK) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < QK; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        float d = max / -8.f, id = d ? 1.f / d : 0.f;
+        y[i].d = tensor_f32_to_f16(d);
+        for (int j = 0; j < QK / 2; j++) {
+            int a = (int)(x[j] * id + 8.5f), b = (int)(x[j + QK / 2] * id + 8.5f);
+            a = a > 15 ? 15 : a;
+            b = b > 15 ? 15 : b;
+            y[i].qs[j] = (uint8_t)(a | (b << 4));
+        }
+    }
+}
+
+void quant_q8_k_row(const float *x, block_q8_k *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < QK_K; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        if (amax == 0) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; j++) {
+            int v = (int)nearbyintf(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
+        }
+        for (int j = 0; j < QK_K / 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++)
+                s += y[i].qs[j * 16 + l];
+            y[i].bsums[j] = (int16_t)s;
+        }
+        y[i].d = 1 / iscale;
+    }
+}

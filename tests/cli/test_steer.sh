@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# cape probe / steer / run --steer end to end on stories260K.
+source "$(dirname "$0")/lib.sh"
+M=${CAPE_SHARED:-../shared}/data/models/stories260K/stories260K.gguf
+CV=tests/ref/cv_happy_mean.gguf
+
+expect_exit 0 "$CAPE" steer --help
+expect_out 'cape steer build'
+expect_exit 0 "$CAPE" probe --help
+
+# llama.cpp's reference texts with its own control vector (runtime_peers notes)
+expect_exit 0 "$CAPE" run "$M" -p "Once upon a time" -n 32 --temp 0 --steer $CV --scale -1 --layers 1-4
+expect_out 'little boy named Timmy. Timmy loved to play with his toy cars. One day, Timmy went to the$'
+expect_exit 0 "$CAPE" steer apply "$M" --cvec $CV --scale 3 --layers 3 -p "Once upon a time" -n 32 --temp 0
+expect_out 'who loved to play in the park. She was very happy and pretend$'
+
+# build from pairs, then use the file
+expect_exit 0 "$CAPE" steer build "$M" --pos tests/ref/steer/happy.txt --neg tests/ref/steer/sad.txt --layer quarter -o "$TMP/cv.gguf"
+expect_out 'block 1 \(quarter depth'
+expect_exit 0 "$CAPE" steer build "$M" --pos tests/ref/steer/happy.txt --neg tests/ref/steer/sad.txt --all-layers --json -o "$TMP/all.gguf"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["paired"] and len(d["probe_accuracy"]) == 5' "$TMP/out" || die "build --json"
+expect_exit 0 "$CAPE" steer apply "$M" --cvec "$TMP/cv.gguf" --scale 2 -p "Once upon a time" -n 8 --temp 0 --gate
+expect_err 'gate: cosine'
+
+# probe with heads, activations streamed to .npy
+expect_exit 0 "$CAPE" probe "$M" --set-a tests/ref/steer/happy.txt --set-b tests/ref/steer/sad.txt --heads --out "$TMP/acts" --json
+python3 - "$TMP/out" "$TMP/acts" <<'PY' || die "probe output"
+import json, sys, os, struct
+d = json.load(open(sys.argv[1]))
+assert len(d["hidden"]) == 5 and d["heads"]["all"]["heads"] == 40
+raw = open(os.path.join(sys.argv[2], "resid_L04.npy"), "rb").read()
+hl = struct.unpack("<H", raw[8:10])[0]
+assert b"'shape': (12, 64)" in raw[10:10 + hl] and len(raw) == 10 + hl + 12 * 64 * 4
+PY
+npass=$((npass + 1))
+
+# TruthfulQA evaluation (tiny: plumbing, not a result)
+expect_exit 0 "$CAPE" steer eval "$M" --cvec "$TMP/all.gguf" -c 1024 --limit 8 --scales 2 --layers 1 --changed 2 --svg "$TMP/s.svg" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["best_on_test"]["steered"]["n"] == 4 and d["changed_continuations"]["prompts"] == 2' "$TMP/out" || die "eval --json"
+grep -q '<svg' "$TMP/s.svg" || die "no figure"
+expect_exit 0 "$CAPE" steer eval "$M" --cvec $CV -c 1024 --limit 6 --scales 1 --layers 2 --changed 1
+expect_out 'best on dev'
+if grep -Eiq '(^|[^a-z])(nan|inf)([^a-z]|$)' "$TMP/out"; then die "NaN printed as a number"; fi
+
+# bad input: one line, exit 2
+expect_exit 2 "$CAPE" steer apply "$M" --cvec $CV --layers 7 -p x; expect_one_line_err; expect_err 'out of range'
+expect_exit 2 "$CAPE" steer apply "$M" --cvec "$TMP/missing.gguf" -p x; expect_one_line_err
+printf 'GGUF\3\0\0\0' > "$TMP/trunc.gguf"
+expect_exit 2 "$CAPE" run "$M" -p x --steer "$TMP/trunc.gguf"; expect_one_line_err
+: > "$TMP/empty.txt"
+expect_exit 2 "$CAPE" steer build "$M" --pos "$TMP/empty.txt" --neg tests/ref/steer/sad.txt -o "$TMP/x.gguf"; expect_err 'no prompts'
+head -3 tests/ref/steer/sad.txt > "$TMP/three.txt"
+expect_exit 2 "$CAPE" steer build "$M" --pos tests/ref/steer/happy.txt --neg "$TMP/three.txt" --method pca -o "$TMP/x.gguf"; expect_err 'as many positive as negative'
+expect_exit 2 "$CAPE" steer build "$M" --pos tests/ref/steer/happy.txt --neg tests/ref/steer/sad.txt --layer 12 -o "$TMP/x.gguf"; expect_err 'out of range'
+expect_exit 2 "$CAPE" steer frobnicate "$M"; expect_err 'unknown subcommand'
+expect_exit 2 "$CAPE" probe "$M" --set-a tests/ref/steer/happy.txt; expect_err 'go together'
+[ ! -e "$TMP/x.gguf" ] || die "a failed build left a file behind"
+done_ok
