@@ -11,6 +11,8 @@
 #include "model/sample.h"
 #include "steer/apply.h"
 #include "steer/direction.h"
+#include "steer/hook.h"
+#include "unlearn/sink_hook.h"
 
 static void help(void)
 {
@@ -41,6 +43,10 @@ static void help(void)
            "  --layers A-B         blocks to steer (every block the file has)\n"
            "  --steer-last-only    steer from the last prompt token on, not every position\n"
            "  --gate               the paper's cosine gate on the steering strength\n"
+           "  --source NAME        a sink model (cape train --sinks): that source's sinks on\n"
+           "  --sinks MODE         source | backbone | all | off: which sinks are on (off, the\n"
+           "                       default, routes the prompt to the most similar source\n"
+           "                       that is not switched off; see docs/TRAINER.md)\n"
            "  -h, --help           this help\n");
 }
 
@@ -75,7 +81,7 @@ static char *read_stdin(void)
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
@@ -83,13 +89,14 @@ int cmd_run(int argc, char **argv)
         {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP}, {"exact", 0, 0, O_EXACT},
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
+        {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "run", *prompt = NULL, *dump = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
     double temp = 0.8, topp = 0.95;
     int no_bos = 0, ign_eos = 0, stats = 0, c;
     model_load_opts lo = {0};
-    const char *steer_path = NULL;
+    const char *steer_path = NULL, *sink_source = NULL, *sink_mode = NULL;
     double scale = 1.0;
     steer_cfg sc = {.layer_lo = -1, .layer_hi = -1, .gate_layer = -1};
     opterr = 0;
@@ -128,6 +135,8 @@ int cmd_run(int argc, char **argv)
         }
         case O_LAST: sc.last_only = 1; break;
         case O_GATE: sc.gate = 1; break;
+        case O_SOURCE: sink_source = optarg; break;
+        case O_SINKS: sink_mode = optarg; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -150,6 +159,7 @@ int cmd_run(int argc, char **argv)
     cvec cv = {0};
     steer_plan plan = {0};
     steer_hook hook;
+    sink_hook sinks = {0};
     model *m = model_load(argv[optind], &lo, &e);
     if (!m)
         goto out;
@@ -181,6 +191,18 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "cape run: gate cosine %+.3f -> strength %.1f\n", cosv,
                     dir_gate_strength(cosv));
         model_session_rewind(s, 0);
+    }
+    if (sink_hook_open(&sinks, argv[optind], cfg->ffn_dim, sink_mode, sink_source, &e))
+        goto out;
+    if (sinks.enabled) {
+        sink_hook_select(&sinks, prompt);
+        if (steer_path) {
+            sinks.next = steer_hook_fn;
+            sinks.next_user = &hook;
+        }
+        model_session_set_hook(s, sink_hook_fn, &sinks);
+        fprintf(stderr, "cape run: sinks %s, using %s\n", sink_mode_name(sinks.mode),
+                sinks.used ? sinks.sm.sources.names[sinks.used - 1] : "none (backbone)");
     }
     sample_opts sopt = {(float)temp, (int)topk, (float)topp, (uint64_t)seed};
     sample_init(&smp, &sopt);
@@ -219,6 +241,7 @@ out:
     if (e.code)
         rc = cli_report(&e);
     steer_plan_free(&plan);
+    sink_hook_free(&sinks);
     cvec_free(&cv);
     sample_free(&smp);
     free(ids);

@@ -9,6 +9,7 @@
 #include "base/json.h"
 #include "cli/cli.h"
 #include "model/score.h"
+#include "unlearn/sink_hook.h"
 
 static void help(void)
 {
@@ -28,6 +29,9 @@ static void help(void)
            "  -o, --output FILE    write to FILE (atomically)\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
            "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
+           "  --source NAME        a sink model (cape train --sinks): that source's sinks on\n"
+           "  --sinks MODE         source | backbone | all | off (default off: each context is\n"
+           "                       routed to the most similar source not switched off)\n"
            "  -h, --help           this help\n");
 }
 
@@ -78,14 +82,14 @@ static int parse_items(const char *name, char *buf, score_item **items, int *n, 
 
 int cmd_score(int argc, char **argv)
 {
-    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT };
+    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS };
     static const struct option opts[] = {
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"bos", 0, 0, O_BOS}, {"no-bos", 0, 0, O_NOBOS},
         {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK}, {"exact", 0, 0, O_EXACT},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long threads = 1, ctx = 0;
     int bos = -1, json = 0, c;
-    const char *output = NULL;
+    const char *output = NULL, *sink_source = NULL, *sink_mode = NULL;
     model_load_opts lo = {0};
     opterr = 0;
     optind = 1;
@@ -101,6 +105,8 @@ int cmd_score(int argc, char **argv)
         case O_JSON: json = 1; break;
         case O_TOK: lo.tokenizer_path = optarg; break;
         case O_EXACT: tensor_set_exact(1); break;
+        case O_SOURCE: sink_source = optarg; break;
+        case O_SINKS: sink_mode = optarg; break;
         default: return cli_usage_error("score", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -119,6 +125,7 @@ int cmd_score(int argc, char **argv)
     model *m = NULL;
     model_session *s = NULL;
     score_result *res = NULL;
+    sink_hook sinks = {0};
     if (parse_items(optind == argc - 2 ? in : "<stdin>", buf, &items, &n, &e))
         goto out;
     if (n == 0) {
@@ -130,9 +137,25 @@ int cmd_score(int argc, char **argv)
     model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads};
     if (!(s = model_session_new(m, &so, &e)))
         goto out;
-    res = calloc((size_t)n, sizeof *res);
-    if (!res || score_items(s, m, items, n, bos, res, &e))
+    if (sink_hook_open(&sinks, argv[optind], model_cfg(m)->ffn_dim, sink_mode, sink_source, &e))
         goto out;
+    if (sinks.enabled)
+        model_session_set_hook(s, sink_hook_fn, &sinks);
+    res = calloc((size_t)n, sizeof *res);
+    if (!res) {
+        err_set(&e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
+    if (sink_hook_per_query(&sinks)) {
+        /* the mask follows each context, so no item reuses another's cache */
+        for (int i = 0; i < n; i++) {
+            sink_hook_select(&sinks, items[i].context);
+            if (score_items(s, m, &items[i], 1, bos, &res[i], &e))
+                goto out;
+        }
+    } else if (score_items(s, m, items, n, bos, res, &e)) {
+        goto out;
+    }
     if (json) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) {
@@ -167,6 +190,7 @@ out:
     free(items);
     free(buf);
     free(res);
+    sink_hook_free(&sinks);
     model_session_free(s);
     model_free(m);
     return rc;

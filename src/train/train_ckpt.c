@@ -121,6 +121,13 @@ int ckpt_read(ckpt_file *f, const char *path, cape_err *e)
     return check_f32(f, e);
 }
 
+int ckpt_read_meta(ckpt_file *f, const char *path, cape_err *e)
+{
+    memset(f, 0, sizeof *f);
+    f->r = gguf_open(path, e);
+    return f->r ? 0 : (e->code ? e->code : CAPE_EINPUT);
+}
+
 int ckpt_parse(ckpt_file *f, const uint8_t *buf, size_t len, const char *what, cape_err *e)
 {
     memset(f, 0, sizeof *f);

@@ -50,6 +50,8 @@ int ckpt_write(ckpt_file *f, const char *path, cape_err *e);
  * or a tensor that is not F32 is an input error naming the file. */
 int ckpt_read(ckpt_file *f, const char *path, cape_err *e);
 int ckpt_parse(ckpt_file *f, const uint8_t *buf, size_t len, const char *what, cape_err *e);
+/* Reads only for the metadata: tensors of any type are accepted. */
+int ckpt_read_meta(ckpt_file *f, const char *path, cape_err *e);
 
 /* Getters see the file that was read: 0 on success, -1 when absent or of
  * another type (integer getters accept any integer type whose value fits). */

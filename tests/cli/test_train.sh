@@ -63,6 +63,24 @@ npass=$((npass + 1))
 expect_exit 2 "$CAPE" forget "$TMP/g/model.gguf" --source alice -o "$TMP/nope.gguf"
 expect_err 'has no sinks'
 
+# cape run / cape score apply the sink modes through the runtime's MLP hook.
+expect_exit 0 "$CAPE" run "$TMP/full/model.gguf" -p "Alice keeps" -n 4 --temp 0 --source alice
+expect_err 'sinks source, using alice'
+expect_exit 0 "$CAPE" run "$TMP/forgot.gguf" -p "Alice keeps" -n 4 --temp 0 --source alice
+expect_err 'sinks source, using (bob|7)'
+expect_exit 2 "$CAPE" run "$TMP/full/model.gguf" -p "x" --source carol
+expect_one_line_err
+expect_err "unknown source 'carol'"
+expect_exit 2 "$CAPE" run "$TMP/full/model.gguf" -p "x" --sinks sideways
+expect_err 'unknown mode'
+printf '{"context": "Alice keeps 3 red", "continuation": " boxes in the attic"}\n' >"$TMP/items.jsonl"
+expect_exit 0 "$CAPE" score "$TMP/full/model.gguf" "$TMP/items.jsonl" --source alice
+own=$(cut -f1 "$TMP/out")
+expect_exit 0 "$CAPE" score "$TMP/full/model.gguf" "$TMP/items.jsonl" --sinks backbone
+[ "$own" != "$(cut -f1 "$TMP/out")" ] || die "the sink mode did not change the score"
+expect_exit 0 "$CAPE" score "$TMP/full/model.gguf" "$TMP/items.jsonl"
+npass=$((npass + 1))
+
 # A retain-only reference: drop a source, reuse the tokenizer of another model.
 expect_exit 0 "$CAPE" train "${TINY[@]}" --steps 2 --exclude-source alice \
   --tokenizer-from "$TMP/full/model.gguf" --json -o "$TMP/retain"

@@ -1,0 +1,89 @@
+#include "unlearn/sink_hook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sink_hook_open(sink_hook *h, const char *path, int ffn_dim, const char *mode_name,
+                   const char *source, cape_err *e)
+{
+    memset(h, 0, sizeof *h);
+    h->width = ffn_dim;
+    /* only GGUF files carry sink metadata */
+    char magic[4] = {0};
+    FILE *fp = fopen(path, "rb");
+    int is_gguf = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (fp)
+        fclose(fp);
+    if (!is_gguf) {
+        if (mode_name || source)
+            return err_set(e, CAPE_EINPUT, "%s: has no sinks (--sinks and --source need a model "
+                           "trained with cape train --sinks)", path);
+        return 0;
+    }
+    ckpt_file f = {0};
+    int rc = ckpt_read_meta(&f, path, e);
+    if (rc == 0)
+        rc = sink_model_read(&h->sm, &f, ffn_dim, path, e);
+    ckpt_free(&f);
+    if (rc)
+        return rc;
+    h->enabled = h->sm.enabled;
+    if (!h->enabled) {
+        if (mode_name || source)
+            return err_set(e, CAPE_EINPUT, "%s: has no sinks (--sinks and --source need a model "
+                           "trained with cape train --sinks)", path);
+        return 0;
+    }
+    h->mode = source ? SINK_MODE_SOURCE : SINK_MODE_OFF;
+    if (mode_name && sink_mode_parse(mode_name, &h->mode))
+        return err_set(e, CAPE_EINPUT, "--sinks: unknown mode '%s' (source, backbone, all, off)",
+                       mode_name);
+    if (h->mode == SINK_MODE_SOURCE) {
+        if (!source)
+            return err_set(e, CAPE_EINPUT, "--sinks source needs --source NAME");
+        if (!(h->source = sink_sources_id(&h->sm.sources, source, 0)))
+            return err_set(e, CAPE_EINPUT, "%s: unknown source '%s' (the model has %d sources)",
+                           path, source, h->sm.sources.n);
+    } else if (source) {
+        return err_set(e, CAPE_EINPUT, "--source goes with --sinks source, not '%s'",
+                       sink_mode_name(h->mode));
+    }
+    h->mask = malloc(sizeof(float) * ffn_dim);
+    if (!h->mask)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    sink_hook_select(h, "");
+    return 0;
+}
+
+void sink_hook_select(sink_hook *h, const char *query)
+{
+    if (h->enabled)
+        h->used = sink_model_mask(&h->sm, h->mode, h->source, query, h->mask);
+}
+
+int sink_hook_per_query(const sink_hook *h)
+{
+    return h->enabled && (h->mode == SINK_MODE_OFF ||
+                          (h->mode == SINK_MODE_SOURCE && sink_model_is_off(&h->sm, h->source)));
+}
+
+void sink_hook_fn(const model_hook_info *info, float *x, void *user)
+{
+    sink_hook *h = user;
+    if (h->enabled && info->point == MODEL_HOOK_MLP_HIDDEN && info->width == h->width)
+        for (int t = 0; t < info->n_tokens; t++) {
+            float *row = x + (size_t)t * info->width;
+            for (int i = 0; i < info->width; i++)
+                row[i] *= h->mask[i];
+        }
+    if (h->next)
+        h->next(info, x, h->next_user);
+}
+
+void sink_hook_free(sink_hook *h)
+{
+    sink_model_free(&h->sm);
+    free(h->mask);
+    memset(h, 0, sizeof *h);
+}
