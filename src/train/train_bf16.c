@@ -7,6 +7,8 @@
  * Chosen at run time on CPUs with AVX512-BF16 and no AMX. */
 #include "train/train_bf16.h"
 
+#include "train/train_pool.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +73,11 @@ BF16_TARGET static inline __m512i pairs_across(const float *x0, const float *x1,
 }
 
 /* op(A) (M,K) -> [mb][kp][MR] pair words (k = 2kp, 2kp+1) */
-BF16_TARGET static void pack_a(uint32_t *p, int ta, const float *A, int lda, int M, int K, int Mp,
-                               int KP)
+BF16_TARGET static void pack_a(uint32_t *p, int ta, const float *A, int lda, int M, int K, int mb0,
+                               int mb1, int KP)
 {
     uint32_t tmp[MR][16] __attribute__((aligned(64)));
-    for (int mb = 0; mb < Mp / MR; mb++) {
+    for (int mb = mb0; mb < mb1; mb++) {
         uint32_t *base = p + (size_t)mb * KP * MR;
         if (!ta) {
             /* rows are contiguous along k: 16 pairs per row at a time */
@@ -111,10 +113,10 @@ BF16_TARGET static void pack_a(uint32_t *p, int ta, const float *A, int lda, int
 
 /* op(B) (K,N) -> [nb][kp][NR] pair words */
 BF16_TARGET static void pack_b(uint32_t *p, int tb, const float *B, int ldb, int K, int N, int KP,
-                               int Np)
+                               int nb0, int nb1)
 {
     uint32_t tmp[NR][16] __attribute__((aligned(64)));
-    for (int nb = 0; nb < Np / NR; nb++) {
+    for (int nb = nb0; nb < nb1; nb++) {
         uint32_t *base = p + (size_t)nb * KP * NR;
         int n0 = nb * NR;
         if (!tb) {
@@ -176,18 +178,15 @@ BF16_TARGET static void kernel(const uint32_t *a, const uint32_t *b, int KP, flo
         _mm512_storeu_ps(tmp + i * 16, out[i]);
 }
 
-BF16_TARGET int tg_bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
-                             int lda, const float *B, int ldb, float beta, float *C, int ldc)
+/* C blocks (nb in [nb0, nb1), mb in [mb0, mb1)) from packed panels. */
+BF16_TARGET static void blocks(const uint32_t *pa, const uint32_t *pb, int KP, int M, int N,
+                               int nb0, int nb1, int mb0, int mb1, float alpha, float beta,
+                               float *C, int ldc)
 {
-    int Mp = (M + MR - 1) / MR * MR, Np = (N + NR - 1) / NR * NR, KP = (K + 1) / 2;
-    if (grow(&t_pa, &t_pa_cap, (size_t)Mp * KP) || grow(&t_pb, &t_pb_cap, (size_t)Np * KP))
-        return -1;
-    pack_a(t_pa, ta, A, lda, M, K, Mp, KP);
-    pack_b(t_pb, tb, B, ldb, K, N, KP, Np);
     float tmp[MR * NR] __attribute__((aligned(64)));
-    for (int nb = 0; nb < Np / NR; nb++)
-        for (int mb = 0; mb < Mp / MR; mb++) {
-            kernel(t_pa + (size_t)mb * KP * MR, t_pb + (size_t)nb * KP * NR, KP, tmp);
+    for (int nb = nb0; nb < nb1; nb++)
+        for (int mb = mb0; mb < mb1; mb++) {
+            kernel(pa + (size_t)mb * KP * MR, pb + (size_t)nb * KP * NR, KP, tmp);
             int n0 = nb * NR, nn = N - n0 < NR ? N - n0 : NR;
             for (int r = 0; r < MR && mb * MR + r < M; r++) {
                 float *c = C + (size_t)(mb * MR + r) * ldc + n0;
@@ -200,6 +199,71 @@ BF16_TARGET int tg_bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, c
                         c[j] = alpha * t[j] + beta * c[j];
             }
         }
+}
+
+BF16_TARGET int tg_bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                             int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int Mp = (M + MR - 1) / MR * MR, Np = (N + NR - 1) / NR * NR, KP = (K + 1) / 2;
+    if (grow(&t_pa, &t_pa_cap, (size_t)Mp * KP) || grow(&t_pb, &t_pb_cap, (size_t)Np * KP))
+        return -1;
+    pack_a(t_pa, ta, A, lda, M, K, 0, Mp / MR, KP);
+    pack_b(t_pb, tb, B, ldb, K, N, KP, 0, Np / NR);
+    blocks(t_pa, t_pb, KP, M, N, 0, Np / NR, 0, Mp / MR, alpha, beta, C, ldc);
+    return 0;
+}
+
+/* The same product on the whole thread team: the panels are packed once,
+ * shared, by all threads (each a contiguous share), then each thread
+ * computes a contiguous share of the C blocks. */
+static uint32_t *g_pa, *g_pb;
+static size_t g_pa_cap, g_pb_cap;
+
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb, ldc, KP, nmb, nnb, nt;
+    const float *A, *B;
+    float *C, alpha, beta;
+} mt_job;
+
+static void share(int n, int i, int nt, int *lo, int *hi)
+{
+    *lo = (int)((long)n * i / nt);
+    *hi = (int)((long)n * (i + 1) / nt);
+}
+
+static void pack_task(void *p, int i)
+{
+    const mt_job *j = p;
+    int lo, hi;
+    share(j->nmb, i, j->nt, &lo, &hi);
+    pack_a(g_pa, j->ta, j->A, j->lda, j->M, j->K, lo, hi, j->KP);
+    share(j->nnb, i, j->nt, &lo, &hi);
+    pack_b(g_pb, j->tb, j->B, j->ldb, j->K, j->N, j->KP, lo, hi);
+}
+
+static void block_task(void *p, int i)
+{
+    const mt_job *j = p;
+    int lo, hi;
+    if (j->nnb >= j->nmb) {
+        share(j->nnb, i, j->nt, &lo, &hi);
+        blocks(g_pa, g_pb, j->KP, j->M, j->N, lo, hi, 0, j->nmb, j->alpha, j->beta, j->C, j->ldc);
+    } else {
+        share(j->nmb, i, j->nt, &lo, &hi);
+        blocks(g_pa, g_pb, j->KP, j->M, j->N, 0, j->nnb, lo, hi, j->alpha, j->beta, j->C, j->ldc);
+    }
+}
+
+int tg_bf16_gemm_team(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int Mp = (M + MR - 1) / MR * MR, Np = (N + NR - 1) / NR * NR, KP = (K + 1) / 2;
+    if (grow(&g_pa, &g_pa_cap, (size_t)Mp * KP) || grow(&g_pb, &g_pb_cap, (size_t)Np * KP))
+        return -1;
+    mt_job j = {ta, tb, M, N, K, lda, ldb, ldc, KP, Mp / MR, Np / NR, tp_threads(),
+                A, B, C, alpha, beta};
+    tp_run(j.nt, pack_task, &j);
+    tp_run(j.nt, block_task, &j);
     return 0;
 }
 
@@ -216,6 +280,12 @@ int tg_bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B,
         (void)ldb, (void)beta, (void)C, (void)ldc;
     return -1;
+}
+
+int tg_bf16_gemm_team(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc)
+{
+    return tg_bf16_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #endif

@@ -9,4 +9,8 @@ int tg_bf16_probe(void);
 int tg_bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The same on the whole thread team (call from outside a team task). */
+int tg_bf16_gemm_team(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc);
+
 #endif

@@ -99,6 +99,10 @@ void tg_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, int 
 {
     int nt = tp_threads();
     double work = (double)M * N * K;
+    if (g_prec == TG_BF16 && bf16_kernel() == 1 && nt > 1 && work >= 262144.0 && M >= 16 &&
+        N >= 16 && K >= 32 &&
+        tg_bf16_gemm_team(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
     if (nt == 1 || work < 262144.0) {
         tg_gemm_st(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
