@@ -494,6 +494,16 @@ int cmd_train(int argc, char **argv)
         a.cfg = saved;
     }
 
+    if (!a.resume) {
+        long old_step;
+        char g2[4096], o2[4096];
+        if (!train_find_checkpoint(a.out, &old_step, g2, o2, sizeof g2)) {
+            rc = err_set(&e, CAPE_EINPUT, "%s: holds checkpoints (step %ld); continue with "
+                         "--resume or train into another directory", a.out, old_step);
+            goto out;
+        }
+    }
+
     /* corpus and tokenizer */
     if (a.data)
         rc = train_corpus_load_jsonl(&corpus, a.data, &e);

@@ -9,7 +9,7 @@
 #include "train/train_pool.h"
 
 
-/* Row-parallel helper: splits [0, N) into one contiguous range per thread. */
+/* Row-parallel loop: splits [0, N) into one contiguous range per thread. */
 typedef struct {
     void (*fn)(void *ctx, int lo, int hi);
     void *ctx;

@@ -29,6 +29,11 @@ strip() { sed -E 's/,"tok_per_s":[^,]*,"elapsed_s":[^,}]*//' "$1"; }
 grep -q '"val_loss"' "$TMP/full/log.jsonl" || die "no validation loss in the log"
 npass=$((npass + 3))
 
+# A fresh run does not mix with an old run's checkpoints.
+expect_exit 2 "$CAPE" train "${TINY[@]}" -o "$TMP/full"
+expect_one_line_err
+expect_err 'holds checkpoints'
+
 # Keep: only the newest two checkpoints remain.
 [ "$(ls "$TMP/full"/ckpt-*.gguf | wc -l)" -eq 2 ] || die "expected 2 checkpoints kept"
 npass=$((npass + 1))
