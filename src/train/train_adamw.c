@@ -28,15 +28,17 @@ void adamw_free(adamw_state *s)
 }
 
 static void update_range(adamw_state *s, float *p, const float *g, size_t off, size_t n, float lr,
-                         float wd, const adamw_hparams *h, float step_size, float bc2_sqrt)
+                         float wd, const adamw_hparams *h, float step_size, float bc2_sqrt,
+                         float gscale)
 {
     float *m = s->m + off, *v = s->v + off;
     float b1 = h->beta1, b2 = h->beta2;
     for (size_t i = 0; i < n; i++) {
+        float gi = gscale == 1.0f ? g[i] : g[i] * gscale;
         if (wd != 0.0f)
             p[i] *= 1.0f - lr * wd;
-        m[i] += (g[i] - m[i]) * (1.0f - b1);
-        v[i] = v[i] * b2 + (1.0f - b2) * g[i] * g[i];
+        m[i] += (gi - m[i]) * (1.0f - b1);
+        v[i] = v[i] * b2 + (1.0f - b2) * gi * gi;
         float denom = sqrtf(v[i]) / bc2_sqrt + h->eps;
         p[i] -= step_size * (m[i] / denom);
     }
@@ -48,7 +50,7 @@ typedef struct {
     adamw_state *s;
     train_model *m;
     const adamw_hparams *h;
-    float lr, step_size, bc2_sqrt, coef;
+    float lr, step_size, bc2_sqrt, coef, gscale;
     size_t chunk;
     double partial[64];
 } opt_job;
@@ -73,7 +75,8 @@ static void adamw_task(void *p, int i)
         if (a >= b)
             continue;
         update_range(j->s, j->m->params + a, j->m->grads + a, a, b - a, j->lr,
-                     t->decay ? j->h->weight_decay : 0.0f, j->h, j->step_size, j->bc2_sqrt);
+                     t->decay ? j->h->weight_decay : 0.0f, j->h, j->step_size, j->bc2_sqrt,
+                     j->gscale);
     }
 }
 
@@ -84,14 +87,28 @@ static int n_pieces(opt_job *j)
     return nt;
 }
 
-void adamw_step(adamw_state *s, train_model *m, float lr, const adamw_hparams *h)
+void adamw_step_scaled(adamw_state *s, train_model *m, float lr, const adamw_hparams *h,
+                       float gscale)
 {
     s->t++;
     double bc1 = 1.0 - pow(h->beta1, (double)s->t);
     double bc2 = 1.0 - pow(h->beta2, (double)s->t);
     opt_job j = {.s = s, .m = m, .h = h, .lr = lr, .step_size = (float)(lr / bc1),
-                 .bc2_sqrt = (float)sqrt(bc2)};
+                 .bc2_sqrt = (float)sqrt(bc2), .gscale = gscale};
     tp_run(n_pieces(&j), adamw_task, &j);
+}
+
+void adamw_step(adamw_state *s, train_model *m, float lr, const adamw_hparams *h)
+{
+    adamw_step_scaled(s, m, lr, h, 1.0f);
+}
+
+float train_clip_coef(double norm, double max_norm)
+{
+    if (max_norm <= 0.0)
+        return 1.0f;
+    float coef = (float)(max_norm / (norm + 1e-6));
+    return coef < 1.0f ? coef : 1.0f;
 }
 
 static void norm_task(void *p, int i)

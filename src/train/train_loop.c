@@ -371,9 +371,9 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
             loss += train_forward(m, b.tokens, b.targets, mk, B, T, NULL) / o->accum;
             train_backward(m, b.tokens, b.targets, mk, B, T, 1.0f / o->accum);
         }
-        double norm = train_clip_grads(m, o->clip);
+        double norm = train_grad_norm(m);
         float lr = train_lr_at(step, o->warmup, o->steps, o->lr, o->lr_min);
-        adamw_step(opt, m, lr, &o->adam);
+        adamw_step_scaled(opt, m, lr, &o->adam, train_clip_coef(norm, o->clip));
         if (!isfinite(loss)) {
             rc = err_set(e, CAPE_EFAIL, "loss became %g at step %ld; lower --lr or raise --clip",
                          loss, step + 1);
