@@ -76,6 +76,18 @@ static int parse_items(const char *name, char *buf, score_item **items, int *n, 
     return 0;
 }
 
+typedef struct {
+    cli_progress bar;
+    int n;
+} score_progress;
+
+static void on_item(void *user, int item, int ctx_tokens)
+{
+    (void)ctx_tokens;
+    score_progress *sp = user;
+    cli_progress_cb(&sp->bar, item, sp->n);
+}
+
 int cmd_score(int argc, char **argv)
 {
     enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT };
@@ -131,8 +143,11 @@ int cmd_score(int argc, char **argv)
     if (!(s = model_session_new(m, &so, &e)))
         goto out;
     res = calloc((size_t)n, sizeof *res);
-    if (!res || score_items(s, m, items, n, bos, res, &e))
+    score_progress sp = {.n = n};
+    cli_progress_init(&sp.bar, "score");
+    if (!res || score_items_cb(s, m, items, n, bos, on_item, &sp, res, &e))
         goto out;
+    cli_progress_cb(&sp.bar, n, n);
     if (json) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) {
