@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "model/model.h"
 #include "report/svg.h"
+#include "tensor/matmul.h"
 #include "steer/apply.h"
 #include "steer/build.h"
 #include "steer/direction.h"
@@ -66,7 +67,8 @@ static void help(void)
         "  --save-json FILE    also write the --json result to FILE (text stays on stdout)\n"
         "\n"
         "common: --split-seed S (0) and --split-frac F (0.5) fix TruthfulQA's build/eval\n"
-        "split; -t K threads (2); -c N context length (the model's, at most 4096);\n"
+        "split; --exact multiplies quantised weights in f32 (no int8 activations: slower,\n"
+        "free of rounding that depends on how tokens are batched); -t K threads (2); -c N context length (the model's, at most 4096);\n"
         "--json; -o FILE (atomic).\n");
 }
 
@@ -97,7 +99,7 @@ static int parse(int argc, char **argv, steer_args *a)
 {
     enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
            O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
-           O_SSEED, O_SFRAC, O_JSON, O_SAVE };
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT };
     static const struct option opts[] = {
         {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
         {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
@@ -106,7 +108,7 @@ static int parse(int argc, char **argv, steer_args *a)
         {"temp", 1, 0, O_TEMP}, {"seed", 1, 0, O_SEED}, {"compare", 0, 0, O_COMPARE},
         {"scales", 1, 0, O_SCALES}, {"limit", 1, 0, O_LIMIT}, {"changed", 1, 0, O_CHANGED},
         {"boot", 1, 0, O_BOOT}, {"svg", 1, 0, O_SVG}, {"split-seed", 1, 0, O_SSEED},
-        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"prompt", 1, 0, 'p'},
+        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"exact", 0, 0, O_EXACT}, {"prompt", 1, 0, 'p'},
         {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
@@ -166,6 +168,7 @@ static int parse(int argc, char **argv, steer_args *a)
             break;
         case O_JSON: a->json = 1; break;
         case O_SAVE: a->save_json = optarg; break;
+        case O_EXACT: tensor_set_exact(1); break;
         case 'p': a->prompt = optarg; break;
         case 'n':
             rc = cli_parse_int(cmd, "-n", optarg, 1, 1000000, &v);
