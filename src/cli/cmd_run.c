@@ -41,6 +41,7 @@ static void help(void)
            "  --layers A-B         blocks to steer (every block the file has)\n"
            "  --steer-last-only    steer from the last prompt token on, not every position\n"
            "  --gate               the paper's cosine gate on the steering strength\n"
+           "  --relative           the scale is a fraction of each block's residual norm\n"
            "  -h, --help           this help\n");
 }
 
@@ -75,7 +76,7 @@ static char *read_stdin(void)
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_REL };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
@@ -83,6 +84,7 @@ int cmd_run(int argc, char **argv)
         {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP}, {"exact", 0, 0, O_EXACT},
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
+        {"relative", 0, 0, O_REL},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "run", *prompt = NULL, *dump = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
@@ -128,6 +130,7 @@ int cmd_run(int argc, char **argv)
         }
         case O_LAST: sc.last_only = 1; break;
         case O_GATE: sc.gate = 1; break;
+        case O_REL: sc.relative = 1; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
