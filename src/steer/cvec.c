@@ -81,6 +81,16 @@ int cvec_load(const char *path, int expect_n_embd, cvec *cv, cape_err *e)
     }
     if (!rc)
         gguf_get_cstr(f, "controlvector.model_hint", cv->model_hint, sizeof cv->model_hint);
+    gguf_arr norms;
+    if (!rc && gguf_get_arr(f, "cape.residual_norm", &norms)) {
+        if (norms.type != GGUF_FLOAT32 || norms.n > 100000)
+            rc = err_set(e, CAPE_EINPUT, "%s: cape.residual_norm must be an array of float32",
+                         path);
+        else if (!(cv->resid_norm = calloc((size_t)cv->n_slots, sizeof *cv->resid_norm)))
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+        for (uint64_t i = 0; !rc && i < norms.n && i < (uint64_t)cv->n_slots; i++)
+            cv->resid_norm[i] = (float)gguf_arr_float(&norms, i);
+    }
     gguf_close(f);
     if (rc)
         cvec_free(cv);
@@ -119,6 +129,17 @@ int cvec_add(cvec *dst, const cvec *src, float scale, cape_err *e)
     return 0;
 }
 
+int cvec_set_norms(cvec *cv, const double *norms, int n, cape_err *e)
+{
+    free(cv->resid_norm);
+    cv->resid_norm = calloc((size_t)cv->n_slots, sizeof *cv->resid_norm);
+    if (!cv->resid_norm)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    for (int i = 0; i < n && i < cv->n_slots; i++)
+        cv->resid_norm[i] = (float)norms[i];
+    return 0;
+}
+
 int cvec_save(const cvec *cv, const char *path, const char *model_hint, cape_err *e)
 {
     if (cv->n_slots > 0 && cv->present[0]) {
@@ -142,6 +163,9 @@ int cvec_save(const cvec *cv, const char *path, const char *model_hint, cape_err
     gguf_writer_set_str(w, "general.architecture", "controlvector");
     gguf_writer_set_str(w, "controlvector.model_hint", model_hint ? model_hint : "");
     gguf_writer_set_i32(w, "controlvector.layer_count", count);
+    if (cv->resid_norm)
+        gguf_writer_set_arr(w, "cape.residual_norm", GGUF_FLOAT32, cv->resid_norm,
+                            (uint64_t)cv->n_slots);
     char name[32];
     int64_t ne[1] = {cv->n_embd};
     for (int s = 1; s < cv->n_slots; s++) {
@@ -157,6 +181,7 @@ int cvec_save(const cvec *cv, const char *path, const char *model_hint, cape_err
 
 void cvec_free(cvec *cv)
 {
+    free(cv->resid_norm);
     free(cv->v);
     free(cv->present);
     memset(cv, 0, sizeof *cv);

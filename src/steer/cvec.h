@@ -19,6 +19,10 @@ typedef struct {
     float *v;      /* [n_slots][n_embd], zero where absent */
     unsigned char *present;
     char model_hint[64];
+    /* mean L2 norm of the residual stream after each block, as measured when
+     * the directions were built (cape's own key `cape.residual_norm`; NULL in
+     * files made elsewhere). Lets a scale be given relative to the stream. */
+    float *resid_norm; /* [n_slots] */
 } cvec;
 
 int cvec_init(cvec *cv, int n_slots, int n_embd, cape_err *e);
@@ -27,6 +31,8 @@ int cvec_init(cvec *cv, int n_slots, int n_embd, cape_err *e);
 int cvec_load(const char *path, int expect_n_embd, cvec *cv, cape_err *e);
 /* Adds scale * src into dst (the slots of both must agree in width). */
 int cvec_add(cvec *dst, const cvec *src, float scale, cape_err *e);
+/* Sets resid_norm from n values (copied). */
+int cvec_set_norms(cvec *cv, const double *norms, int n, cape_err *e);
 /* Writes the present slots as a control-vector GGUF, atomically. */
 int cvec_save(const cvec *cv, const char *path, const char *model_hint, cape_err *e);
 void cvec_free(cvec *cv);

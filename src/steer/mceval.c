@@ -9,6 +9,8 @@
 #include "model/score.h"
 #include "stats/stats.h"
 
+enum { MCEVAL_MAX_ANSWERS = 32 };
+
 typedef struct {
     steer_hook *h;
     int last_only;
@@ -22,40 +24,65 @@ static void set_from_pos(void *user, int item, int ctx_tokens)
     b->h->add_from_pos = b->last_only ? ctx_tokens - 1 : 0;
 }
 
-static int score_one(model_session *ses, const model *m, const tqa_item *it, const char *ctx,
-                     steer_hook *h, const steer_cfg *c, double *ll_true, double *ll_false,
-                     cape_err *e)
+/* Scores the questions order[q0..q1) in one pass of score_items, so that the
+ * shared primer is evaluated once per group rather than once per question
+ * (the KV cache keeps the common prefix). Valid under steering because every
+ * item of the group is steered alike before its last context token. */
+static int score_group(model_session *ses, const model *m, const tqa_set *s, const int *idx,
+                       int q0, int q1, steer_hook *h, const steer_cfg *c, mceval_run *out,
+                       cape_err *e)
 {
-    int n = it->ntrue + it->nfalse;
-    score_item *items = malloc((size_t)n * sizeof *items);
+    int n = 0;
+    for (int q = q0; q < q1; q++) {
+        const tqa_item *it = &s->item[idx ? idx[q] : q];
+        n += it->ntrue + it->nfalse;
+    }
+    score_item *items = calloc((size_t)n, sizeof *items);
     score_result *res = malloc((size_t)n * sizeof *res);
-    char **conts = calloc((size_t)n, sizeof *conts);
-    int rc = 0;
-    if (!items || !res || !conts) {
+    char **conts = calloc((size_t)n, sizeof *conts), **ctxs = calloc((size_t)(q1 - q0), sizeof *ctxs);
+    int rc = 0, k = 0;
+    if (!items || !res || !conts || !ctxs) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto done;
     }
-    for (int k = 0; k < n; k++) {
-        const char *a = k < it->ntrue ? it->true_ans[k] : it->false_ans[k - it->ntrue];
-        if (asprintf(&conts[k], " %s", a) < 0) {
-            conts[k] = NULL;
+    for (int q = q0; q < q1; q++) {
+        const tqa_item *it = &s->item[idx ? idx[q] : q];
+        if (!(ctxs[q - q0] = tqa_context(it))) {
             rc = err_set(e, CAPE_EFAIL, "out of memory");
             goto done;
         }
-        items[k] = (score_item){ctx, conts[k]};
+        for (int a = 0; a < it->ntrue + it->nfalse; a++, k++) {
+            const char *ans = a < it->ntrue ? it->true_ans[a] : it->false_ans[a - it->ntrue];
+            if (asprintf(&conts[k], " %s", ans) < 0) {
+                conts[k] = NULL;
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                goto done;
+            }
+            items[k] = (score_item){ctxs[q - q0], conts[k]};
+        }
     }
     before_ctx b = {h, c ? c->last_only : 0};
-    rc = score_items_cb(ses, m, items, n, -1, h ? set_from_pos : NULL, &b, res, e);
-    for (int k = 0; !rc && k < n; k++) {
-        if (k < it->ntrue)
-            ll_true[k] = res[k].logprob;
-        else
-            ll_false[k - it->ntrue] = res[k].logprob;
+    if ((rc = score_items_cb(ses, m, items, n, -1, h ? set_from_pos : NULL, &b, res, e)))
+        goto done;
+    k = 0;
+    for (int q = q0; q < q1; q++) {
+        const tqa_item *it = &s->item[idx ? idx[q] : q];
+        double lt[MCEVAL_MAX_ANSWERS], lf[MCEVAL_MAX_ANSWERS];
+        for (int a = 0; a < it->ntrue; a++)
+            lt[a] = res[k++].logprob;
+        for (int a = 0; a < it->nfalse; a++)
+            lf[a] = res[k++].logprob;
+        tqa_score sc = tqa_score_item(it, lt, lf);
+        out->mc1[q] = sc.mc1;
+        out->mc2[q] = sc.mc2;
     }
 done:
-    for (int k = 0; conts && k < n; k++)
-        free(conts[k]);
+    for (int i = 0; conts && i < n; i++)
+        free(conts[i]);
+    for (int i = 0; ctxs && i < q1 - q0; i++)
+        free(ctxs[i]);
     free(conts);
+    free(ctxs);
     free(items);
     free(res);
     return rc;
@@ -70,54 +97,54 @@ int mceval_truthfulqa(model_session *ses, const model *m, const tqa_set *s, cons
     out->n = n;
     out->mc1 = malloc((size_t)(n ? n : 1) * sizeof *out->mc1);
     out->mc2 = malloc((size_t)(n ? n : 1) * sizeof *out->mc2);
-    if (c && c->gate)
+    int gated = c && c->gate;
+    if (gated)
         out->gate_cos = malloc((size_t)(n ? n : 1) * sizeof *out->gate_cos);
-    double ll_true[32], ll_false[32];
     steer_plan plan = {0};
     steer_hook h;
     int rc = 0;
-    if (!out->mc1 || !out->mc2 || (c && c->gate && !out->gate_cos)) {
+    if (!out->mc1 || !out->mc2 || (gated && !out->gate_cos)) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto done;
     }
+    for (int i = 0; i < n; i++) {
+        const tqa_item *it = &s->item[idx ? idx[i] : i];
+        if (it->ntrue > MCEVAL_MAX_ANSWERS || it->nfalse > MCEVAL_MAX_ANSWERS) {
+            rc = err_set(e, CAPE_EINPUT, "line %d: more than %d answers", it->line,
+                         MCEVAL_MAX_ANSWERS);
+            goto done;
+        }
+    }
     if (c && (rc = steer_plan_make(c, mc, &plan, e)))
         goto done;
-    for (int i = 0; i < n && !rc; i++) {
-        const tqa_item *it = &s->item[idx ? idx[i] : i];
-        if (it->ntrue > 32 || it->nfalse > 32) {
-            rc = err_set(e, CAPE_EINPUT, "line %d: more than 32 answers", it->line);
-            break;
-        }
-        char *ctx = tqa_context(it);
-        if (!ctx) {
-            rc = err_set(e, CAPE_EFAIL, "out of memory");
-            break;
-        }
-        if (c) {
+    if (c)
+        steer_plan_hook(&plan, c, mc, 0, 1.0f, &h);
+    /* a gate gives each question its own strength, so questions go one by one */
+    int group = gated ? 1 : 16;
+    for (int q0 = 0; q0 < n && !rc; q0 += group) {
+        int q1 = q0 + group < n ? q0 + group : n;
+        if (gated) {
+            const tqa_item *it = &s->item[idx ? idx[q0] : q0];
+            char *ctx = tqa_context(it);
+            int *ids = NULL, len;
             float strength = 1.0f;
-            if (c->gate) {
-                int *ids, len;
-                double cosv;
-                if (!(rc = capture_tokenize(m, ctx, -1, &ids, &len, e))) {
-                    rc = steer_gate(ses, m, c, &plan, ids, len, &cosv, &strength, e);
-                    free(ids);
-                }
-                out->gate_cos[i] = cosv;
-            }
-            steer_plan_hook(&plan, c, mc, 0, strength, &h);
-            model_session_set_hook(ses, steer_hook_fn, &h);
+            double cosv = NAN;
+            if (!ctx)
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+            else if (!(rc = capture_tokenize(m, ctx, -1, &ids, &len, e)))
+                rc = steer_gate(ses, m, c, &plan, ids, len, &cosv, &strength, e);
+            free(ids);
+            free(ctx);
+            out->gate_cos[q0] = cosv;
+            h.scale = c->scale * strength;
         }
+        if (c)
+            model_session_set_hook(ses, steer_hook_fn, &h);
         if (!rc)
-            rc = score_one(ses, m, it, ctx, c ? &h : NULL, c, ll_true, ll_false, e);
+            rc = score_group(ses, m, s, idx, q0, q1, c ? &h : NULL, c, out, e);
         model_session_set_hook(ses, NULL, NULL);
-        free(ctx);
-        if (rc)
-            break;
-        tqa_score sc = tqa_score_item(it, ll_true, ll_false);
-        out->mc1[i] = sc.mc1;
-        out->mc2[i] = sc.mc2;
-        if (progress)
-            progress(progress_user, i + 1, n);
+        if (!rc && progress)
+            progress(progress_user, q1, n);
     }
 done:
     steer_plan_free(&plan);
