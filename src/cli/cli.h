@@ -76,6 +76,10 @@ const char *cli_bundled(const char *rel, char *buf, size_t n);
 /* Reads a score table; prints the one-line error and returns 2 on failure.
  * shown: the name used in messages (NULL: path). */
 int cli_read_table(const char *path, const char *shown, int allow_extra, scores_table *t);
+/* The table named on the command line (arg), or else the bundled default_rel
+ * (relative to the data directory, named data/<default_rel> in messages);
+ * t->path holds the name shown. Prints the error and returns 2 on failure. */
+int cli_read_table_arg(const char *arg, const char *default_rel, int allow_extra, scores_table *t);
 /* "%.4f"-style formatting that prints n/a for NaN and infinities. */
 void cli_fmt(char *buf, size_t n, const char *fmt, double v);
 void cli_fmt_size(char *buf, size_t n, double v);

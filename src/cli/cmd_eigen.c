@@ -195,16 +195,9 @@ int cmd_eigen(int argc, char **argv)
         return 0;
     if (rc)
         return rc;
-    char buf[4096];
-    const char *path, *shown;
-    if (first == argc) {
-        path = cli_bundled("benchmarks/paper/pythia_set_a.csv", buf, sizeof buf);
-        shown = "data/benchmarks/paper/pythia_set_a.csv";
-    } else {
-        path = shown = argv[first];
-    }
     scores_table t;
-    rc = cli_read_table(path, shown, a.extra, &t);
+    rc = cli_read_table_arg(first < argc ? argv[first] : NULL, "benchmarks/paper/pythia_set_a.csv",
+                            a.extra, &t);
     if (rc)
         return rc;
     phase_diagnosis d;
@@ -224,12 +217,12 @@ int cmd_eigen(int argc, char **argv)
             json_t *root = NULL;
             if (a.json) {
                 root = json_pack("{s:s,s:s,s:s}", "cape_version", CAPE_VERSION, "command", "eigen",
-                                 "table", shown);
+                                 "table", t.path);
                 json_t *body = eigen_result_json(&r);
                 json_object_update(root, body);
                 json_decref(body);
             } else {
-                print_text(out.fp, &r, shown, a.vectors);
+                print_text(out.fp, &r, t.path, a.vectors);
             }
             rc = cli_out_close(&out, root);
         }

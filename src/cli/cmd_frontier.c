@@ -187,16 +187,9 @@ int cmd_frontier(int argc, char **argv)
         return 0;
     if (rc)
         return rc;
-    char buf[4096];
-    const char *path, *shown;
-    if (first == argc) {
-        path = cli_bundled("benchmarks/paper/paper_frontier_34_swe_gpqa.csv", buf, sizeof buf);
-        shown = "data/benchmarks/paper/paper_frontier_34_swe_gpqa.csv";
-    } else {
-        path = shown = argv[first];
-    }
     scores_table t;
-    rc = cli_read_table(path, shown, a.extra, &t);
+    rc = cli_read_table_arg(first < argc ? argv[first] : NULL,
+                            "benchmarks/paper/paper_frontier_34_swe_gpqa.csv", a.extra, &t);
     if (rc)
         return rc;
     frontier_default_pair(&t, &a.o, a.x_given, a.y_given);
@@ -212,12 +205,12 @@ int cmd_frontier(int argc, char **argv)
             json_t *root = NULL;
             if (a.json) {
                 root = json_pack("{s:s,s:s,s:s}", "cape_version", CAPE_VERSION, "command",
-                                 "frontier", "table", shown);
+                                 "frontier", "table", t.path);
                 json_t *body = frontier_result_json(&r);
                 json_object_update(root, body);
                 json_decref(body);
             } else {
-                print_text(out.fp, &r, shown);
+                print_text(out.fp, &r, t.path);
             }
             rc = cli_out_close(&out, root);
         }

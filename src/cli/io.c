@@ -105,6 +105,15 @@ int cli_read_table(const char *path, const char *shown, int allow_extra, scores_
     return rc ? cli_report(&e) : 0;
 }
 
+int cli_read_table_arg(const char *arg, const char *default_rel, int allow_extra, scores_table *t)
+{
+    if (arg)
+        return cli_read_table(arg, arg, allow_extra, t);
+    char path[4096], shown[512];
+    snprintf(shown, sizeof shown, "data/%s", default_rel);
+    return cli_read_table(cli_bundled(default_rel, path, sizeof path), shown, allow_extra, t);
+}
+
 void cli_fmt(char *buf, size_t n, const char *fmt, double v)
 {
     if (isfinite(v))
