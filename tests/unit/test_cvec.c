@@ -31,9 +31,15 @@ static void loads_llama_cpp_file(void **state)
     assert_true(fd >= 0);
     close(fd);
     assert_int_equal(cvec_save(&cv, path, "llama", &e), 0);
+    double norms[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(cvec_set_norms(&cv, norms, 5, &e), 0);
+    assert_int_equal(cvec_save(&cv, path, "llama", &e), 0);
     cvec back;
     assert_int_equal(cvec_load(path, 0, &back, &e), 0);
     assert_int_equal(back.n_slots, 5);
+    assert_non_null(back.resid_norm); /* cape's residual norms travel with the file */
+    for (int s = 0; s < 5; s++)
+        assert_close(back.resid_norm[s], norms[s], 0);
     assert_memory_equal(back.v, cv.v, 5 * 64 * sizeof(float));
     cvec_add(&back, &cv, -1.0f, &e);
     for (int j = 0; j < 5 * 64; j++)
