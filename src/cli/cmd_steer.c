@@ -62,6 +62,11 @@ static void help(void)
         "  --scales LIST       comma-separated scales to sweep (1,2,4,8; with --relative\n"
         "                      0.025,0.05,0.1,0.2)\n"
         "  --dev N             sweep on at most N questions of the dev half (all)\n"
+        "  --select M          mc2 | mc1: the dev metric that picks the best setting (mc2)\n"
+        "  --add-no-comment    count \"I have no comment.\" as a true answer, as the\n"
+        "                      benchmark's own scorer does (lm-eval and the Open LLM\n"
+        "                      Leaderboard do not; a model pushed towards refusing then\n"
+        "                      gains MC2 without knowing more)\n"
         "  --relative          as for apply\n"
         "  --layers LIST       blocks to sweep (every block the file has)\n"
         "  --last-only, --gate as for apply\n"
@@ -80,7 +85,7 @@ static void help(void)
 typedef struct {
     const char *sub, *model, *pos, *neg, *tqa, *cvec, *prompt, *output, *svg, *layer_arg;
     const char *scales, *layers;
-    int tqa_on, relative, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
+    int tqa_on, relative, add_no_comment, select_mc1, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
     int changed, boot, n_ctx, dev;
     const char *save_json;
     double holdout, scale, temp, split_frac;
@@ -104,7 +109,7 @@ static int parse(int argc, char **argv, steer_args *a)
 {
     enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
            O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
-           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV };
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV, O_NOCOM, O_SELECT };
     static const struct option opts[] = {
         {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
         {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
@@ -113,7 +118,9 @@ static int parse(int argc, char **argv, steer_args *a)
         {"temp", 1, 0, O_TEMP}, {"seed", 1, 0, O_SEED}, {"compare", 0, 0, O_COMPARE},
         {"scales", 1, 0, O_SCALES}, {"limit", 1, 0, O_LIMIT}, {"changed", 1, 0, O_CHANGED},
         {"boot", 1, 0, O_BOOT}, {"svg", 1, 0, O_SVG}, {"split-seed", 1, 0, O_SSEED},
-        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE}, {"exact", 0, 0, O_EXACT}, {"relative", 0, 0, O_REL}, {"dev", 1, 0, O_DEV}, {"prompt", 1, 0, 'p'},
+        {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE},
+        {"exact", 0, 0, O_EXACT}, {"relative", 0, 0, O_REL}, {"dev", 1, 0, O_DEV},
+        {"add-no-comment", 0, 0, O_NOCOM}, {"select", 1, 0, O_SELECT}, {"prompt", 1, 0, 'p'},
         {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
@@ -175,6 +182,13 @@ static int parse(int argc, char **argv, steer_args *a)
         case O_SAVE: a->save_json = optarg; break;
         case O_EXACT: tensor_set_exact(1); break;
         case O_REL: a->relative = 1; break;
+        case O_NOCOM: a->add_no_comment = 1; break;
+        case O_SELECT:
+            if (strcmp(optarg, "mc1") == 0 || strcmp(optarg, "mc2") == 0)
+                a->select_mc1 = optarg[2] == '1';
+            else
+                rc = cli_usage_error(cmd, "--select expects mc1 or mc2, got '%s'", optarg);
+            break;
         case O_DEV:
             rc = cli_parse_int(cmd, "--dev", optarg, 2, 100000, &v);
             a->dev = (int)v;
@@ -265,7 +279,7 @@ static int load_tqa(const steer_args *a, tqa_split_t *t, cape_err *e)
         snprintf(def, sizeof def, "%s/truthfulqa/TruthfulQA.csv", cli_data_dir());
         path = def;
     }
-    if (tqa_load(path, 1, &t->set, e))
+    if (tqa_load(path, a->add_no_comment, &t->set, e))
         return e->code;
     t->order = malloc((size_t)t->set.n * sizeof *t->order);
     if (!t->order)
@@ -668,7 +682,11 @@ static int run_eval(const steer_args *a)
             sp->scale = scales[si];
             mceval_compare(&base_dev, &run, nboot, (uint32_t)a->seed, &sp->dev);
             mceval_free(&run);
-            if (best < 0 || sp->dev.mc2.v > pts[best].dev.mc2.v)
+            double score = a->select_mc1 ? sp->dev.mc1.v + 1e-3 * sp->dev.mc2.v : sp->dev.mc2.v;
+            double top = best < 0 ? -1
+                         : a->select_mc1 ? pts[best].dev.mc1.v + 1e-3 * pts[best].dev.mc2.v
+                                         : pts[best].dev.mc2.v;
+            if (best < 0 || score > top)
                 best = np;
             json_t *pj = cmp_json(&sp->dev);
             json_object_set_new(pj, "block", json_integer(sp->layer));
@@ -727,7 +745,7 @@ static int run_eval(const steer_args *a)
                      k == best ? " *" : "");
             print_cmp(lab, &pts[k].dev);
         }
-        printf("\nbest on dev (* by MC2), reported on test:\n");
+        printf("\nbest on dev (* by %s), reported on test:\n", a->select_mc1 ? "MC1" : "MC2");
         print_cmp("unsteered", &tb);
         print_cmp("steered", &ts);
         char fx[96], br[96];
