@@ -68,7 +68,8 @@ static void help(void)
         "                      Leaderboard do not; a model pushed towards refusing then\n"
         "                      gains MC2 without knowing more)\n"
         "  --relative          as for apply\n"
-        "  --layers LIST       blocks to sweep (every block the file has)\n"
+        "  --layers LIST       blocks to sweep (the block build chose and the quarter depth;\n"
+        "                      every block the file has when it does not say)\n"
         "  --last-only, --gate as for apply\n"
         "  --limit N           use at most N held-out questions\n"
         "  --changed N         paper prompts for the changed-continuation measure (10; 0: skip)\n"
@@ -374,6 +375,7 @@ static int run_build(const steer_args *a)
             memcpy(cv.v + (size_t)l * r.dim, r.dir + (size_t)l * r.dim, (size_t)r.dim * sizeof(float));
             cv.present[l] = 1;
         }
+        cv.chosen = r.chosen;
         if (!rc)
             rc = cvec_set_norms(&cv, r.resid_norm, r.n_layers, &e);
         if (rc)
@@ -535,16 +537,17 @@ static int write_svg(const steer_args *a, const sweep_point *pts, int np, const 
     svg_plot *p = svg_plot_new("steer", 760, 460);
     if (!p)
         return err_set(e, CAPE_EFAIL, "out of memory");
-    svg_title(p, "TruthfulQA under steering (dev half of the held-out split)");
-    svg_axis_x(p, "steering scale (norm of the added vector)", SVG_LINEAR, NULL);
-    svg_axis_y(p, "accuracy (%): MC2 solid, MC1 dashed", SVG_LINEAR, NULL);
-    double x[2] = {0, 1};
+    int positive = 1;
     for (int k = 0; k < np; k++)
-        x[1] = fmax(x[1], pts[k].scale);
-    double y2[2] = {100 * base->mc2.v, 100 * base->mc2.v}, y1[2] = {100 * base->mc1.v,
-                                                                    100 * base->mc1.v};
-    svg_line(p, x, y2, 2, (svg_style){.color = "#555", .dash = "2 3"}, "unsteered MC2");
-    svg_line(p, x, y1, 2, (svg_style){.color = "#999", .dash = "2 3"}, "unsteered MC1");
+        positive &= pts[k].scale > 0;
+    svg_title(p, "TruthfulQA under steering (dev part of the held-out split)");
+    svg_axis_x(p,
+               a->relative ? "steering scale (fraction of the block's residual norm)"
+                           : "steering scale (norm of the added vector)",
+               positive ? SVG_LOG10 : SVG_LINEAR, NULL);
+    svg_axis_y(p, "accuracy (%): MC2 solid, MC1 dashed", SVG_LINEAR, NULL);
+    svg_hline(p, 100 * base->mc2.v, (svg_style){.color = "#555", .dash = "2 3"}, "unsteered MC2");
+    svg_hline(p, 100 * base->mc1.v, (svg_style){.color = "#999", .dash = "6 3"}, "unsteered MC1");
     for (int li = 0; li < nl; li++) {
         double xs[64], m2[64], m2lo[64], m2hi[64], m1[64];
         int n = 0;
@@ -561,9 +564,10 @@ static int write_svg(const steer_args *a, const sweep_point *pts, int np, const 
         char lab[64];
         snprintf(lab, sizeof lab, "block %d", (int)layers[li]);
         svg_band(p, xs, m2lo, m2hi, n, col, 0.12, NULL);
-        svg_line(p, xs, m2, n, (svg_style){.color = col, .marker = SVG_MARK_CIRCLE}, lab);
-        svg_line(p, xs, m1, n, (svg_style){.color = col, .dash = "5 3", .marker = SVG_MARK_SQUARE},
-                 NULL);
+        svg_line(p, xs, m2, n, (svg_style){.color = col}, lab);
+        svg_scatter(p, xs, m2, n, (svg_style){.color = col, .marker = SVG_MARK_CIRCLE}, NULL, NULL);
+        svg_line(p, xs, m1, n, (svg_style){.color = col, .dash = "5 3"}, NULL);
+        svg_scatter(p, xs, m1, n, (svg_style){.color = col, .marker = SVG_MARK_SQUARE}, NULL, NULL);
     }
     size_t len;
     char *s = svg_render(p, &len);
@@ -629,6 +633,13 @@ static int run_eval(const steer_args *a)
     if ((rc = load_model(a, &L, &e)) || (rc = cvec_load(a->cvec, model_cfg(L.m)->dim, &cv, &e)) ||
         (rc = load_tqa(a, &t, &e)))
         goto done;
+    if (!nlayer && cv.chosen >= 0 && cv.present[cv.chosen]) {
+        /* the block build chose, and the paper's quarter depth when the file has it */
+        int quarter = model_cfg(L.m)->n_layers / 4;
+        layers[nlayer++] = cv.chosen;
+        if (quarter != cv.chosen && quarter < cv.n_slots && cv.present[quarter])
+            layers[nlayer++] = quarter;
+    }
     if (!nlayer)
         for (int l = 0; l < cv.n_slots && nlayer < 256; l++)
             if (cv.present[l])

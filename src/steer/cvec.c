@@ -19,6 +19,7 @@ int cvec_init(cvec *cv, int n_slots, int n_embd, cape_err *e)
     }
     cv->n_slots = n_slots;
     cv->n_embd = n_embd;
+    cv->chosen = -1;
     return 0;
 }
 
@@ -81,6 +82,10 @@ int cvec_load(const char *path, int expect_n_embd, cvec *cv, cape_err *e)
     }
     if (!rc)
         gguf_get_cstr(f, "controlvector.model_hint", cv->model_hint, sizeof cv->model_hint);
+    int64_t chosen;
+    if (!rc && gguf_get_int(f, "cape.chosen_block", &chosen) && chosen >= 0 &&
+        chosen < cv->n_slots)
+        cv->chosen = (int)chosen;
     gguf_arr norms;
     if (!rc && gguf_get_arr(f, "cape.residual_norm", &norms)) {
         if (norms.type != GGUF_FLOAT32 || norms.n > 100000)
@@ -163,6 +168,8 @@ int cvec_save(const cvec *cv, const char *path, const char *model_hint, cape_err
     gguf_writer_set_str(w, "general.architecture", "controlvector");
     gguf_writer_set_str(w, "controlvector.model_hint", model_hint ? model_hint : "");
     gguf_writer_set_i32(w, "controlvector.layer_count", count);
+    if (cv->chosen >= 0)
+        gguf_writer_set_i32(w, "cape.chosen_block", cv->chosen);
     if (cv->resid_norm)
         gguf_writer_set_arr(w, "cape.residual_norm", GGUF_FLOAT32, cv->resid_norm,
                             (uint64_t)cv->n_slots);

@@ -23,6 +23,7 @@ typedef struct {
      * the directions were built (cape's own key `cape.residual_norm`; NULL in
      * files made elsewhere). Lets a scale be given relative to the stream. */
     float *resid_norm; /* [n_slots] */
+    int chosen;        /* the block build chose (`cape.chosen_block`), -1 when unknown */
 } cvec;
 
 int cvec_init(cvec *cv, int n_slots, int n_embd, cape_err *e);
