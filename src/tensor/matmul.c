@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/qmm.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
 
@@ -148,13 +149,19 @@ typedef struct {
     const char *act; /* quantised activations, or NULL */
     size_t act_bytes;
     const qdot_scales *sc; /* their block scales, transposed (32-blocks only) */
+    const qmm_job *qmm;    /* the many-token kernels' job, or NULL */
+    char *qmm_ws;          /* their scratch, qmm_ws_bytes per thread */
+    size_t qmm_ws_bytes;
 } mm_job;
 
 static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
 {
-    (void)ith;
     mm_job *j = arg;
     const tensor_mat *w = j->w;
+    if (j->qmm) {
+        qmm_rows(j->qmm, r0, r1, j->qmm_ws + (size_t)ith * j->qmm_ws_bytes);
+        return;
+    }
     if (j->act) {
         /* tiles of 16 rows x 16 tokens keep both operands in L1 */
         for (int64_t rb = r0; rb < r1; rb += 16) {
@@ -204,8 +211,8 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
  * would be mapped and zeroed by the kernel on every matmul. */
 static void *scratch(int which, size_t bytes)
 {
-    static __thread void *buf[2];
-    static __thread size_t cap[2];
+    static __thread void *buf[3];
+    static __thread size_t cap[3];
     if (bytes > cap[which]) {
         free(buf[which]);
         size_t c = bytes + bytes / 4 + 4096;
@@ -215,9 +222,38 @@ static void *scratch(int which, size_t bytes)
     return buf[which];
 }
 
+/* Many tokens: activations quantised as for qdot and padded with zero rows
+ * to whole register tiles, rows handed out a panel at a time (qmm.h). 0
+ * when the scratch cannot be had (the caller falls back). */
+static int matmul_qmm(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
+{
+    int64_t npad = (n + QMM_TOKENS - 1) / QMM_TOKENS * QMM_TOKENS;
+    size_t ab = qdot_act_bytes(w->type, w->cols);
+    size_t ws_bytes = (qmm_workspace_bytes(w->type, w->cols) + 63) / 64 * 64;
+    char *act = scratch(0, ab * (size_t)npad);
+    void *info = scratch(1, qmm_info_bytes(w->type, w->cols, npad));
+    char *ws = scratch(2, ws_bytes * (size_t)pool_size(p));
+    if (!act || !info || !ws)
+        return 0;
+    for (int64_t t = 0; t < n; t++)
+        qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * ab);
+    memset(act + (size_t)n * ab, 0, (size_t)(npad - n) * ab);
+    qmm_job q = {w->type, w->cols, w->rows, w->row_bytes, w->data, act, ab, info, n, npad, y};
+    qmm_prepare(&q, info);
+    mm_job j = {w, x, n, y, NULL, 0, NULL, &q, ws, ws_bytes};
+    pool_for(p, w->rows, QMM_ROWS, mm_worker, &j);
+    return 1;
+}
+
+/* Below this many tokens expanding the weights costs more than it saves. */
+enum { QMM_MIN_TOKENS = 8 };
+
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
-    mm_job j = {w, x, n, y, NULL, 0, NULL};
+    if (n >= QMM_MIN_TOKENS && !exact_mode && qmm_supported(w->type) && qmm_available() &&
+        matmul_qmm(p, w, x, n, y))
+        return;
+    mm_job j = {w, x, n, y, NULL, 0, NULL, NULL, NULL, 0};
     char *act = NULL;
     float *scales = NULL;
     qdot_scales sc;
