@@ -7,6 +7,7 @@
 
 #include "model/model_impl.h"
 #include "tensor/act.h"
+#include "tensor/attn.h"
 #include "tensor/quant.h"
 
 struct model_session {
@@ -16,7 +17,9 @@ struct model_session {
     float *kc, *vc;
     float *x, *xb, *q, *k, *v, *qkv, *att, *hb, *hb2, *tmp;
     float *rope_cs[2]; /* [n_batch][rope_dims/2][cos, sin], global and sliding layers */
-    float *scores;     /* [n_threads][n_ctx] */
+    float *scores;     /* [n_threads][group][ctx_pad] */
+    float *kt;         /* one layer's keys transposed, [n_kv_heads][head_dim][ctx_pad] (lazy) */
+    int ctx_pad;       /* n_ctx rounded up to 64 */
     float *logits;
     int logit_rows, logit_cap;
     model_hook_fn hook;
@@ -66,7 +69,9 @@ model_session *model_session_new(const model *m, const model_session_opts *o, ca
     s->hb2 = xcalloc(B * c->ffn_dim, sizeof(float));
     s->rope_cs[0] = xcalloc(B * (size_t)c->rope_dims, sizeof(float));
     s->rope_cs[1] = xcalloc(B * (size_t)c->rope_dims, sizeof(float));
-    s->scores = xcalloc((size_t)s->n_threads * s->n_ctx, sizeof(float));
+    s->ctx_pad = (s->n_ctx + 63) / 64 * 64;
+    s->scores = xcalloc((size_t)s->n_threads * attn_scratch_floats(c->n_heads / c->n_kv_heads, s->ctx_pad),
+                        sizeof(float));
     s->pool = pool_new(s->n_threads);
     if (!s->kc || !s->vc || !s->x || !s->xb || !s->tmp || !s->q || !s->k || !s->v || !s->qkv ||
         !s->att || !s->hb || !s->hb2 || !s->rope_cs[0] || !s->rope_cs[1] || !s->scores ||
@@ -84,7 +89,7 @@ void model_session_free(model_session *s)
         return;
     pool_free(s->pool);
     float *bufs[] = {s->kc, s->vc, s->x, s->xb, s->tmp, s->q, s->k, s->v, s->qkv, s->att,
-                     s->hb, s->hb2, s->rope_cs[0], s->rope_cs[1], s->scores, s->logits};
+                     s->hb, s->hb2, s->rope_cs[0], s->rope_cs[1], s->scores, s->kt, s->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         free(bufs[i]);
     free(s);
@@ -246,7 +251,7 @@ static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
     size_t kv_dim = (size_t)c->n_kv_heads * hd;
     const float *kc = s->kc + (size_t)j->layer * s->n_ctx * kv_dim;
     const float *vc = s->vc + (size_t)j->layer * s->n_ctx * kv_dim;
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
+    float *sc = s->scores + (size_t)ith * attn_scratch_floats(group, s->ctx_pad);
     for (int item = (int)i0; item < (int)i1; item++) {
         int t = item / nh, h = item % nh, kvh = h / group, p = s->pos + t;
         int start = j->window && p - j->window + 1 > 0 ? p - j->window + 1 : 0;
@@ -286,6 +291,60 @@ static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
     }
 }
 
+/* Chunks of many tokens: each layer's keys are transposed once, then every
+ * (token, key/value head) item attends with the whole group of query heads
+ * (attn.h). */
+enum { ATT_BLOCK_MIN = 8 };
+
+typedef struct {
+    model_session *s;
+    int layer, n, window, j_lo, n_pos;
+} att_block_job;
+
+static void att_transpose_worker(void *arg, int64_t i0, int64_t i1, int ith)
+{
+    (void)ith;
+    att_block_job *j = arg;
+    model_session *s = j->s;
+    const model_config *c = &s->m->cfg;
+    int hd = c->head_dim, kv_dim = c->n_kv_heads * hd;
+    const float *kc = s->kc + (size_t)j->layer * s->n_ctx * kv_dim;
+    for (int64_t kvh = i0; kvh < i1; kvh++)
+        attn_keys_transpose(kc + (size_t)kvh * hd, (size_t)kv_dim, j->j_lo, j->n_pos, hd,
+                            s->kt + (size_t)kvh * hd * s->ctx_pad, s->ctx_pad);
+}
+
+static void att_block_worker(void *arg, int64_t i0, int64_t i1, int ith)
+{
+    att_block_job *j = arg;
+    model_session *s = j->s;
+    const model_config *c = &s->m->cfg;
+    int hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, group = nh / nkv;
+    size_t kv_dim = (size_t)nkv * hd;
+    const float *vc = s->vc + (size_t)j->layer * s->n_ctx * kv_dim;
+    float *sc = s->scores + (size_t)ith * attn_scratch_floats(group, s->ctx_pad);
+    for (int64_t item = i0; item < i1; item++) {
+        int t = (int)(item / nkv), kvh = (int)(item % nkv), p = s->pos + t;
+        int start = j->window && p - j->window + 1 > 0 ? p - j->window + 1 : 0;
+        size_t off = ((size_t)t * nh + (size_t)kvh * group) * hd;
+        attn_group(s->q + off, group, hd, s->kt + (size_t)kvh * hd * s->ctx_pad, s->ctx_pad,
+                   vc + (size_t)kvh * hd, kv_dim, start, p, c->attn_scale, sc, s->att + off);
+    }
+}
+
+/* 0 when the transposed keys cannot be allocated (the caller falls back). */
+static int attend_block(model_session *s, int l, int n, int window)
+{
+    const model_config *c = &s->m->cfg;
+    if (!s->kt && !(s->kt = malloc((size_t)c->n_kv_heads * c->head_dim * s->ctx_pad * sizeof(float))))
+        return 0;
+    int first = window && s->pos - window + 1 > 0 ? s->pos - window + 1 : 0;
+    att_block_job j = {s, l, n, window, first & ~15, s->pos + n};
+    pool_for(s->pool, c->n_kv_heads, 1, att_transpose_worker, &j);
+    pool_for(s->pool, (int64_t)n * c->n_kv_heads, 1, att_block_worker, &j);
+    return 1;
+}
+
 /* ---- one block ---- */
 
 static void attention_block(model_session *s, int l, int n)
@@ -321,8 +380,11 @@ static void attention_block(model_session *s, int l, int n)
     size_t off = ((size_t)l * s->n_ctx + s->pos) * kv_dim;
     memcpy(s->kc + off, s->k, (size_t)n * kv_dim * 4);
     memcpy(s->vc + off, s->v, (size_t)n * kv_dim * 4);
-    att_job j = {s, l, n, swa ? c->sliding_window : 0};
-    pool_for(s->pool, (int64_t)n * c->n_heads, 1, att_worker, &j);
+    int window = swa ? c->sliding_window : 0;
+    if (n < ATT_BLOCK_MIN || !attend_block(s, l, n, window)) {
+        att_job j = {s, l, n, window};
+        pool_for(s->pool, (int64_t)n * c->n_heads, 1, att_worker, &j);
+    }
     call_hook(s, l, MODEL_HOOK_ATTN_HEADS, s->att, n, q_dim);
     linear(s, &L->wo, L->bo, s->att, n, s->tmp);
     if (L->post_attn_norm)
