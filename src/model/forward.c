@@ -19,7 +19,7 @@ struct model_session {
     float *rope_cs[2]; /* [n_batch][rope_dims/2][cos, sin], global and sliding layers */
     float *scores;     /* [n_threads][group][ctx_pad] */
     float *kt;         /* one layer's keys transposed, [n_kv_heads][head_dim][ctx_pad] (lazy) */
-    int ctx_pad;       /* n_ctx rounded up to 64 */
+    int ctx_pad;       /* n_ctx rounded up to 64, plus 16 */
     float *logits;
     int logit_rows, logit_cap;
     model_hook_fn hook;
@@ -69,7 +69,9 @@ model_session *model_session_new(const model *m, const model_session_opts *o, ca
     s->hb2 = xcalloc(B * c->ffn_dim, sizeof(float));
     s->rope_cs[0] = xcalloc(B * (size_t)c->rope_dims, sizeof(float));
     s->rope_cs[1] = xcalloc(B * (size_t)c->rope_dims, sizeof(float));
-    s->ctx_pad = (s->n_ctx + 63) / 64 * 64;
+    /* plus 16: rows of transposed keys a power of two apart would all fall
+     * into the same few cache sets */
+    s->ctx_pad = (s->n_ctx + 63) / 64 * 64 + 16;
     s->scores = xcalloc((size_t)s->n_threads * attn_scratch_floats(c->n_heads / c->n_kv_heads, s->ctx_pad),
                         sizeof(float));
     s->pool = pool_new(s->n_threads);
