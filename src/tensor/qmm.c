@@ -105,9 +105,10 @@ void qmm_prepare(const qmm_job *j, void *info)
 size_t qmm_workspace_bytes(uint32_t t, int64_t cols)
 {
     int64_t subs = cols / sub_len(t);
-    /* expanded rows, panel, scales, minimums, one tile's results, alignment */
-    return 2 * (size_t)QMM_ROWS * (size_t)cols + 2 * (size_t)subs * QMM_ROWS * sizeof(float) +
-           QMM_TOKENS * QMM_ROWS * sizeof(float) + 64;
+    /* panel, one expanded scale block, scales, minimums, one tile's results,
+     * alignment */
+    return (size_t)QMM_ROWS * (size_t)cols + (size_t)QMM_ROWS * QK_K +
+           2 * (size_t)subs * QMM_ROWS * sizeof(float) + QMM_TOKENS * QMM_ROWS * sizeof(float) + 64;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -125,100 +126,94 @@ KERN INLINE __m256i nibbles32(const uint8_t *qs)
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
 }
 
-/* Weight row `row` as unsigned codes q[cols] (value = code - code_offset),
- * the scale of sub-block s at dw[s * QMM_ROWS] and, for Q4_K/Q5_K, its
- * minimum at mw[s * QMM_ROWS]: weight = dw * value - mw. */
-KERN static void expand_row(uint32_t t, const void *row, int64_t cols, uint8_t *q, float *dw,
-                            float *mw)
+/* Scale block b (QK values, or QK_K for the K-quants) of weight row `row` as
+ * unsigned codes q[] (value = code - code_offset), the scale of each of its
+ * sub-blocks k at dw[k * QMM_ROWS] and, for Q4_K/Q5_K, the minimum at
+ * mw[k * QMM_ROWS]: weight = dw * value - mw. */
+KERN static void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q, float *dw,
+                              float *mw)
 {
     const int R = QMM_ROWS;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     switch (t) {
-    case TENSOR_Q8_0:
-        for (int64_t b = 0; b < cols / QK; b++) {
-            const block_q8_0 *w = (const block_q8_0 *)row + b;
-            __m256i v = _mm256_loadu_si256((const __m256i *)w->qs);
-            _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)));
-            dw[b * R] = hf(w->d);
-        }
+    case TENSOR_Q8_0: {
+        const block_q8_0 *w = (const block_q8_0 *)row + b;
+        __m256i v = _mm256_loadu_si256((const __m256i *)w->qs);
+        _mm256_store_si256((__m256i *)q, _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)));
+        dw[0] = hf(w->d);
         break;
-    case TENSOR_Q4_0:
-        for (int64_t b = 0; b < cols / QK; b++) {
-            const block_q4_0 *w = (const block_q4_0 *)row + b;
-            _mm256_storeu_si256((__m256i *)(q + 32 * b), nibbles32(w->qs));
-            dw[b * R] = hf(w->d);
-        }
+    }
+    case TENSOR_Q4_0: {
+        const block_q4_0 *w = (const block_q4_0 *)row + b;
+        _mm256_store_si256((__m256i *)q, nibbles32(w->qs));
+        dw[0] = hf(w->d);
         break;
-    case TENSOR_Q5_0:
-        for (int64_t b = 0; b < cols / QK; b++) {
-            const block_q5_0 *w = (const block_q5_0 *)row + b;
-            uint32_t qh;
-            memcpy(&qh, w->qh, 4);
-            __m256i v = _mm256_or_si256(nibbles32(w->qs), _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
-            _mm256_storeu_si256((__m256i *)(q + 32 * b), v);
-            dw[b * R] = hf(w->d);
-        }
+    }
+    case TENSOR_Q5_0: {
+        const block_q5_0 *w = (const block_q5_0 *)row + b;
+        uint32_t qh;
+        memcpy(&qh, w->qh, 4);
+        __m256i v = _mm256_or_si256(nibbles32(w->qs), _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
+        _mm256_store_si256((__m256i *)q, v);
+        dw[0] = hf(w->d);
         break;
+    }
     case TENSOR_Q4_K:
-    case TENSOR_Q5_K:
-        for (int64_t b = 0; b < cols / QK_K; b++) {
-            const uint8_t *scales, *qs, *qh = NULL;
-            uint16_t d16, dmin16;
-            if (t == TENSOR_Q4_K) {
-                const block_q4_k *w = (const block_q4_k *)row + b;
-                scales = w->scales, qs = w->qs, d16 = w->d, dmin16 = w->dmin;
-            } else {
-                const block_q5_k *w = (const block_q5_k *)row + b;
-                scales = w->scales, qs = w->qs, qh = w->qh, d16 = w->d, dmin16 = w->dmin;
+    case TENSOR_Q5_K: {
+        const uint8_t *scales, *qs, *qh = NULL;
+        uint16_t d16, dmin16;
+        if (t == TENSOR_Q4_K) {
+            const block_q4_k *w = (const block_q4_k *)row + b;
+            scales = w->scales, qs = w->qs, d16 = w->d, dmin16 = w->dmin;
+        } else {
+            const block_q5_k *w = (const block_q5_k *)row + b;
+            scales = w->scales, qs = w->qs, qh = w->qh, d16 = w->d, dmin16 = w->dmin;
+        }
+        float d = hf(d16), dmin = hf(dmin16);
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            quant_k4_scale_min(j, scales, &sc, &m);
+            dw[j * R] = d * sc;
+            mw[j * R] = dmin * m;
+        }
+        __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+            __m256i lo = _mm256_and_si256(qv, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+            if (qh) {
+                __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p), one);
+                __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p + 1), one);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
             }
-            float d = hf(d16), dmin = hf(dmin16);
-            for (int j = 0; j < 8; j++) {
-                uint8_t sc, m;
-                quant_k4_scale_min(j, scales, &sc, &m);
-                dw[(8 * b + j) * R] = d * sc;
-                mw[(8 * b + j) * R] = dmin * m;
-            }
-            __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-            uint8_t *out = q + QK_K * b;
-            for (int p = 0; p < 4; p++) {
-                __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-                __m256i lo = _mm256_and_si256(qv, m4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-                if (qh) {
-                    __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p), one);
-                    __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p + 1), one);
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
-                }
-                _mm256_storeu_si256((__m256i *)(out + 64 * p), lo);
-                _mm256_storeu_si256((__m256i *)(out + 64 * p + 32), hi);
-            }
+            _mm256_store_si256((__m256i *)(q + 64 * p), lo);
+            _mm256_store_si256((__m256i *)(q + 64 * p + 32), hi);
         }
         break;
+    }
     case TENSOR_Q6_K: {
         const __m256i m3 = _mm256_set1_epi8(3);
-        for (int64_t b = 0; b < cols / QK_K; b++) {
-            const block_q6_k *w = (const block_q6_k *)row + b;
-            float d = hf(w->d);
-            for (int i = 0; i < 16; i++)
-                dw[(16 * b + i) * R] = d * w->scales[i];
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *ql = w->ql + 64 * h, *qhp = w->qh + 32 * h;
-                __m256i la = _mm256_loadu_si256((const __m256i *)ql);
-                __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                __m256i hv = _mm256_loadu_si256((const __m256i *)qhp);
-                __m256i v[4];
-                v[0] = _mm256_or_si256(_mm256_and_si256(la, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-                v[1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-                v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-                v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
-                for (int k = 0; k < 4; k++)
-                    _mm256_storeu_si256((__m256i *)(q + QK_K * b + 128 * h + 32 * k), v[k]);
-            }
+        const block_q6_k *w = (const block_q6_k *)row + b;
+        float d = hf(w->d);
+        for (int i = 0; i < 16; i++)
+            dw[i * R] = d * w->scales[i];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w->ql + 64 * h, *qhp = w->qh + 32 * h;
+            __m256i la = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hv = _mm256_loadu_si256((const __m256i *)qhp);
+            __m256i v[4];
+            v[0] = _mm256_or_si256(_mm256_and_si256(la, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
+            v[1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
+            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
+            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            for (int k = 0; k < 4; k++)
+                _mm256_store_si256((__m256i *)(q + 128 * h + 32 * k), v[k]);
         }
         break;
     }
@@ -227,20 +222,55 @@ KERN static void expand_row(uint32_t t, const void *row, int64_t cols, uint8_t *
     }
 }
 
-/* The panel: sub-block s of rows 16h..16h+15 becomes ks/4 vectors, vector
- * k4 holding values 4*k4..4*k4+3 of each of the 16 rows. */
-KERN static void pack_panel(const uint8_t *q, int64_t cols, int ks, uint8_t *panel)
+/* 16 rows of 32 codes (stride bytes apart) to the panel's 8 vectors: vector
+ * k4 holds codes 4*k4..4*k4+3 of each row. 4 x 4 transposes of 32-bit
+ * groups within 128-bit lanes, then the lanes gathered across rows. */
+KERN static void transpose_16x32(const uint8_t *src, size_t stride, uint8_t *dst)
 {
-    __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                     _mm512_set1_epi32((int)cols));
-    int64_t subs = cols / ks;
-    for (int64_t s = 0; s < subs; s++)
-        for (int h = 0; h < 2; h++)
-            for (int k4 = 0; k4 < ks / 4; k4++) {
-                const uint8_t *base = q + 16 * h * cols + s * ks + 4 * k4;
-                _mm512_store_si512(panel + ((s * 2 + h) * (ks / 4) + k4) * 64,
-                                   _mm512_i32gather_epi32(idx, base, 1));
-            }
+    __m256i u[4][4];
+    for (int g = 0; g < 4; g++) {
+        const uint8_t *r = src + 4 * g * stride;
+        __m256i r0 = _mm256_load_si256((const __m256i *)r);
+        __m256i r1 = _mm256_load_si256((const __m256i *)(r + stride));
+        __m256i r2 = _mm256_load_si256((const __m256i *)(r + 2 * stride));
+        __m256i r3 = _mm256_load_si256((const __m256i *)(r + 3 * stride));
+        __m256i t0 = _mm256_unpacklo_epi32(r0, r1), t1 = _mm256_unpackhi_epi32(r0, r1);
+        __m256i t2 = _mm256_unpacklo_epi32(r2, r3), t3 = _mm256_unpackhi_epi32(r2, r3);
+        /* u[g][k]: lane 0 holds group k of rows 4g..4g+3, lane 1 group k + 4 */
+        u[g][0] = _mm256_unpacklo_epi64(t0, t2);
+        u[g][1] = _mm256_unpackhi_epi64(t0, t2);
+        u[g][2] = _mm256_unpacklo_epi64(t1, t3);
+        u[g][3] = _mm256_unpackhi_epi64(t1, t3);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(u[0][k]), u[1][k], 1);
+        __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(u[2][k]), u[3][k], 1);
+        _mm512_store_si512(dst + 64 * k, _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+        _mm512_store_si512(dst + 64 * (k + 4), _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+}
+
+/* The same for 16 codes per row (4 vectors). */
+KERN static void transpose_16x16(const uint8_t *src, size_t stride, uint8_t *dst)
+{
+    __m128i u[4][4];
+    for (int g = 0; g < 4; g++) {
+        const uint8_t *r = src + 4 * g * stride;
+        __m128i r0 = _mm_load_si128((const __m128i *)r);
+        __m128i r1 = _mm_load_si128((const __m128i *)(r + stride));
+        __m128i r2 = _mm_load_si128((const __m128i *)(r + 2 * stride));
+        __m128i r3 = _mm_load_si128((const __m128i *)(r + 3 * stride));
+        __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpackhi_epi32(r0, r1);
+        __m128i t2 = _mm_unpacklo_epi32(r2, r3), t3 = _mm_unpackhi_epi32(r2, r3);
+        u[g][0] = _mm_unpacklo_epi64(t0, t2);
+        u[g][1] = _mm_unpackhi_epi64(t0, t2);
+        u[g][2] = _mm_unpacklo_epi64(t1, t3);
+        u[g][3] = _mm_unpackhi_epi64(t1, t3);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m256i lo = _mm256_set_m128i(u[1][k], u[0][k]), hi = _mm256_set_m128i(u[3][k], u[2][k]);
+        _mm512_store_si512(dst + 64 * k, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    }
 }
 
 typedef struct {
@@ -339,38 +369,49 @@ static char *align64(void *p) { return (char *)(((uintptr_t)p + 63) & ~(uintptr_
 
 KERN void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
 {
-    const int ks = sub_len(j->type);
+    const uint32_t t = j->type;
+    const int ks = sub_len(t), bs = legacy(t) ? QK : QK_K, per = bs / ks;
     const int64_t cols = j->cols, subs = cols / ks;
-    uint8_t *q = (uint8_t *)align64(workspace);
-    uint8_t *pn = q + (size_t)QMM_ROWS * cols;
-    float *dw = (float *)(pn + (size_t)QMM_ROWS * cols);
+    uint8_t *pn = (uint8_t *)align64(workspace);
+    uint8_t *q = pn + (size_t)QMM_ROWS * cols; /* one scale block of the 32 rows */
+    float *dw = (float *)(q + (size_t)QMM_ROWS * QK_K);
     float *mw = dw + subs * QMM_ROWS;
     float *out = mw + subs * QMM_ROWS;
     panel p = {pn, dw, mw};
     void (*kernel)(const qmm_job *, const panel *, int64_t, float *) =
-        legacy(j->type) ? tile_q32 : has_mins(j->type) ? tile_qk45 : tile_q6k;
+        legacy(t) ? tile_q32 : has_mins(t) ? tile_qk45 : tile_q6k;
     for (int64_t rp = r0; rp < r1; rp += QMM_ROWS) {
         int nr = (int)(j->rows - rp < QMM_ROWS ? j->rows - rp : QMM_ROWS);
-        for (int i = 0; i < QMM_ROWS; i++) {
-            if (i < nr) {
-                expand_row(j->type, (const char *)j->w + (size_t)(rp + i) * j->row_bytes, cols,
-                           q + (size_t)i * cols, dw + i, mw + i);
-            } else { /* rows past the end: zero weights */
-                memset(q + (size_t)i * cols, 0, (size_t)cols);
-                for (int64_t s = 0; s < subs; s++)
+        const char *w = (const char *)j->w + (size_t)rp * j->row_bytes;
+        if (nr < QMM_ROWS) { /* rows past the end: zero weights */
+            memset(q, 0, (size_t)QMM_ROWS * bs);
+            for (int64_t s = 0; s < subs; s++)
+                for (int i = nr; i < QMM_ROWS; i++)
                     dw[s * QMM_ROWS + i] = mw[s * QMM_ROWS + i] = 0;
-            }
         }
-        pack_panel(q, cols, ks, pn);
+        for (int64_t b = 0; b < cols / bs; b++) {
+            for (int i = 0; i < nr; i++)
+                expand_block(t, w + (size_t)i * j->row_bytes, b, q + (size_t)i * bs,
+                             dw + b * per * QMM_ROWS + i, mw + b * per * QMM_ROWS + i);
+            for (int k = 0; k < per; k++)
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t *src = q + (size_t)16 * h * bs + (size_t)k * ks;
+                    uint8_t *dst = pn + ((b * per + k) * 2 + h) * 16 * ks;
+                    if (ks == 32)
+                        transpose_16x32(src, (size_t)bs, dst);
+                    else
+                        transpose_16x16(src, (size_t)bs, dst);
+                }
+        }
         __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
         __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
         for (int64_t t0 = 0; t0 < j->n; t0 += QMM_TOKENS) {
             kernel(j, &p, t0, out);
             int64_t nt = j->n - t0 < QMM_TOKENS ? j->n - t0 : QMM_TOKENS;
-            for (int64_t t = 0; t < nt; t++) {
-                float *y = j->y + (t0 + t) * j->rows + rp;
-                _mm512_mask_storeu_ps(y, m0, _mm512_load_ps(out + t * QMM_ROWS));
-                _mm512_mask_storeu_ps(y + 16, m1, _mm512_load_ps(out + t * QMM_ROWS + 16));
+            for (int64_t tt = 0; tt < nt; tt++) {
+                float *y = j->y + (t0 + tt) * j->rows + rp;
+                _mm512_mask_storeu_ps(y, m0, _mm512_load_ps(out + tt * QMM_ROWS));
+                _mm512_mask_storeu_ps(y + 16, m1, _mm512_load_ps(out + tt * QMM_ROWS + 16));
             }
         }
     }
