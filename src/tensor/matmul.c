@@ -139,6 +139,83 @@ void tensor_axpy(float a, const float *x, float *y, int64_t n)
         y[i] += a * x[i];
 }
 
+__attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, int64_t n)
+{
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), b = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+        s0 = _mm512_fmadd_pd(a, a, s0);
+        s1 = _mm512_fmadd_pd(b, b, s1);
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+double tensor_sumsq(const float *x, int64_t n)
+{
+    if (have_avx512())
+        return sumsq_avx512(x, n);
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+__attribute__((target("avx512f"))) static void scale_mul_avx512(float *y, const float *x, float r,
+                                                                const float *w, int64_t n)
+{
+    __m512 vr = _mm512_set1_ps(r);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vr),
+                                              _mm512_loadu_ps(w + i)));
+    for (; i < n; i++)
+        y[i] = x[i] * r * w[i];
+}
+
+void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t n)
+{
+    if (have_avx512()) {
+        scale_mul_avx512(y, x, r, w, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * r * w[i];
+}
+
+__attribute__((target("avx512f"))) static void rotate_avx512(float *a, float *b, const float *co,
+                                                             const float *si, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x0 = _mm512_loadu_ps(a + i), x1 = _mm512_loadu_ps(b + i);
+        __m512 c = _mm512_loadu_ps(co + i), s = _mm512_loadu_ps(si + i);
+        _mm512_storeu_ps(a + i, _mm512_sub_ps(_mm512_mul_ps(x0, c), _mm512_mul_ps(x1, s)));
+        _mm512_storeu_ps(b + i, _mm512_add_ps(_mm512_mul_ps(x0, s), _mm512_mul_ps(x1, c)));
+    }
+    for (; i < n; i++) {
+        float x0 = a[i], x1 = b[i];
+        a[i] = x0 * co[i] - x1 * si[i];
+        b[i] = x0 * si[i] + x1 * co[i];
+    }
+}
+
+void tensor_rotate_half(float *a, float *b, const float *co, const float *si, int64_t n)
+{
+    if (have_avx512()) {
+        rotate_avx512(a, b, co, si, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float x0 = a[i], x1 = b[i];
+        a[i] = x0 * co[i] - x1 * si[i];
+        b[i] = x0 * si[i] + x1 * co[i];
+    }
+}
+
 /* ---- matmul ---- */
 
 typedef struct {
