@@ -389,7 +389,10 @@ KERN void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
                 for (int i = nr; i < QMM_ROWS; i++)
                     dw[s * QMM_ROWS + i] = mw[s * QMM_ROWS + i] = 0;
         }
+        const size_t wb = j->row_bytes / (size_t)(cols / bs); /* bytes of one weight block */
         for (int64_t b = 0; b < cols / bs; b++) {
+            for (int i = 0; i < nr; i++)
+                _mm_prefetch(w + (size_t)i * j->row_bytes + (size_t)(b + 3) * wb, _MM_HINT_T0);
             for (int i = 0; i < nr; i++)
                 expand_block(t, w + (size_t)i * j->row_bytes, b, q + (size_t)i * bs,
                              dw + b * per * QMM_ROWS + i, mw + b * per * QMM_ROWS + i);
@@ -405,7 +408,15 @@ KERN void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
         }
         __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
         __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+        /* while this panel computes, the next one's rows come in from memory */
+        const char *next = w + (size_t)QMM_ROWS * j->row_bytes;
+        size_t next_bytes = rp + 2 * QMM_ROWS <= r1 ? (size_t)QMM_ROWS * j->row_bytes
+                            : rp + QMM_ROWS < r1 ? (size_t)(r1 - rp - QMM_ROWS) * j->row_bytes : 0;
+        size_t per_tile = (next_bytes / 64 + 1) / ((size_t)(j->n + QMM_TOKENS - 1) / QMM_TOKENS) + 1;
+        size_t line = 0;
         for (int64_t t0 = 0; t0 < j->n; t0 += QMM_TOKENS) {
+            for (size_t k = 0; k < per_tile && line * 64 < next_bytes; k++, line++)
+                _mm_prefetch(next + line * 64, _MM_HINT_T0);
             kernel(j, &p, t0, out);
             int64_t nt = j->n - t0 < QMM_TOKENS ? j->n - t0 : QMM_TOKENS;
             for (int64_t tt = 0; tt < nt; tt++) {
