@@ -130,7 +130,7 @@ KERN INLINE __m256i nibbles32(const uint8_t *qs)
  * unsigned codes q[] (value = code - code_offset), the scale of each of its
  * sub-blocks k at dw[k * QMM_ROWS] and, for Q4_K/Q5_K, the minimum at
  * mw[k * QMM_ROWS]: weight = dw * value - mw. */
-KERN static void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q, float *dw,
+KERN INLINE void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q, float *dw,
                               float *mw)
 {
     const int R = QMM_ROWS;
@@ -221,6 +221,27 @@ KERN static void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q
         break;
     }
 }
+
+/* Block b of rows 0..nr-1 (row_bytes apart) into q[i * bs], one loop per
+ * type so that the type's code is inlined. */
+KERN INLINE void expand_rows(uint32_t t, const char *w, size_t row_bytes, int nr, int64_t b,
+                             int bs, uint8_t *q, float *dw, float *mw)
+{
+    for (int i = 0; i < nr; i++)
+        expand_block(t, w + (size_t)i * row_bytes, b, q + (size_t)i * bs, dw + i, mw + i);
+}
+#define EXPAND_ROWS(name, type)                                                                    \
+    KERN static void name(const char *w, size_t row_bytes, int nr, int64_t b, int bs, uint8_t *q, \
+                          float *dw, float *mw)                                                    \
+    {                                                                                              \
+        expand_rows(type, w, row_bytes, nr, b, bs, q, dw, mw);                                     \
+    }
+EXPAND_ROWS(expand_q8_0, TENSOR_Q8_0)
+EXPAND_ROWS(expand_q4_0, TENSOR_Q4_0)
+EXPAND_ROWS(expand_q5_0, TENSOR_Q5_0)
+EXPAND_ROWS(expand_q4_k, TENSOR_Q4_K)
+EXPAND_ROWS(expand_q5_k, TENSOR_Q5_K)
+EXPAND_ROWS(expand_q6_k, TENSOR_Q6_K)
 
 /* 16 rows of 32 codes (stride bytes apart) to the panel's 8 vectors: vector
  * k4 holds codes 4*k4..4*k4+3 of each row. 4 x 4 transposes of 32-bit
@@ -380,6 +401,9 @@ KERN void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
     panel p = {pn, dw, mw};
     void (*kernel)(const qmm_job *, const panel *, int64_t, float *) =
         legacy(t) ? tile_q32 : has_mins(t) ? tile_qk45 : tile_q6k;
+    void (*expand)(const char *, size_t, int, int64_t, int, uint8_t *, float *, float *) =
+        t == TENSOR_Q8_0 ? expand_q8_0 : t == TENSOR_Q4_0 ? expand_q4_0 : t == TENSOR_Q5_0 ? expand_q5_0
+        : t == TENSOR_Q4_K ? expand_q4_k : t == TENSOR_Q5_K ? expand_q5_k : expand_q6_k;
     for (int64_t rp = r0; rp < r1; rp += QMM_ROWS) {
         int nr = (int)(j->rows - rp < QMM_ROWS ? j->rows - rp : QMM_ROWS);
         const char *w = (const char *)j->w + (size_t)rp * j->row_bytes;
@@ -393,9 +417,7 @@ KERN void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
         for (int64_t b = 0; b < cols / bs; b++) {
             for (int i = 0; i < nr; i++)
                 _mm_prefetch(w + (size_t)i * j->row_bytes + (size_t)(b + 3) * wb, _MM_HINT_T0);
-            for (int i = 0; i < nr; i++)
-                expand_block(t, w + (size_t)i * j->row_bytes, b, q + (size_t)i * bs,
-                             dw + b * per * QMM_ROWS + i, mw + b * per * QMM_ROWS + i);
+            expand(w, j->row_bytes, nr, b, bs, q, dw + b * per * QMM_ROWS, mw + b * per * QMM_ROWS);
             for (int k = 0; k < per; k++)
                 for (int h = 0; h < 2; h++) {
                     const uint8_t *src = q + (size_t)16 * h * bs + (size_t)k * ks;
