@@ -74,36 +74,66 @@ static void values_plain(const float *sc, int G, int hd, int ld, const float *v,
 #define AVX512 __attribute__((target("avx512f")))
 #define EACH4(X) X(0) X(1) X(2) X(3)
 
-/* Scores of 4 queries x 64 positions (4 vectors of 16) starting at kt + j. */
-AVX512 static void scores_4x64(const float *q, int hd, const float *kt, int ld, float scale,
-                               float *sc)
+/* Scores of 4 queries x 16 nv positions (nv = 1..4 vectors of 16) starting
+ * at kt + j; nv is a constant in each instance, the unused sums fold away. */
+#define INLINE static inline __attribute__((always_inline))
+AVX512 INLINE void scores_4xn(const float *q, int hd, const float *kt, int ld, float scale,
+                              float *sc, const int nv)
 {
 #define ZERO(g) __m512 a##g##0 = _mm512_setzero_ps(), a##g##1 = a##g##0, a##g##2 = a##g##0, a##g##3 = a##g##0;
     EACH4(ZERO)
     for (int d = 0; d < hd; d++) {
         const float *r = kt + (size_t)d * ld;
-        __m512 k0 = _mm512_loadu_ps(r), k1 = _mm512_loadu_ps(r + 16);
-        __m512 k2 = _mm512_loadu_ps(r + 32), k3 = _mm512_loadu_ps(r + 48);
+        __m512 k0 = _mm512_loadu_ps(r), k1 = k0, k2 = k0, k3 = k0;
+        if (nv > 1)
+            k1 = _mm512_loadu_ps(r + 16);
+        if (nv > 2)
+            k2 = _mm512_loadu_ps(r + 32);
+        if (nv > 3)
+            k3 = _mm512_loadu_ps(r + 48);
 #define FMA(g)                                                                                     \
     {                                                                                              \
         __m512 x = _mm512_set1_ps(q[g * hd + d]);                                                  \
         a##g##0 = _mm512_fmadd_ps(x, k0, a##g##0);                                                 \
-        a##g##1 = _mm512_fmadd_ps(x, k1, a##g##1);                                                 \
-        a##g##2 = _mm512_fmadd_ps(x, k2, a##g##2);                                                 \
-        a##g##3 = _mm512_fmadd_ps(x, k3, a##g##3);                                                 \
+        if (nv > 1)                                                                                \
+            a##g##1 = _mm512_fmadd_ps(x, k1, a##g##1);                                             \
+        if (nv > 2)                                                                                \
+            a##g##2 = _mm512_fmadd_ps(x, k2, a##g##2);                                             \
+        if (nv > 3)                                                                                \
+            a##g##3 = _mm512_fmadd_ps(x, k3, a##g##3);                                             \
     }
         EACH4(FMA)
     }
     __m512 s = _mm512_set1_ps(scale);
 #define STORE(g)                                                                                   \
     _mm512_storeu_ps(sc + (size_t)g * ld, _mm512_mul_ps(a##g##0, s));                              \
-    _mm512_storeu_ps(sc + (size_t)g * ld + 16, _mm512_mul_ps(a##g##1, s));                         \
-    _mm512_storeu_ps(sc + (size_t)g * ld + 32, _mm512_mul_ps(a##g##2, s));                         \
-    _mm512_storeu_ps(sc + (size_t)g * ld + 48, _mm512_mul_ps(a##g##3, s));
+    if (nv > 1)                                                                                    \
+        _mm512_storeu_ps(sc + (size_t)g * ld + 16, _mm512_mul_ps(a##g##1, s));                     \
+    if (nv > 2)                                                                                    \
+        _mm512_storeu_ps(sc + (size_t)g * ld + 32, _mm512_mul_ps(a##g##2, s));                     \
+    if (nv > 3)                                                                                    \
+        _mm512_storeu_ps(sc + (size_t)g * ld + 48, _mm512_mul_ps(a##g##3, s));
     EACH4(STORE)
 #undef ZERO
 #undef FMA
 #undef STORE
+}
+
+AVX512 static void scores_4x1(const float *q, int hd, const float *kt, int ld, float scale, float *sc)
+{
+    scores_4xn(q, hd, kt, ld, scale, sc, 1);
+}
+AVX512 static void scores_4x2(const float *q, int hd, const float *kt, int ld, float scale, float *sc)
+{
+    scores_4xn(q, hd, kt, ld, scale, sc, 2);
+}
+AVX512 static void scores_4x3(const float *q, int hd, const float *kt, int ld, float scale, float *sc)
+{
+    scores_4xn(q, hd, kt, ld, scale, sc, 3);
+}
+AVX512 static void scores_4x4(const float *q, int hd, const float *kt, int ld, float scale, float *sc)
+{
+    scores_4xn(q, hd, kt, ld, scale, sc, 4);
 }
 
 /* Scores of one query x 16 positions. */
@@ -163,12 +193,17 @@ AVX512 static void values_1x16(const float *sc, const float *v, size_t v_stride,
 AVX512 static void scores_avx512(const float *q, int G, int hd, const float *kt, int ld, int j0,
                                  int j1, float scale, float *sc)
 {
+    static void (*const four[4])(const float *, int, const float *, int, float, float *) = {
+        scores_4x1, scores_4x2, scores_4x3, scores_4x4};
     int jb = j0 & ~15;
     for (int g0 = 0; g0 < G; g0 += 4) {
         int gn = G - g0 < 4 ? G - g0 : 4, j = jb;
-        if (gn == 4) /* while at least three of the four vectors are wanted */
-            for (; j + 48 <= j1 + 1 && j + 64 <= ld; j += 64)
-                scores_4x64(q + (size_t)g0 * hd, hd, kt + j, ld, scale, sc + (size_t)g0 * ld + j);
+        if (gn == 4)
+            for (; j <= j1; j += 64) {
+                int nv = (j1 - j) / 16 + 1;
+                nv = nv < 4 ? nv : 4;
+                four[nv - 1](q + (size_t)g0 * hd, hd, kt + j, ld, scale, sc + (size_t)g0 * ld + j);
+            }
         for (; j <= j1; j += 16)
             for (int g = g0; g < g0 + gn; g++)
                 scores_1x16(q + (size_t)g * hd, hd, kt + j, ld, scale, sc + (size_t)g * ld + j);
