@@ -299,6 +299,25 @@ static void *scratch(int which, size_t bytes)
     return buf[which];
 }
 
+typedef struct {
+    const tensor_mat *w;
+    const float *x;
+    const qmm_job *q;
+    void *info;
+} quant_job;
+
+/* Activation rows t0..t1-1 quantised (rows past n are the zero padding)
+ * and their block data for qmm. */
+static void quant_worker(void *arg, int64_t t0, int64_t t1, int ith)
+{
+    (void)ith;
+    quant_job *j = arg;
+    const tensor_mat *w = j->w;
+    for (int64_t t = t0; t < t1 && t < j->q->n; t++)
+        qdot_quantize(w->type, j->x + t * w->cols, w->cols, (char *)j->q->act + (size_t)t * j->q->act_bytes);
+    qmm_prepare(j->q, t0, t1, j->info);
+}
+
 /* Many tokens: activations quantised as for qdot and padded with zero rows
  * to whole register tiles, rows handed out a panel at a time (qmm.h). 0
  * when the scratch cannot be had (the caller falls back). */
@@ -312,11 +331,10 @@ static int matmul_qmm(pool *p, const tensor_mat *w, const float *x, int64_t n, f
     char *ws = scratch(2, ws_bytes * (size_t)pool_size(p));
     if (!act || !info || !ws)
         return 0;
-    for (int64_t t = 0; t < n; t++)
-        qdot_quantize(w->type, x + t * w->cols, w->cols, act + (size_t)t * ab);
     memset(act + (size_t)n * ab, 0, (size_t)(npad - n) * ab);
     qmm_job q = {w->type, w->cols, w->rows, w->row_bytes, w->data, act, ab, info, n, npad, y};
-    qmm_prepare(&q, info);
+    quant_job qj = {w, x, &q, info};
+    pool_for(n >= 64 ? p : NULL, npad, 16, quant_worker, &qj);
     mm_job j = {w, x, n, y, NULL, 0, NULL, &q, ws, ws_bytes};
     pool_for(p, w->rows, QMM_ROWS, mm_worker, &j);
     return 1;

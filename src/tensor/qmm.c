@@ -73,13 +73,13 @@ size_t qmm_info_bytes(uint32_t t, int64_t cols, int64_t npad)
     return n * 4;
 }
 
-void qmm_prepare(const qmm_job *j, void *info)
+void qmm_prepare(const qmm_job *j, int64_t t0, int64_t t1, void *info)
 {
     act_shape s = shape_of(j->type, j->cols);
     int32_t *start = info;
     float *dx = (float *)(start + j->npad * s.subs), *xs = dx + j->npad * s.blocks;
     int off = code_offset(j->type);
-    for (int64_t t = 0; t < j->npad; t++) {
+    for (int64_t t = t0; t < t1; t++) {
         const char *row = j->act + (size_t)t * j->act_bytes;
         for (int64_t b = 0; b < s.blocks; b++) {
             if (legacy(j->type)) {

@@ -59,8 +59,9 @@ typedef struct {
     float *y;         /* [n][rows] */
 } qmm_job;
 
-/* Fills info (qmm_info_bytes) from the quantised activation rows of j. */
-void qmm_prepare(const qmm_job *j, void *info);
+/* Fills info (qmm_info_bytes) for activation rows t0..t1-1 of j from their
+ * quantised values. */
+void qmm_prepare(const qmm_job *j, int64_t t0, int64_t t1, void *info);
 /* y[t][r] for every t < n and r0 <= r < r1 (r0 a multiple of QMM_ROWS),
  * with qmm_workspace_bytes of scratch. */
 void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace);
