@@ -21,8 +21,10 @@ void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos,
                     kt[(size_t)d * ld + j] = k[(size_t)j * k_stride + d];
         }
     }
+    /* the vector kernels read up to 15 positions past the last one */
+    int end = n_pos + 16 < ld ? n_pos + 16 : ld;
     for (int d = 0; d < hd; d++)
-        for (int j = n_pos; j < ld; j++)
+        for (int j = n_pos; j < end; j++)
             kt[(size_t)d * ld + j] = 0;
 }
 

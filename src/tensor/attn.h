@@ -14,10 +14,9 @@
 
 #include <stddef.h>
 
-/* kt[d * ld + j] = k[j * k_stride + d] for j < n_pos, d < hd; positions
- * n_pos..ld-1 are zeroed when ld rounds n_pos up. Positions [j_from, n_pos)
- * only: a chunk after the first re-transposes only what it added, when the
- * caller keeps kt. */
+/* kt[d * ld + j] = k[j * k_stride + d] for j_from <= j < n_pos, d < hd, and
+ * zeros for the 16 positions after n_pos that the kernels may read (ld >=
+ * n_pos + 16, or ld a multiple of 16). */
 void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos, int hd, float *kt,
                          int ld);
 
@@ -25,8 +24,9 @@ void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos,
 size_t attn_scratch_floats(int G, int ld);
 
 /* out[g * hd + i] = sum_j softmax_j(scale * q_g . k_j) v[j * v_stride + i]
- * over positions j0 <= j <= j1, for the G query vectors q[g * hd ...]. kt
- * from attn_keys_transpose (ld >= j1 + 1 rounded up to 16). */
+ * over positions j0 <= j <= j1, for the G query vectors q[g * hd ...]; kt
+ * from attn_keys_transpose with n_pos > j1 and j_from <= j0 rounded down to
+ * 16. */
 void attn_group(const float *q, int G, int hd, const float *kt, int ld, const float *v,
                 size_t v_stride, int j0, int j1, float scale, float *scratch, float *out);
 

@@ -49,6 +49,7 @@ static void check_case(rng_fast *r, int G, int hd, int n_pos, int j0, int j1)
     for (int i = 0; i < G * hd; i++)
         q[i] = (float)(rng_fast_double(r) * 4 - 2);
     float scale = 1.0f / sqrtf((float)hd) * 3;
+    memset(kt, 0xff, sizeof(float) * (size_t)hd * (size_t)ld); /* NaN wherever nothing was written */
     /* transposed in two pieces, as a second chunk adds positions */
     int mid = n_pos / 2 / 16 * 16;
     attn_keys_transpose(k, stride, 0, mid, hd, kt, ld);
