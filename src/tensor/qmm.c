@@ -46,7 +46,8 @@ static int code_offset(uint32_t t)
     }
 }
 
-/* Sub-block s of activation row a: its first value and its scale block. */
+/* How an activation row of cols values is divided: sub-blocks (one integer
+ * sum each), scale blocks (one d_x each), and where a block's values sit. */
 typedef struct {
     int64_t subs, blocks, per_block; /* sub-blocks per row, scale blocks per row, ratio */
     size_t block_bytes, qs_offset;
