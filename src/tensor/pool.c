@@ -4,8 +4,17 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
-#define SPIN_ROUNDS 100000
+/* How long a thread spins for the next job (a worker) or for the last
+ * chunks of a job (the caller) before it sleeps or yields. Long enough to
+ * cover the gaps between the jobs of one forward pass; short, because a
+ * spinning thread takes the core from a sibling that may hold the chunk it
+ * waits for whenever other processes keep the machine busy (measured: Gemma
+ * 3 270M, 2 threads on 2 busy cores: 40% faster prompts, 35% faster decode
+ * than with spins of milliseconds). A time, not a count of pause
+ * instructions, whose length differs tenfold between CPUs. */
+#define SPIN_NS 50000
 #define GEN_SHIFT 40 /* ticket = generation << 40 | next item */
 #define ITEM_MASK ((1ull << GEN_SHIFT) - 1)
 
@@ -34,6 +43,25 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* 1 while the spin that started at *start (0: not yet) is within SPIN_NS;
+ * reads the clock every 64 calls. */
+static int keep_spinning(int64_t *start, int *calls)
+{
+    if ((++*calls & 63) != 0)
+        return 1;
+    int64_t t = now_ns();
+    if (!*start)
+        *start = t;
+    return t - *start < SPIN_NS;
 }
 
 /* Claims and runs chunks of job `gen` until none is left. */
@@ -65,10 +93,11 @@ static void *worker(void *a)
     free(wa);
     uint64_t seen = 0; /* the generation at creation: a job may come before we run */
     for (;;) {
-        int spins = 0;
+        int calls = 0;
+        int64_t start = 0;
         uint64_t gen;
         while ((gen = atomic_load_explicit(&p->ticket, memory_order_acquire) >> GEN_SHIFT) == seen) {
-            if (++spins < SPIN_ROUNDS) {
+            if (keep_spinning(&start, &calls)) {
                 cpu_relax();
                 continue;
             }
@@ -146,8 +175,10 @@ void pool_for(pool *p, int64_t n, int64_t grain, pool_range_fn fn, void *arg)
     uint64_t gen = publish(p);
     work(p, gen, 0);
     /* the chunks still running belong to workers that claimed them */
-    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n; spins++) {
-        if (spins < 20000)
+    int calls = 0;
+    int64_t start = 0;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < n) {
+        if (keep_spinning(&start, &calls))
             cpu_relax();
         else
             sched_yield();

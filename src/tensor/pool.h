@@ -2,8 +2,8 @@
  * time. The caller takes part; items are claimed in chunks from a shared
  * counter, so a thread that starts late (its core busy with another process)
  * simply claims fewer chunks instead of holding everyone up. Workers spin
- * briefly between jobs, since a forward pass issues hundreds of short jobs
- * per token, then sleep on a condition variable. */
+ * for up to 50 microseconds between jobs, since a forward pass issues
+ * hundreds of short jobs per token, then sleep on a condition variable. */
 #ifndef CAPE_POOL_H
 #define CAPE_POOL_H
 

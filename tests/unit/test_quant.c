@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/rng.h"
 #include "tensor/matmul.h"
+#include "tensor/pool.h"
 #include "tensor/qdot.h"
+#include "tensor/qmm.h"
 #include "tensor/quant.h"
 
 typedef struct {
@@ -180,6 +183,81 @@ static void activation_quantisers_agree(void **state)
     }
 }
 
+/* Random blocks of every int8 type: random code bytes, then every f16 scale
+ * field overwritten with a sane random scale (random bits could be NaN). */
+static void random_rows(rng_fast *g, uint32_t t, int64_t rows, int64_t cols, uint8_t *w)
+{
+    size_t rb = (size_t)tensor_row_bytes(t, cols);
+    for (size_t i = 0; i < rb * (size_t)rows; i++)
+        w[i] = (uint8_t)rng_fast_u64(g);
+    size_t bs = (size_t)tensor_row_bytes(t, t == TENSOR_Q4_K || t == TENSOR_Q5_K || t == TENSOR_Q6_K ? QK_K : QK);
+    for (size_t o = 0; o < rb * (size_t)rows; o += bs) {
+        uint16_t d = tensor_f32_to_f16((float)(0.001 + 0.01 * rng_fast_double(g)));
+        uint16_t m = tensor_f32_to_f16((float)(0.001 + 0.01 * rng_fast_double(g)));
+        switch (t) {
+        case TENSOR_Q4_K: memcpy(w + o + offsetof(block_q4_k, d), &d, 2); memcpy(w + o + offsetof(block_q4_k, dmin), &m, 2); break;
+        case TENSOR_Q5_K: memcpy(w + o + offsetof(block_q5_k, d), &d, 2); memcpy(w + o + offsetof(block_q5_k, dmin), &m, 2); break;
+        case TENSOR_Q6_K: memcpy(w + o + offsetof(block_q6_k, d), &d, 2); break;
+        default: memcpy(w + o, &d, 2); break; /* d leads the legacy blocks */
+        }
+    }
+}
+
+/* The many-token kernels (qmm, through tensor_matmul) give every row and
+ * token the scalar kernel's dot product of the same int8 activations, up to
+ * the order of the float additions; with one thread and with two, row and
+ * token counts that leave partial panels and tiles. */
+static void many_token_kernels_match_scalar(void **state)
+{
+    (void)state;
+    if (!qmm_available()) {
+        print_message("no AVX-512 VNNI here: the many-token kernels are not used\n");
+        return;
+    }
+    const uint32_t types[] = {TENSOR_Q4_0, TENSOR_Q5_0, TENSOR_Q8_0, TENSOR_Q4_K, TENSOR_Q5_K, TENSOR_Q6_K};
+    const int64_t cols = 768, rows = 45, n = 13;
+    rng_fast g;
+    rng_fast_seed(&g, 7);
+    float *x = malloc(sizeof(float) * (size_t)(n * cols)), *y = malloc(sizeof(float) * (size_t)(n * rows));
+    float *deq = malloc(sizeof(float) * (size_t)cols);
+    pool *two = pool_new(2);
+    assert_non_null(two);
+    for (int64_t i = 0; i < n * cols; i++)
+        x[i] = (float)((rng_fast_double(&g) - 0.5) * (i % 7 == 0 ? 8.0 : 1.0));
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+        uint32_t t = types[k];
+        size_t rb = (size_t)tensor_row_bytes(t, cols), ab = qdot_act_bytes(t, cols);
+        uint8_t *w = malloc(rb * (size_t)rows);
+        char *act = malloc(ab);
+        random_rows(&g, t, rows, cols, w);
+        tensor_mat m = tensor_mat_make(t, cols, rows, w);
+        for (int threads = 1; threads <= 2; threads++) {
+            memset(y, 0, sizeof(float) * (size_t)(n * rows));
+            tensor_matmul(threads == 1 ? NULL : two, &m, x, n, y);
+            for (int64_t tok = 0; tok < n; tok++) {
+                qdot_quantize(t, x + tok * cols, cols, act);
+                for (int64_t r = 0; r < rows; r++) {
+                    float want = qdot_row_generic(t, w + (size_t)r * rb, act, cols);
+                    quant_dequant_row(t, w + (size_t)r * rb, deq, cols);
+                    double mag = 0;
+                    for (int64_t i = 0; i < cols; i++)
+                        mag += fabs((double)deq[i] * x[tok * cols + i]);
+                    float got = y[tok * rows + r];
+                    if (!(fabs(got - want) <= 2e-6 * mag))
+                        fail_msg("%s, %d thread(s), token %d row %d: %.9g, scalar %.9g (magnitude %g)",
+                                 tensor_type_name(t), threads, (int)tok, (int)r, got, want, mag);
+                }
+            }
+        }
+        free(w);
+        free(act);
+    }
+    pool_free(two);
+    free(x);
+    free(y);
+    free(deq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +265,7 @@ int main(void)
         cmocka_unit_test(half_conversions),
         cmocka_unit_test(int8_dots),
         cmocka_unit_test(activation_quantisers_agree),
+        cmocka_unit_test(many_token_kernels_match_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
