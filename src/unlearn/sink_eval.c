@@ -55,7 +55,7 @@ int sink_eval_losses(train_model *m, const sink_model *s, sink_mode mode, int of
                 routed[i] = 0;
             }
         }
-        train_row_losses(m, tok, tgt, masks, B, T, row);
+        train_row_losses(m, tok, tgt, masks, NULL, B, T, row);
         for (int b = 0; b < B && i0 + b < n; b++)
             loss[i0 + b] = row[b];
     }
