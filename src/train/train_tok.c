@@ -120,9 +120,10 @@ static int from_open_gguf(train_tokenizer *t, gguf_file *g, cape_err *e)
 {
     const char *path = gguf_path(g);
     if (!gguf_find_kv(g, "tokenizer.ggml.model") || !gguf_find_kv(g, "tokenizer.ggml.tokens")) {
+        int rc = err_set(e, CAPE_EINPUT, "%s: has no vocabulary (tokenizer.ggml.model and "
+                         "tokenizer.ggml.tokens are missing)", path);
         gguf_close(g);
-        return err_set(e, CAPE_EINPUT, "%s: has no vocabulary (tokenizer.ggml.model and "
-                       "tokenizer.ggml.tokens are missing)", path);
+        return rc;
     }
     tok *rt = tok_from_gguf(g, e);
     if (!rt) {

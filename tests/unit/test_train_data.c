@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "model/gguf.h"
@@ -345,13 +346,109 @@ static void test_packing_tofu(void **state)
     train_corpus_free(&c);
 }
 
+/* --tokenizer-gguf: documents tokenised by a GGUF's vocabulary give rows of
+ * BOS, the ids Hugging Face's reference tokenizer gives for the text
+ * (llama.cpp's test vectors in shared/data/tokenizers), then EOS. */
+static void check_gguf_rows(const char *name, int bos, int eos)
+{
+    char rel[256];
+    cape_err e = {0};
+    snprintf(rel, sizeof rel, "data/tokenizers/ggml-vocab-%s.gguf", name);
+    train_tokenizer tk;
+    if (train_tokenizer_from_gguf(&tk, test_shared_path(rel), &e)) {
+        skip();
+        return;
+    }
+    assert_null(tk.bpe.merges);
+    assert_int_equal(tk.start, bos);
+    assert_int_equal(tk.end, eos);
+    size_t ilen, olen;
+    snprintf(rel, sizeof rel, "data/tokenizers/ggml-vocab-%s.gguf.inp", name);
+    char *inp = file_read_all(test_shared_path(rel), &ilen, &e);
+    snprintf(rel, sizeof rel, "data/tokenizers/ggml-vocab-%s.gguf.out", name);
+    char *out = file_read_all(test_shared_path(rel), &olen, &e);
+    assert_non_null(inp);
+    assert_non_null(out);
+    static const char *SEP = "\n__ggml_vocab_test__\n";
+    train_corpus c = {0};
+    char *want[64];
+    int n = 0;
+    for (char *ip = inp, *op = out, *end; (end = strstr(ip, SEP)) && n < 64;
+         ip = end + strlen(SEP), n++) {
+        *end = 0;
+        char *oend = strchr(op, '\n');
+        assert_non_null(oend);
+        *oend = 0;
+        want[n] = op;
+        op = oend + 1;
+        assert_int_equal(train_corpus_add(&c, "v", ip), 0);
+    }
+    assert_int_equal(n, 46);
+    uint32_t src[64];
+    for (int i = 0; i < n; i++)
+        src[i] = 1;
+    train_dataset ds;
+    assert_int_equal(train_dataset_build(&ds, &c, src, &tk, 256, 0.0, 1, 0, &e), 0);
+    assert_int_equal((int)ds.train.n_rows, n); /* unpacked: one row per text, in order */
+    for (int r = 0; r < n; r++) {
+        const int *tok = ds.train.tokens + (size_t)r * 256, *tgt = ds.train.targets + (size_t)r * 256;
+        assert_int_equal(tok[0], bos);
+        char got[4096] = "";
+        size_t k = 0;
+        int t = 0;
+        for (; tgt[t] >= 0 && tgt[t] != eos; t++)
+            k += (size_t)snprintf(got + k, sizeof got - k, " %d", tgt[t]);
+        assert_int_equal(tgt[t], eos);
+        assert_int_equal(tgt[t + 1], -1);
+        if (strcmp(got, want[r]) != 0)
+            fail_msg("%s text %d: rows hold%s, reference%s", name, r, got, want[r]);
+    }
+    train_dataset_free(&ds);
+    train_corpus_free(&c);
+    free(inp);
+    free(out);
+    train_tokenizer_free(&tk);
+}
+
+static void test_gguf_tokenizer_rows(void **state)
+{
+    (void)state;
+    check_gguf_rows("llama-spm", 1, 2);
+    check_gguf_rows("gpt-2", 50256, 50256);
+}
+
+/* A GGUF without a vocabulary is an input error naming the file. */
+static void test_gguf_tokenizer_errors(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cape-novocab-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    cape_err e = {0};
+    assert_int_equal(gguf_writer_write(w, path, &e), 0);
+    gguf_writer_free(w);
+    train_tokenizer tk;
+    assert_int_equal(train_tokenizer_from_gguf(&tk, path, &e), CAPE_EINPUT);
+    assert_non_null(strstr(e.msg, "has no vocabulary"));
+    assert_non_null(strstr(e.msg, path));
+    err_clear(&e);
+    assert_int_equal(train_tokenizer_from_model(&tk, path, &e), CAPE_EINPUT);
+    err_clear(&e);
+    assert_int_equal(train_tokenizer_from_gguf(&tk, "no/such/file.gguf", &e), CAPE_EINPUT);
+    remove(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bpe_hand),     cmocka_unit_test(test_bpe_roundtrip),
         cmocka_unit_test(test_ckpt_errors),  cmocka_unit_test(test_batch_order),
         cmocka_unit_test(test_tofu_loader),  cmocka_unit_test(test_packing),
-        cmocka_unit_test(test_packing_tofu),
+        cmocka_unit_test(test_packing_tofu), cmocka_unit_test(test_gguf_tokenizer_rows),
+        cmocka_unit_test(test_gguf_tokenizer_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
