@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -478,6 +480,23 @@ static int exclude_sources(train_corpus *c, const train_args *a, cape_err *e)
     return rc;
 }
 
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* User + system CPU time of this process so far. */
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u))
+        return 0.0;
+    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec +
+           (double)u.ru_stime.tv_sec + 1e-6 * (double)u.ru_stime.tv_usec;
+}
+
 /* Share of the training rows' positions that hold a counted target. */
 static double fill_fraction(const train_rows *r)
 {
@@ -500,6 +519,7 @@ int cmd_train(int argc, char **argv)
     a.threads = 2;
     a.prec = TG_BF16;
     a.val_frac = 0.05;
+    double wall0 = wall_seconds();
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -733,6 +753,8 @@ int cmd_train(int argc, char **argv)
         json_object_set_new(j, "train_rows", json_integer((json_int_t)ds.train.n_rows));
         json_object_set_new(j, "fill", json_real(fill_fraction(&ds.train)));
         json_object_set_new(j, "elapsed_s", json_real(p->elapsed_s));
+        json_object_set_new(j, "cpu_s", json_real(cpu_seconds()));
+        json_object_set_new(j, "wall_s", json_real(wall_seconds() - wall0));
         json_object_set_new(j, "sinks", json_boolean(sinks.enabled));
         json_object_set_new(j, "sources", json_integer(sinks.sources.n));
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
