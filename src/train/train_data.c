@@ -247,7 +247,8 @@ static long assign_rows(piece_list *l, int T, int pack)
             l->p[i].bin = i, l->p[i].at = 0;
         return (long)l->n;
     }
-    qsort(l->p, l->n, sizeof *l->p, cmp_for_packing);
+    if (l->n)
+        qsort(l->p, l->n, sizeof *l->p, cmp_for_packing);
     size_t base = 0;
     for (size_t g = 0; g < l->n;) {
         size_t h = g;

@@ -332,7 +332,9 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
  * scalar tanhf/expf. On AVX-512 CPUs they use exp(x) by Cody-Waite range
  * reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6 Taylor polynomial
  * for e^r (relative error about 1e-7), tanh(u) = 1 - 2 / (1 + e^(2u)) with
- * |u| clamped to 9, and the logistic function 1 / (1 + e^(-x)). */
+ * |u| clamped to 9, and the logistic function 1 / (1 + e^(-x)). The
+ * cross-entropy's softmax uses the same exp (16 lanes, the row's sum then
+ * reduced in double). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define V512 __attribute__((target("avx512f")))
@@ -452,6 +454,40 @@ V512 static void gelu_bwd_v(float *da, const float *dh, const float *a, const fl
             d = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(m, mk + i));
         _mm512_mask_storeu_ps(da + i, m,
                               _mm512_fmadd_ps(d, g, _mm512_maskz_loadu_ps(m, da + i)));
+    }
+}
+
+/* Softmax pieces of the cross-entropy over a row of V logits. Masked lanes
+ * load -inf, whose exp is 0. */
+V512 static float row_max_v(const float *l, int V)
+{
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < V; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(V - i), l + i));
+    return _mm512_reduce_max_ps(mx);
+}
+
+/* sum of exp(l - mx); with out, also stores the terms there. */
+V512 static double row_sumexp_v(float *out, const float *l, int V, float mx)
+{
+    __m512 acc = _mm512_setzero_ps(), m = _mm512_set1_ps(mx);
+    for (int i = 0; i < V; i += 16) {
+        __mmask16 k = tail(V - i);
+        __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, l + i);
+        __m512 ex = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(x, m)));
+        if (out)
+            _mm512_mask_storeu_ps(out + i, k, ex);
+        acc = _mm512_add_ps(acc, ex);
+    }
+    return (double)_mm512_reduce_add_ps(acc);
+}
+
+V512 static void row_scale_v(float *l, int V, float s)
+{
+    __m512 f = _mm512_set1_ps(s);
+    for (int i = 0; i < V; i += 16) {
+        __mmask16 k = tail(V - i);
+        _mm512_mask_storeu_ps(l + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, l + i), f));
     }
 }
 #else
@@ -611,13 +647,22 @@ static void ce_fwd_rows(void *p, int lo, int hi)
             continue;
         }
         const float *l = j->logits + (size_t)n * V;
-        float mx = l[0];
-        for (int i = 1; i < V; i++)
-            if (l[i] > mx)
-                mx = l[i];
+        float mx;
         double sum = 0.0;
-        for (int i = 0; i < V; i++)
-            sum += expf(l[i] - mx);
+#if HAVE_V512
+        if (use_v512()) {
+            mx = row_max_v(l, V);
+            sum = row_sumexp_v(NULL, l, V, mx);
+        } else
+#endif
+        {
+            mx = l[0];
+            for (int i = 1; i < V; i++)
+                if (l[i] > mx)
+                    mx = l[i];
+            for (int i = 0; i < V; i++)
+                sum += expf(l[i] - mx);
+        }
         j->losses[n] = (float)(log(sum) - (double)(l[j->targets[n]] - mx));
     }
 }
@@ -659,6 +704,15 @@ static void ce_bwd_rows(void *p, int lo, int hi)
             memset(l, 0, sizeof(float) * V);
             continue;
         }
+#if HAVE_V512
+        if (use_v512()) {
+            float mx = row_max_v(l, V);
+            double sum = row_sumexp_v(l, l, V, mx);
+            row_scale_v(l, V, (float)(j->dloss / sum));
+            l[j->targets[n]] -= j->dloss;
+            continue;
+        }
+#endif
         float mx = l[0];
         for (int i = 1; i < V; i++)
             if (l[i] > mx)

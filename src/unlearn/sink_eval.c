@@ -12,7 +12,8 @@ static void item_mask(const sink_model *s, sink_mode mode, int off_own, const si
     if (off_own && it->source) {
         off = malloc(sizeof *off * (s->n_off + 1));
         if (off) {
-            memcpy(off, s->off, sizeof *off * s->n_off);
+            if (s->n_off)
+                memcpy(off, s->off, sizeof *off * s->n_off);
             off[s->n_off] = it->source;
             view.off = off;
             view.n_off = s->n_off + 1;
