@@ -7,7 +7,9 @@
 # per-author answer loss with the author's sinks on, backbone only, all sinks
 # scaled, and the author switched off (routed), the same authors for the
 # model without sinks and the retain-only model, and the forget01 result.
-#   scripts/tofu_demo.sh [TOFU_DIR] [OUT_DIR]      (EXTRA="--no-pack" etc.)
+#   scripts/tofu_demo.sh [TOFU_DIR] [OUT_DIR]
+# EXTRA="--no-pack ..." adds training flags; REUSE=1 evaluates the models
+# already in OUT_DIR without training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tofu=${1:-../shared/data/tofu}
@@ -19,6 +21,7 @@ mkdir -p "$out"
 common=(--tofu "$tofu" --arch llama --dim 128 --layers 4 --heads 4 --kv-heads 2 --hidden 512
         --batch 16 --steps 2800 --lr 3e-3 --min-lr 3e-4 --warmup 100 --wd 0.01
         --val-frac 0 --ckpt-every 500 --seed 1 --quiet --json "${extra[@]}")
+if [ -z "${REUSE:-}" ]; then
 t0=$(date +%s)
 "$cape" train "${common[@]}" --vocab 2048 --threads 1 --sinks --p-gen 0.5 --sink-k 32 \
   -o "$out/sinks" >"$out/sinks.json" &
@@ -28,14 +31,17 @@ t1=$(date +%s)
 "$cape" train "${common[@]}" --threads 2 --exclude-source tofu-199,tofu-200 \
   --tokenizer-from "$out/sinks/model.gguf" -o "$out/retain" >"$out/retain.json"
 t2=$(date +%s)
-for r in sinks nosinks retain; do
-  python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:8s} loss {d[\"loss\"]:.3f}  wall {d[\"wall_s\"] / 60:5.1f} min  CPU {d[\"cpu_s\"] / 60:5.1f} min  "
-      f"{d[\"tok_per_s\"]:.0f} positions/s, {d[\"useful_tok_per_s\"]:.0f} useful tokens/s, fill {d[\"fill\"]:.3f}")' \
-    "$out/$r.json" "$r"
-done
 echo "wall: sinks + nosinks side by side $(( (t1 - t0) / 60 )) min $(( (t1 - t0) % 60 )) s, retain-only $(( (t2 - t1) / 60 )) min $(( (t2 - t1) % 60 )) s"
+fi
+for r in sinks nosinks retain; do
+  python3 - "$out/$r.json" "$r" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]:8s} loss {d['loss']:.3f}  wall {d['wall_s'] / 60:5.1f} min  "
+      f"CPU {d['cpu_s'] / 60:5.1f} min  {d['tok_per_s']:.0f} positions/s, "
+      f"{d['useful_tok_per_s']:.0f} useful tokens/s, fill {d['fill']:.3f}")
+PY
+done
 echo "== with sinks: per-author answer loss by mode"
 "$cape" forget "$out/sinks/model.gguf" --eval --tofu "$tofu" --source "$authors"
 echo "== with sinks: all 200 authors"

@@ -744,6 +744,7 @@ int cmd_train(int argc, char **argv)
         json_object_set_new(j, "model", json_sprintf("%s/model.gguf", a.out));
         json_object_set_new(j, "arch", json_string(train_arch_name(a.cfg.arch)));
         json_object_set_new(j, "parameters", json_integer((json_int_t)m.n_params));
+        json_object_set_new(j, "products", json_string(tg_kernel_name()));
         json_object_set_new(j, "steps", json_integer(a.o.steps));
         json_object_set_new(j, "loss", json_real(p->loss));
         if (sctx.has_val)
