@@ -156,7 +156,7 @@ static int do_switch_off(const forget_args *a, ckpt_file *f, cape_err *e)
 
 /* ---- evaluation ------------------------------------------------------- */
 
-static int build_items(const forget_args *a, const train_corpus *c, const bpe_vocab *v,
+static int build_items(const forget_args *a, const train_corpus *c, const train_tokenizer *v,
                        sink_model *s, int T, int *selected, sink_eval_item **out, int *n_out,
                        cape_err *e)
 {
@@ -170,27 +170,29 @@ static int build_items(const forget_args *a, const train_corpus *c, const bpe_vo
             continue;
         const char *text = c->docs[d].text;
         const char *ans = a->tofu ? strstr(text, "\nAnswer:") : NULL;
-        /* <eot> text <eot>; the prefix up to "Answer:" is not scored */
+        /* start text end, as in training; the prefix up to "Answer:" is not scored */
         size_t nt = 1, cap = 1, np = 0, pcap = 0;
         int *ids = malloc(sizeof(int)), *pre = NULL;
         if (!ids)
             return err_set(e, CAPE_EFAIL, "out of memory");
-        ids[0] = v->eot;
-        if (bpe_encode(v, text, &ids, &nt, &cap) < 0)
-            return err_set(e, CAPE_EFAIL, "out of memory");
+        ids[0] = v->start;
+        if (train_tokenizer_encode(v, text, &ids, &nt, &cap, e))
+            return e->code;
         int *nb = realloc(ids, sizeof(int) * (nt + 1));
         if (!nb)
             return err_set(e, CAPE_EFAIL, "out of memory");
         ids = nb;
-        ids[nt++] = v->eot;
+        ids[nt++] = v->end;
         size_t scored_from = 1;
         char *query = NULL;
         if (ans) {
             size_t plen = (size_t)(ans - text) + strlen("\nAnswer:");
             char *prefix = strndup(text, plen);
             query = strndup(text, (size_t)(ans - text));
-            if (!prefix || !query || bpe_encode(v, prefix, &pre, &np, &pcap) < 0)
+            if (!prefix || !query)
                 return err_set(e, CAPE_EFAIL, "out of memory");
+            if (train_tokenizer_encode(v, prefix, &pre, &np, &pcap, e))
+                return e->code;
             scored_from = np + 1;
             free(prefix);
             free(pre);
@@ -221,7 +223,7 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
 {
     train_config cfg;
     sink_model s = {0};
-    bpe_vocab v = {0};
+    train_tokenizer v = {0};
     train_corpus c = {0};
     train_model m = {0};
     sink_eval_item *items = NULL;
@@ -230,7 +232,7 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
     uint32_t *routed = NULL;
     if ((rc = train_config_from_ckpt(f, &cfg, a->model, e)) ||
         (rc = sink_model_read(&s, f, cfg.hidden, a->model, e)) ||
-        (rc = train_tok_from_ckpt(f, &v, a->model, e)))
+        (rc = train_tokenizer_from_model(&v, a->model, e)))
         goto out;
     rc = a->tofu ? train_corpus_load_tofu(&c, a->tofu, e) : train_corpus_load_jsonl(&c, a->data, e);
     if (rc)
@@ -365,7 +367,7 @@ out:
     free(selected);
     train_model_free(&m);
     train_corpus_free(&c);
-    bpe_free(&v);
+    train_tokenizer_free(&v);
     sink_model_free(&s);
     return rc;
 }

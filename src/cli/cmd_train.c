@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,8 +28,10 @@ static void help(void)
         "Trains a small decoder-only transformer from scratch in C. The corpus is JSON\n"
         "lines {\"source\": ..., \"text\": ...}; --tofu reads TOFU's full.json (one source\n"
         "per fictitious author, one document per QA pair). A byte-level BPE vocabulary is\n"
-        "trained on the corpus first. OUTDIR receives log.jsonl (one JSON object per\n"
-        "step), checkpoints ckpt-STEP.gguf + ckpt-STEP.opt, and model.gguf at the end.\n"
+        "trained on the corpus first, unless --tokenizer-gguf names another one. Short\n"
+        "documents of one source share rows (attention stays inside each document).\n"
+        "OUTDIR receives log.jsonl (one JSON object per step), checkpoints\n"
+        "ckpt-STEP.gguf + ckpt-STEP.opt, and model.gguf at the end.\n"
         "\n"
         "model (or --config FILE.json with the same names, flags win):\n"
         "  --arch llama|gpt2     llama: RMSNorm, RoPE, SwiGLU, GQA; gpt2: LayerNorm,\n"
@@ -50,7 +54,11 @@ static void help(void)
         "  --threads N           (2)\n"
         "  --precision fp32|bf16 matmul inputs (bf16 where AMX is available, else fp32)\n"
         "  --resume              continue from the newest checkpoint in OUTDIR\n"
-        "  --tokenizer-from M.gguf  use the BPE vocabulary of a model cape trained\n"
+        "  --tokenizer-gguf M.gguf  tokenise with the vocabulary of any GGUF (a model or\n"
+        "                        a vocabulary-only file); --vocab is taken from it\n"
+        "  --tokenizer-from M.gguf  use the tokenizer of a model cape trained\n"
+        "  --no-pack             one document (or piece of one) per row, padded\n"
+        "  --max-mem GIB         memory the run may plan for (available memory)\n"
         "  --exclude-source NAME  drop that source's documents (repeatable, or a,b,c):\n"
         "                        trains the retain-only reference of an unlearning test\n"
         "  --random-data         uniformly random tokens over --vocab ids, no tokenizer\n"
@@ -62,7 +70,7 @@ static void help(void)
 }
 
 typedef struct {
-    const char *data, *tofu, *out, *config, *tok_from;
+    const char *data, *tofu, *out, *config, *tok_from, *tok_gguf;
     const char *exclude[64];
     int n_exclude;
     train_config cfg;
@@ -71,7 +79,8 @@ typedef struct {
     double p_gen;
     uint64_t sink_seed;
     train_options o;
-    int threads, resume, quiet, json, prec_set, random_data;
+    int threads, resume, quiet, json, prec_set, random_data, no_pack;
+    double max_mem_gib;
     tg_precision prec;
     double val_frac;
     /* which model flags were given, so --config does not override them */
@@ -101,7 +110,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         O_DATA = 256, O_TOFU, O_CONFIG, O_ARCH, O_DIM, O_LAYERS, O_HEADS, O_KV, O_HIDDEN, O_CTX,
         O_VOCAB, O_SINKS, O_PGEN, O_SINKK, O_SINKSEED, O_BATCH, O_SEQ, O_ACCUM, O_STEPS, O_LR,
         O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_EPS, O_CLIP, O_SEED, O_VALFRAC, O_VALEVERY,
-        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM, O_TOKFROM, O_EXCLUDE
+        O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM, O_TOKFROM, O_EXCLUDE,
+        O_TOKGGUF, O_NOPACK, O_MAXMEM
     };
     static const struct option opts[] = {
         {"data", 1, 0, O_DATA}, {"tofu", 1, 0, O_TOFU}, {"config", 1, 0, O_CONFIG},
@@ -117,7 +127,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"val-rows", 1, 0, O_VALROWS}, {"ckpt-every", 1, 0, O_CKPT}, {"keep", 1, 0, O_KEEP},
         {"threads", 1, 0, O_THREADS}, {"precision", 1, 0, O_PREC}, {"resume", 0, 0, O_RESUME},
         {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"random-data", 0, 0, O_RANDOM}, {"tokenizer-from", 1, 0, O_TOKFROM},
-        {"exclude-source", 1, 0, O_EXCLUDE}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
+        {"exclude-source", 1, 0, O_EXCLUDE}, {"tokenizer-gguf", 1, 0, O_TOKGGUF},
+        {"no-pack", 0, 0, O_NOPACK}, {"max-mem", 1, 0, O_MAXMEM}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     double d;
@@ -192,6 +203,9 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_RESUME: a->resume = 1; break;
         case O_RANDOM: a->random_data = 1; break;
         case O_TOKFROM: a->tok_from = optarg; break;
+        case O_TOKGGUF: a->tok_gguf = optarg; break;
+        case O_NOPACK: a->no_pack = 1; break;
+        case O_MAXMEM: rc = parse_float("--max-mem", optarg, 1e-6, 1e9, &a->max_mem_gib); break;
         case O_EXCLUDE:
             if (a->n_exclude < 64)
                 a->exclude[a->n_exclude++] = optarg;
@@ -215,6 +229,13 @@ static int parse_args(int argc, char **argv, train_args *a)
         return cli_usage_error("train", "give exactly one of --data, --tofu and --random-data");
     if (a->random_data && a->resume)
         return cli_usage_error("train", "--random-data cannot be resumed");
+    if (a->tok_from && a->tok_gguf)
+        return cli_usage_error("train", "give at most one of --tokenizer-from and --tokenizer-gguf");
+    if ((a->tok_from || a->tok_gguf) && a->random_data)
+        return cli_usage_error("train", "--random-data uses no tokenizer");
+    if (a->tok_gguf && a->given[G_VOCAB])
+        return cli_usage_error("train", "--vocab and --tokenizer-gguf: the vocabulary size comes "
+                               "from the tokenizer");
     if (a->o.lr <= 0)
         return cli_usage_error("train", "--lr must be positive");
     a->o.lr_min = min_lr >= 0 ? (float)min_lr : a->o.lr / 10;
@@ -284,6 +305,30 @@ static size_t mem_available(void)
     return kb * 1024;
 }
 
+/* Refuses a configuration whose weights, gradients, AdamW moments and
+ * activations would not fit in --max-mem (default: the available memory),
+ * before anything is tokenised or written. */
+static int check_memory(const train_args *a, cape_err *e)
+{
+    size_t need = train_model_bytes(&a->cfg, a->o.B, a->o.T);
+    size_t avail = a->max_mem_gib > 0 ? (size_t)(a->max_mem_gib * 1073741824.0) : mem_available();
+    if (!avail || need <= avail)
+        return 0;
+    train_config small = a->cfg;
+    small.vocab = 2;
+    size_t rest = train_model_bytes(&small, a->o.B, a->o.T);
+    double gib = 1073741824.0;
+    if (need - rest > rest)
+        return err_set(e, CAPE_EINPUT, "model and batch need %.2f GiB, %.2f GiB of it for the "
+                       "vocabulary of %d tokens, and %.2f GiB of memory is %s; lower --dim or "
+                       "--batch/--seq, or use a smaller vocabulary", need / gib,
+                       (need - rest) / gib, a->cfg.vocab, avail / gib,
+                       a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
+    return err_set(e, CAPE_EINPUT, "model and batch need %.2f GiB, %.2f GiB of memory is %s; "
+                   "lower --dim/--layers/--hidden/--vocab or --batch/--seq", need / gib,
+                   avail / gib, a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
+}
+
 /* ---- callbacks -------------------------------------------------------- */
 
 typedef struct {
@@ -303,7 +348,7 @@ static void row_mask(void *ctx, uint32_t source, float *mask)
 }
 
 typedef struct {
-    const bpe_vocab *vocab;
+    const train_tokenizer *tk;
     const sink_model *sinks;
     const train_args *a;
 } meta_ctx;
@@ -313,7 +358,7 @@ static int add_meta(void *ctx, ckpt_file *f)
     meta_ctx *m = ctx;
     const train_options *o = &m->a->o;
     int rc = ckpt_set_str(f, "general.name", "cape-trained") |
-             (m->vocab->n_vocab ? train_tok_to_ckpt(m->vocab, f) : 0) |
+             (m->tk->n_vocab ? train_tokenizer_to_ckpt(m->tk, f) : 0) |
              sink_model_write(m->sinks, f) | ckpt_set_f32(f, "cape.train.lr", o->lr) |
              ckpt_set_u32(f, "cape.train.batch", (uint32_t)o->B) |
              ckpt_set_u32(f, "cape.train.seq", (uint32_t)o->T) |
@@ -349,9 +394,9 @@ static void on_step(void *ctx, const train_progress *p)
     }
     fprintf(s->log,
             "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.6g,\"tokens\":%llu,"
-            "\"tok_per_s\":%.1f,\"elapsed_s\":%.3f",
-            p->step, p->loss, p->lr, p->grad_norm, (unsigned long long)p->tokens, p->tok_per_s,
-            p->elapsed_s);
+            "\"targets\":%llu,\"tok_per_s\":%.1f,\"useful_tok_per_s\":%.1f,\"elapsed_s\":%.3f",
+            p->step, p->loss, p->lr, p->grad_norm, (unsigned long long)p->tokens,
+            (unsigned long long)p->targets, p->tok_per_s, p->useful_per_s, p->elapsed_s);
     if (p->has_val)
         fprintf(s->log, ",\"val_loss\":%.9g", p->val_loss);
     if (p->checkpointed)
@@ -370,8 +415,8 @@ static void on_step(void *ctx, const train_progress *p)
     char val[32] = "";
     if (s->has_val)
         snprintf(val, sizeof val, " val %.3f", s->last_val);
-    fprintf(stderr, "\r%ld/%ld [%s] loss %.4f%s | %.0f tok/s | %s, ETA %s  ", p->step, p->steps,
-            bar, p->loss, val, p->tok_per_s, el, eta);
+    fprintf(stderr, "\r%ld/%ld [%s] loss %.4f%s | %.0f tok/s (%.0f useful) | %s, ETA %s  ",
+            p->step, p->steps, bar, p->loss, val, p->tok_per_s, p->useful_per_s, el, eta);
     if (p->step == p->steps)
         fputc('\n', stderr);
     fflush(stderr);
@@ -435,6 +480,29 @@ static int exclude_sources(train_corpus *c, const train_args *a, cape_err *e)
     return rc;
 }
 
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* User + system CPU time of this process so far. */
+static double cpu_seconds(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u))
+        return 0.0;
+    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec +
+           (double)u.ru_stime.tv_sec + 1e-6 * (double)u.ru_stime.tv_usec;
+}
+
+/* Share of the training rows' positions that hold a counted target. */
+static double fill_fraction(const train_rows *r)
+{
+    return r->n_rows ? (double)r->n_targets / ((double)r->n_rows * r->T) : 0.0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int cmd_train(int argc, char **argv)
@@ -451,12 +519,13 @@ int cmd_train(int argc, char **argv)
     a.threads = 2;
     a.prec = TG_BF16;
     a.val_frac = 0.05;
+    double wall0 = wall_seconds();
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;
     cape_err e = {0};
     train_corpus corpus = {0};
-    bpe_vocab vocab = {0};
+    train_tokenizer tk = {0};
     sink_model sinks = {0};
     train_dataset ds = {0};
     train_model m = {0};
@@ -515,15 +584,12 @@ int cmd_train(int argc, char **argv)
         goto out;
     if (a.random_data)
         rc = 0;
-    else if (a.tok_from && !a.resume) {
-        ckpt_file tf = {0};
-        rc = ckpt_read(&tf, a.tok_from, &e);
-        if (!rc)
-            rc = train_tok_from_ckpt(&tf, &vocab, a.tok_from, &e);
-        ckpt_free(&tf);
-    }
     else if (a.resume)
-        rc = train_tok_from_ckpt(&resume_f, &vocab, gpath, &e);
+        rc = train_tokenizer_from_model(&tk, gpath, &e);
+    else if (a.tok_from)
+        rc = train_tokenizer_from_model(&tk, a.tok_from, &e);
+    else if (a.tok_gguf)
+        rc = train_tokenizer_from_gguf(&tk, a.tok_gguf, &e);
     else {
         const char **texts = malloc(sizeof(char *) * corpus.n);
         if (!texts) {
@@ -532,12 +598,20 @@ int cmd_train(int argc, char **argv)
         }
         for (size_t i = 0; i < corpus.n; i++)
             texts[i] = corpus.docs[i].text;
+        bpe_vocab vocab = {0};
         rc = bpe_train(&vocab, texts, corpus.n, a.vocab, &e);
         free(texts);
+        if (!rc)
+            train_tokenizer_from_bpe(&tk, &vocab);
     }
     if (rc)
         goto out;
-    a.cfg.vocab = a.random_data ? a.vocab : vocab.n_vocab;
+    if (a.resume && !a.random_data && tk.n_vocab != a.cfg.vocab) {
+        rc = err_set(&e, CAPE_EINPUT, "%s: the tokenizer has %d tokens, the model %d", gpath,
+                     tk.n_vocab, a.cfg.vocab);
+        goto out;
+    }
+    a.cfg.vocab = a.random_data ? a.vocab : tk.n_vocab;
     train_config_defaults(&a.cfg);
     if (!a.o.T)
         a.o.T = a.cfg.ctx;
@@ -545,7 +619,7 @@ int cmd_train(int argc, char **argv)
         rc = err_set(&e, CAPE_EINPUT, "--seq %d exceeds --ctx %d", a.o.T, a.cfg.ctx);
         goto out;
     }
-    if ((rc = train_config_check(&a.cfg, &e)))
+    if ((rc = train_config_check(&a.cfg, &e)) || (rc = check_memory(&a, &e)))
         goto out;
 
     /* sources */
@@ -583,20 +657,12 @@ int cmd_train(int argc, char **argv)
         }
         rc = train_dataset_random(&ds, a.cfg.vocab, a.o.T, 1024, a.o.seed, &e);
     } else {
-        rc = train_dataset_build(&ds, &corpus, src_ids, &vocab, a.o.T, a.val_frac, a.o.seed, &e);
+        rc = train_dataset_build(&ds, &corpus, src_ids, &tk, a.o.T, a.val_frac, a.o.seed,
+                                 !a.no_pack, &e);
     }
     if (rc)
         goto out;
 
-    /* memory: refuse before anything is written */
-    size_t need = train_model_bytes(&a.cfg, a.o.B, a.o.T);
-    size_t avail = mem_available();
-    if (avail && need > avail) {
-        rc = err_set(&e, CAPE_EINPUT, "model and batch need %.2f GiB, %.2f GiB of memory is "
-                     "available; lower --dim/--layers/--hidden/--vocab or --batch/--seq",
-                     need / 1073741824.0, avail / 1073741824.0);
-        goto out;
-    }
     if ((rc = train_model_build(&m, &a.cfg, &e)) || (rc = train_model_alloc_acts(&m, a.o.B, a.o.T, &e)) ||
         (rc = adamw_init(&opt, m.n_params, &e)))
         goto out;
@@ -648,7 +714,7 @@ int cmd_train(int argc, char **argv)
         rc = err_set(&e, CAPE_EINPUT, "--precision bf16: this CPU offers neither AMX tiles nor AVX512-BF16");
         goto out;
     }
-    meta_ctx meta = {&vocab, &sinks, &a};
+    meta_ctx meta = {&tk, &sinks, &a};
     step_ctx sctx = {log, !a.quiet && isatty(2), {0}, 0, 0};
     a.o.add_meta = add_meta;
     a.o.meta_ctx = &meta;
@@ -659,9 +725,10 @@ int cmd_train(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     if (!a.quiet && isatty(2))
-        fprintf(stderr, "cape train: %s, %zu parameters, %zu training rows, %zu validation rows, "
-                "%d sources%s, %s products\n", train_arch_name(a.cfg.arch), m.n_params,
-                ds.train.n_rows, ds.val.n_rows, sinks.sources.n,
+        fprintf(stderr, "cape train: %s, %zu parameters, %zu training rows (%.1f%% of positions "
+                "used), %zu validation rows, %d sources%s, %s products\n",
+                train_arch_name(a.cfg.arch), m.n_params, ds.train.n_rows,
+                100.0 * fill_fraction(&ds.train), ds.val.n_rows, sinks.sources.n,
                 sinks.enabled ? " with sinks" : "", tg_kernel_name());
     rc = train_run(&m, &ds, &a.o, start, &opt, &e);
     signal(SIGINT, SIG_DFL);
@@ -677,12 +744,18 @@ int cmd_train(int argc, char **argv)
         json_object_set_new(j, "model", json_sprintf("%s/model.gguf", a.out));
         json_object_set_new(j, "arch", json_string(train_arch_name(a.cfg.arch)));
         json_object_set_new(j, "parameters", json_integer((json_int_t)m.n_params));
+        json_object_set_new(j, "products", json_string(tg_kernel_name()));
         json_object_set_new(j, "steps", json_integer(a.o.steps));
         json_object_set_new(j, "loss", json_real(p->loss));
         if (sctx.has_val)
             json_object_set_new(j, "val_loss", json_real(sctx.last_val));
         json_object_set_new(j, "tok_per_s", json_real(p->tok_per_s));
+        json_object_set_new(j, "useful_tok_per_s", json_real(p->useful_per_s));
+        json_object_set_new(j, "train_rows", json_integer((json_int_t)ds.train.n_rows));
+        json_object_set_new(j, "fill", json_real(fill_fraction(&ds.train)));
         json_object_set_new(j, "elapsed_s", json_real(p->elapsed_s));
+        json_object_set_new(j, "cpu_s", json_real(cpu_seconds()));
+        json_object_set_new(j, "wall_s", json_real(wall_seconds() - wall0));
         json_object_set_new(j, "sinks", json_boolean(sinks.enabled));
         json_object_set_new(j, "sources", json_integer(sinks.sources.n));
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -705,7 +778,7 @@ out:
     train_model_free(&m);
     train_dataset_free(&ds);
     sink_model_free(&sinks);
-    bpe_free(&vocab);
+    train_tokenizer_free(&tk);
     train_corpus_free(&corpus);
     ckpt_free(&resume_f);
     return rc ? cli_report(&e) : 0;

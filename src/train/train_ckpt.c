@@ -82,6 +82,12 @@ int ckpt_set_i32s(ckpt_file *f, const char *key, const int32_t *v, size_t n)
     return done(f, !w || gguf_writer_set_arr(w, key, GGUF_INT32, v, n));
 }
 
+int ckpt_copy_kv(ckpt_file *f, const gguf_kv *kv)
+{
+    gguf_writer *w = writer(f);
+    return done(f, !w || gguf_writer_copy_kv(w, kv));
+}
+
 int ckpt_add_tensor(ckpt_file *f, const char *name, uint64_t rows, uint64_t cols,
                     const float *data)
 {

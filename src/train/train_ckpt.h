@@ -40,6 +40,8 @@ int ckpt_set_f32(ckpt_file *f, const char *key, float v);
 int ckpt_set_strs(ckpt_file *f, const char *key, const char *const *v, size_t n);
 int ckpt_set_f32s(ckpt_file *f, const char *key, const float *v, size_t n);
 int ckpt_set_i32s(ckpt_file *f, const char *key, const int32_t *v, size_t n);
+/* Copies a key (any type) from another GGUF that was read. */
+int ckpt_copy_kv(ckpt_file *f, const gguf_kv *kv);
 /* A 1-D (cols = 0) or 2-D (rows, cols) row-major F32 tensor; data is not
  * copied and must outlive the write. */
 int ckpt_add_tensor(ckpt_file *f, const char *name, uint64_t rows, uint64_t cols,

@@ -5,11 +5,21 @@
  * may be a string or an integer) or from the TOFU data set (each fictitious
  * author is one source; a QA pair is one document "Question: Q\nAnswer: A").
  *
- * After tokenisation each document becomes <eot> tokens <eot>, cut into rows
- * of T + 1 tokens that overlap by one (inputs = row[0..T-1], targets =
- * row[1..T]); the last row of a document is padded and its padded targets
- * are -1 (ignored by the loss). A document goes to validation when a keyed
+ * After tokenisation each document becomes  start tokens end  (train_tok.h)
+ * and is cut into pieces of at most T input positions (a piece's targets are
+ * its inputs shifted by one). A document goes to validation when a keyed
  * hash of (seed, document index) falls below the validation fraction.
+ *
+ * Rows: with packing, the pieces of one source are packed into rows of T
+ * positions by first-fit decreasing (longest piece first; each piece goes to
+ * the first row of that source with room), so a row never mixes sources and
+ * the sink mask of a row is its source's. Every position carries its place
+ * inside its document (pos); the model restarts positions at 0 there and
+ * keeps attention inside each document (a block-diagonal causal mask), so a
+ * packed document is computed exactly as it would be alone. Without packing
+ * each piece is one row. Leftover positions are padding (target -1). Rows
+ * are ordered by the first document they hold.
+ *
  * Training rows are visited in epochs; the order inside epoch e is a
  * shuffle by MT19937 seeded with seed + e (numpy's RandomState.shuffle), so
  * the batch of any step can be recomputed from the step number alone. */
@@ -21,8 +31,7 @@
 
 #include "base/err.h"
 #include "base/rng.h"
-#include "train/bpe.h"
-
+#include "train/train_tok.h"
 typedef struct {
     char *source;
     char *text;
@@ -49,10 +58,12 @@ char *train_tofu_render(const char *question, const char *answer);
 typedef struct {
     int T;
     size_t n_rows;
-    int *tokens;       /* (n_rows, T + 1), padding = eot */
-    int *n_valid;      /* targets that count in each row */
+    int *tokens;       /* (n_rows, T) inputs; padding = the end token */
+    int *targets;      /* (n_rows, T) next tokens; -1 = padding (not counted) */
+    uint16_t *pos;     /* (n_rows, T) place inside the document; 0 starts one */
     uint32_t *source;  /* source id of each row (1-based; 0 = none) */
-    uint32_t *doc;     /* document index of each row */
+    uint32_t *doc;     /* first document of each row */
+    size_t n_targets;  /* counted targets of all rows */
 } train_rows;
 
 typedef struct {
@@ -61,18 +72,19 @@ typedef struct {
     size_t n_tokens;
 } train_dataset;
 
-/* Tokenises the corpus with vocab. source_ids[d] is document d's source id. */
+/* Tokenises the corpus. source_ids[d] is document d's source id; pack packs
+ * short documents of one source into shared rows (see above). T <= 65536. */
 int train_dataset_build(train_dataset *ds, const train_corpus *c, const uint32_t *source_ids,
-                        const bpe_vocab *vocab, int T, double val_frac, uint64_t seed,
-                        cape_err *e);
+                        const train_tokenizer *tk, int T, double val_frac, uint64_t seed,
+                        int pack, cape_err *e);
 /* n_rows rows of uniformly random tokens in [0, vocab) (one source), for
  * throughput measurements that should not depend on a corpus. */
 int train_dataset_random(train_dataset *ds, int vocab, int T, size_t n_rows, uint64_t seed,
                          cape_err *e);
 void train_dataset_free(train_dataset *ds);
 
-/* Batch assembly: B rows (inputs, targets, source ids) for global row
- * position `pos` onwards in the epoch order described above. */
+/* Batch assembly: B rows (inputs, targets, positions, source ids) for global
+ * row position `at` onwards in the epoch order described above. */
 typedef struct {
     const train_rows *rows;
     uint64_t seed;
@@ -82,9 +94,9 @@ typedef struct {
 
 int train_batcher_init(train_batcher *b, const train_rows *rows, uint64_t seed, cape_err *e);
 void train_batcher_free(train_batcher *b);
-void train_batch_at(train_batcher *b, uint64_t pos, int B, int *tokens, int *targets,
+void train_batch_at(train_batcher *b, uint64_t at, int B, int *tokens, int *targets, int *pos,
                     uint32_t *sources);
 /* Row r of rows (no shuffling), for validation and evaluation. */
-void train_row_get(const train_rows *rows, size_t r, int *tokens, int *targets);
+void train_row_get(const train_rows *rows, size_t r, int *tokens, int *targets, int *pos);
 
 #endif

@@ -61,15 +61,15 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
         }
 }
 
-void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B,
-                     int T, int C)
+void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe,
+                     const int *pos, int B, int T, int C)
 {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             float *o = out + ((size_t)b * T + t) * C;
             const float *e = wte + (size_t)tokens[b * T + t] * C;
             if (wpe) {
-                const float *p = wpe + (size_t)t * C;
+                const float *p = wpe + (size_t)(pos ? pos[b * T + t] : t) * C;
                 for (int i = 0; i < C; i++)
                     o[i] = e[i] + p[i];
             } else {
@@ -78,8 +78,8 @@ void encoder_forward(float *out, const int *tokens, const float *wte, const floa
         }
 }
 
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T,
-                      int C)
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
+                      const int *pos, int B, int T, int C)
 {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -88,7 +88,7 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *to
             for (int i = 0; i < C; i++)
                 de[i] += d[i];
             if (dwpe) {
-                float *dp = dwpe + (size_t)t * C;
+                float *dp = dwpe + (size_t)(pos ? pos[b * T + t] : t) * C;
                 for (int i = 0; i < C; i++)
                     dp[i] += d[i];
             }
@@ -184,14 +184,15 @@ void rope_table(float *cos_t, float *sin_t, int T, int hs, float theta)
         }
 }
 
-static void rope_rotate(float *x, int stride, const float *cos_t, const float *sin_t, int B, int T,
-                        int nh, int hs, float sign)
+static void rope_rotate(float *x, int stride, const float *cos_t, const float *sin_t,
+                        const int *pos, int B, int T, int nh, int hs, float sign)
 {
     int half = hs / 2;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             float *row = x + ((size_t)b * T + t) * stride;
-            const float *c = cos_t + (size_t)t * half, *s = sin_t + (size_t)t * half;
+            size_t p = (size_t)(pos ? pos[b * T + t] : t) * half;
+            const float *c = cos_t + p, *s = sin_t + p;
             for (int h = 0; h < nh; h++) {
                 float *v = row + h * hs;
                 for (int i = 0; i < half; i++) {
@@ -203,16 +204,16 @@ static void rope_rotate(float *x, int stride, const float *cos_t, const float *s
         }
 }
 
-void rope_forward(float *x, int stride, const float *cos_t, const float *sin_t, int B, int T,
-                  int nh, int hs)
+void rope_forward(float *x, int stride, const float *cos_t, const float *sin_t, const int *pos,
+                  int B, int T, int nh, int hs)
 {
-    rope_rotate(x, stride, cos_t, sin_t, B, T, nh, hs, 1.0f);
+    rope_rotate(x, stride, cos_t, sin_t, pos, B, T, nh, hs, 1.0f);
 }
 
-void rope_backward(float *dx, int stride, const float *cos_t, const float *sin_t, int B, int T,
-                   int nh, int hs)
+void rope_backward(float *dx, int stride, const float *cos_t, const float *sin_t, const int *pos,
+                   int B, int T, int nh, int hs)
 {
-    rope_rotate(dx, stride, cos_t, sin_t, B, T, nh, hs, -1.0f);
+    rope_rotate(dx, stride, cos_t, sin_t, pos, B, T, nh, hs, -1.0f);
 }
 
 /* Attention runs per (batch row, key/value head) task so that the gradient
@@ -224,18 +225,30 @@ typedef struct {
     const float *q, *k, *v, *dout, *att_c;
 } attn_job;
 
-static void softmax_causal(float *S, int T)
+/* First key position that query t of a row may see: the start of its
+ * document (t - pos[t]) in a packed row, else 0. */
+static inline int attn_first(const int *pos, int t)
+{
+    return pos ? t - pos[t] : 0;
+}
+
+/* Row-wise softmax of the scores S(T,T) over keys first(t)..t; every other
+ * probability is exactly 0, so no query reads another document. */
+static void softmax_causal(float *S, int T, const int *pos)
 {
     for (int t = 0; t < T; t++) {
         float *a = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
-        for (int u = 0; u <= t; u++)
+        int u0 = attn_first(pos, t);
+        for (int u = 0; u < u0; u++)
+            a[u] = 0.0f;
+        for (int u = u0; u <= t; u++)
             mx = a[u] > mx ? a[u] : mx;
-        for (int u = 0; u <= t; u++) {
+        for (int u = u0; u <= t; u++) {
             a[u] = expf(a[u] - mx);
             sum += a[u];
         }
         float inv = 1.0f / sum;
-        for (int u = 0; u <= t; u++)
+        for (int u = u0; u <= t; u++)
             a[u] *= inv;
         for (int u = t + 1; u < T; u++)
             a[u] = 0.0f;
@@ -255,7 +268,7 @@ static void attn_fwd_task(void *p, int task)
         const float *q = j->q + (size_t)b * T * s->sq + h * hs;
         float *S = j->att + ((size_t)b * s->NH + h) * T * T;
         tg_gemm_st(0, 1, T, T, hs, scale, q, s->sq, k, s->sk, 0.0f, S, T);
-        softmax_causal(S, T);
+        softmax_causal(S, T, s->pos ? s->pos + (size_t)b * T : NULL);
         tg_gemm_st(0, 0, T, hs, T, 1.0f, S, T, v, s->sv, 0.0f, j->out + (size_t)b * T * C + h * hs,
                    C);
     }
@@ -278,6 +291,7 @@ static void attn_bwd_task(void *p, int task)
     float *dS = malloc(sizeof(float) * T * T);
     if (!dS)
         abort();
+    const int *pos = s->pos ? s->pos + (size_t)b * T : NULL;
     size_t ko = (size_t)b * T * s->sk + kh * hs, vo = (size_t)b * T * s->sv + kh * hs;
     for (int h = kh * group; h < (kh + 1) * group; h++) {
         size_t qo = (size_t)b * T * s->sq + h * hs;
@@ -289,9 +303,12 @@ static void attn_bwd_task(void *p, int task)
             float *d = dS + (size_t)t * T;
             const float *a = P + (size_t)t * T;
             float dot = 0.0f;
-            for (int u = 0; u <= t; u++)
+            int u0 = attn_first(pos, t);
+            for (int u = u0; u <= t; u++)
                 dot += a[u] * d[u];
-            for (int u = 0; u <= t; u++)
+            for (int u = 0; u < u0; u++)
+                d[u] = 0.0f;
+            for (int u = u0; u <= t; u++)
                 d[u] = a[u] * (d[u] - dot) * scale;
             for (int u = t + 1; u < T; u++)
                 d[u] = 0.0f;
@@ -315,7 +332,9 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
  * scalar tanhf/expf. On AVX-512 CPUs they use exp(x) by Cody-Waite range
  * reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6 Taylor polynomial
  * for e^r (relative error about 1e-7), tanh(u) = 1 - 2 / (1 + e^(2u)) with
- * |u| clamped to 9, and the logistic function 1 / (1 + e^(-x)). */
+ * |u| clamped to 9, and the logistic function 1 / (1 + e^(-x)). The
+ * cross-entropy's softmax uses the same exp (16 lanes, the row's sum then
+ * reduced in double). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define V512 __attribute__((target("avx512f")))
@@ -435,6 +454,40 @@ V512 static void gelu_bwd_v(float *da, const float *dh, const float *a, const fl
             d = _mm512_mul_ps(d, _mm512_maskz_loadu_ps(m, mk + i));
         _mm512_mask_storeu_ps(da + i, m,
                               _mm512_fmadd_ps(d, g, _mm512_maskz_loadu_ps(m, da + i)));
+    }
+}
+
+/* Softmax pieces of the cross-entropy over a row of V logits. Masked lanes
+ * load -inf, whose exp is 0. */
+V512 static float row_max_v(const float *l, int V)
+{
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < V; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(V - i), l + i));
+    return _mm512_reduce_max_ps(mx);
+}
+
+/* sum of exp(l - mx); with out, also stores the terms there. */
+V512 static double row_sumexp_v(float *out, const float *l, int V, float mx)
+{
+    __m512 acc = _mm512_setzero_ps(), m = _mm512_set1_ps(mx);
+    for (int i = 0; i < V; i += 16) {
+        __mmask16 k = tail(V - i);
+        __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, l + i);
+        __m512 ex = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(x, m)));
+        if (out)
+            _mm512_mask_storeu_ps(out + i, k, ex);
+        acc = _mm512_add_ps(acc, ex);
+    }
+    return (double)_mm512_reduce_add_ps(acc);
+}
+
+V512 static void row_scale_v(float *l, int V, float s)
+{
+    __m512 f = _mm512_set1_ps(s);
+    for (int i = 0; i < V; i += 16) {
+        __mmask16 k = tail(V - i);
+        _mm512_mask_storeu_ps(l + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, l + i), f));
     }
 }
 #else
@@ -594,13 +647,22 @@ static void ce_fwd_rows(void *p, int lo, int hi)
             continue;
         }
         const float *l = j->logits + (size_t)n * V;
-        float mx = l[0];
-        for (int i = 1; i < V; i++)
-            if (l[i] > mx)
-                mx = l[i];
+        float mx;
         double sum = 0.0;
-        for (int i = 0; i < V; i++)
-            sum += expf(l[i] - mx);
+#if HAVE_V512
+        if (use_v512()) {
+            mx = row_max_v(l, V);
+            sum = row_sumexp_v(NULL, l, V, mx);
+        } else
+#endif
+        {
+            mx = l[0];
+            for (int i = 1; i < V; i++)
+                if (l[i] > mx)
+                    mx = l[i];
+            for (int i = 0; i < V; i++)
+                sum += expf(l[i] - mx);
+        }
         j->losses[n] = (float)(log(sum) - (double)(l[j->targets[n]] - mx));
     }
 }
@@ -642,6 +704,15 @@ static void ce_bwd_rows(void *p, int lo, int hi)
             memset(l, 0, sizeof(float) * V);
             continue;
         }
+#if HAVE_V512
+        if (use_v512()) {
+            float mx = row_max_v(l, V);
+            double sum = row_sumexp_v(l, l, V, mx);
+            row_scale_v(l, V, (float)(j->dloss / sum));
+            l[j->targets[n]] -= j->dloss;
+            continue;
+        }
+#endif
         float mx = l[0];
         for (int i = 1; i < V; i++)
             if (l[i] > mx)

@@ -14,11 +14,15 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC);
 
-/* out(N,C) = wte[token] (+ wpe[t] when wpe is given). */
-void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B,
-                     int T, int C);
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T,
-                      int C);
+/* Positions: pos(B,T) gives each position's place inside its document (0
+ * starts a document; rows may hold several packed documents), or NULL for
+ * t = 0..T-1 in every row. */
+
+/* out(N,C) = wte[token] (+ wpe[pos] when wpe is given). */
+void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe,
+                     const int *pos, int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
+                      const int *pos, int B, int T, int C);
 
 /* y = x / rms(x) * w; saves rstd(N). */
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
@@ -32,21 +36,25 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
-/* Rotary embedding of adjacent pairs (2i, 2i+1) of each head, in place:
- * x(N, nh*hs) with row stride `stride`. cos/sin are (T, hs/2). */
+/* Rotary embedding of adjacent pairs (2i, 2i+1) of each head at angle
+ * pos * freq, in place: x(N, nh*hs) with row stride `stride`. cos/sin are
+ * (T, hs/2). */
 void rope_table(float *cos_t, float *sin_t, int T, int hs, float theta);
-void rope_forward(float *x, int stride, const float *cos_t, const float *sin_t, int B, int T,
-                  int nh, int hs);
+void rope_forward(float *x, int stride, const float *cos_t, const float *sin_t, const int *pos,
+                  int B, int T, int nh, int hs);
 /* The rotation is orthogonal: the backward rotates the gradient back. */
-void rope_backward(float *dx, int stride, const float *cos_t, const float *sin_t, int B, int T,
-                   int nh, int hs);
+void rope_backward(float *dx, int stride, const float *cos_t, const float *sin_t, const int *pos,
+                   int B, int T, int nh, int hs);
 
 /* Causal multi-head attention with grouped keys/values: query head h reads
  * key/value head h / (NH/KVH). q, k, v are row-strided views (sq, sk, sv
- * floats between positions); out (N, NH*hs); att (B,NH,T,T) probabilities. */
+ * floats between positions); out (N, NH*hs); att (B,NH,T,T) probabilities.
+ * With pos, query t sees keys t - pos[t] .. t only: a block-diagonal causal
+ * mask that keeps the documents of a packed row apart. */
 typedef struct {
     int B, T, NH, KVH, hs;
     int sq, sk, sv;
+    const int *pos; /* (B,T) or NULL */
 } attn_shape;
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        const attn_shape *s);

@@ -297,7 +297,7 @@ static int checkpoint(const train_model *m, const train_options *o, const adamw_
 /* ---- the loop --------------------------------------------------------- */
 
 typedef struct {
-    int *tokens, *targets;
+    int *tokens, *targets, *pos;
     uint32_t *sources;
     float *masks;
 } batch_buf;
@@ -323,18 +323,19 @@ static float validate(train_model *m, const train_dataset *ds, const train_optio
         for (int i = 0; i < o->B; i++) {
             size_t row = r + i;
             if (row < n) {
-                train_row_get(&ds->val, row, b->tokens + (size_t)i * T, b->targets + (size_t)i * T);
+                train_row_get(&ds->val, row, b->tokens + (size_t)i * T, b->targets + (size_t)i * T,
+                              b->pos + (size_t)i * T);
                 b->sources[i] = ds->val.source[row];
             } else {
                 for (int t = 0; t < T; t++)
-                    b->tokens[i * T + t] = 0, b->targets[i * T + t] = -1;
+                    b->tokens[i * T + t] = 0, b->targets[i * T + t] = -1, b->pos[i * T + t] = t;
                 b->sources[i] = 0;
             }
         }
         fill_masks(o, m, b, o->B);
         int cnt;
-        float loss = train_forward(m, b->tokens, b->targets, o->row_mask ? b->masks : NULL, o->B,
-                                   T, &cnt);
+        float loss = train_forward(m, b->tokens, b->targets, o->row_mask ? b->masks : NULL, b->pos,
+                                   o->B, T, &cnt);
         sum += (double)loss * cnt;
         count += cnt;
     }
@@ -348,10 +349,11 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
     batch_buf b = {0};
     b.tokens = malloc(sizeof(int) * B * T);
     b.targets = malloc(sizeof(int) * B * T);
+    b.pos = malloc(sizeof(int) * B * T);
     b.sources = malloc(sizeof(uint32_t) * B);
     b.masks = malloc(sizeof(float) * B * (size_t)m->cfg.hidden);
     train_batcher bat = {0};
-    if (!b.tokens || !b.targets || !b.sources || !b.masks) {
+    if (!b.tokens || !b.targets || !b.pos || !b.sources || !b.masks) {
         rc = err_set(e, CAPE_EINPUT, "batch buffers do not fit in memory");
         goto done;
     }
@@ -359,18 +361,22 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
         goto done;
     uint64_t hash = train_resume_hash(m, o, ds);
     double t0 = now_s();
-    uint64_t tok_per_step = (uint64_t)B * T * o->accum;
+    uint64_t tok_per_step = (uint64_t)B * T * o->accum, useful = 0;
     for (long step = start_step; step < o->steps; step++) {
         train_zero_grads(m);
         float loss = 0.0f;
+        uint64_t counted = 0;
         for (int j = 0; j < o->accum; j++) {
-            uint64_t pos = ((uint64_t)step * o->accum + j) * B;
-            train_batch_at(&bat, pos, B, b.tokens, b.targets, b.sources);
+            uint64_t at = ((uint64_t)step * o->accum + j) * B;
+            train_batch_at(&bat, at, B, b.tokens, b.targets, b.pos, b.sources);
             fill_masks(o, m, &b, B);
             const float *mk = o->row_mask ? b.masks : NULL;
-            loss += train_forward(m, b.tokens, b.targets, mk, B, T, NULL) / o->accum;
-            train_backward(m, b.tokens, b.targets, mk, B, T, 1.0f / o->accum);
+            int cnt;
+            loss += train_forward(m, b.tokens, b.targets, mk, b.pos, B, T, &cnt) / o->accum;
+            train_backward(m, b.tokens, b.targets, mk, b.pos, B, T, 1.0f / o->accum);
+            counted += (uint64_t)cnt;
         }
+        useful += counted;
         double norm = train_grad_norm(m);
         float lr = train_lr_at(step, o->warmup, o->steps, o->lr, o->lr_min);
         adamw_step_scaled(opt, m, lr, &o->adam, train_clip_coef(norm, o->clip));
@@ -389,6 +395,8 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
         p.tokens = (uint64_t)(step + 1) * tok_per_step;
         long done_here = step + 1 - start_step;
         p.tok_per_s = p.elapsed_s > 0 ? (double)(done_here * tok_per_step) / p.elapsed_s : 0;
+        p.targets = counted;
+        p.useful_per_s = p.elapsed_s > 0 ? (double)useful / p.elapsed_s : 0;
         p.eta_s = p.elapsed_s / done_here * (double)(o->steps - step - 1);
         int last = step + 1 == o->steps;
         int stop = (o->stop && *o->stop) || (o->stop_after > 0 && step + 1 == o->stop_after);
@@ -417,6 +425,7 @@ done:
     train_batcher_free(&bat);
     free(b.tokens);
     free(b.targets);
+    free(b.pos);
     free(b.sources);
     free(b.masks);
     return rc;

@@ -30,6 +30,8 @@ typedef struct {
     double grad_norm;
     double tok_per_s, elapsed_s, eta_s;
     uint64_t tokens; /* input positions processed since the start of training */
+    uint64_t targets;    /* counted (non-padding) targets of this step */
+    double useful_per_s; /* counted targets per second since this process started */
     int has_val;
     float val_loss;
     int checkpointed;

@@ -376,21 +376,22 @@ void train_zero_grads(train_model *m)
 
 /* ---- forward ---------------------------------------------------------- */
 
-static void layer_forward(train_model *m, int l, float *out, const float *masks, int B, int T)
+static void layer_forward(train_model *m, int l, float *out, const float *masks, const int *pos,
+                          int B, int T)
 {
     const train_config *c = &m->cfg;
     const train_layer_params *P = &m->p.layers[l];
     train_layer_acts *a = &m->acts[l];
     int N = B * T, C = c->dim, I = c->hidden, hs = c->dim / c->n_heads;
     int KV = c->n_kv_heads * hs;
-    attn_shape s = {B, T, c->n_heads, c->n_kv_heads, hs, C, KV, KV};
+    attn_shape s = {B, T, c->n_heads, c->n_kv_heads, hs, C, KV, KV, pos};
     if (c->arch == TRAIN_LLAMA) {
         rmsnorm_forward(a->norm1, a->rstd1, a->resid, P->norm1_w, N, C, c->norm_eps);
         matmul_forward(a->q, a->norm1, P->wq, NULL, N, C, C);
         matmul_forward(a->k, a->norm1, P->wk, NULL, N, C, KV);
         matmul_forward(a->v, a->norm1, P->wv, NULL, N, C, KV);
-        rope_forward(a->q, C, m->rope_cos, m->rope_sin, B, T, c->n_heads, hs);
-        rope_forward(a->k, KV, m->rope_cos, m->rope_sin, B, T, c->n_kv_heads, hs);
+        rope_forward(a->q, C, m->rope_cos, m->rope_sin, pos, B, T, c->n_heads, hs);
+        rope_forward(a->k, KV, m->rope_cos, m->rope_sin, pos, B, T, c->n_kv_heads, hs);
         attention_forward(a->atty, a->att, a->q, a->k, a->v, &s);
     } else {
         layernorm_forward(a->norm1, a->mean1, a->rstd1, a->resid, P->norm1_w, P->norm1_b, N, C,
@@ -418,14 +419,15 @@ static void layer_forward(train_model *m, int l, float *out, const float *masks,
         out[i] += a->resid2[i];
 }
 
-static void forward_logits(train_model *m, const int *tokens, const float *masks, int B, int T)
+static void forward_logits(train_model *m, const int *tokens, const float *masks, const int *pos,
+                           int B, int T)
 {
     const train_config *c = &m->cfg;
     int N = B * T, C = c->dim;
-    encoder_forward(m->acts[0].resid, tokens, m->p.tok_emb, m->p.pos_emb, B, T, C);
+    encoder_forward(m->acts[0].resid, tokens, m->p.tok_emb, m->p.pos_emb, pos, B, T, C);
     for (int l = 0; l < c->n_layers; l++) {
         float *out = l + 1 < c->n_layers ? m->acts[l + 1].resid : m->resid_out;
-        layer_forward(m, l, out, masks, B, T);
+        layer_forward(m, l, out, masks, pos, B, T);
     }
     if (c->arch == TRAIN_LLAMA)
         rmsnorm_forward(m->normf, m->rstdf, m->resid_out, m->p.norm_w, N, C, c->norm_eps);
@@ -436,9 +438,9 @@ static void forward_logits(train_model *m, const int *tokens, const float *masks
 }
 
 float train_forward(train_model *m, const int *tokens, const int *targets, const float *masks,
-                    int B, int T, int *n_counted)
+                    const int *pos, int B, int T, int *n_counted)
 {
-    forward_logits(m, tokens, masks, B, T);
+    forward_logits(m, tokens, masks, pos, B, T);
     int n = 0;
     double sum = targets ? crossentropy_forward(NULL, m->logits, targets, B * T, m->cfg.vocab, &n)
                          : 0.0;
@@ -448,9 +450,9 @@ float train_forward(train_model *m, const int *tokens, const int *targets, const
 }
 
 void train_row_losses(train_model *m, const int *tokens, const int *targets, const float *masks,
-                      int B, int T, float *out)
+                      const int *pos, int B, int T, float *out)
 {
-    forward_logits(m, tokens, masks, B, T);
+    forward_logits(m, tokens, masks, pos, B, T);
     for (int b = 0; b < B; b++) {
         int n = 0;
         double sum = crossentropy_forward(NULL, m->logits + (size_t)b * T * m->cfg.vocab,
@@ -463,7 +465,8 @@ void train_row_losses(train_model *m, const int *tokens, const int *targets, con
 
 /* dres holds d(loss)/d(layer output) on entry and d(loss)/d(layer input) on
  * return. */
-static void layer_backward(train_model *m, int l, float *dres, const float *masks, int B, int T)
+static void layer_backward(train_model *m, int l, float *dres, const float *masks, const int *pos,
+                           int B, int T)
 {
     const train_config *c = &m->cfg;
     const train_layer_params *P = &m->p.layers[l];
@@ -493,12 +496,12 @@ static void layer_backward(train_model *m, int l, float *dres, const float *mask
     /* attention: resid2 = resid + proj(atty) */
     matmul_backward(datty, G->wo, G->bo, dres, a->atty, P->wo, N, C, C);
     memset(dnorm, 0, sizeof(float) * NC);
-    attn_shape s = {B, T, c->n_heads, c->n_kv_heads, hs, C, KV, KV};
+    attn_shape s = {B, T, c->n_heads, c->n_kv_heads, hs, C, KV, KV, pos};
     if (c->arch == TRAIN_LLAMA) {
         float *dq = dqkv, *dk = dq + NC, *dv = dk + (size_t)N * KV;
         attention_backward(dq, dk, dv, datty, a->att, a->q, a->k, a->v, &s);
-        rope_backward(dq, C, m->rope_cos, m->rope_sin, B, T, c->n_heads, hs);
-        rope_backward(dk, KV, m->rope_cos, m->rope_sin, B, T, c->n_kv_heads, hs);
+        rope_backward(dq, C, m->rope_cos, m->rope_sin, pos, B, T, c->n_heads, hs);
+        rope_backward(dk, KV, m->rope_cos, m->rope_sin, pos, B, T, c->n_kv_heads, hs);
         matmul_backward(dnorm, G->wq, NULL, dq, a->norm1, P->wq, N, C, C);
         matmul_backward(dnorm, G->wk, NULL, dk, a->norm1, P->wk, N, C, KV);
         matmul_backward(dnorm, G->wv, NULL, dv, a->norm1, P->wv, N, C, KV);
@@ -514,7 +517,7 @@ static void layer_backward(train_model *m, int l, float *dres, const float *mask
 }
 
 void train_backward(train_model *m, const int *tokens, const int *targets, const float *masks,
-                    int B, int T, float loss_scale)
+                    const int *pos, int B, int T, float loss_scale)
 {
     const train_config *c = &m->cfg;
     int N = B * T, C = c->dim, n = 0;
@@ -532,6 +535,6 @@ void train_backward(train_model *m, const int *tokens, const int *targets, const
         layernorm_backward(dres, m->g.norm_w, m->g.norm_b, dnormf, m->resid_out, m->p.norm_w,
                            m->meanf, m->rstdf, N, C);
     for (int l = c->n_layers - 1; l >= 0; l--)
-        layer_backward(m, l, dres, masks, B, T);
-    encoder_backward(m->g.tok_emb, m->g.pos_emb, dres, tokens, B, T, C);
+        layer_backward(m, l, dres, masks, pos, B, T);
+    encoder_backward(m->g.tok_emb, m->g.pos_emb, dres, tokens, pos, B, T, C);
 }

@@ -119,20 +119,23 @@ void train_model_init(train_model *m, uint64_t seed);
 const train_tensor *train_model_tensor(const train_model *m, const char *name);
 
 /* Forward over tokens (B,T). targets (B,T) with -1 = ignored; masks NULL (no
- * sinks) or (B, hidden). Returns the mean loss over the counted targets (or
- * 0 with no targets) and leaves logits in m->logits. *n_counted gets the
+ * sinks) or (B, hidden); pos NULL (one sequence per row) or (B,T), each
+ * position's place inside its document, for rows that pack several
+ * documents: positions restart at 0 and attention stays inside each
+ * document (train_layers.h). Returns the mean loss over the counted targets
+ * (or 0 with no targets) and leaves logits in m->logits. *n_counted gets the
  * number of targets that count. */
 float train_forward(train_model *m, const int *tokens, const int *targets, const float *masks,
-                    int B, int T, int *n_counted);
-/* Backward of the last forward: adds d(loss_scale * mean loss)/d(params)
- * into m->grads. */
+                    const int *pos, int B, int T, int *n_counted);
+/* Backward of the last forward (same arguments): adds d(loss_scale * mean
+ * loss)/d(params) into m->grads. */
 void train_backward(train_model *m, const int *tokens, const int *targets, const float *masks,
-                    int B, int T, float loss_scale);
+                    const int *pos, int B, int T, float loss_scale);
 void train_zero_grads(train_model *m);
 
 /* Loss per row (mean over counted targets of that row), for evaluation:
  * out[b], or NAN when the row has no target. Uses a forward pass. */
 void train_row_losses(train_model *m, const int *tokens, const int *targets, const float *masks,
-                      int B, int T, float *out);
+                      const int *pos, int B, int T, float *out);
 
 #endif

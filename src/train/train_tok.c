@@ -103,3 +103,125 @@ int train_tok_from_ckpt(const ckpt_file *f, bpe_vocab *v, const char *what, cape
     ckpt_free_strs(mer, nm);
     return rc;
 }
+
+/* ---- the tokenizer of a run ------------------------------------------- */
+
+void train_tokenizer_from_bpe(train_tokenizer *t, bpe_vocab *v)
+{
+    memset(t, 0, sizeof *t);
+    t->bpe = *v;
+    memset(v, 0, sizeof *v);
+    t->n_vocab = t->bpe.n_vocab;
+    t->start = t->end = t->bpe.eot;
+}
+
+/* The runtime's tokenizer of an open GGUF (t takes the file). */
+static int from_open_gguf(train_tokenizer *t, gguf_file *g, cape_err *e)
+{
+    const char *path = gguf_path(g);
+    if (!gguf_find_kv(g, "tokenizer.ggml.model") || !gguf_find_kv(g, "tokenizer.ggml.tokens")) {
+        int rc = err_set(e, CAPE_EINPUT, "%s: has no vocabulary (tokenizer.ggml.model and "
+                         "tokenizer.ggml.tokens are missing)", path);
+        gguf_close(g);
+        return rc;
+    }
+    tok *rt = tok_from_gguf(g, e);
+    if (!rt) {
+        gguf_close(g);
+        return e->code ? e->code : CAPE_EINPUT;
+    }
+    int bos = tok_bos(rt), eos = tok_eos(rt);
+    if (bos < 0 && eos < 0) {
+        int rc = err_set(e, CAPE_EINPUT, "%s: the vocabulary has neither a BOS nor an EOS token "
+                         "to delimit documents", path);
+        tok_free(rt);
+        gguf_close(g);
+        return rc;
+    }
+    t->rt = rt;
+    t->src = g;
+    t->n_vocab = tok_n_vocab(rt);
+    t->start = bos >= 0 ? bos : eos;
+    t->end = eos >= 0 ? eos : bos;
+    return 0;
+}
+
+int train_tokenizer_from_gguf(train_tokenizer *t, const char *path, cape_err *e)
+{
+    memset(t, 0, sizeof *t);
+    gguf_file *g = gguf_open(path, e);
+    if (!g)
+        return e->code ? e->code : CAPE_EINPUT;
+    return from_open_gguf(t, g, e);
+}
+
+int train_tokenizer_from_model(train_tokenizer *t, const char *path, cape_err *e)
+{
+    memset(t, 0, sizeof *t);
+    gguf_file *g = gguf_open(path, e);
+    if (!g)
+        return e->code ? e->code : CAPE_EINPUT;
+    char kind[16] = "bpe";
+    gguf_get_cstr(g, "cape.train.tokenizer", kind, sizeof kind);
+    if (strcmp(kind, "gguf") == 0)
+        return from_open_gguf(t, g, e);
+    ckpt_file f = {.r = g};
+    bpe_vocab v = {0};
+    int rc = train_tok_from_ckpt(&f, &v, path, e);
+    ckpt_free(&f);
+    if (!rc)
+        train_tokenizer_from_bpe(t, &v);
+    return rc;
+}
+
+void train_tokenizer_free(train_tokenizer *t)
+{
+    bpe_free(&t->bpe);
+    tok_free(t->rt);
+    gguf_close(t->src);
+    memset(t, 0, sizeof *t);
+}
+
+int train_tokenizer_encode(const train_tokenizer *t, const char *text, int **ids, size_t *n,
+                           size_t *cap, cape_err *e)
+{
+    if (!t->rt) {
+        if (bpe_encode(&t->bpe, text, ids, n, cap) < 0)
+            return err_set(e, CAPE_EFAIL, "out of memory tokenising");
+        return 0;
+    }
+    int *got = NULL, k = 0;
+    int rc = tok_encode(t->rt, text, strlen(text), 0, &got, &k, e);
+    if (rc)
+        return rc;
+    if (*n + (size_t)k > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *n + (size_t)k)
+            c *= 2;
+        int *ni = realloc(*ids, sizeof(int) * c);
+        if (!ni) {
+            free(got);
+            return err_set(e, CAPE_EFAIL, "out of memory tokenising");
+        }
+        *ids = ni;
+        *cap = c;
+    }
+    if (k)
+        memcpy(*ids + *n, got, sizeof(int) * (size_t)k);
+    *n += (size_t)k;
+    free(got);
+    return 0;
+}
+
+int train_tokenizer_to_ckpt(const train_tokenizer *t, ckpt_file *f)
+{
+    if (!t->rt)
+        return train_tok_to_ckpt(&t->bpe, f) | ckpt_set_str(f, "cape.train.tokenizer", "bpe");
+    int rc = 0;
+    for (int64_t i = 0; i < gguf_n_kv(t->src); i++) {
+        const gguf_kv *kv = gguf_kv_at(t->src, i);
+        if (strncmp(kv->key, "tokenizer.", 10) == 0)
+            rc |= ckpt_copy_kv(f, kv);
+    }
+    return rc | ckpt_set_str(f, "cape.train.tokenizer", "gguf") ? -1 : 0;
+}

@@ -12,7 +12,8 @@ static void item_mask(const sink_model *s, sink_mode mode, int off_own, const si
     if (off_own && it->source) {
         off = malloc(sizeof *off * (s->n_off + 1));
         if (off) {
-            memcpy(off, s->off, sizeof *off * s->n_off);
+            if (s->n_off)
+                memcpy(off, s->off, sizeof *off * s->n_off);
             off[s->n_off] = it->source;
             view.off = off;
             view.n_off = s->n_off + 1;
@@ -55,7 +56,7 @@ int sink_eval_losses(train_model *m, const sink_model *s, sink_mode mode, int of
                 routed[i] = 0;
             }
         }
-        train_row_losses(m, tok, tgt, masks, B, T, row);
+        train_row_losses(m, tok, tgt, masks, NULL, B, T, row);
         for (int b = 0; b < B && i0 + b < n; b++)
             loss[i0 + b] = row[b];
     }

@@ -23,7 +23,7 @@ expect_out 'stopped after step 4 of 8'
 [ ! -e "$TMP/half/model.gguf" ] || die "a stopped run wrote model.gguf"
 expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half" --resume
 cmp -s "$TMP/full/model.gguf" "$TMP/half/model.gguf" || die "resumed model differs from the uninterrupted one"
-strip() { sed -E 's/,"tok_per_s":[^,]*,"elapsed_s":[^,}]*//' "$1"; }
+strip() { sed -E 's/,"tok_per_s":[^,]*,"useful_tok_per_s":[^,]*,"elapsed_s":[^,}]*//' "$1"; }
 [ "$(strip "$TMP/full/log.jsonl")" = "$(strip "$TMP/half/log.jsonl")" ] || die "resumed losses differ"
 [ "$(wc -l <"$TMP/full/log.jsonl")" -eq 8 ] || die "log has not one line per step"
 grep -q '"val_loss"' "$TMP/full/log.jsonl" || die "no validation loss in the log"
@@ -93,6 +93,57 @@ expect_exit 0 "$CAPE" forget "$TMP/retain/model.gguf" --eval --data "$corpus" --
 expect_out '"plain"'
 expect_exit 2 "$CAPE" train "${TINY[@]}" --exclude-source nobody -o "$TMP/nope"
 expect_err "no source 'nobody'"
+
+# --tokenizer-gguf: the vocabulary of another GGUF (SentencePiece Llama, byte-level
+# GPT-2): the trained model carries its tokenizer.* keys, `cape tokenize` on it
+# gives the source's ids, `cape run` loads it, and a resume is bit-identical.
+TOKW=(--data "$corpus" --dim 16 --layers 1 --heads 2 --hidden 32 --ctx 24 --batch 4
+      --steps 4 --warmup 1 --val-frac 0 --ckpt-every 2 --threads 2 --quiet)
+text="Alice keeps 3 red boxes in the attic; Führer ½ months"
+for voc in llama-spm gpt-2; do
+  src=../shared/data/tokenizers/ggml-vocab-$voc.gguf
+  [ -f "$src" ] || continue
+  expect_exit 0 "$CAPE" train "${TOKW[@]}" "${SINKS[@]}" --tokenizer-gguf "$src" --json -o "$TMP/tg-$voc"
+  expect_out '"steps": 4'
+  expect_exit 0 "$CAPE" tokenize "$src" -p "$text" --ids
+  want=$(cat "$TMP/out")
+  expect_exit 0 "$CAPE" tokenize "$TMP/tg-$voc/model.gguf" -p "$text" --ids
+  [ "$want" = "$(cat "$TMP/out")" ] || die "$voc: ids differ from the source GGUF's: $want / $(cat "$TMP/out")"
+  expect_exit 0 "$CAPE" run "$TMP/tg-$voc/model.gguf" -p "Alice keeps" -n 3 --temp 0 --source alice
+  expect_err 'using alice'
+  expect_exit 0 "$CAPE" forget "$TMP/tg-$voc/model.gguf" --eval --data "$corpus" --json --threads 1
+  expect_out '"source"'
+  expect_exit 0 "$CAPE" train "${TOKW[@]}" "${SINKS[@]}" --tokenizer-gguf "$src" -o "$TMP/tgh-$voc" --stop-after 2
+  expect_exit 0 "$CAPE" train "${TOKW[@]}" "${SINKS[@]}" -o "$TMP/tgh-$voc" --resume
+  cmp -s "$TMP/tg-$voc/model.gguf" "$TMP/tgh-$voc/model.gguf" || die "$voc: resumed model differs"
+  # a model trained with it passes the tokenizer on (--tokenizer-from)
+  expect_exit 0 "$CAPE" train "${TOKW[@]}" --steps 1 --tokenizer-from "$TMP/tg-$voc/model.gguf" -o "$TMP/tgf-$voc"
+  expect_exit 0 "$CAPE" tokenize "$TMP/tgf-$voc/model.gguf" -p "$text" --ids
+  [ "$want" = "$(cat "$TMP/out")" ] || die "$voc: --tokenizer-from lost the tokenizer"
+done
+spm=../shared/data/tokenizers/ggml-vocab-llama-spm.gguf
+if [ -f "$spm" ]; then
+  # a GGUF without a vocabulary, a vocabulary too large for the memory allowed,
+  # --vocab beside the tokenizer: one line, exit 2, nothing written
+  expect_exit 2 "$CAPE" train "${TOKW[@]}" --tokenizer-gguf "$TMP/full/model.gguf.none" -o "$TMP/tgx"
+  expect_one_line_err
+  python3 - "$TMP/novocab.gguf" <<'PY'
+import struct, sys
+kv = b"general.architecture"
+s = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(kv)) + kv
+s += struct.pack("<I", 8) + struct.pack("<Q", 5) + b"llama"
+open(sys.argv[1], "wb").write(s)
+PY
+  expect_exit 2 "$CAPE" train "${TOKW[@]}" --tokenizer-gguf "$TMP/novocab.gguf" -o "$TMP/tgx"
+  expect_one_line_err
+  expect_err 'novocab.gguf: has no vocabulary'
+  expect_exit 2 "$CAPE" train "${TOKW[@]}" --tokenizer-gguf "$spm" --dim 512 --max-mem 0.1 -o "$TMP/tgx"
+  expect_one_line_err
+  expect_err 'for the vocabulary of 32000 tokens.*--max-mem'
+  expect_exit 2 "$CAPE" train "${TOKW[@]}" --tokenizer-gguf "$spm" --vocab 500 -o "$TMP/tgx"
+  expect_one_line_err
+  [ ! -e "$TMP/tgx" ] || die "a refused run left an output directory"
+fi
 
 # Bad corpus lines name file and line; nothing is written.
 printf '{"source": "a", "text": "fine"}\n{"source": "a", "text": 3}\n' >"$TMP/bad.jsonl"

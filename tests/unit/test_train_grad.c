@@ -1,5 +1,7 @@
 /* Finite-difference checks of every layer's backward and of the whole
- * model (both families, with and without sink masks). A layer is checked
+ * model (both families, with and without sink masks, with and without
+ * packed rows), and the packed-row property: documents packed into one row
+ * get the losses and gradients they get in rows of their own. A layer is checked
  * through the scalar f = sum(out * R) for a fixed random R: the analytic
  * gradient is the layer's backward with dout = R; the numeric one is the
  * central difference of f in double-checked float arithmetic. */
@@ -120,31 +122,40 @@ static void test_norms(void **state)
     }
 }
 
+/* Packed rows: row 0 holds a document of 2 positions then one of 1; row 1
+ * one of 1 then one of 2. */
+static const int PACKED_POS[B_ * T_] = {0, 1, 0, 0, 0, 1};
+
 typedef struct {
     float x[N_ * C_], out[N_ * C_], cs[T_ * 2], sn[T_ * 2];
+    const int *pos;
 } rope_ctx;
 static void rope_run(void *p)
 {
     rope_ctx *c = p;
     memcpy(c->out, c->x, sizeof c->x);
-    rope_forward(c->out, C_, c->cs, c->sn, B_, T_, 2, 4);
+    rope_forward(c->out, C_, c->cs, c->sn, c->pos, B_, T_, 2, 4);
 }
 
 static void test_rope(void **state)
 {
     (void)state;
-    rope_ctx c;
-    float r[N_ * C_], dx[N_ * C_];
-    rope_table(c.cs, c.sn, T_, 4, 10000.0f);
-    fill(c.x, N_ * C_, 1), fill(r, N_ * C_, 1);
-    layer_case lc = {rope_run, &c, c.out, N_ * C_, r};
-    lc.run(&c);
-    memcpy(dx, r, sizeof r);
-    rope_backward(dx, C_, c.cs, c.sn, B_, T_, 2, 4);
-    check_input(&lc, c.x, dx, N_ * C_, "rope dx");
-    /* position 0 is not rotated; position 1 pair 0 turns by exactly 1 rad */
-    assert_close(c.cs[0], 1.0, 1e-7);
-    assert_close(c.sn[2], sin(1.0), 1e-6);
+    for (int packed = 0; packed < 2; packed++) {
+        rope_ctx c = {.pos = packed ? PACKED_POS : NULL};
+        float r[N_ * C_], dx[N_ * C_];
+        rope_table(c.cs, c.sn, T_, 4, 10000.0f);
+        fill(c.x, N_ * C_, 1), fill(r, N_ * C_, 1);
+        layer_case lc = {rope_run, &c, c.out, N_ * C_, r};
+        lc.run(&c);
+        memcpy(dx, r, sizeof r);
+        rope_backward(dx, C_, c.cs, c.sn, c.pos, B_, T_, 2, 4);
+        check_input(&lc, c.x, dx, N_ * C_, packed ? "rope dx (packed)" : "rope dx");
+        /* position 0 is not rotated; position 1 pair 0 turns by exactly 1 rad */
+        assert_close(c.cs[0], 1.0, 1e-7);
+        assert_close(c.sn[2], sin(1.0), 1e-6);
+        if (packed) /* row 0, t = 2 starts a document: not rotated */
+            assert_memory_equal(c.out + 2 * C_, c.x + 2 * C_, sizeof(float) * C_);
+    }
 }
 
 /* attention: 4 query heads over 2 kv heads, head size 2, T_=3, B_=2 */
@@ -161,18 +172,34 @@ static void att_run(void *p)
 static void test_attention(void **state)
 {
     (void)state;
-    att_ctx c = {.s = {B_, T_, 4, 2, 2, 8, 4, 4}};
-    float r[N_ * 8], dq[N_ * 8] = {0}, dk[N_ * 4] = {0}, dv[N_ * 4] = {0};
-    fill(c.q, N_ * 8, 1), fill(c.k, N_ * 4, 1), fill(c.v, N_ * 4, 1), fill(r, N_ * 8, 1);
-    layer_case lc = {att_run, &c, c.out, N_ * 8, r};
-    lc.run(&c);
-    attention_backward(dq, dk, dv, r, c.att, c.q, c.k, c.v, &c.s);
-    check_input(&lc, c.q, dq, N_ * 8, "attention dq");
-    check_input(&lc, c.k, dk, N_ * 4, "attention dk");
-    check_input(&lc, c.v, dv, N_ * 4, "attention dv");
-    /* causality: the first position attends only to itself */
-    assert_close(c.att[0], 1.0, 1e-7);
-    assert_close(c.att[1], 0.0, 0.0);
+    for (int packed = 0; packed < 2; packed++) {
+        att_ctx c = {.s = {B_, T_, 4, 2, 2, 8, 4, 4, packed ? PACKED_POS : NULL}};
+        float r[N_ * 8], dq[N_ * 8] = {0}, dk[N_ * 4] = {0}, dv[N_ * 4] = {0};
+        fill(c.q, N_ * 8, 1), fill(c.k, N_ * 4, 1), fill(c.v, N_ * 4, 1), fill(r, N_ * 8, 1);
+        layer_case lc = {att_run, &c, c.out, N_ * 8, r};
+        lc.run(&c);
+        attention_backward(dq, dk, dv, r, c.att, c.q, c.k, c.v, &c.s);
+        check_input(&lc, c.q, dq, N_ * 8, packed ? "attention dq (packed)" : "attention dq");
+        check_input(&lc, c.k, dk, N_ * 4, packed ? "attention dk (packed)" : "attention dk");
+        check_input(&lc, c.v, dv, N_ * 4, packed ? "attention dv (packed)" : "attention dv");
+        /* causality: the first position attends only to itself */
+        assert_close(c.att[0], 1.0, 1e-7);
+        assert_close(c.att[1], 0.0, 0.0);
+        /* row 0, head 0, query 2 (a new document) sees only itself; query 1
+         * sees 0 and 1 */
+        const float *a = c.att;
+        if (packed) {
+            assert_true(a[2 * T_ + 0] == 0.0f && a[2 * T_ + 1] == 0.0f);
+            assert_close(a[2 * T_ + 2], 1.0, 1e-7);
+        } else {
+            assert_true(a[2 * T_ + 0] > 0.0f);
+        }
+        assert_true(a[1 * T_ + 0] > 0.0f && a[1 * T_ + 1] > 0.0f);
+        /* row 1, head 0: query 1 starts a document and ignores key 0 */
+        const float *a1 = c.att + (size_t)4 * T_ * T_;
+        if (packed)
+            assert_true(a1[1 * T_ + 0] == 0.0f && a1[2 * T_ + 0] == 0.0f);
+    }
 }
 
 typedef struct {
@@ -248,27 +275,33 @@ static void test_crossentropy(void **state)
 typedef struct {
     int tokens[B_ * T_];
     float wte[7 * C_], wpe[T_ * C_], out[N_ * C_];
+    const int *pos;
 } enc_ctx;
 static void enc_run(void *p)
 {
     enc_ctx *c = p;
-    encoder_forward(c->out, c->tokens, c->wte, c->wpe, B_, T_, C_);
+    encoder_forward(c->out, c->tokens, c->wte, c->wpe, c->pos, B_, T_, C_);
 }
 
 static void test_encoder(void **state)
 {
     (void)state;
-    enc_ctx c;
-    int toks[B_ * T_] = {1, 3, 1, 6, 0, 3};
-    memcpy(c.tokens, toks, sizeof toks);
-    fill(c.wte, 7 * C_, 1), fill(c.wpe, T_ * C_, 1);
-    float r[N_ * C_], dwte[7 * C_] = {0}, dwpe[T_ * C_] = {0};
-    fill(r, N_ * C_, 1);
-    layer_case lc = {enc_run, &c, c.out, N_ * C_, r};
-    lc.run(&c);
-    encoder_backward(dwte, dwpe, r, c.tokens, B_, T_, C_);
-    check_input(&lc, c.wte, dwte, 7 * C_, "encoder dwte");
-    check_input(&lc, c.wpe, dwpe, T_ * C_, "encoder dwpe");
+    for (int packed = 0; packed < 2; packed++) {
+        enc_ctx c = {.pos = packed ? PACKED_POS : NULL};
+        int toks[B_ * T_] = {1, 3, 1, 6, 0, 3};
+        memcpy(c.tokens, toks, sizeof toks);
+        fill(c.wte, 7 * C_, 1), fill(c.wpe, T_ * C_, 1);
+        float r[N_ * C_], dwte[7 * C_] = {0}, dwpe[T_ * C_] = {0};
+        fill(r, N_ * C_, 1);
+        layer_case lc = {enc_run, &c, c.out, N_ * C_, r};
+        lc.run(&c);
+        encoder_backward(dwte, dwpe, r, c.tokens, c.pos, B_, T_, C_);
+        check_input(&lc, c.wte, dwte, 7 * C_, "encoder dwte");
+        check_input(&lc, c.wpe, dwpe, T_ * C_, "encoder dwpe");
+        if (packed) /* no position reaches row 2 of the table */
+            for (int i = 0; i < C_; i++)
+                assert_true(dwpe[2 * C_ + i] == 0.0f);
+    }
 }
 
 /* ---- whole model ------------------------------------------------------ */
@@ -277,15 +310,16 @@ typedef struct {
     train_model *m;
     const int *tok, *tgt;
     const float *mask;
+    const int *pos;
     float loss;
 } model_ctx;
 static void model_run(void *p)
 {
     model_ctx *c = p;
-    c->loss = train_forward(c->m, c->tok, c->tgt, c->mask, 2, 5, NULL);
+    c->loss = train_forward(c->m, c->tok, c->tgt, c->mask, c->pos, 2, 5, NULL);
 }
 
-static void check_model(train_arch arch, int with_mask)
+static void check_model(train_arch arch, int with_mask, int packed)
 {
     train_config cfg = {.arch = arch, .vocab = 11, .dim = 8, .n_layers = 2, .n_heads = 2,
                         .n_kv_heads = arch == TRAIN_LLAMA ? 1 : 2, .hidden = 12, .ctx = 6};
@@ -304,10 +338,11 @@ static void check_model(train_arch arch, int with_mask)
     float mask[24];
     for (int i = 0; i < 24; i++)
         mask[i] = (i % 12 < 4) ? 1.0f : ((i * 7) % 3 == 0 ? 1.0f : 0.0f);
-    model_ctx c = {&m, tok, tgt, with_mask ? mask : NULL, 0};
+    static const int pos[10] = {0, 1, 2, 0, 1, 0, 1, 0, 1, 2};
+    model_ctx c = {&m, tok, tgt, with_mask ? mask : NULL, packed ? pos : NULL, 0};
     train_zero_grads(&m);
     model_run(&c);
-    train_backward(&m, tok, tgt, c.mask, 2, 5, 1.0f);
+    train_backward(&m, tok, tgt, c.mask, c.pos, 2, 5, 1.0f);
     float *grad = malloc(sizeof(float) * m.n_params);
     memcpy(grad, m.grads, sizeof(float) * m.n_params);
     int masked_zero = 0;
@@ -327,8 +362,8 @@ static void check_model(train_arch arch, int with_mask)
             for (int t = 0; t < m.n_tensors; t++)
                 if (i >= m.tensors[t].offset && i < m.tensors[t].offset + m.tensors[t].size)
                     name = m.tensors[t].name;
-            fail_msg("%s %s mask=%d param %zu (%s): analytic %.6g numeric %.6g",
-                     train_arch_name(arch), "model", with_mask, i, name, grad[i], num);
+            fail_msg("%s %s mask=%d packed=%d param %zu (%s): analytic %.6g numeric %.6g",
+                     train_arch_name(arch), "model", with_mask, packed, i, name, grad[i], num);
         }
     }
     if (with_mask) {
@@ -350,15 +385,81 @@ static void check_model(train_arch arch, int with_mask)
 static void test_model_llama(void **state)
 {
     (void)state;
-    check_model(TRAIN_LLAMA, 0);
-    check_model(TRAIN_LLAMA, 1);
+    check_model(TRAIN_LLAMA, 0, 0);
+    check_model(TRAIN_LLAMA, 1, 0);
+    check_model(TRAIN_LLAMA, 1, 1);
 }
 
 static void test_model_gpt2(void **state)
 {
     (void)state;
-    check_model(TRAIN_GPT2, 0);
-    check_model(TRAIN_GPT2, 1);
+    check_model(TRAIN_GPT2, 0, 0);
+    check_model(TRAIN_GPT2, 1, 0);
+    check_model(TRAIN_GPT2, 1, 1);
+}
+
+/* Three documents of one source packed into one row of 8 positions
+ * (lengths 3, 2, 2, one padded position) against the same documents in
+ * rows of their own: identical loss and gradients (the packed row differs
+ * only in the order of float sums). */
+static void check_packed_equals_separate(train_arch arch)
+{
+    enum { T = 8, I = 12 };
+    train_config cfg = {.arch = arch, .vocab = 11, .dim = 8, .n_layers = 2, .n_heads = 2,
+                        .n_kv_heads = arch == TRAIN_LLAMA ? 1 : 2, .hidden = I, .ctx = T};
+    train_config_defaults(&cfg);
+    cape_err e = {0};
+    train_model m;
+    assert_int_equal(train_model_build(&m, &cfg, &e), 0);
+    assert_int_equal(train_model_alloc_acts(&m, 3, T, &e), 0);
+    train_model_init(&m, 11);
+    for (size_t i = 0; i < m.n_params; i++)
+        m.params[i] *= 3.0f;
+    /* documents as (inputs -> targets) */
+    static const int din[3][3] = {{10, 4, 2}, {10, 7}, {10, 3}};
+    static const int dtg[3][3] = {{4, 2, 10}, {7, 10}, {3, 10}};
+    static const int dlen[3] = {3, 2, 2};
+    int ptok[T], ptgt[T], ppos[T], stok[3 * T], stgt[3 * T];
+    float mask[3 * I];
+    for (int i = 0; i < 3 * I; i++)
+        mask[i] = (i % I < 6 || i % I == 9) ? 1.0f : 0.0f; /* one source: the same mask */
+    for (int t = 0; t < T; t++)
+        ptok[t] = 10, ptgt[t] = -1, ppos[t] = 0;
+    for (int i = 0; i < 3 * T; i++)
+        stok[i] = 10, stgt[i] = -1;
+    for (int d = 0, at = 0; d < 3; d++)
+        for (int t = 0; t < dlen[d]; t++, at++) {
+            ptok[at] = din[d][t], ptgt[at] = dtg[d][t], ppos[at] = t;
+            stok[d * T + t] = din[d][t], stgt[d * T + t] = dtg[d][t];
+        }
+    train_zero_grads(&m);
+    int np, ns;
+    float lp = train_forward(&m, ptok, ptgt, mask, ppos, 1, T, &np);
+    train_backward(&m, ptok, ptgt, mask, ppos, 1, T, 1.0f);
+    float *gp = malloc(sizeof(float) * m.n_params);
+    memcpy(gp, m.grads, sizeof(float) * m.n_params);
+    train_zero_grads(&m);
+    float ls = train_forward(&m, stok, stgt, mask, NULL, 3, T, &ns);
+    train_backward(&m, stok, stgt, mask, NULL, 3, T, 1.0f);
+    assert_int_equal(np, 7);
+    assert_int_equal(ns, 7);
+    assert_close(lp, ls, 1e-5 * fabs(ls));
+    double gmax = 0.0;
+    for (size_t i = 0; i < m.n_params; i++)
+        gmax = fmax(gmax, fabs(m.grads[i]));
+    for (size_t i = 0; i < m.n_params; i++)
+        if (!(fabs(gp[i] - m.grads[i]) <= 1e-5 * gmax))
+            fail_msg("%s packed grad %zu: %.8g, separate %.8g", train_arch_name(arch), i, gp[i],
+                     m.grads[i]);
+    free(gp);
+    train_model_free(&m);
+}
+
+static void test_packed_equals_separate(void **state)
+{
+    (void)state;
+    check_packed_equals_separate(TRAIN_LLAMA);
+    check_packed_equals_separate(TRAIN_GPT2);
 }
 
 int main(void)
@@ -369,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_rope),       cmocka_unit_test(test_attention),
         cmocka_unit_test(test_mlp_activations), cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_encoder),    cmocka_unit_test(test_model_llama),
-        cmocka_unit_test(test_model_gpt2),
+        cmocka_unit_test(test_model_gpt2), cmocka_unit_test(test_packed_equals_separate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

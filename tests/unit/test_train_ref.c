@@ -111,8 +111,8 @@ static void check_arch(const char *arch)
     json_t *losses = json_object_get(j, "losses"), *norms = json_object_get(j, "grad_norms");
     for (int s = 0; s < steps; s++) {
         train_zero_grads(&m);
-        float loss = train_forward(&m, tok, tgt, masks, B, T, NULL);
-        train_backward(&m, tok, tgt, masks, B, T, 1.0f);
+        float loss = train_forward(&m, tok, tgt, masks, NULL, B, T, NULL);
+        train_backward(&m, tok, tgt, masks, NULL, B, T, 1.0f);
         assert_rel(loss, json_number_value(json_array_get(losses, s)), 1e-5);
         if (s == 0)
             compare(&m, m.grads, json_object_get(j, "grads"), 1e-4, "gradient", 0);
@@ -123,7 +123,7 @@ static void check_arch(const char *arch)
         adamw_step_scaled(&opt, &m, lr, &h, train_clip_coef(norm, getd(jh, "clip")));
     }
     compare(&m, m.params, json_object_get(j, "final"), 1e-4, "weights after AdamW", 1);
-    float final = train_forward(&m, tok, tgt, masks, B, T, NULL);
+    float final = train_forward(&m, tok, tgt, masks, NULL, B, T, NULL);
     assert_rel(final, getd(j, "final_loss"), 1e-4);
     adamw_free(&opt);
     free(tok);
@@ -162,14 +162,14 @@ static void test_accumulation(void **state)
     int tok[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     int tgt[12] = {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
     train_zero_grads(&m);
-    train_forward(&m, tok, tgt, NULL, 2, 6, NULL);
-    train_backward(&m, tok, tgt, NULL, 2, 6, 1.0f);
+    train_forward(&m, tok, tgt, NULL, NULL, 2, 6, NULL);
+    train_backward(&m, tok, tgt, NULL, NULL, 2, 6, 1.0f);
     float *whole = malloc(sizeof(float) * m.n_params);
     memcpy(whole, m.grads, sizeof(float) * m.n_params);
     train_zero_grads(&m);
     for (int j = 0; j < 2; j++) {
-        train_forward(&m, tok + 6 * j, tgt + 6 * j, NULL, 1, 6, NULL);
-        train_backward(&m, tok + 6 * j, tgt + 6 * j, NULL, 1, 6, 0.5f);
+        train_forward(&m, tok + 6 * j, tgt + 6 * j, NULL, NULL, 1, 6, NULL);
+        train_backward(&m, tok + 6 * j, tgt + 6 * j, NULL, NULL, 1, 6, 0.5f);
     }
     double mx = 0;
     for (size_t i = 0; i < m.n_params; i++)

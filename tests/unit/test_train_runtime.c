@@ -49,7 +49,7 @@ static void check(train_arch arch, int with_sinks)
 
     int tok[8] = {v.eot, 5, 77, 200, 3, 299 % v.n_vocab, 42, 7};
     int tgt[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    train_forward(&m, tok, tgt, with_sinks ? mask : NULL, 1, 8, NULL);
+    train_forward(&m, tok, tgt, with_sinks ? mask : NULL, NULL, 1, 8, NULL);
 
     model *rm = model_load(path, NULL, &e);
     if (!rm)
