@@ -67,6 +67,9 @@ int cli_out_open(cli_out *o, const char *path, int json);
 /* Emits root (stolen; NULL for text output) or the text; returns the exit code. */
 int cli_out_close(cli_out *o, json_t *root);
 void cli_out_abort(cli_out *o);
+/* The JSON document of an analysis command: cape_version, command, table
+ * (left out when NULL), then the keys of body (stolen). */
+json_t *cli_json_doc(const char *command, const char *table, json_t *body);
 
 int cli_parse_bench(const char *cmd, const char *opt, const char *s, bench_id *out);
 int cli_parse_bench_list(const char *cmd, const char *opt, const char *s, bench_id *out, int max,

@@ -343,11 +343,7 @@ int cmd_advise(int argc, char **argv)
         if (rc == 0) {
             json_t *root = NULL;
             if (a.json) {
-                root = json_pack("{s:s,s:s,s:s}", "cape_version", CAPE_VERSION, "command",
-                                 "advise", "table", shown);
-                json_t *body = advice_result_json(&a.in, &r);
-                json_object_update(root, body);
-                json_decref(body);
+                root = cli_json_doc("advise", shown, advice_result_json(&a.in, &r));
             } else {
                 print_text(out.fp, &a.in, &r);
             }

@@ -216,11 +216,7 @@ int cmd_eigen(int argc, char **argv)
         if (rc == 0) {
             json_t *root = NULL;
             if (a.json) {
-                root = json_pack("{s:s,s:s,s:s}", "cape_version", CAPE_VERSION, "command", "eigen",
-                                 "table", t.path);
-                json_t *body = eigen_result_json(&r);
-                json_object_update(root, body);
-                json_decref(body);
+                root = cli_json_doc("eigen", t.path, eigen_result_json(&r));
             } else {
                 print_text(out.fp, &r, t.path, a.vectors);
             }

@@ -204,11 +204,7 @@ int cmd_frontier(int argc, char **argv)
         if (rc == 0) {
             json_t *root = NULL;
             if (a.json) {
-                root = json_pack("{s:s,s:s,s:s}", "cape_version", CAPE_VERSION, "command",
-                                 "frontier", "table", t.path);
-                json_t *body = frontier_result_json(&r);
-                json_object_update(root, body);
-                json_decref(body);
+                root = cli_json_doc("frontier", t.path, frontier_result_json(&r));
             } else {
                 print_text(out.fp, &r, t.path);
             }

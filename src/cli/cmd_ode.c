@@ -594,14 +594,11 @@ int cmd_ode(int argc, char **argv)
         if (rc == 0) {
             json_t *root = NULL;
             if (a.json) {
-                root = json_pack("{s:s,s:s}", "cape_version", CAPE_VERSION, "command", "ode");
+                root = cli_json_doc("ode", NULL, ode_result_json(&r, &train));
                 json_t *tabs = json_array();
                 for (int i = 0; i < nread; i++)
                     json_array_append_new(tabs, json_string(tp[i]->path));
                 json_object_set_new(root, "tables", tabs);
-                json_t *body = ode_result_json(&r, &train);
-                json_object_update(root, body);
-                json_decref(body);
             } else {
                 print_text(out.fp, &r, &train);
             }

@@ -45,6 +45,16 @@ int cli_out_close(cli_out *o, json_t *root)
     return rc;
 }
 
+json_t *cli_json_doc(const char *command, const char *table, json_t *body)
+{
+    json_t *root = json_pack("{s:s,s:s}", "cape_version", CAPE_VERSION, "command", command);
+    if (table)
+        json_object_set_new(root, "table", json_string(table));
+    json_object_update(root, body);
+    json_decref(body);
+    return root;
+}
+
 void cli_out_abort(cli_out *o)
 {
     if (o->fp && o->fp != stdout) {

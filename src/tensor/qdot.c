@@ -1,4 +1,5 @@
 #include "tensor/qdot.h"
+#include "tensor/qunpack.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -150,47 +151,43 @@ static float g_q5_0(const block_q5_0 *w, const qa_block *a, int64_t nb)
     return s;
 }
 
+/* One 256-value super-block of Q4_K or Q5_K (qh: Q5_K's fifth bits, NULL for
+ * Q4_K) against Q8_K activations. */
+static float g_k4_block(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float d,
+                        float dmin, const block_q8_k *a)
+{
+    int isum = 0, msum = 0;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        quant_k4_scale_min(j, scales, &sc, &m);
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int8_t *x = a->qs + 32 * j;
+        int dot = 0;
+        for (int l = 0; l < 32; l++) {
+            int v = j & 1 ? q[l] >> 4 : q[l] & 0xF;
+            if (qh)
+                v += ((qh[l] >> j) & 1) << 4;
+            dot += v * x[l];
+        }
+        isum += sc * dot;
+        msum += m * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
+    }
+    return a->d * (d * (float)isum - dmin * (float)msum);
+}
+
 static float g_q4_k(const block_q4_k *w, const block_q8_k *a, int64_t nb)
 {
     float s = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        int isum = 0, msum = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_k4_scale_min(j, w[b].scales, &sc, &m);
-            const uint8_t *q = w[b].qs + 32 * (j / 2);
-            const int8_t *x = a[b].qs + 32 * j;
-            int d = 0;
-            for (int l = 0; l < 32; l++)
-                d += (j & 1 ? q[l] >> 4 : q[l] & 0xF) * x[l];
-            isum += sc * d;
-            msum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        }
-        s += a[b].d * (H(w[b].d) * (float)isum - H(w[b].dmin) * (float)msum);
-    }
+    for (int64_t b = 0; b < nb; b++)
+        s += g_k4_block(w[b].scales, w[b].qs, NULL, H(w[b].d), H(w[b].dmin), &a[b]);
     return s;
 }
 
 static float g_q5_k(const block_q5_k *w, const block_q8_k *a, int64_t nb)
 {
     float s = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        int isum = 0, msum = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_k4_scale_min(j, w[b].scales, &sc, &m);
-            const uint8_t *q = w[b].qs + 32 * (j / 2);
-            const int8_t *x = a[b].qs + 32 * j;
-            int d = 0;
-            for (int l = 0; l < 32; l++) {
-                int v = (j & 1 ? q[l] >> 4 : q[l] & 0xF) + (((w[b].qh[l] >> j) & 1) << 4);
-                d += v * x[l];
-            }
-            isum += sc * d;
-            msum += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        }
-        s += a[b].d * (H(w[b].d) * (float)isum - H(w[b].dmin) * (float)msum);
-    }
+    for (int64_t b = 0; b < nb; b++)
+        s += g_k4_block(w[b].scales, w[b].qs, w[b].qh, H(w[b].d), H(w[b].dmin), &a[b]);
     return s;
 }
 
@@ -361,7 +358,6 @@ VNNI static float v_q5_k(const block_q5_k *w, const block_q8_k *a, int64_t nb)
 
 VNNI static float v_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i isum = _mm256_setzero_si256();
@@ -369,18 +365,8 @@ VNNI static float v_q6_k(const block_q6_k *w, const block_q8_k *a, int64_t nb)
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
             const int8_t *sc = w[b].scales + 8 * h, *x = a[b].qs + 128 * h;
-            __m256i la = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hv = _mm256_loadu_si256((const __m256i *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(la, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            qunpack_q6_k_half(ql, qh, q);
             for (int k = 0; k < 4; k++) {
                 __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
                                                 _mm256_loadu_si256((const __m256i *)(x + 32 * k)));
@@ -515,24 +501,13 @@ VNNI static void v4_q4_k(const block_q4_k *w, const char *act, size_t stride, in
 
 VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, int64_t nb, float *out)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
         __m256i q[2][4], s16[2][4];
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
             const int8_t *sc = w[b].scales + 8 * h;
-            __m256i la = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hv = _mm256_loadu_si256((const __m256i *)qh);
-            q[h][0] = _mm256_or_si256(_mm256_and_si256(la, m4),
-                                      _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-            q[h][1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
-                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-            q[h][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
-                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-            q[h][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
-                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            qunpack_q6_k_half(ql, qh, q[h]);
             for (int k = 0; k < 4; k++)
                 s16[h][k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
         }

@@ -6,6 +6,7 @@
 
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
+#include "tensor/qunpack.h"
 
 extern int tensor_generic_forced(void);
 
@@ -194,25 +195,13 @@ KERN INLINE void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q
         break;
     }
     case TENSOR_Q6_K: {
-        const __m256i m3 = _mm256_set1_epi8(3);
         const block_q6_k *w = (const block_q6_k *)row + b;
         float d = hf(w->d);
         for (int i = 0; i < 16; i++)
             dw[i * R] = d * w->scales[i];
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w->ql + 64 * h, *qhp = w->qh + 32 * h;
-            __m256i la = _mm256_loadu_si256((const __m256i *)ql);
-            __m256i lb = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hv = _mm256_loadu_si256((const __m256i *)qhp);
             __m256i v[4];
-            v[0] = _mm256_or_si256(_mm256_and_si256(la, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hv, m3), 4));
-            v[1] = _mm256_or_si256(_mm256_and_si256(lb, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2), m3), 4));
-            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
-            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
+            qunpack_q6_k_half(w->ql + 64 * h, w->qh + 32 * h, v);
             for (int k = 0; k < 4; k++)
                 _mm256_store_si256((__m256i *)(q + 128 * h + 32 * k), v[k]);
         }

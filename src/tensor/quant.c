@@ -139,43 +139,35 @@ static void deq_q3_k(const block_q3_k *b, float *y, int64_t nb)
     }
 }
 
+/* One Q4_K or Q5_K super-block (qh: Q5_K's fifth bits, NULL for Q4_K). */
+static float *deq_k4_block(const uint8_t *scales, const uint8_t *q, const uint8_t *qh, float d,
+                           float min, float *y)
+{
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0; j < 8; j += 2, q += 32, u1 <<= 2, u2 <<= 2) {
+        uint8_t sc, m;
+        quant_k4_scale_min(j, scales, &sc, &m);
+        float d1 = d * sc, m1 = min * m;
+        quant_k4_scale_min(j + 1, scales, &sc, &m);
+        float d2 = d * sc, m2 = min * m;
+        for (int l = 0; l < 32; l++)
+            *y++ = d1 * ((q[l] & 0xF) + (qh && (qh[l] & u1) ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; l++)
+            *y++ = d2 * ((q[l] >> 4) + (qh && (qh[l] & u2) ? 16 : 0)) - m2;
+    }
+    return y;
+}
+
 static void deq_q4_k(const block_q4_k *b, float *y, int64_t nb)
 {
-    for (int64_t i = 0; i < nb; i++) {
-        float d = H(b[i].d), min = H(b[i].dmin);
-        const uint8_t *q = b[i].qs;
-        for (int j = 0; j < 8; j += 2, q += 32) {
-            uint8_t sc, m;
-            quant_k4_scale_min(j, b[i].scales, &sc, &m);
-            float d1 = d * sc, m1 = min * m;
-            quant_k4_scale_min(j + 1, b[i].scales, &sc, &m);
-            float d2 = d * sc, m2 = min * m;
-            for (int l = 0; l < 32; l++)
-                *y++ = d1 * (q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++)
-                *y++ = d2 * (q[l] >> 4) - m2;
-        }
-    }
+    for (int64_t i = 0; i < nb; i++)
+        y = deq_k4_block(b[i].scales, b[i].qs, NULL, H(b[i].d), H(b[i].dmin), y);
 }
 
 static void deq_q5_k(const block_q5_k *b, float *y, int64_t nb)
 {
-    for (int64_t i = 0; i < nb; i++) {
-        float d = H(b[i].d), min = H(b[i].dmin);
-        const uint8_t *ql = b[i].qs, *qh = b[i].qh;
-        uint8_t u1 = 1, u2 = 2;
-        for (int j = 0; j < 8; j += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-            uint8_t sc, m;
-            quant_k4_scale_min(j, b[i].scales, &sc, &m);
-            float d1 = d * sc, m1 = min * m;
-            quant_k4_scale_min(j + 1, b[i].scales, &sc, &m);
-            float d2 = d * sc, m2 = min * m;
-            for (int l = 0; l < 32; l++)
-                *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; l++)
-                *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-        }
-    }
+    for (int64_t i = 0; i < nb; i++)
+        y = deq_k4_block(b[i].scales, b[i].qs, b[i].qh, H(b[i].d), H(b[i].dmin), y);
 }
 
 static void deq_q6_k(const block_q6_k *b, float *y, int64_t nb)
