@@ -254,24 +254,24 @@ int svg_hspan(svg_plot *p, double y0, double y1, const char *color, double opaci
     return span(p, IT_HSPAN, y0, y1, color, opacity, label);
 }
 
-int svg_vline(svg_plot *p, double x, svg_style s, const char *label)
+static int rule_line(svg_plot *p, item_kind kind, double at, svg_style s, const char *label)
 {
-    item *it = new_item(p, IT_VLINE, label);
+    item *it = new_item(p, kind, label);
     if (!it)
         return -1;
-    it->a = x;
+    it->a = at;
     it->s = defaults(s);
     return 0;
 }
 
+int svg_vline(svg_plot *p, double x, svg_style s, const char *label)
+{
+    return rule_line(p, IT_VLINE, x, s, label);
+}
+
 int svg_hline(svg_plot *p, double y, svg_style s, const char *label)
 {
-    item *it = new_item(p, IT_HLINE, label);
-    if (!it)
-        return -1;
-    it->a = y;
-    it->s = defaults(s);
-    return 0;
+    return rule_line(p, IT_HLINE, y, s, label);
 }
 
 int svg_histogram(svg_plot *p, const double *values, int n, int nbins, double lo, double hi,

@@ -1,4 +1,5 @@
 #include "tensor/act.h"
+#include "tensor/vexp.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -19,24 +20,6 @@ static float act1(act_kind k, float x)
 
 #define AVX512 __attribute__((target("avx512f")))
 
-/* e^x for |x| <= 88 (clamped), Cephes expf's polynomial with exponent scaling. */
-AVX512 static inline __m512 exp512(__m512 x)
-{
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.f)), _mm512_set1_ps(88.f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 AVX512 static void act_avx512(act_kind k, const float *x, const float *m, float *y, size_t n)
 {
     size_t i = 0;
@@ -50,7 +33,7 @@ AVX512 static void act_avx512(act_kind k, const float *x, const float *m, float 
         } else {
             z = _mm512_sub_ps(_mm512_setzero_ps(), v);
         }
-        __m512 r = _mm512_div_ps(v, _mm512_add_ps(one, exp512(z)));
+        __m512 r = _mm512_div_ps(v, _mm512_add_ps(one, vexp_ps512(z)));
         if (m)
             r = _mm512_mul_ps(r, _mm512_loadu_ps(m + i));
         _mm512_storeu_ps(y + i, r);
@@ -65,14 +48,14 @@ AVX512 static double exp_sum_avx512(float *x, size_t n, float shift)
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh));
+        __m512 e = vexp_ps512(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh));
         _mm512_storeu_ps(x + i, e);
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
     }
     if (i < n) { /* the same polynomial for the tail, on masked lanes */
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_mask_loadu_ps(sh, m, x + i), sh));
+        __m512 e = vexp_ps512(_mm512_sub_ps(_mm512_mask_loadu_ps(sh, m, x + i), sh));
         e = _mm512_maskz_mov_ps(m, e);
         _mm512_mask_storeu_ps(x + i, m, e);
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));

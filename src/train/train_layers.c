@@ -329,14 +329,15 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 
 /* ---- vectorised activations ------------------------------------------
  * The MLP activations dominate the non-matmul time when computed with libm's
- * scalar tanhf/expf. On AVX-512 CPUs they use exp(x) by Cody-Waite range
- * reduction (x = n ln2 + r, |r| <= ln2/2) and a degree-6 Taylor polynomial
- * for e^r (relative error about 1e-7), tanh(u) = 1 - 2 / (1 + e^(2u)) with
+ * scalar tanhf/expf. On AVX-512 CPUs they use the runtime's vexp_ps512
+ * (tensor/vexp.h, relative error about 1e-7), tanh(u) = 1 - 2 / (1 + e^(2u)) with
  * |u| clamped to 9, and the logistic function 1 / (1 + e^(-x)). The
  * cross-entropy's softmax uses the same exp (16 lanes, the row's sum then
  * reduced in double). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#include "tensor/vexp.h"
 #define V512 __attribute__((target("avx512f")))
 #define HAVE_V512 1
 
@@ -350,34 +351,17 @@ static int use_v512(void)
     return k;
 }
 
-V512 static inline __m512 exp512(__m512 x)
-{
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504089f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 V512 static inline __m512 sigmoid512(__m512 x)
 {
     __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    return _mm512_div_ps(one, _mm512_add_ps(one, vexp_ps512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 V512 static inline __m512 tanh512(__m512 u)
 {
     __m512 one = _mm512_set1_ps(1.0f);
     u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(-9.0f)), _mm512_set1_ps(9.0f));
-    __m512 e = exp512(_mm512_add_ps(u, u));
+    __m512 e = vexp_ps512(_mm512_add_ps(u, u));
     return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, e)));
 }
 
@@ -474,7 +458,7 @@ V512 static double row_sumexp_v(float *out, const float *l, int V, float mx)
     for (int i = 0; i < V; i += 16) {
         __mmask16 k = tail(V - i);
         __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, l + i);
-        __m512 ex = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(x, m)));
+        __m512 ex = _mm512_maskz_mov_ps(k, vexp_ps512(_mm512_sub_ps(x, m)));
         if (out)
             _mm512_mask_storeu_ps(out + i, k, ex);
         acc = _mm512_add_ps(acc, ex);
