@@ -325,6 +325,49 @@ static json_t *darr(const double *v, int n)
     return j;
 }
 
+/* A JSON string of generated text: a continuation can end inside a
+ * multi-byte character, so bytes that are not valid UTF-8 become U+FFFD. */
+static json_t *jtext(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s), k = 0;
+    char *b = malloc(3 * n + 1);
+    if (!b)
+        return json_null();
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        int ok = len > 0 && i + (size_t)len <= n;
+        for (int q = 1; ok && q < len; q++)
+            ok = ((unsigned char)s[i + q] & 0xC0) == 0x80;
+        if (ok && len > 1) { /* whole sequence, checked by jansson below */
+            char t[5] = {0};
+            memcpy(t, s + i, (size_t)len);
+            json_t *probe = json_string(t);
+            ok = probe != NULL;
+            json_decref(probe);
+        }
+        if (ok) {
+            memcpy(b + k, s + i, (size_t)len);
+            k += (size_t)len;
+            i += (size_t)len;
+        } else {
+            memcpy(b + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i++;
+        }
+    }
+    b[k] = 0;
+    j = json_string(b);
+    free(b);
+    return j ? j : json_null();
+}
+
 /* ---- build ---- */
 
 static int run_build(const steer_args *a)
@@ -378,13 +421,7 @@ static int run_build(const steer_args *a)
         cv.chosen = r.chosen;
         if (!rc)
             rc = cvec_set_norms(&cv, r.resid_norm, r.n_layers, &e);
-        if (rc)
-            ;
-        else if (r.chosen == 0 && !a->all_layers)
-            rc = err_set(&e, CAPE_EINPUT,
-                         "the chosen block is 0, which a llama.cpp control vector cannot hold; "
-                         "choose --layer 1 or later");
-        else
+        if (!rc)
             rc = cvec_save(&cv, a->output, model_cfg(L.m)->arch_name, &e);
     }
     if (!rc) {
@@ -457,6 +494,41 @@ static int run_apply(const steer_args *a)
                       .seed = (uint64_t)a->seed};
     int n = a->n_predict ? a->n_predict : 64;
     double cosv = NAN;
+    if (a->json) {
+        /* the same generations, collected into one document instead of streamed */
+        char *plain = NULL, *steered = NULL;
+        if (!rc && a->compare)
+            rc = steer_generate(L.s, L.m, a->prompt, NULL, &so, n, 0, NULL, NULL, &plain, NULL,
+                                &e);
+        if (!rc)
+            rc = steer_generate(L.s, L.m, a->prompt, &c, &so, n, 0, NULL, NULL, &steered, &cosv,
+                                &e);
+        if (!rc) {
+            json_t *body = json_pack(
+                "{s:s,s:s,s:o,s:f,s:b,s:i,s:i,s:b,s:b,s:i,s:f,s:I}", "model", a->model,
+                "cvec", a->cvec, "prompt", jtext(a->prompt), "scale", a->scale, "relative",
+                a->relative, "layer_lo", c.layer_lo, "layer_hi", c.layer_hi, "last_only",
+                a->last_only, "gate", a->gate, "n_predict", n, "temp", a->temp, "seed",
+                (json_int_t)a->seed);
+            json_object_set_new(body, "steered", jtext(steered));
+            json_object_set_new(body, "unsteered", jtext(plain));
+            json_object_set_new(body, "gate_cosine", a->gate ? json_num(cosv) : json_null());
+            json_object_set_new(body, "gate_strength",
+                                a->gate ? json_num(dir_gate_strength(cosv)) : json_null());
+            cli_out out;
+            if ((rc = cli_out_open(&out, a->output, 1)) == 0)
+                rc = cli_out_close(&out, cli_json_doc("steer apply", NULL, body));
+            else
+                json_decref(body);
+        } else {
+            rc = cli_report(&e);
+        }
+        free(plain);
+        free(steered);
+        cvec_free(&cv);
+        unload(&L);
+        return rc;
+    }
     if (!rc && a->compare) {
         printf("unsteered: %s", a->prompt);
         rc = steer_generate(L.s, L.m, a->prompt, NULL, &so, n, 0, print_piece, NULL, NULL, NULL,
@@ -602,9 +674,9 @@ static int changed_measure(const steer_args *a, loaded *L, const steer_cfg *c, i
         if (!rc) {
             int diff = strcmp(plain, steered) != 0;
             *changed += diff;
-            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:b}", "prompt", P.text[i],
-                                                  "unsteered", plain, "steered", steered,
-                                                  "changed", diff));
+            json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b}", "prompt", jtext(P.text[i]),
+                                                  "unsteered", jtext(plain), "steered",
+                                                  jtext(steered), "changed", diff));
         }
         free(plain);
         free(steered);

@@ -102,6 +102,16 @@ int sbuild_run(model_session *s, const model *m, char *const *pos, int npos, cha
     if (o->rule == LAYER_FIXED && (o->layer < 0 || o->layer >= L))
         return err_set(e, CAPE_EINPUT, "layer %d is out of range: the model has blocks 0..%d",
                        o->layer, L - 1);
+    /* a control vector holds blocks 1..L-1 (llama.cpp has no direction.0), so
+     * every rule chooses among those */
+    if (L < 2)
+        return err_set(e, CAPE_EINPUT,
+                       "the model has a single block, and a control vector cannot hold block 0");
+    if (o->rule == LAYER_FIXED && o->layer == 0)
+        return err_set(e, CAPE_EINPUT,
+                       "layer 0 cannot be steered: a llama.cpp control vector holds blocks "
+                       "1..%d",
+                       L - 1);
     *r = (sbuild_result){.n_layers = L, .dim = d, .npos = npos, .nneg = nneg, .paired = paired};
     acts_ctx c = {L, d, malloc((size_t)(npos + nneg) * L * d * sizeof(float))};
     float *scratch = malloc((size_t)(npos + nneg) * d * sizeof(float));
@@ -161,15 +171,17 @@ int sbuild_run(model_session *s, const model *m, char *const *pos, int npos, cha
         rng_seed(&rg, o->seed);
         rng_shuffle_int(&rg, perm, units);
         double lambda = o->lambda > 0 ? o->lambda : 0.01;
-        r->chosen = 0;
+        r->chosen = SBUILD_FIRST_BLOCK;
         for (int l = 0; l < L; l++) {
             r->probe_acc[l] = probe_layer(&c, l, npos, nneg, paired, perm, ntrain, lambda, scratch);
-            if (isfinite(r->probe_acc[l]) &&
+            if (l >= SBUILD_FIRST_BLOCK && isfinite(r->probe_acc[l]) &&
                 (!isfinite(r->probe_acc[r->chosen]) || r->probe_acc[l] > r->probe_acc[r->chosen]))
                 r->chosen = l;
         }
     } else {
-        r->chosen = o->rule == LAYER_QUARTER ? L / 4 : o->layer;
+        r->chosen = o->rule == LAYER_FIXED ? o->layer
+                    : L / 4 >= SBUILD_FIRST_BLOCK ? L / 4
+                                                 : SBUILD_FIRST_BLOCK;
     }
 done:
     free(perm);

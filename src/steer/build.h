@@ -10,8 +10,12 @@
 
 typedef enum { DIR_MEAN, DIR_PCA, DIR_PCA_CENTRED } dir_method;
 /* PROBE: the layer whose linear probe separates the held-out part of the
- * sets best; QUARTER: block n_layers / 4, the paper's choice; FIXED: given. */
+ * sets best; QUARTER: block n_layers / 4, the paper's choice; FIXED: given.
+ * Every rule chooses among blocks SBUILD_FIRST_BLOCK..n_layers-1, the blocks a
+ * control vector can hold (QUARTER is raised to it on models of < 4 blocks;
+ * FIXED 0 is refused); the probe still reports an accuracy for block 0. */
 typedef enum { LAYER_PROBE, LAYER_QUARTER, LAYER_FIXED } layer_rule;
+enum { SBUILD_FIRST_BLOCK = 1 };
 
 typedef struct {
     dir_method method;

@@ -22,6 +22,31 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["paired"] 
 expect_exit 0 "$CAPE" steer apply "$M" --cvec "$TMP/cv.gguf" --scale 2 -p "Once upon a time" -n 8 --temp 0 --gate
 expect_err 'gate: cosine'
 
+# the default --layer probe never picks a block a control vector cannot hold: these
+# sets differ only in their last token, so block 0 already separates them perfectly
+for w in dog cat girl boy bird mom; do echo "The $w was happy"; done > "$TMP/p.txt"
+for w in dog cat girl boy bird mom; do echo "The $w was sad"; done > "$TMP/n.txt"
+expect_exit 0 "$CAPE" steer build "$M" --pos "$TMP/p.txt" --neg "$TMP/n.txt" -o "$TMP/p0.gguf"
+expect_out '^ +0 +1\.000 .*[0-9]$'
+expect_out '^block [1-4] \(held-out probe accuracy\)'
+expect_exit 0 "$CAPE" steer apply "$M" --cvec "$TMP/p0.gguf" -p "Once" -n 2 --temp 0
+expect_exit 2 "$CAPE" steer build "$M" --pos "$TMP/p.txt" --neg "$TMP/n.txt" --layer 0 -o "$TMP/x.gguf"
+expect_one_line_err; expect_err 'blocks 1\.\.4'
+
+# apply --json: one document with the continuations, text not streamed
+expect_exit 0 "$CAPE" steer apply "$M" --cvec $CV --scale 3 --layers 3 -p "Once upon a time" -n 32 --temp 0 --compare --json
+python3 - "$TMP/out" <<'PY' || die "apply --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["command"] == "steer apply" and d["layer_lo"] == 3 and d["scale"] == 3
+assert d["steered"].endswith("who loved to play in the park. She was very happy and pretend"), d["steered"]
+assert d["unsteered"] != d["steered"] and d["gate_cosine"] is None
+PY
+npass=$((npass + 1))
+expect_exit 0 "$CAPE" steer apply "$M" --cvec $CV --scale 3 --layers 3 -p "Once" -n 4 --gate --json -o "$TMP/apply.json"
+[ ! -s "$TMP/out" ] || die "apply --json -o wrote to stdout"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert -1 <= d["gate_cosine"] <= 1 and d["gate_strength"] in (0, 0.5, 1.5, 3)' "$TMP/apply.json" || die "apply --json -o"
+
 # probe with heads, activations streamed to .npy
 expect_exit 0 "$CAPE" probe "$M" --set-a tests/ref/steer/happy.txt --set-b tests/ref/steer/sad.txt --heads --out "$TMP/acts" --json
 python3 - "$TMP/out" "$TMP/acts" <<'PY' || die "probe output"
