@@ -74,6 +74,12 @@ static void help(void)
         "  --limit N           use at most N held-out questions\n"
         "  --changed N         paper prompts for the changed-continuation measure (10; 0: skip)\n"
         "  --boot N            bootstrap resamples (2000)\n"
+        "  --control-seed N    seed of the control: the same sweep and dev selection with a\n"
+        "                      random direction of the same norm per block, reported on\n"
+        "                      test beside the direction with the paired interval of the\n"
+        "                      difference; a gain counts only where it beats it (1)\n"
+        "  --no-control        skip the control (it costs one more sweep and one more test\n"
+        "                      run: about twice the time)\n"
         "  --svg FILE          draw MC1 and MC2 against scale, one line per block\n"
         "  --save-json FILE    also write the --json result to FILE (text stays on stdout)\n"
         "\n"
@@ -87,7 +93,8 @@ typedef struct {
     const char *sub, *model, *pos, *neg, *tqa, *cvec, *prompt, *output, *svg, *layer_arg;
     const char *scales, *layers;
     int tqa_on, relative, add_no_comment, select_mc1, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
-    int changed, boot, n_ctx, dev;
+    int changed, boot, n_ctx, dev, no_control;
+    long control_seed;
     const char *save_json;
     double holdout, scale, temp, split_frac;
     long seed, split_seed;
@@ -110,7 +117,7 @@ static int parse(int argc, char **argv, steer_args *a)
 {
     enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
            O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
-           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV, O_NOCOM, O_SELECT };
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV, O_NOCOM, O_SELECT, O_CSEED, O_NOCTL };
     static const struct option opts[] = {
         {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
         {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
@@ -121,7 +128,8 @@ static int parse(int argc, char **argv, steer_args *a)
         {"boot", 1, 0, O_BOOT}, {"svg", 1, 0, O_SVG}, {"split-seed", 1, 0, O_SSEED},
         {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE},
         {"exact", 0, 0, O_EXACT}, {"relative", 0, 0, O_REL}, {"dev", 1, 0, O_DEV},
-        {"add-no-comment", 0, 0, O_NOCOM}, {"select", 1, 0, O_SELECT}, {"prompt", 1, 0, 'p'},
+        {"add-no-comment", 0, 0, O_NOCOM}, {"select", 1, 0, O_SELECT}, {"control-seed", 1, 0, O_CSEED},
+        {"no-control", 0, 0, O_NOCTL}, {"prompt", 1, 0, 'p'},
         {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
@@ -190,6 +198,10 @@ static int parse(int argc, char **argv, steer_args *a)
             else
                 rc = cli_usage_error(cmd, "--select expects mc1 or mc2, got '%s'", optarg);
             break;
+        case O_CSEED:
+            rc = cli_parse_int(cmd, "--control-seed", optarg, 0, 4294967295L, &a->control_seed);
+            break;
+        case O_NOCTL: a->no_control = 1; break;
         case O_DEV:
             rc = cli_parse_int(cmd, "--dev", optarg, 2, 100000, &v);
             a->dev = (int)v;
@@ -553,12 +565,6 @@ static int run_apply(const steer_args *a)
 
 /* ---- eval ---- */
 
-typedef struct {
-    int layer;
-    double scale;
-    mceval_cmp dev;
-} sweep_point;
-
 static json_t *ci_json(const mceval_ci *c)
 {
     return json_pack("{s:o,s:o,s:o}", "value", json_num(c->v), "lo", json_num(c->lo), "hi",
@@ -601,8 +607,8 @@ static void print_cmp(const char *label, const mceval_cmp *c)
            fmt_ci(d2, sizeof d2, &c->d_mc2, 1, 1));
 }
 
-static int write_svg(const steer_args *a, const sweep_point *pts, int np, const double *layers,
-                     int nl, const mceval_cmp *base, cape_err *e)
+static int write_svg(const steer_args *a, const mceval_point *pts, const mceval_point *rnd, int np,
+                     const double *layers, int nl, const mceval_cmp *base, cape_err *e)
 {
     static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                    "#8c564b", "#e377c2", "#17becf"};
@@ -617,7 +623,9 @@ static int write_svg(const steer_args *a, const sweep_point *pts, int np, const 
                a->relative ? "steering scale (fraction of the block's residual norm)"
                            : "steering scale (norm of the added vector)",
                positive ? SVG_LOG10 : SVG_LINEAR, NULL);
-    svg_axis_y(p, "accuracy (%): MC2 solid, MC1 dashed", SVG_LINEAR, NULL);
+    svg_axis_y(p, rnd ? "accuracy (%): MC2 solid, MC1 dashed, random-direction MC2 dotted"
+                   : "accuracy (%): MC2 solid, MC1 dashed",
+               SVG_LINEAR, NULL);
     svg_hline(p, 100 * base->mc2.v, (svg_style){.color = "#555", .dash = "2 3"}, "unsteered MC2");
     svg_hline(p, 100 * base->mc1.v, (svg_style){.color = "#999", .dash = "6 3"}, "unsteered MC1");
     for (int li = 0; li < nl; li++) {
@@ -640,6 +648,14 @@ static int write_svg(const steer_args *a, const sweep_point *pts, int np, const 
         svg_scatter(p, xs, m2, n, (svg_style){.color = col, .marker = SVG_MARK_CIRCLE}, NULL, NULL);
         svg_line(p, xs, m1, n, (svg_style){.color = col, .dash = "5 3"}, NULL);
         svg_scatter(p, xs, m1, n, (svg_style){.color = col, .marker = SVG_MARK_SQUARE}, NULL, NULL);
+        if (rnd) { /* the control: a random direction of the same norm at this block */
+            n = 0;
+            for (int k = 0; k < np && n < 64; k++)
+                if (rnd[k].layer == (int)layers[li])
+                    m2[n++] = 100 * rnd[k].dev.mc2.v;
+            snprintf(lab, sizeof lab, "block %d, random direction (MC2)", (int)layers[li]);
+            svg_line(p, xs, m2, n, (svg_style){.color = col, .dash = "1 3"}, lab);
+        }
     }
     size_t len;
     char *s = svg_render(p, &len);
@@ -685,6 +701,36 @@ static int changed_measure(const steer_args *a, loaded *L, const steer_cfg *c, i
     return rc;
 }
 
+static void label_point(void *user, int layer, double scale)
+{
+    cli_progress *bar = user;
+    static char lab[64];
+    snprintf(lab, sizeof lab, "block %d x%g", layer, scale);
+    cli_progress_init(bar, lab);
+}
+
+static void print_sweep(const mceval_point *pts, int np, int best)
+{
+    for (int k = 0; k < np; k++) {
+        char lab[64];
+        snprintf(lab, sizeof lab, "block %d, scale %g%s", pts[k].layer, pts[k].scale,
+                 k == best ? " *" : "");
+        print_cmp(lab, &pts[k].dev);
+    }
+}
+
+static json_t *sweep_json(const mceval_point *pts, int np)
+{
+    json_t *arr = json_array();
+    for (int k = 0; k < np; k++) {
+        json_t *pj = cmp_json(&pts[k].dev);
+        json_object_set_new(pj, "block", json_integer(pts[k].layer));
+        json_object_set_new(pj, "scale", json_real(pts[k].scale));
+        json_array_append_new(arr, pj);
+    }
+    return arr;
+}
+
 static int run_eval(const steer_args *a)
 {
     if (!a->cvec)
@@ -695,13 +741,14 @@ static int run_eval(const steer_args *a)
         return CAPE_EINPUT;
     if (a->layers && parse_list("--layers", a->layers, layers, 256, &nlayer, 1))
         return CAPE_EINPUT;
+    int control = !a->no_control;
     cape_err e = {0};
     loaded L = {0};
-    cvec cv = {0};
+    cvec cv = {0}, rcv = {0};
     tqa_split_t t = {0};
-    sweep_point *pts = NULL;
-    mceval_run base_dev = {0}, base_test = {0}, best_test = {0};
-    json_t *sweep = json_array(), *changed_list = json_array();
+    mceval_point *pts = NULL, *rpts = NULL;
+    mceval_run base_dev = {0}, base_test = {0}, best_test = {0}, rnd_test = {0};
+    json_t *changed_list = json_array();
     if ((rc = load_model(a, &L, &e)) || (rc = cvec_load(a->cvec, model_cfg(L.m)->dim, &cv, &e)) ||
         (rc = load_tqa(a, &t, &e)))
         goto done;
@@ -716,13 +763,18 @@ static int run_eval(const steer_args *a)
         for (int l = 0; l < cv.n_slots && nlayer < 256; l++)
             if (cv.present[l])
                 layers[nlayer++] = l;
-    for (int k = 0; k < nlayer; k++)
+    int ilayers[256];
+    for (int k = 0; k < nlayer; k++) {
+        ilayers[k] = (int)layers[k];
         if ((int)layers[k] >= cv.n_slots || !cv.present[(int)layers[k]] ||
             (int)layers[k] >= model_cfg(L.m)->n_layers) {
             rc = err_set(&e, CAPE_EINPUT, "%s has no direction for block %d", a->cvec,
                          (int)layers[k]);
             goto done;
         }
+    }
+    if (control && (rc = mceval_random_cvec(&cv, (uint32_t)a->control_seed, &rcv, &e)))
+        goto done;
     int *held = t.order + t.nbuild, nheld = t.set.n - t.nbuild;
     if (a->limit && a->limit < nheld)
         nheld = a->limit;
@@ -743,43 +795,30 @@ static int run_eval(const steer_args *a)
     mceval_cmp bdev;
     mceval_compare(&base_dev, &base_dev, nboot, (uint32_t)a->seed, &bdev);
     pts = calloc((size_t)nscale * nlayer, sizeof *pts);
-    if (!pts) {
+    rpts = calloc((size_t)nscale * nlayer, sizeof *rpts);
+    if (!pts || !rpts) {
         rc = err_set(&e, CAPE_EFAIL, "out of memory");
         goto done;
     }
-    int np = 0, best = -1;
-    for (int li = 0; li < nlayer; li++)
-        for (int si = 0; si < nscale; si++) {
-            steer_cfg c = {.cv = &cv, .scale = (float)scales[si], .layer_lo = (int)layers[li],
-                           .layer_hi = (int)layers[li], .last_only = a->last_only,
-                           .gate = a->gate, .gate_layer = -1, .relative = a->relative};
-            char lab[64];
-            snprintf(lab, sizeof lab, "block %d x%g", (int)layers[li], scales[si]);
-            cli_progress_init(&bar, lab);
-            mceval_run run;
-            if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, dev, ndev, &c, cli_progress_cb, &bar,
-                                        &run, &e)))
-                goto done;
-            sweep_point *sp = &pts[np];
-            sp->layer = (int)layers[li];
-            sp->scale = scales[si];
-            mceval_compare(&base_dev, &run, nboot, (uint32_t)a->seed, &sp->dev);
-            mceval_free(&run);
-            double score = a->select_mc1 ? sp->dev.mc1.v + 1e-3 * sp->dev.mc2.v : sp->dev.mc2.v;
-            double top = best < 0 ? -1
-                         : a->select_mc1 ? pts[best].dev.mc1.v + 1e-3 * pts[best].dev.mc2.v
-                                         : pts[best].dev.mc2.v;
-            if (best < 0 || score > top)
-                best = np;
-            json_t *pj = cmp_json(&sp->dev);
-            json_object_set_new(pj, "block", json_integer(sp->layer));
-            json_object_set_new(pj, "scale", json_real(sp->scale));
-            json_array_append_new(sweep, pj);
-            np++;
-        }
-    steer_cfg bc = {.cv = &cv, .scale = (float)pts[best].scale, .layer_lo = pts[best].layer,
-                    .layer_hi = pts[best].layer, .last_only = a->last_only, .gate = a->gate,
-                    .gate_layer = -1, .relative = a->relative};
+    int np = nscale * nlayer, best = -1, rbest = -1;
+    steer_cfg tmpl = {.cv = &cv, .last_only = a->last_only, .gate = a->gate, .gate_layer = -1,
+                      .relative = a->relative};
+    mceval_sweep_opts so = {.tmpl = &tmpl, .layers = ilayers, .nlayers = nlayer,
+                            .scales = scales, .nscales = nscale, .select_mc1 = a->select_mc1,
+                            .nboot = nboot, .seed = (uint32_t)a->seed, .on_point = label_point,
+                            .on_point_user = &bar, .progress = cli_progress_cb,
+                            .progress_user = &bar};
+    if ((rc = mceval_sweep(L.s, L.m, &t.set, dev, ndev, &base_dev, &so, pts, &best, &e)))
+        goto done;
+    steer_cfg rtmpl = tmpl;
+    rtmpl.cv = &rcv;
+    so.tmpl = &rtmpl;
+    if (control && (rc = mceval_sweep(L.s, L.m, &t.set, dev, ndev, &base_dev, &so, rpts, &rbest,
+                                      &e)))
+        goto done;
+    steer_cfg bc = tmpl, rc_cfg = rtmpl;
+    bc.scale = (float)pts[best].scale;
+    bc.layer_lo = bc.layer_hi = pts[best].layer;
     cli_progress_init(&bar, "test, unsteered");
     if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, NULL, cli_progress_cb, &bar,
                                 &base_test, &e)))
@@ -788,24 +827,46 @@ static int run_eval(const steer_args *a)
     if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, &bc, cli_progress_cb, &bar,
                                 &best_test, &e)))
         goto done;
-    mceval_cmp tb, ts;
+    mceval_cmp tb, ts, tr = {0}, tvr = {0};
     mceval_compare(&base_test, &base_test, nboot, (uint32_t)a->seed, &tb);
     mceval_compare(&base_test, &best_test, nboot, (uint32_t)a->seed, &ts);
+    if (control) {
+        rc_cfg.scale = (float)rpts[rbest].scale;
+        rc_cfg.layer_lo = rc_cfg.layer_hi = rpts[rbest].layer;
+        cli_progress_init(&bar, "test, random direction");
+        if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, &rc_cfg, cli_progress_cb,
+                                    &bar, &rnd_test, &e)))
+            goto done;
+        mceval_compare(&base_test, &rnd_test, nboot, (uint32_t)a->seed, &tr);
+        mceval_compare(&rnd_test, &best_test, nboot, (uint32_t)a->seed, &tvr);
+    }
+    mceval_verdict verdict = control ? mceval_judge(&ts, &tvr, a->select_mc1) : MCEVAL_NO_GAIN;
     int nchanged = 0, nchg_total = 0;
     if (a->changed && (rc = changed_measure(a, &L, &bc, &nchanged, &nchg_total, changed_list, &e)))
         goto done;
-    if (a->svg && (rc = write_svg(a, pts, np, layers, nlayer, &bdev, &e)))
+    if (a->svg && (rc = write_svg(a, pts, control ? rpts : NULL, np, layers, nlayer, &bdev, &e)))
         goto done;
     json_t *j = json_pack(
             "{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:b,s:b,s:o,s:o,s:{s:i,s:f,s:o,s:o},s:{s:i,s:i,s:o}}",
             "cape_version", CAPE_VERSION, "command", "steer eval", "model", a->model, "cvec",
             a->cvec, "split", "build", t.nbuild, "held_out", t.set.n - t.nbuild, "dev", ndev,
             "test", ntest, "last_only", a->last_only, "gate", a->gate, "dev_unsteered",
-            cmp_json(&bdev), "sweep_dev", sweep, "best_on_test", "block", pts[best].layer, "scale",
-            pts[best].scale, "unsteered", cmp_json(&tb), "steered", cmp_json(&ts),
-            "changed_continuations", "changed", nchanged, "prompts", nchg_total, "items",
-            changed_list);
-    sweep = changed_list = NULL;
+            cmp_json(&bdev), "sweep_dev", sweep_json(pts, np), "best_on_test", "block",
+            pts[best].layer, "scale", pts[best].scale, "unsteered", cmp_json(&tb), "steered",
+            cmp_json(&ts), "changed_continuations", "changed", nchanged, "prompts", nchg_total,
+            "items", changed_list);
+    changed_list = NULL;
+    if (control) {
+        json_object_set_new(
+            j, "random_control",
+            json_pack("{s:I,s:o,s:{s:i,s:f,s:o,s:o},s:s}", "seed", (json_int_t)a->control_seed,
+                      "sweep_dev", sweep_json(rpts, np), "best_on_test", "block",
+                      rpts[rbest].layer, "scale", rpts[rbest].scale, "random", cmp_json(&tr),
+                      "truth_minus_random", cmp_json(&tvr), "verdict",
+                      mceval_verdict_name(verdict)));
+    } else {
+        json_object_set_new(j, "random_control", json_null());
+    }
     if (a->json) {
         cli_out out = {0};
         if ((rc = cli_out_open(&out, a->output, 1)) == 0)
@@ -816,26 +877,52 @@ static int run_eval(const steer_args *a)
         if (a->save_json && json_emit(json_incref(j), a->save_json, &e))
             goto done;
         json_decref(j);
+        const char *metric = a->select_mc1 ? "MC1" : "MC2";
         printf("TruthfulQA: %d questions build the direction, %d held out (dev %d, test %d)\n",
                t.nbuild, t.set.n - t.nbuild, ndev, ntest);
         printf("steering %s%s\n\nsweep on dev:\n",
                a->last_only ? "from the last prompt token on" : "at every position",
                a->gate ? ", gated by the prompt's cosine" : "");
         print_cmp("unsteered", &bdev);
-        for (int k = 0; k < np; k++) {
-            char lab[64];
-            snprintf(lab, sizeof lab, "block %d, scale %g%s", pts[k].layer, pts[k].scale,
-                     k == best ? " *" : "");
-            print_cmp(lab, &pts[k].dev);
+        print_sweep(pts, np, best);
+        if (control) {
+            printf("\ncontrol sweep on dev: a random direction of the same norm per block "
+                   "(seed %ld)\n",
+                   a->control_seed);
+            print_sweep(rpts, np, rbest);
         }
-        printf("\nbest on dev (* by %s), reported on test:\n", a->select_mc1 ? "MC1" : "MC2");
+        printf("\nbest on dev (* by %s), reported on test:\n", metric);
         print_cmp("unsteered", &tb);
         print_cmp("steered", &ts);
+        if (control) {
+            char lab[64];
+            snprintf(lab, sizeof lab, "random (block %d x%g)", rpts[rbest].layer,
+                     rpts[rbest].scale);
+            print_cmp(lab, &tr);
+            char d1[96], d2[96];
+            printf("%-22s dMC1 %s  dMC2 %s  (paired)\n", "steered - random",
+                   fmt_ci(d1, sizeof d1, &tvr.d_mc1, 1, 1), fmt_ci(d2, sizeof d2, &tvr.d_mc2, 1, 1));
+        }
         char fx[96], br[96];
         printf("MC1: %d of %d wrong answers made right (fraction %s); %d of %d right "
                "answers made wrong (fraction %s)\n",
                ts.n_fixed, ts.n_wrong, fmt_ci(fx, sizeof fx, &ts.fixed, 1, 0), ts.n_broken,
                ts.n_right, fmt_ci(br, sizeof br, &ts.broken, 1, 0));
+        if (!control)
+            printf("verdict: not judged (--no-control: no random-direction control was run; a "
+                   "gain counts only where it beats one)\n");
+        else if (verdict == MCEVAL_GAIN_BEYOND_RANDOM)
+            printf("verdict: a %s gain that beats the random direction (both 95%% intervals "
+                   "above 0)\n",
+                   metric);
+        else if (verdict == MCEVAL_GAIN_NOT_BEYOND_RANDOM)
+            printf("verdict: no gain that counts: %s rose over the unsteered model, but not "
+                   "beyond a random direction of the same norm\n",
+                   metric);
+        else
+            printf("verdict: no gain: the 95%% interval of steered minus unsteered %s reaches "
+                   "0\n",
+                   metric);
         if (nchg_total)
             printf("the paper's measure: %d of %d greedy continuations of its prompts changed "
                    "(a change, not a correction)\n",
@@ -846,21 +933,24 @@ static int run_eval(const steer_args *a)
 done:
     if (rc && e.code)
         rc = cli_report(&e);
-    json_decref(sweep);
     json_decref(changed_list);
     free(pts);
+    free(rpts);
     mceval_free(&base_dev);
     mceval_free(&base_test);
     mceval_free(&best_test);
+    mceval_free(&rnd_test);
     free_tqa(&t);
     cvec_free(&cv);
+    cvec_free(&rcv);
     unload(&L);
     return rc;
 }
 
 int cmd_steer(int argc, char **argv)
 {
-    steer_args a = {.threads = 2, .scale = 1.0, .split_frac = 0.5, .changed = 10, .holdout = 0.3};
+    steer_args a = {.threads = 2, .scale = 1.0, .split_frac = 0.5, .changed = 10, .holdout = 0.3,
+                    .control_seed = 1};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;

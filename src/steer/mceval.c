@@ -239,3 +239,102 @@ void mceval_compare(const mceval_run *b, const mceval_run *r, int nboot, uint32_
     free(boot);
     free(pick);
 }
+
+static double select_score(const mceval_cmp *c, int mc1)
+{
+    return mc1 ? c->mc1.v + 1e-3 * c->mc2.v : c->mc2.v;
+}
+
+int mceval_sweep(model_session *ses, const model *m, const tqa_set *s, const int *dev, int ndev,
+                 const mceval_run *base_dev, const mceval_sweep_opts *o, mceval_point *pts,
+                 int *best, cape_err *e)
+{
+    int np = 0;
+    *best = -1;
+    for (int li = 0; li < o->nlayers; li++)
+        for (int si = 0; si < o->nscales; si++) {
+            steer_cfg c = *o->tmpl;
+            c.scale = (float)o->scales[si];
+            c.layer_lo = c.layer_hi = o->layers[li];
+            c.gate_layer = -1;
+            if (o->on_point)
+                o->on_point(o->on_point_user, o->layers[li], o->scales[si]);
+            mceval_run run;
+            int rc = mceval_truthfulqa(ses, m, s, dev, ndev, &c, o->progress, o->progress_user,
+                                       &run, e);
+            if (rc)
+                return rc;
+            mceval_point *p = &pts[np];
+            p->layer = o->layers[li];
+            p->scale = o->scales[si];
+            mceval_compare(base_dev, &run, o->nboot, o->seed, &p->dev);
+            mceval_free(&run);
+            if (*best < 0 ||
+                select_score(&p->dev, o->select_mc1) > select_score(&pts[*best].dev, o->select_mc1))
+                *best = np;
+            np++;
+        }
+    return 0;
+}
+
+int mceval_random_cvec(const cvec *truth, uint32_t seed, cvec *out, cape_err *e)
+{
+    int rc = cvec_init(out, truth->n_slots, truth->n_embd, e);
+    if (rc)
+        return rc;
+    int d = truth->n_embd;
+    for (int l = 0; l < truth->n_slots; l++) {
+        if (!truth->present[l])
+            continue;
+        const float *t = truth->v + (size_t)l * d;
+        float *v = out->v + (size_t)l * d;
+        double tn = 0, vn = 0;
+        for (int j = 0; j < d; j++)
+            tn += (double)t[j] * t[j];
+        /* one stream per block: the seed and the block number, mixed */
+        rng_mt g;
+        rng_seed(&g, (uint32_t)((seed * 2654435761u) ^ (0x9E3779B9u * (uint32_t)(l + 1))));
+        int has = 0;
+        double saved = 0;
+        for (int j = 0; j < d; j++) {
+            double x = rng_gauss(&g, &has, &saved);
+            v[j] = (float)x;
+            vn += x * x;
+        }
+        double k = vn > 0 ? sqrt(tn / vn) : 0;
+        for (int j = 0; j < d; j++)
+            v[j] = (float)(v[j] * k);
+        out->present[l] = 1;
+    }
+    if (truth->resid_norm) {
+        out->resid_norm = malloc((size_t)truth->n_slots * sizeof *out->resid_norm);
+        if (!out->resid_norm) {
+            cvec_free(out);
+            return err_set(e, CAPE_EFAIL, "out of memory");
+        }
+        memcpy(out->resid_norm, truth->resid_norm, (size_t)truth->n_slots * sizeof *out->resid_norm);
+    }
+    out->chosen = truth->chosen;
+    snprintf(out->model_hint, sizeof out->model_hint, "%s", truth->model_hint);
+    return 0;
+}
+
+mceval_verdict mceval_judge(const mceval_cmp *vs_base, const mceval_cmp *vs_random, int mc1)
+{
+    const mceval_ci *g = mc1 ? &vs_base->d_mc1 : &vs_base->d_mc2;
+    const mceval_ci *r = mc1 ? &vs_random->d_mc1 : &vs_random->d_mc2;
+    if (!(isfinite(g->lo) && g->lo > 0))
+        return MCEVAL_NO_GAIN;
+    if (!(isfinite(r->lo) && r->lo > 0))
+        return MCEVAL_GAIN_NOT_BEYOND_RANDOM;
+    return MCEVAL_GAIN_BEYOND_RANDOM;
+}
+
+const char *mceval_verdict_name(mceval_verdict v)
+{
+    switch (v) {
+    case MCEVAL_GAIN_BEYOND_RANDOM: return "gain_beyond_random";
+    case MCEVAL_GAIN_NOT_BEYOND_RANDOM: return "gain_not_beyond_random";
+    default: return "no_gain";
+    }
+}
