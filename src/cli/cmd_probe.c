@@ -33,7 +33,11 @@ static void help(void)
         "  --out DIR           stream activations to DIR/resid_LNN.npy (rows: set A then\n"
         "                      set B; heads_LNN.npy with --heads)\n"
         "  --reservoir N       vectors kept per layer for d_rep (auto, at most 1024)\n"
-        "  --seed N            seed of that sample (0)\n"
+        "  --seed N            seed of that sample and of the shuffles (0)\n"
+        "  --shuffles N        chance level: the prompts of both sets pooled and dealt at\n"
+        "                      random into sets of the same sizes, N times; every coupling\n"
+        "                      is shown with its mean and 5th-95th percentile range over\n"
+        "                      the shuffles (20; 0: skip)\n"
         "  -t, --threads K     threads (2)\n"
         "  --json              machine-readable output; -o FILE writes it atomically\n"
         "  -h, --help          this help\n"
@@ -44,17 +48,17 @@ static void help(void)
 
 typedef struct {
     const char *model, *set_a, *set_b, *tqa, *out_dir, *output;
-    int tqa_on, heads, json, threads, limit, reservoir;
+    int tqa_on, heads, json, threads, limit, reservoir, shuffles;
     long seed;
 } probe_args;
 
 static int parse(int argc, char **argv, probe_args *a)
 {
-    enum { O_A = 256, O_B, O_TQA, O_LIMIT, O_HEADS, O_OUT, O_RES, O_SEED, O_JSON };
+    enum { O_A = 256, O_B, O_TQA, O_LIMIT, O_HEADS, O_OUT, O_RES, O_SEED, O_JSON, O_SHUF };
     static const struct option opts[] = {
         {"set-a", 1, 0, O_A}, {"set-b", 1, 0, O_B}, {"truthfulqa", 2, 0, O_TQA},
         {"limit", 1, 0, O_LIMIT}, {"heads", 0, 0, O_HEADS}, {"out", 1, 0, O_OUT},
-        {"reservoir", 1, 0, O_RES}, {"seed", 1, 0, O_SEED}, {"json", 0, 0, O_JSON},
+        {"reservoir", 1, 0, O_RES}, {"seed", 1, 0, O_SEED}, {"json", 0, 0, O_JSON}, {"shuffles", 1, 0, O_SHUF},
         {"threads", 1, 0, 't'}, {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c, rc = 0;
@@ -84,6 +88,10 @@ static int parse(int argc, char **argv, probe_args *a)
             break;
         case O_SEED: rc = cli_parse_int("probe", "--seed", optarg, 0, 4294967295L, &a->seed); break;
         case O_JSON: a->json = 1; break;
+        case O_SHUF:
+            rc = cli_parse_int("probe", "--shuffles", optarg, 0, 100000, &v);
+            a->shuffles = (int)v;
+            break;
         case 't':
             rc = cli_parse_int("probe", "--threads", optarg, 1, 256, &v);
             a->threads = (int)v;
@@ -121,6 +129,17 @@ static json_t *counts_json(const coup_head_counts *h)
                      "competing", h->competing, "near_zero", h->near_zero, "net", json_num(h->net));
 }
 
+static json_t *null_json(const prun_null *z, int n)
+{
+    json_t *mean = json_array(), *lo = json_array(), *hi = json_array();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(mean, json_num(z[i].mean));
+        json_array_append_new(lo, json_num(z[i].p05));
+        json_array_append_new(hi, json_num(z[i].p95));
+    }
+    return json_pack("{s:o,s:o,s:o}", "mean", mean, "p05", lo, "p95", hi);
+}
+
 static json_t *result_json(const probe_args *a, const model *m, const prun_result *r)
 {
     json_t *j = json_object();
@@ -146,6 +165,22 @@ static json_t *result_json(const probe_args *a, const model *m, const prun_resul
         }
         json_object_set_new(j, "heads", json_pack("{s:o,s:o}", "all", counts_json(&r->head_all),
                                                   "layers", layers));
+    }
+    if (r->shuffles) {
+        json_t *sh = json_pack("{s:i,s:I,s:o,s:o,s:o,s:o}", "shuffles", r->shuffles, "seed",
+                               (json_int_t)a->seed, "hidden", null_json(r->sh_hidden, r->n_layers),
+                               "normed", null_json(r->sh_normed, r->n_layers), "output",
+                               null_json(r->sh_output, r->n_layers), "gelu",
+                               null_json(r->sh_gelu, r->n_layers));
+        if (r->sh_head_net) {
+            json_object_set_new(sh, "head_net", null_json(r->sh_head_net, r->n_layers));
+            json_object_set_new(sh, "heads_all_net", null_json(&r->sh_head_all_net, 1));
+            json_object_set_new(sh, "heads_all_cooperative_fraction",
+                                null_json(&r->sh_head_all_coop, 1));
+        }
+        json_object_set_new(j, "shuffled_labels", sh);
+    } else {
+        json_object_set_new(j, "shuffled_labels", json_null());
     }
     return j;
 }
@@ -188,6 +223,32 @@ static void print_text(FILE *out, const probe_args *a, const model *m, const pru
         }
         fputc('\n', out);
     }
+    if (r->shuffles) {
+        fprintf(out,
+                "\nchance level: labels shuffled %d times (the prompts pooled and dealt into sets "
+                "of %d and %d);\nmean [5th, 95th percentile] of the same cosines. A coupling "
+                "inside this range is what\nany split of these prompts gives at this sample "
+                "size.\n",
+                r->shuffles, r->na, r->nb);
+        fprintf(out, "%5s %22s %22s %22s %22s", "layer", "hidden", "normed", "output", "gelu");
+        if (r->sh_head_net)
+            fprintf(out, " %22s", "head net");
+        fputc('\n', out);
+        for (int l = 0; l < r->n_layers; l++) {
+            const prun_null *z[5] = {&r->sh_hidden[l], &r->sh_normed[l], &r->sh_output[l],
+                                     &r->sh_gelu[l], r->sh_head_net ? &r->sh_head_net[l] : NULL};
+            fprintf(out, "%5d", l);
+            for (int q = 0; q < 5 && z[q]; q++) {
+                char m[16], lo[16], hi[16], cell[64];
+                fmt3(m, sizeof m, z[q]->mean);
+                fmt3(lo, sizeof lo, z[q]->p05);
+                fmt3(hi, sizeof hi, z[q]->p95);
+                snprintf(cell, sizeof cell, "%s [%s,%s]", m, lo, hi);
+                fprintf(out, " %22s", cell);
+            }
+            fputc('\n', out);
+        }
+    }
     int last = r->n_layers - 1;
     fprintf(out,
             "\nlast block, the paper's definitions: hidden %+.4f, output %+.4f, wider (GELU) "
@@ -201,6 +262,15 @@ static void print_text(FILE *out, const probe_args *a, const model *m, const pru
                 "%+.4f\n",
                 k->heads, k->cooperative, 100.0 * k->cooperative / (k->heads ? k->heads : 1),
                 k->competing, k->near_zero, k->net);
+        if (r->shuffles) {
+            char m[16], lo[16], hi[16];
+            fmt3(m, sizeof m, r->sh_head_all_net.mean);
+            fmt3(lo, sizeof lo, r->sh_head_all_net.p05);
+            fmt3(hi, sizeof hi, r->sh_head_all_net.p95);
+            fprintf(out,
+                    "heads, labels shuffled: cooperative %.1f%% (mean), net %s [%s, %s]\n",
+                    100 * r->sh_head_all_coop.mean, m, lo, hi);
+        }
     }
 }
 
@@ -231,7 +301,7 @@ static int load_sets(const probe_args *a, prompt_set *A, prompt_set *B, cape_err
 
 int cmd_probe(int argc, char **argv)
 {
-    probe_args a = {.threads = 2};
+    probe_args a = {.threads = 2, .shuffles = 20};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -251,7 +321,7 @@ int cmd_probe(int argc, char **argv)
         cli_progress bar;
         cli_progress_init(&bar, "probe");
         prun_opts po = {.heads = a.heads, .out_dir = a.out_dir, .reservoir = a.reservoir,
-                        .seed = (uint32_t)a.seed, .progress = cli_progress_cb, .progress_user = &bar};
+                        .seed = (uint32_t)a.seed, .shuffles = a.shuffles, .progress = cli_progress_cb, .progress_user = &bar};
         rc = prun_run(s, m, A.text, A.n, B.text, B.n, &po, &r, &e);
     } else {
         rc = e.code;

@@ -35,9 +35,13 @@ static void help(void)
         "  --truthfulqa [CSV]  pairs from TruthfulQA's build split (question + best answer\n"
         "                      vs question + first incorrect answer)\n"
         "  --method M          mean | pca | pca-centred (mean)\n"
-        "  --layer L           probe | quarter | a block number (probe)\n"
+        "  --layer L           probe | quarter | a block number (probe); every rule picks\n"
+        "                      among blocks 1..L-1, the blocks a control vector holds\n"
         "  --all-layers        store the direction of every block, not only the chosen one\n"
         "  --holdout F         fraction held out for the probe (0.3)\n"
+        "  --shuffles N        the probe's chance level: the same split and fits with the\n"
+        "                      labels shuffled (within pairs), N times; mean and 95th\n"
+        "                      percentile shown beside each block's accuracy (20; 0: skip)\n"
         "\n"
         "apply   generate with the direction added (also: cape run --steer FILE)\n"
         "  --cvec FILE         control vector (llama.cpp or cape)\n"
@@ -93,7 +97,7 @@ typedef struct {
     const char *sub, *model, *pos, *neg, *tqa, *cvec, *prompt, *output, *svg, *layer_arg;
     const char *scales, *layers;
     int tqa_on, relative, add_no_comment, select_mc1, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
-    int changed, boot, n_ctx, dev, no_control;
+    int changed, boot, n_ctx, dev, no_control, shuffles;
     long control_seed;
     const char *save_json;
     double holdout, scale, temp, split_frac;
@@ -117,7 +121,7 @@ static int parse(int argc, char **argv, steer_args *a)
 {
     enum { O_POS = 256, O_NEG, O_TQA, O_METHOD, O_LAYER, O_ALL, O_HOLD, O_CVEC, O_SCALE, O_LAYERS,
            O_LAST, O_GATE, O_TEMP, O_SEED, O_COMPARE, O_SCALES, O_LIMIT, O_CHANGED, O_BOOT, O_SVG,
-           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV, O_NOCOM, O_SELECT, O_CSEED, O_NOCTL };
+           O_SSEED, O_SFRAC, O_JSON, O_SAVE, O_EXACT, O_REL, O_DEV, O_NOCOM, O_SELECT, O_CSEED, O_NOCTL, O_SHUF };
     static const struct option opts[] = {
         {"pos", 1, 0, O_POS}, {"neg", 1, 0, O_NEG}, {"truthfulqa", 2, 0, O_TQA},
         {"method", 1, 0, O_METHOD}, {"layer", 1, 0, O_LAYER}, {"all-layers", 0, 0, O_ALL},
@@ -129,7 +133,7 @@ static int parse(int argc, char **argv, steer_args *a)
         {"split-frac", 1, 0, O_SFRAC}, {"json", 0, 0, O_JSON}, {"save-json", 1, 0, O_SAVE},
         {"exact", 0, 0, O_EXACT}, {"relative", 0, 0, O_REL}, {"dev", 1, 0, O_DEV},
         {"add-no-comment", 0, 0, O_NOCOM}, {"select", 1, 0, O_SELECT}, {"control-seed", 1, 0, O_CSEED},
-        {"no-control", 0, 0, O_NOCTL}, {"prompt", 1, 0, 'p'},
+        {"no-control", 0, 0, O_NOCTL}, {"shuffles", 1, 0, O_SHUF}, {"prompt", 1, 0, 'p'},
         {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
@@ -202,6 +206,10 @@ static int parse(int argc, char **argv, steer_args *a)
             rc = cli_parse_int(cmd, "--control-seed", optarg, 0, 4294967295L, &a->control_seed);
             break;
         case O_NOCTL: a->no_control = 1; break;
+        case O_SHUF:
+            rc = cli_parse_int(cmd, "--shuffles", optarg, 0, 100000, &v);
+            a->shuffles = (int)v;
+            break;
         case O_DEV:
             rc = cli_parse_int(cmd, "--dev", optarg, 2, 100000, &v);
             a->dev = (int)v;
@@ -389,7 +397,7 @@ static int run_build(const steer_args *a)
     if (a->tqa_on == !!(a->pos || a->neg) || (!a->tqa_on && !(a->pos && a->neg)))
         return cli_usage_error("steer", "build: give --pos and --neg, or --truthfulqa");
     sbuild_opts o = {.method = a->method, .rule = LAYER_PROBE, .holdout = a->holdout,
-                     .seed = (uint32_t)a->seed};
+                     .seed = (uint32_t)a->seed, .shuffles = a->shuffles};
     if (a->layer_arg && strcmp(a->layer_arg, "probe") != 0) {
         long v;
         if (strcmp(a->layer_arg, "quarter") == 0)
@@ -447,22 +455,50 @@ static int run_build(const steer_args *a)
                                   "block", r.chosen, "chosen_by", how, "probe_accuracy",
                                   darr(r.probe_acc, r.n_layers), "residual_norm",
                                   darr(r.resid_norm, r.n_layers));
+            if (r.probe_null) {
+                json_t *mean = json_array(), *lo = json_array(), *hi = json_array();
+                for (int l = 0; l < r.n_layers; l++) {
+                    json_array_append_new(mean, json_num(r.probe_null[l].mean));
+                    json_array_append_new(lo, json_num(r.probe_null[l].p05));
+                    json_array_append_new(hi, json_num(r.probe_null[l].p95));
+                }
+                json_object_set_new(j, "probe_accuracy_shuffled",
+                                    json_pack("{s:i,s:o,s:o,s:o}", "shuffles", a->shuffles,
+                                              "mean", mean, "p05", lo, "p95", hi));
+            } else {
+                json_object_set_new(j, "probe_accuracy_shuffled", json_null());
+            }
             rc = json_emit(j, NULL, &e) ? cli_report(&e) : 0;
         } else {
             printf("%d %s prompts vs %d; method %s\n", r.npos, r.paired ? "paired" : "unpaired",
                    r.nneg, a->method == DIR_MEAN ? "difference of means"
                            : a->method == DIR_PCA ? "PCA of paired differences"
                                                   : "centred PCA of paired differences");
-            printf("%5s %12s %14s\n", "block", "probe acc", "residual norm");
+            if (r.probe_null)
+                printf("%5s %12s %18s %14s\n", "block", "probe acc", "shuffled [p95]",
+                       "residual norm");
+            else
+                printf("%5s %12s %14s\n", "block", "probe acc", "residual norm");
             for (int l = 0; l < r.n_layers; l++) {
-                char acc[16];
+                char acc[16], nul[48] = "";
                 if (isfinite(r.probe_acc[l]))
                     snprintf(acc, sizeof acc, "%.3f", r.probe_acc[l]);
                 else
                     snprintf(acc, sizeof acc, "-");
-                printf("%5d %12s %14.2f%s\n", l, acc, r.resid_norm[l],
+                if (r.probe_null && isfinite(r.probe_null[l].mean))
+                    snprintf(nul, sizeof nul, " %18s", "");
+                if (r.probe_null && isfinite(r.probe_null[l].mean))
+                    snprintf(nul, sizeof nul, " %11.3f [%.3f]", r.probe_null[l].mean,
+                             r.probe_null[l].p95);
+                else if (r.probe_null)
+                    snprintf(nul, sizeof nul, " %18s", "-");
+                printf("%5d %12s%s %14.2f%s\n", l, acc, nul, r.resid_norm[l],
                        l == r.chosen ? "   <- chosen" : "");
             }
+            if (r.probe_null)
+                printf("shuffled: the same split and fits with the labels shuffled within "
+                       "%s, %d times (mean [95th percentile]): chance at this sample size\n",
+                       r.paired ? "pairs" : "the prompts", a->shuffles);
             printf("block %d (%s); wrote %s (%s)\n", r.chosen, how, a->output,
                    a->all_layers ? "every block from 1" : "that block only");
         }
@@ -950,7 +986,7 @@ done:
 int cmd_steer(int argc, char **argv)
 {
     steer_args a = {.threads = 2, .scale = 1.0, .split_frac = 0.5, .changed = 10, .holdout = 0.3,
-                    .control_seed = 1};
+                    .control_seed = 1, .shuffles = 20};
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc < 0 ? 0 : rc;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "stats/stats.h"
 #include "steer/direction.h"
 #include "steer/probe.h"
 
@@ -50,19 +51,19 @@ static int layer_direction(const acts_ctx *c, int l, int npos, int nneg, dir_met
  * for unpaired sets, a single prompt. perm orders the units; the first
  * ntrain are for fitting. */
 static double probe_layer(const acts_ctx *c, int l, int npos, int nneg, int paired,
-                          const int *perm, int ntrain, double lambda, float *scratch)
+                          const int *perm, int ntrain, double lambda, const int *lab,
+                          float *scratch)
 {
     int total = npos + nneg, units = paired ? npos : total;
-    int *buf = malloc(4 * (size_t)total * sizeof *buf);
+    int *buf = calloc(4 * (size_t)total, sizeof *buf);
     if (!buf)
         return NAN;
     int *tr = buf, *ytr = buf + total, *te = buf + 2 * total, *yte = buf + 3 * total;
     int ntr = 0, nte = 0;
     for (int k = 0; k < units; k++) {
         int u = perm[k], train = k < ntrain;
-        int member[2] = {u, npos + u}, label[2] = {1, 0}, nm = paired ? 2 : 1;
-        if (!paired)
-            label[0] = u < npos;
+        int member[2] = {u, npos + u}, nm = paired ? 2 : 1;
+        int label[2] = {lab[member[0]], paired ? lab[member[1]] : 0};
         for (int q = 0; q < nm; q++) {
             if (train) {
                 tr[ntr] = member[q];
@@ -84,6 +85,92 @@ static double probe_layer(const acts_ctx *c, int l, int npos, int nneg, int pair
     }
     free(buf);
     return acc;
+}
+
+static sbuild_null null_of(double *v, int n)
+{
+    sbuild_null z = {NAN, NAN, NAN};
+    int m = 0;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            v[m++] = v[i];
+            sum += v[i];
+        }
+    if (m == 0)
+        return z;
+    stats_sort(v, m);
+    z.mean = sum / m;
+    z.p05 = stats_percentile_sorted(v, m, 5);
+    z.p95 = stats_percentile_sorted(v, m, 95);
+    return z;
+}
+
+int sbuild_probe(const float *acts, int L, int d, int npos, int nneg, const sbuild_opts *o,
+                 double *acc, sbuild_null *null, int *chosen, cape_err *e)
+{
+    int paired = npos == nneg, total = npos + nneg;
+    int units = paired ? npos : total;
+    int ntrain = units - (int)floor(units * (o->holdout > 0 ? o->holdout : 0.3) + 0.5);
+    if (ntrain < 2 || ntrain >= units)
+        return err_set(e, CAPE_EINPUT,
+                       "choosing the layer by probe needs more prompts (%d %s): give --layer",
+                       units, paired ? "pairs" : "prompts");
+    int K = null && o->shuffles > 0 ? o->shuffles : 0;
+    acts_ctx c = {L, d, (float *)acts};
+    int *perm = malloc((size_t)units * sizeof *perm), *lab = malloc((size_t)total * sizeof *lab);
+    float *scratch = malloc((size_t)total * d * sizeof *scratch);
+    double *sh = malloc((size_t)(K ? K : 1) * L * sizeof *sh);
+    if (!perm || !lab || !scratch || !sh) {
+        free(perm);
+        free(lab);
+        free(scratch);
+        free(sh);
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    }
+    for (int k = 0; k < units; k++)
+        perm[k] = k;
+    rng_mt rg;
+    rng_seed(&rg, o->seed);
+    rng_shuffle_int(&rg, perm, units);
+    double lambda = o->lambda > 0 ? o->lambda : 0.01;
+    for (int i = 0; i < total; i++)
+        lab[i] = i < npos;
+    *chosen = SBUILD_FIRST_BLOCK;
+    for (int l = 0; l < L; l++) {
+        acc[l] = probe_layer(&c, l, npos, nneg, paired, perm, ntrain, lambda, lab, scratch);
+        if (l >= SBUILD_FIRST_BLOCK && isfinite(acc[l]) &&
+            (!isfinite(acc[*chosen]) || acc[l] > acc[*chosen]))
+            *chosen = l;
+    }
+    /* chance level: the same split and fits with the labels shuffled, within
+     * each pair (a coin decides which prompt is positive) or, unpaired, over
+     * all prompts; one set of labels per shuffle, shared by every block */
+    rng_mt gs;
+    rng_seed(&gs, o->seed ^ 0x5bd1e995u);
+    for (int k = 0; k < K; k++) {
+        if (paired) {
+            for (int u = 0; u < npos; u++) {
+                int flip = rng_u32(&gs) & 1;
+                lab[u] = !flip;
+                lab[npos + u] = flip;
+            }
+        } else {
+            for (int i = 0; i < total; i++)
+                lab[i] = i < npos;
+            rng_shuffle_int(&gs, lab, total);
+        }
+        for (int l = 0; l < L; l++)
+            sh[(size_t)l * K + k] =
+                probe_layer(&c, l, npos, nneg, paired, perm, ntrain, lambda, lab, scratch);
+    }
+    for (int l = 0; l < L && K; l++)
+        null[l] = null_of(sh + (size_t)l * K, K);
+    free(perm);
+    free(lab);
+    free(scratch);
+    free(sh);
+    return 0;
 }
 
 int sbuild_run(model_session *s, const model *m, char *const *pos, int npos, char *const *neg,
@@ -118,8 +205,11 @@ int sbuild_run(model_session *s, const model *m, char *const *pos, int npos, cha
     r->dir = calloc((size_t)L * d, sizeof *r->dir);
     r->probe_acc = malloc((size_t)L * sizeof *r->probe_acc);
     r->resid_norm = calloc((size_t)L, sizeof *r->resid_norm);
-    int rc = 0, *perm = NULL;
-    if (!c.acts || !scratch || !r->dir || !r->probe_acc || !r->resid_norm) {
+    if (o->rule == LAYER_PROBE && o->shuffles > 0)
+        r->probe_null = calloc((size_t)L, sizeof *r->probe_null);
+    int rc = 0;
+    if (!c.acts || !scratch || !r->dir || !r->probe_acc || !r->resid_norm ||
+        (o->rule == LAYER_PROBE && o->shuffles > 0 && !r->probe_null)) {
         rc = err_set(e, CAPE_EFAIL, "out of memory for %d x %d layers x %d activations",
                      npos + nneg, L, d);
         goto done;
@@ -152,39 +242,14 @@ int sbuild_run(model_session *s, const model *m, char *const *pos, int npos, cha
         r->probe_acc[l] = NAN;
     }
     if (o->rule == LAYER_PROBE) {
-        int units = paired ? npos : npos + nneg;
-        int ntrain = units - (int)floor(units * (o->holdout > 0 ? o->holdout : 0.3) + 0.5);
-        if (ntrain < 2 || ntrain >= units) {
-            rc = err_set(e, CAPE_EINPUT,
-                         "choosing the layer by probe needs more prompts (%d %s): give --layer",
-                         units, paired ? "pairs" : "prompts");
-            goto done;
-        }
-        perm = malloc((size_t)units * sizeof *perm);
-        if (!perm) {
-            rc = err_set(e, CAPE_EFAIL, "out of memory");
-            goto done;
-        }
-        for (int k = 0; k < units; k++)
-            perm[k] = k;
-        rng_mt rg;
-        rng_seed(&rg, o->seed);
-        rng_shuffle_int(&rg, perm, units);
-        double lambda = o->lambda > 0 ? o->lambda : 0.01;
-        r->chosen = SBUILD_FIRST_BLOCK;
-        for (int l = 0; l < L; l++) {
-            r->probe_acc[l] = probe_layer(&c, l, npos, nneg, paired, perm, ntrain, lambda, scratch);
-            if (l >= SBUILD_FIRST_BLOCK && isfinite(r->probe_acc[l]) &&
-                (!isfinite(r->probe_acc[r->chosen]) || r->probe_acc[l] > r->probe_acc[r->chosen]))
-                r->chosen = l;
-        }
+        rc = sbuild_probe(c.acts, L, d, npos, nneg, o, r->probe_acc, r->probe_null, &r->chosen,
+                          e);
     } else {
         r->chosen = o->rule == LAYER_FIXED ? o->layer
                     : L / 4 >= SBUILD_FIRST_BLOCK ? L / 4
                                                  : SBUILD_FIRST_BLOCK;
     }
 done:
-    free(perm);
     free(c.acts);
     free(scratch);
     if (rc)
@@ -197,5 +262,6 @@ void sbuild_free(sbuild_result *r)
     free(r->dir);
     free(r->probe_acc);
     free(r->resid_norm);
+    free(r->probe_null);
     memset(r, 0, sizeof *r);
 }

@@ -15,10 +15,17 @@ typedef struct {
     int heads;              /* per-head coupling */
     const char *out_dir;    /* write resid_LNN.npy (and heads_LNN.npy) here; NULL: none */
     int reservoir;          /* vectors kept per layer for d_rep (1024) */
-    uint32_t seed;          /* reservoir sampling */
+    uint32_t seed;          /* reservoir sampling and the label shuffles */
+    int shuffles;           /* label shuffles for the chance level of each coupling (0: none) */
     capture_progress_fn progress;
     void *progress_user;
 } prun_opts;
+
+/* A coupling with the two sets' labels shuffled: over the shuffles, the mean
+ * and the 5th and 95th percentiles. */
+typedef struct {
+    double mean, p05, p95;
+} prun_null;
 
 typedef struct {
     int n_layers, dim, n_heads, head_dim, n_vocab;
@@ -32,6 +39,12 @@ typedef struct {
     double *head_c;   /* [L][n_heads], NULL unless heads */
     coup_head_counts *head_layer; /* [L] */
     coup_head_counts head_all;
+    /* chance levels (NULL unless shuffles): the prompts of both sets pooled and
+     * dealt at random into sets of the original sizes, the same measures */
+    int shuffles;
+    prun_null *sh_hidden, *sh_normed, *sh_output, *sh_gelu; /* [L] */
+    prun_null *sh_head_net;  /* [L] net head coupling (with heads) */
+    prun_null sh_head_all_net, sh_head_all_coop; /* all heads: net and cooperative fraction */
 } prun_result;
 
 int prun_run(model_session *s, const model *m, char *const *a, int na, char *const *b, int nb,
