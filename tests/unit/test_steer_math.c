@@ -6,7 +6,10 @@
 
 #include <string.h>
 
+#include "base/rng.h"
+#include "steer/build.h"
 #include "steer/coupling.h"
+#include "steer/mceval.h"
 #include "steer/direction.h"
 #include "steer/probe.h"
 #include "steer/tqa.h"
@@ -142,6 +145,114 @@ static void truthfulqa_items_and_scores(void **state)
     tqa_free(&s);
 }
 
+/* A set separable at block 0 only (sign of feature 0 is the label), pure
+ * noise at block 1: the probe scores 1 at block 0 and the shuffled labels
+ * score chance there; the chosen block is still 1, the first a control
+ * vector can hold. */
+static void probe_chance_and_block_choice(void **state)
+{
+    (void)state;
+    enum { P = 30, L = 2, Dm = 3 };
+    static float acts[2 * P * L * Dm];
+    rng_fast g;
+    rng_fast_seed(&g, 7);
+    for (int i = 0; i < 2 * P; i++)
+        for (int l = 0; l < L; l++)
+            for (int j = 0; j < Dm; j++) {
+                double noise = rng_fast_double(&g) - 0.5;
+                double v = l == 0 && j == 0 ? (i < P ? 2.0 : -2.0) + noise : noise;
+                acts[((size_t)i * L + l) * Dm + j] = (float)v;
+            }
+    sbuild_opts o = {.rule = LAYER_PROBE, .holdout = 0.3, .seed = 3, .shuffles = 40};
+    double acc[L];
+    sbuild_null null[L];
+    int chosen = -1;
+    cape_err e = {0};
+    assert_int_equal(sbuild_probe(acts, L, Dm, P, P, &o, acc, null, &chosen, &e), 0);
+    assert_true(acc[0] == 1.0);
+    assert_true(null[0].mean > 0.35 && null[0].mean < 0.65);
+    assert_true(null[0].p95 < 1.0 && null[0].p05 <= null[0].mean && null[0].mean <= null[0].p95);
+    assert_int_equal(chosen, 1);
+    /* unpaired sets of different sizes: the same separation, shuffled over all prompts */
+    assert_int_equal(sbuild_probe(acts, L, Dm, P, P - 5, &o, acc, null, &chosen, &e), 0);
+    assert_true(acc[0] == 1.0);
+    assert_true(null[0].mean > 0.3 && null[0].mean < 0.7);
+    /* no shuffles: nothing written to null */
+    o.shuffles = 0;
+    null[0].mean = -7;
+    assert_int_equal(sbuild_probe(acts, L, Dm, P, P, &o, acc, null, &chosen, &e), 0);
+    assert_true(null[0].mean == -7);
+}
+
+static double dot(const float *a, const float *b, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* The control direction: the truth's norm per slot, only its slots, seeded
+ * per block, and unrelated to the truth. */
+static void random_direction_control(void **state)
+{
+    (void)state;
+    enum { W = 256 };
+    cvec t, t3, r1, r1b, r2, r3;
+    cape_err e = {0};
+    assert_int_equal(cvec_init(&t, 4, W, &e), 0);
+    assert_int_equal(cvec_init(&t3, 4, W, &e), 0);
+    for (int j = 0; j < W; j++) {
+        t.v[1 * W + j] = j == 0 ? 2.0f : 0.0f; /* norm 2 */
+        t.v[3 * W + j] = (float)(1.0 / sqrt(W)); /* unit */
+        t3.v[3 * W + j] = (float)(3.0 / sqrt(W)); /* norm 3 */
+    }
+    t.present[1] = t.present[3] = 1;
+    t3.present[3] = 1;
+    double norms[4] = {1, 2, 3, 4};
+    assert_int_equal(cvec_set_norms(&t, norms, 4, &e), 0);
+    t.chosen = 3;
+    assert_int_equal(mceval_random_cvec(&t, 5, &r1, &e), 0);
+    assert_int_equal(mceval_random_cvec(&t, 5, &r1b, &e), 0);
+    assert_int_equal(mceval_random_cvec(&t, 6, &r2, &e), 0);
+    assert_int_equal(mceval_random_cvec(&t3, 5, &r3, &e), 0);
+    assert_int_equal(r1.present[0] + r1.present[1] + r1.present[2] + r1.present[3], 2);
+    assert_true(r1.present[1] && r1.present[3] && r1.chosen == 3);
+    assert_true(fabs(sqrt(dot(r1.v + W, r1.v + W, W)) - 2) < 1e-5);
+    assert_true(fabs(sqrt(dot(r1.v + 3 * W, r1.v + 3 * W, W)) - 1) < 1e-5);
+    assert_true(r1.resid_norm && r1.resid_norm[2] == 3.0f);
+    assert_memory_equal(r1.v, r1b.v, sizeof(float) * 4 * W);
+    assert_true(fabs(dot(r1.v + 3 * W, r2.v + 3 * W, W)) < 0.3); /* another seed, another draw */
+    assert_true(fabs(dot(r1.v + 3 * W, t.v + 3 * W, W)) < 0.3);  /* |cos| ~ 1/sqrt(256) */
+    assert_true(fabs(dot(r1.v + W, r1.v + 3 * W, W)) / 2 < 0.3);  /* blocks drawn apart */
+    /* slot 3 drawn alike whatever else the file holds: same direction, norm 3 */
+    for (int j = 0; j < W; j++)
+        assert_true(fabs(r3.v[3 * W + j] - 3 * r1.v[3 * W + j]) < 1e-5);
+    cvec_free(&t);
+    cvec_free(&t3);
+    cvec_free(&r1);
+    cvec_free(&r1b);
+    cvec_free(&r2);
+    cvec_free(&r3);
+}
+
+/* The verdict on hand-made intervals. */
+static void verdict_needs_both_intervals(void **state)
+{
+    (void)state;
+    mceval_cmp gain = {.d_mc2 = {0.05, 0.01, 0.09}, .d_mc1 = {0.02, -0.01, 0.05}};
+    mceval_cmp none = {.d_mc2 = {0.02, -0.01, 0.05}, .d_mc1 = {0.0, 0.0, 0.0}};
+    mceval_cmp beats = {.d_mc2 = {0.04, 0.005, 0.08}, .d_mc1 = {0.03, 0.01, 0.05}};
+    assert_int_equal(mceval_judge(&gain, &beats, 0), MCEVAL_GAIN_BEYOND_RANDOM);
+    assert_int_equal(mceval_judge(&gain, &none, 0), MCEVAL_GAIN_NOT_BEYOND_RANDOM);
+    assert_int_equal(mceval_judge(&none, &beats, 0), MCEVAL_NO_GAIN);
+    assert_int_equal(mceval_judge(&gain, &beats, 1), MCEVAL_NO_GAIN); /* MC1 interval reaches 0 */
+    assert_int_equal(mceval_judge(&beats, &none, 1), MCEVAL_GAIN_NOT_BEYOND_RANDOM);
+    mceval_cmp nan = {.d_mc2 = {0.1, NAN, NAN}};
+    assert_int_equal(mceval_judge(&gain, &nan, 0), MCEVAL_GAIN_NOT_BEYOND_RANDOM);
+    assert_string_equal(mceval_verdict_name(MCEVAL_GAIN_BEYOND_RANDOM), "gain_beyond_random");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +262,9 @@ int main(void)
         cmocka_unit_test(coupling_and_dimension_match_numpy),
         cmocka_unit_test(gate_thresholds),
         cmocka_unit_test(truthfulqa_items_and_scores),
+        cmocka_unit_test(probe_chance_and_block_choice),
+        cmocka_unit_test(random_direction_control),
+        cmocka_unit_test(verdict_needs_both_intervals),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
