@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/file.h"
+#include "base/isa.h"
 #include "cli/cli.h"
 
 static const cli_command COMMANDS[] = {
@@ -109,6 +111,11 @@ static int run(int argc, char **argv)
 {
     /* cape's dense algebra is small; OpenBLAS worker threads would only spin. */
     openblas_set_num_threads(1);
+    if (cape_isa_cap() < 0) {
+        fprintf(stderr, "cape: CAPE_ISA: unknown level '%s' (%s)\n", getenv("CAPE_ISA"),
+                cape_isa_names());
+        return 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;
