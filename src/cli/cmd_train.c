@@ -793,6 +793,7 @@ int cmd_train(int argc, char **argv)
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* a checkpoint write in progress goes on */
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     if (!a.quiet && isatty(2))
