@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "base/isa.h"
 #include "cli/cli.h"
 #include "train/train_gemm.h"
 #include "train/train_loop.h"
@@ -53,7 +54,8 @@ static void help(void)
         "  --ckpt-every N (200)  --keep N (2)\n"
         "  --threads N           (2)\n"
         "  --precision fp32|bf16 matmul inputs (bf16 where AMX is available, else fp32)\n"
-        "  --resume              continue from the newest checkpoint in OUTDIR\n"
+        "  --resume              continue from the newest checkpoint in OUTDIR (a run\n"
+        "                        already complete is reported as such, exit 0)\n"
         "  --tokenizer-gguf M.gguf  tokenise with the vocabulary of any GGUF (a model or\n"
         "                        a vocabulary-only file); --vocab is taken from it\n"
         "  --tokenizer-from M.gguf  use the tokenizer of a model cape trained\n"
@@ -305,6 +307,20 @@ static size_t mem_available(void)
     return kb * 1024;
 }
 
+/* "1.50 GiB", "12.0 MiB", "3.0 KiB", "512 bytes" */
+static const char *fmt_bytes(char *buf, size_t n, double b)
+{
+    if (b >= 1073741824.0)
+        snprintf(buf, n, "%.2f GiB", b / 1073741824.0);
+    else if (b >= 1048576.0)
+        snprintf(buf, n, "%.1f MiB", b / 1048576.0);
+    else if (b >= 1024.0)
+        snprintf(buf, n, "%.1f KiB", b / 1024.0);
+    else
+        snprintf(buf, n, "%.0f bytes", b);
+    return buf;
+}
+
 /* Refuses a configuration whose weights, gradients, AdamW moments and
  * activations would not fit in --max-mem (default: the available memory),
  * before anything is tokenised or written. */
@@ -317,16 +333,18 @@ static int check_memory(const train_args *a, cape_err *e)
     train_config small = a->cfg;
     small.vocab = 2;
     size_t rest = train_model_bytes(&small, a->o.B, a->o.T);
-    double gib = 1073741824.0;
+    char sn[32], sv[32], sa[32];
+    fmt_bytes(sn, sizeof sn, (double)need);
+    fmt_bytes(sv, sizeof sv, (double)(need - rest));
+    fmt_bytes(sa, sizeof sa, (double)avail);
     if (need - rest > rest)
-        return err_set(e, CAPE_EINPUT, "model and batch need %.2f GiB, %.2f GiB of it for the "
-                       "vocabulary of %d tokens, and %.2f GiB of memory is %s; lower --dim or "
-                       "--batch/--seq, or use a smaller vocabulary", need / gib,
-                       (need - rest) / gib, a->cfg.vocab, avail / gib,
+        return err_set(e, CAPE_EINPUT, "model and batch need %s, %s of it for the vocabulary of "
+                       "%d tokens, and %s of memory is %s; lower --dim or --batch/--seq, or use "
+                       "a smaller vocabulary", sn, sv, a->cfg.vocab, sa,
                        a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
-    return err_set(e, CAPE_EINPUT, "model and batch need %.2f GiB, %.2f GiB of memory is %s; "
-                   "lower --dim/--layers/--hidden/--vocab or --batch/--seq", need / gib,
-                   avail / gib, a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
+    return err_set(e, CAPE_EINPUT, "model and batch need %s, %s of memory is %s; lower "
+                   "--dim/--layers/--hidden/--vocab or --batch/--seq", sn, sa,
+                   a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
 }
 
 /* ---- callbacks -------------------------------------------------------- */
@@ -422,12 +440,19 @@ static void on_step(void *ctx, const train_progress *p)
     fflush(stderr);
 }
 
+/* The first SIGINT/SIGTERM stops training after the current step, with a
+ * checkpoint (exit 128 + signal); a second one ends the process at once. */
 static volatile int g_stop;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    if (g_stop) {
+        file_atomic_unlink_live();
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_stop = sig;
 }
 
 /* Keeps the log lines of steps <= step (a resumed run rewrites the rest). */
@@ -536,11 +561,20 @@ int cmd_train(int argc, char **argv)
     ckpt_file resume_f = {0};
     long start = 0;
     char gpath[4096], opath[4096];
-    int have_ckpt = 0;
+    int have_ckpt = 0, interrupted = 0;
 
     if (a.config && (rc = read_config(&a, &e)))
         goto out;
+    /* a precision the CPU lacks is refused before anything is read or written */
+    if (tg_set_precision(a.prec) != a.prec && a.prec_set) {
+        rc = err_set(&e, CAPE_EINPUT, "--precision bf16: this CPU offers neither AMX tiles nor "
+                     "AVX512-BF16%s; use --precision fp32",
+                     cape_isa_cap() < CAPE_ISA_AMX ? " (or CAPE_ISA rules them out)" : "");
+        goto out;
+    }
     if (a.resume) {
+        /* temp files of a run killed while writing */
+        file_remove_stale_temps(a.out);
         have_ckpt = !train_find_checkpoint(a.out, &start, gpath, opath, sizeof gpath);
         if (!have_ckpt) {
             rc = err_set(&e, CAPE_EINPUT, "%s: no checkpoint to resume from", a.out);
@@ -561,6 +595,28 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         a.cfg = saved;
+        char mpath[4096];
+        struct stat mst;
+        snprintf(mpath, sizeof mpath, "%s/model.gguf", a.out);
+        if (start > a.o.steps) {
+            rc = err_set(&e, CAPE_EINPUT, "%s: the newest checkpoint is at step %ld, past --steps "
+                         "%ld", a.out, start, a.o.steps);
+            goto out;
+        }
+        if (start == a.o.steps && stat(mpath, &mst) == 0 && S_ISREG(mst.st_mode)) {
+            if (a.json) {
+                json_t *j = json_pack("{s:s,s:I,s:b}", "model", mpath, "steps",
+                                      (json_int_t)start, "complete", 1);
+                char *js = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                printf("%s\n", js ? js : "{}");
+                free(js);
+                json_decref(j);
+            } else {
+                printf("%s: the run is complete (step %ld of %ld); the model is %s\n", a.out,
+                       start, a.o.steps, mpath);
+            }
+            goto out;
+        }
     }
 
     if (!a.resume) {
@@ -634,8 +690,20 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
     if (a.sinks) {
-        int pool = a.cfg.hidden - (int)floor(a.cfg.hidden * a.p_gen);
+        int backbone = (int)floor(a.cfg.hidden * a.p_gen), pool = a.cfg.hidden - backbone;
         int k = a.sink_k >= 0 ? a.sink_k : (pool / 16 > 0 ? pool / 16 : 1);
+        if (backbone < 1)
+            rc = err_set(&e, CAPE_EINPUT, "--p-gen %g leaves no backbone unit of the %d MLP units "
+                         "(--hidden); raise --p-gen", a.p_gen, a.cfg.hidden);
+        else if (a.sink_k < 0 && pool == 0)
+            rc = err_set(&e, CAPE_EINPUT, "--p-gen %g leaves no sink units: the backbone takes all "
+                         "%d MLP units (--hidden); lower --p-gen", a.p_gen, a.cfg.hidden);
+        else if (k > pool)
+            rc = err_set(&e, CAPE_EINPUT, "--sink-k %d exceeds the sink pool: --p-gen %g leaves "
+                         "%d of the %d MLP units (--hidden) for sinks; lower --sink-k or --p-gen",
+                         k, a.p_gen, pool, a.cfg.hidden);
+        if (rc)
+            goto out;
         if ((rc = sink_layout_init(&sinks.layout, a.cfg.hidden, (float)a.p_gen, k, a.sink_seed,
                                    &e)))
             goto out;
@@ -693,14 +761,19 @@ int cmd_train(int argc, char **argv)
     }
 
     /* output directory and log */
+    struct stat ost;
     if (mkdir(a.out, 0777) && errno != EEXIST) {
         rc = err_set(&e, CAPE_EINPUT, "%s: cannot create the output directory: %s", a.out,
                      strerror(errno));
         goto out;
     }
+    if (stat(a.out, &ost) != 0 || !S_ISDIR(ost.st_mode)) {
+        rc = err_set(&e, CAPE_EINPUT, "%s: exists and is not a directory", a.out);
+        goto out;
+    }
     char logpath[4096];
     snprintf(logpath, sizeof logpath, "%s/log.jsonl", a.out);
-    if (a.resume && (rc = trim_log(logpath, start, &e)))
+    if ((rc = file_check_output(logpath, &e)) || (a.resume && (rc = trim_log(logpath, start, &e))))
         goto out;
     log = fopen(logpath, a.resume ? "a" : "w");
     if (!log) {
@@ -709,11 +782,6 @@ int cmd_train(int argc, char **argv)
     }
 
     tg_set_threads(a.threads);
-    tg_precision got = tg_set_precision(a.prec);
-    if (a.prec_set && got != a.prec) {
-        rc = err_set(&e, CAPE_EINPUT, "--precision bf16: this CPU offers neither AMX tiles nor AVX512-BF16");
-        goto out;
-    }
     meta_ctx meta = {&tk, &sinks, &a};
     step_ctx sctx = {log, !a.quiet && isatty(2), {0}, 0, 0};
     a.o.add_meta = add_meta;
@@ -722,8 +790,12 @@ int cmd_train(int argc, char **argv)
     a.o.step_ctx = &sctx;
     a.o.out_dir = a.out;
     a.o.stop = &g_stop;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* a checkpoint write in progress goes on */
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     if (!a.quiet && isatty(2))
         fprintf(stderr, "cape train: %s, %zu parameters, %zu training rows (%.1f%% of positions "
                 "used), %zu validation rows, %d sources%s, %s products\n",
@@ -731,8 +803,16 @@ int cmd_train(int argc, char **argv)
                 100.0 * fill_fraction(&ds.train), ds.val.n_rows, sinks.sources.n,
                 sinks.enabled ? " with sinks" : "", tg_kernel_name());
     rc = train_run(&m, &ds, &a.o, start, &opt, &e);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc && g_stop) {
+        /* stopped by a signal after the checkpoint of the last step */
+        err_clear(&e);
+        err_set(&e, CAPE_EFAIL, "interrupted by %s after step %ld of %ld; the checkpoint is in %s, "
+                "continue with --resume", g_stop == SIGINT ? "SIGINT" : "SIGTERM", sctx.last.step,
+                a.o.steps, a.out);
+        interrupted = 128 + g_stop;
+    }
     if (rc)
         goto out;
     const train_progress *p = &sctx.last;
@@ -762,6 +842,8 @@ int cmd_train(int argc, char **argv)
         printf("%s\n", s);
         free(s);
         json_decref(j);
+    } else if (start == a.o.steps) {
+        printf("wrote %s/model.gguf from the checkpoint of the last step (%ld)\n", a.out, start);
     } else {
         printf("trained %s/model.gguf: %zu parameters, %ld steps, loss %.4f", a.out, m.n_params,
                a.o.steps, p->loss);
@@ -781,5 +863,6 @@ out:
     train_tokenizer_free(&tk);
     train_corpus_free(&corpus);
     ckpt_free(&resume_f);
-    return rc ? cli_report(&e) : 0;
+    rc = rc ? cli_report(&e) : 0;
+    return interrupted ? interrupted : rc;
 }

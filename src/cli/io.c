@@ -15,6 +15,10 @@ int cli_out_open(cli_out *o, const char *path, int json)
     memset(o, 0, sizeof *o);
     o->path = path && strcmp(path, "-") != 0 ? path : NULL;
     o->json = json;
+    /* refuse a device, directory, FIFO or socket before the work is done */
+    cape_err e = {0};
+    if (o->path && file_check_output(o->path, &e))
+        return cli_report(&e);
     if (json)
         return 0;
     o->fp = o->path ? open_memstream(&o->buf, &o->len) : stdout;

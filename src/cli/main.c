@@ -2,9 +2,14 @@
  * returns the process exit status: 0 success, 1 a failed check, 2 bad usage
  * or bad input. */
 #include <cblas.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+#include "base/isa.h"
 #include "cli/cli.h"
 
 static const cli_command COMMANDS[] = {
@@ -31,7 +36,67 @@ static void usage(FILE *out)
     for (int i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(out, "\n'cape help <command>' or 'cape <command> --help' explains each.\n"
-                 "Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
+                 "Exit status: 0 success, 1 a check failed or a write failed, 2 bad usage, bad\n"
+                 "input or a bad output path, 130/143 interrupted (SIGINT/SIGTERM).\n");
+}
+
+/* SIGINT/SIGTERM/SIGHUP: remove the temp files of writes in progress, then
+ * die of the signal (exit status 128 + signal number). cape train installs
+ * its own handler, which checkpoints first. */
+static void on_fatal(int sig)
+{
+    file_atomic_unlink_live();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_handlers(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa = {0};
+        sa.sa_handler = on_fatal;
+        sigemptyset(&sa.sa_mask);
+        /* a signal ignored on entry (a background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+    /* a closed pipe ends cape quietly (`cape ... | head`), even when the
+     * parent left SIGPIPE ignored */
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* A failed write to standard output is an error (`> /dev/full`); a reader
+ * that went away (EPIPE) ends cape quietly, as SIGPIPE would. */
+static int close_stdout(int rc)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0;
+    int er = errno;
+    bad |= ferror(stdout) != 0;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        er = errno;
+    }
+    if (!bad)
+        return rc;
+    if (er == EPIPE) {
+        raise(SIGPIPE);
+        return 128 + SIGPIPE;
+    }
+    if (er)
+        fprintf(stderr, "cape: write error on standard output: %s\n", strerror(er));
+    else
+        fprintf(stderr, "cape: write error on standard output\n");
+    return rc ? rc : 1;
+}
+
+static int run(int argc, char **argv);
+
+int main(int argc, char **argv)
+{
+    install_handlers();
+    return close_stdout(run(argc, argv));
 }
 
 static const cli_command *find(const char *name)
@@ -42,10 +107,15 @@ static const cli_command *find(const char *name)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     /* cape's dense algebra is small; OpenBLAS worker threads would only spin. */
     openblas_set_num_threads(1);
+    if (cape_isa_cap() < 0) {
+        fprintf(stderr, "cape: CAPE_ISA: unknown level '%s' (%s)\n", getenv("CAPE_ISA"),
+                cape_isa_names());
+        return 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include "base/isa.h"
 #include "train/train_amx.h"
 #include "train/train_bf16.h"
 #include "train/train_pool.h"
@@ -25,12 +26,13 @@ int tg_amx_available(void)
     return tg_amx_probe();
 }
 
-/* Which bf16 kernel a bf16 request uses: 2 AMX, 1 AVX512-BF16, 0 none. */
+/* Which bf16 kernel a bf16 request uses: 2 AMX, 1 AVX512-BF16, 0 none
+ * (CAPE_ISA below amx: none). */
 static int bf16_kernel(void)
 {
     static int k = -1;
     if (k < 0)
-        k = tg_amx_probe() ? 2 : tg_bf16_probe() ? 1 : 0;
+        k = !cape_isa_allows(CAPE_ISA_AMX) ? 0 : tg_amx_probe() ? 2 : tg_bf16_probe() ? 1 : 0;
     return k;
 }
 

@@ -413,7 +413,7 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
             o->on_step(o->step_ctx, &p);
         if (stop && !last) {
             if (o->stop && *o->stop)
-                rc = err_set(e, CAPE_EFAIL, "interrupted after step %ld; resume with --resume",
+                rc = err_set(e, CAPE_EFAIL, "interrupted after step %ld (checkpoint written); continue with --resume",
                              step + 1);
             goto done;
         }

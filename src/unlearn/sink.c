@@ -8,7 +8,7 @@
 int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t seed, cape_err *e)
 {
     if (!(p_gen > 0.0f && p_gen <= 1.0f))
-        return err_set(e, CAPE_EINPUT, "p-gen: %g is not in (0, 1]", p_gen);
+        return err_set(e, CAPE_EINPUT, "p_gen %g (the backbone fraction) is not in (0, 1]", p_gen);
     s->hidden = hidden;
     s->n_backbone = (int)floor((double)hidden * p_gen);
     s->pool = hidden - s->n_backbone;
@@ -16,9 +16,11 @@ int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t se
     s->p_gen = p_gen;
     s->seed = seed;
     if (s->n_backbone < 1)
-        return err_set(e, CAPE_EINPUT, "p-gen: %g leaves no backbone unit of %d", p_gen, hidden);
+        return err_set(e, CAPE_EINPUT, "p_gen %g leaves no backbone unit of the %d MLP units",
+                       p_gen, hidden);
     if (k < 0 || k > s->pool)
-        return err_set(e, CAPE_EINPUT, "sink-k: %d is not in [0, %d] (the sink pool)", k, s->pool);
+        return err_set(e, CAPE_EINPUT, "%d sink units per source, but p_gen %g leaves %d of the "
+                       "%d MLP units for sinks", k, p_gen, s->pool, hidden);
     return 0;
 }
 

@@ -21,13 +21,61 @@ expect_out 'trained .*/model.gguf'
 expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half" --stop-after 4
 expect_out 'stopped after step 4 of 8'
 [ ! -e "$TMP/half/model.gguf" ] || die "a stopped run wrote model.gguf"
+# temp files of a writer killed mid-write are removed by --resume
+for f in ckpt-00000004.gguf.tmp.AbC123 log.jsonl.tmp.q1W2e3 model.gguf.tmp.Zz9Yy8; do
+  echo junk >"$TMP/half/$f"
+done
 expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half" --resume
+[ -z "$(find "$TMP/half" -name '*.tmp.*')" ] || die "--resume left stale temp files: $(ls "$TMP/half")"
+npass=$((npass + 1))
 cmp -s "$TMP/full/model.gguf" "$TMP/half/model.gguf" || die "resumed model differs from the uninterrupted one"
 strip() { sed -E 's/,"tok_per_s":[^,]*,"useful_tok_per_s":[^,]*,"elapsed_s":[^,}]*//' "$1"; }
 [ "$(strip "$TMP/full/log.jsonl")" = "$(strip "$TMP/half/log.jsonl")" ] || die "resumed losses differ"
 [ "$(wc -l <"$TMP/full/log.jsonl")" -eq 8 ] || die "log has not one line per step"
 grep -q '"val_loss"' "$TMP/full/log.jsonl" || die "no validation loss in the log"
 npass=$((npass + 3))
+
+# --resume on a finished run says it is complete and changes nothing.
+cp "$TMP/full/model.gguf" "$TMP/model-before.gguf"
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/full" --resume
+expect_out "full: the run is complete \(step 8 of 8\); the model is .*/full/model.gguf"
+cmp -s "$TMP/full/model.gguf" "$TMP/model-before.gguf" || die "resuming a finished run changed the model"
+[ "$(wc -l <"$TMP/full/log.jsonl")" -eq 8 ] || die "resuming a finished run changed the log"
+npass=$((npass + 1))
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/full" --resume --json
+expect_out '"complete": true'
+expect_exit 2 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/full" --resume --steps 4
+expect_one_line_err
+expect_err 'newest checkpoint is at step 8, past --steps 4'
+
+# SIGINT / SIGTERM: the run checkpoints the step it is in, then exits 130 / 143;
+# the checkpoint equals that of an uninterrupted run stopped at the same step.
+LONG=(--steps 100000 --ckpt-every 100000)
+for sig in INT TERM; do
+  d=$TMP/sig-$sig
+  "$CAPE" train "${TINY[@]}" "${SINKS[@]}" "${LONG[@]}" -o "$d" >/dev/null 2>"$TMP/sigerr" &
+  pid=$!
+  for _ in $(seq 1 400); do
+    [ "$(cat "$d/log.jsonl" 2>/dev/null | wc -l)" -ge 3 ] && break
+    sleep 0.05
+  done
+  kill -"$sig" "$pid"
+  wait "$pid"
+  got=$?
+  want=$([ "$sig" = INT ] && echo 130 || echo 143)
+  [ "$got" -eq "$want" ] || die "SIG$sig: exit $got, expected $want: $(cat "$TMP/sigerr")"
+  grep -Eq "interrupted by SIG$sig after step [0-9]+ of 100000; the checkpoint is in" "$TMP/sigerr" ||
+    die "SIG$sig: message: $(cat "$TMP/sigerr")"
+  n=$(tail -1 "$d/log.jsonl" | sed -E 's/^\{"step":([0-9]+),.*/\1/')
+  tail -1 "$d/log.jsonl" | grep -q '"checkpoint":true' || die "SIG$sig: last step not checkpointed"
+  ck=$(printf 'ckpt-%08d' "$n")
+  [ -f "$d/$ck.gguf" ] && [ -f "$d/$ck.opt" ] || die "SIG$sig: no checkpoint of step $n: $(ls "$d")"
+  expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" "${LONG[@]}" --stop-after "$n" -o "$d-ref"
+  cmp -s "$d/$ck.gguf" "$d-ref/$ck.gguf" || die "SIG$sig: checkpoint differs from the uninterrupted one"
+  expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" "${LONG[@]}" --stop-after "$((n + 2))" -o "$d" --resume
+  expect_out "stopped after step $((n + 2)) of 100000"
+  npass=$((npass + 3))
+done
 
 # A fresh run does not mix with an old run's checkpoints.
 expect_exit 2 "$CAPE" train "${TINY[@]}" -o "$TMP/full"
@@ -64,6 +112,15 @@ expect_exit 2 "$CAPE" forget "$TMP/full/model.gguf" --source carol -o "$TMP/nope
 expect_one_line_err
 expect_err "unknown source 'carol'"
 [ ! -e "$TMP/nope.gguf" ] || die "a failed forget left output behind"
+npass=$((npass + 1))
+# the GGUF writer refuses a device, FIFO or directory as its output
+mkfifo "$TMP/fifo.gguf"
+for o in /dev/null "$TMP/fifo.gguf" "$TMP"; do
+  expect_exit 2 timeout 20 "$CAPE" forget "$TMP/full/model.gguf" --source alice -o "$o"
+  expect_one_line_err
+  expect_err 'not a regular file; refusing to replace it'
+done
+[ -c /dev/null ] && [ -p "$TMP/fifo.gguf" ] || die "forget -o replaced a device or FIFO"
 npass=$((npass + 1))
 expect_exit 2 "$CAPE" forget "$TMP/g/model.gguf" --source alice -o "$TMP/nope.gguf"
 expect_err 'has no sinks'
@@ -174,6 +231,47 @@ expect_one_line_err
 expect_err 'truncated|outside the file|past the end'
 expect_exit 2 "$CAPE" train "${TINY[@]}" --resume -o "$TMP/none"
 expect_err 'no checkpoint'
+
+# --precision bf16 on a CPU without bf16 (forced with CAPE_ISA) is refused
+# before OUTDIR is created; an unknown CAPE_ISA level is refused.
+CAPE_ISA=avx512 expect_exit 2 "$CAPE" train "${TINY[@]}" --precision bf16 -o "$TMP/bf16"
+expect_one_line_err
+expect_err '^cape: --precision bf16: this CPU offers neither AMX tiles nor AVX512-BF16'
+[ ! -e "$TMP/bf16" ] || die "a refused bf16 run created OUTDIR"
+CAPE_ISA=avx512 expect_exit 0 "$CAPE" train "${TINY[@]}" --steps 1 -o "$TMP/fp32"
+CAPE_ISA=sse9 expect_exit 2 "$CAPE" train "${TINY[@]}" -o "$TMP/isa"
+expect_err "CAPE_ISA: unknown level 'sse9'"
+[ ! -e "$TMP/isa" ] || die "an unknown CAPE_ISA created OUTDIR"
+npass=$((npass + 2))
+
+# Sink flags are named as the user gave them.
+expect_exit 2 "$CAPE" train "${TINY[@]}" --sinks --p-gen 1 -o "$TMP/pg"
+expect_one_line_err
+expect_err '^cape: --p-gen 1 leaves no sink units: the backbone takes all 32 MLP units'
+expect_exit 2 "$CAPE" train "${TINY[@]}" --sinks --p-gen 0.9 --sink-k 9 -o "$TMP/pg"
+expect_err '^cape: --sink-k 9 exceeds the sink pool: --p-gen 0.9 leaves 4 of the 32 MLP units'
+expect_exit 2 "$CAPE" train "${TINY[@]}" --sinks --p-gen 0.01 -o "$TMP/pg"
+expect_err '^cape: --p-gen 0.01 leaves no backbone unit'
+grep -q 'sink-k: ' "$TMP/err" && die "internal name in the message"
+[ ! -e "$TMP/pg" ] || die "a refused sink layout created OUTDIR"
+npass=$((npass + 2))
+
+# A tiny --max-mem says how much in a unit that shows it (not "0.00 GiB").
+expect_exit 2 "$CAPE" train "${TINY[@]}" --max-mem 0.000001 -o "$TMP/mm"
+expect_one_line_err
+expect_err 'need [0-9.]+ KiB, 1.0 KiB of memory is allowed \(--max-mem\)'
+grep -q '0\.00 GiB' "$TMP/err" && die "memory printed as 0.00 GiB"
+npass=$((npass + 1))
+
+# OUTDIR that is a file; a log.jsonl that is a FIFO (would block) is refused.
+echo x >"$TMP/afile"
+expect_exit 2 "$CAPE" train "${TINY[@]}" -o "$TMP/afile"
+expect_one_line_err
+expect_err 'afile: exists and is not a directory'
+mkdir "$TMP/fifodir" && mkfifo "$TMP/fifodir/log.jsonl"
+expect_exit 2 timeout 20 "$CAPE" train "${TINY[@]}" -o "$TMP/fifodir"
+expect_one_line_err
+expect_err 'log.jsonl: is a FIFO, not a regular file; refusing to replace it'
 
 # Usage errors.
 expect_exit 2 "$CAPE" train --data "$corpus"
