@@ -4,6 +4,8 @@
     gguf_patch.py FILE kv KEY VALUE          set an integer/float scalar key (same type)
     gguf_patch.py FILE tensor NAME BYTE HEX  overwrite bytes at BYTE of tensor NAME's data
     gguf_patch.py FILE info NAME             print the type and the shape of tensor NAME
+    gguf_patch.py FILE q8 NAME [SCALEHEX]    store F32 tensor NAME as Q8_0 instead; SCALEHEX
+                                             (f16, little-endian) replaces its first block scale
 
 Only the standard library; the file layout (GGUF v2/v3) is parsed here.
 """
@@ -45,6 +47,7 @@ def parse(b):
             align = struct.unpack_from("<I", b, pos)[0]
         pos = skip(t, pos)
     tensors = {}
+    kv_end = pos
     for _ in range(nt):
         name, pos = rstr(pos)
         nd = struct.unpack_from("<I", b, pos)[0]
@@ -54,13 +57,13 @@ def parse(b):
         pos += 12
         tensors[name] = (ty, list(ne), off)
     data = (pos + align - 1) // align * align
-    return kvs, tensors, data
+    return kvs, tensors, data, (kv_end, align)
 
 
 def main():
     path, what, name = sys.argv[1:4]
     b = bytearray(open(path, "rb").read())
-    kvs, tensors, data = parse(b)
+    kvs, tensors, data, (kv_end, align) = parse(b)
     if what == "kv":
         t, p = kvs[name]
         v = float(sys.argv[4]) if t in (6, 12) else int(sys.argv[4])
@@ -70,6 +73,40 @@ def main():
         at = data + off + int(sys.argv[4])
         raw = bytes.fromhex(sys.argv[5])
         b[at:at + len(raw)] = raw
+    elif what == "q8":
+        import array
+        out = bytearray(b[:kv_end])
+        blobs, off = [], 0
+        for tn, (ty, ne, o) in tensors.items():
+            n = 1
+            for d in ne:
+                n *= d
+            size = {0: 4 * n, 1: 2 * n}.get(ty)
+            raw = bytes(b[data + o:data + o + size])
+            if tn == name:
+                assert ty == 0 and n % 32 == 0
+                x = array.array("f", raw)
+                q = bytearray()
+                for i in range(0, n, 32):
+                    blk = x[i:i + 32]
+                    d = max(abs(v) for v in blk) / 127 or 1.0
+                    scale = struct.pack("<e", d)
+                    d = struct.unpack("<e", scale)[0]
+                    if i == 0 and len(sys.argv) > 4:
+                        scale = bytes.fromhex(sys.argv[4])
+                    q += scale + struct.pack("<32b", *[max(-127, min(127, round(v / d))) for v in blk])
+                raw, ty = bytes(q), 8
+            out += struct.pack("<Q", len(tn.encode())) + tn.encode()
+            out += struct.pack("<I", len(ne)) + struct.pack("<%dQ" % len(ne), *ne)
+            out += struct.pack("<IQ", ty, off)
+            blobs.append((off, raw))
+            off = (off + len(raw) + align - 1) // align * align
+        out += bytes((-len(out)) % align)
+        base = len(out)
+        out += bytes(off)
+        for o, raw in blobs:
+            out[base + o:base + o + len(raw)] = raw
+        b = out
     elif what == "info":
         ty, ne, off = tensors[name]
         print(ty, *ne)

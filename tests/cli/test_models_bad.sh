@@ -66,4 +66,24 @@ grep -q JSON_ALLOW_NUL "$TMP/err" && die "internal flag name in: $(cat "$TMP/err
 printf '{"context": "a\\u0000", "continuation": "b"}\n' > "$TMP/nul.jsonl"
 expect_exit 2 "$CAPE" score "$G" "$TMP/nul.jsonl"; expect_one_line_err
 expect_err 'nul.jsonl:1:[0-9]+: a string contains \\u0000 \(NUL\)'
+
+# info --check: every weight scanned for NaN/Inf (exit 1 on the first), the
+# count of values checked against what the file holds
+expect_exit 0 "$CAPE" info "$G" --check --json
+n=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['check']['values_scanned'])" "$TMP/out")
+[ "$n" = 292800 ] || die "values_scanned $n, expected 292800 (stories260K's weights)"
+cp "$G" "$TMP/nan.gguf"; $P "$TMP/nan.gguf" tensor blk.2.ffn_up.weight 400 0000c07f
+expect_exit 1 "$CAPE" info "$TMP/nan.gguf" --check
+expect_out "check +FAILED: blk.2.ffn_up.weight element 100 \(row 1, column 36\) is NaN"
+expect_err "nan.gguf has a non-finite weight"
+expect_exit 0 "$CAPE" info "$TMP/nan.gguf"     # without --check the file is only described
+cp "$G" "$TMP/inf.gguf"; $P "$TMP/inf.gguf" tensor output_norm.weight 8 000080ff
+expect_exit 1 "$CAPE" info "$TMP/inf.gguf" --check --json
+expect_out '"tensor": "output_norm.weight"'; expect_out '"element": 2,'; expect_out '"value": "-inf"'
+# a quantised tensor (Q8_0): fine as stored, then with an infinite block scale
+cp "$G" "$TMP/q8.gguf"; $P "$TMP/q8.gguf" q8 blk.1.attn_k.weight
+expect_exit 0 "$CAPE" info "$TMP/q8.gguf" --check; expect_out "Q8_0"; expect_out "check +OK"
+cp "$G" "$TMP/q8bad.gguf"; $P "$TMP/q8bad.gguf" q8 blk.1.attn_k.weight 007c
+expect_exit 1 "$CAPE" info "$TMP/q8bad.gguf" --check
+expect_out "FAILED: blk.1.attn_k.weight element 0 .* is (NaN|\+inf|-inf)"
 done_ok
