@@ -65,11 +65,13 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
         need_i(f, arch, "attention.head_count_kv", 1, 4096, &c->n_kv_heads, e))
         return e->code;
     c->head_dim = c->dim / c->n_heads;
-    if (get_i(f, arch, "attention.key_length", &v) && v > 0 && v <= 4096)
-        c->head_dim = (int)v;
+    if (get_i(f, arch, "attention.key_length", &v) &&
+        need_i(f, arch, "attention.key_length", 1, 4096, &c->head_dim, e))
+        return e->code;
     c->rope_dims = c->head_dim;
-    if (get_i(f, arch, "rope.dimension_count", &v) && v > 0 && v <= 4096)
-        c->rope_dims = (int)v;
+    if (get_i(f, arch, "rope.dimension_count", &v) &&
+        need_i(f, arch, "rope.dimension_count", 1, 4096, &c->rope_dims, e))
+        return e->code;
     if (get_i(f, arch, "context_length", &v)) {
         if (v <= 0)
             return err_set(e, CAPE_EINPUT, "%s: metadata '%s.context_length' = %lld: the trained "
@@ -86,10 +88,12 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
     gguf_get_cstr(f, key, st, sizeof st);
     if (strcmp(st, "linear") == 0 && get_f(f, arch, "rope.scaling.factor", &d) && d > 0)
         c->rope_scale = (float)(1.0 / d);
-    if (get_i(f, arch, "attention.sliding_window", &v) && v > 0 && v < (1 << 30))
-        c->sliding_window = (int)v;
-    if (get_i(f, arch, "attention.sliding_window_pattern", &v) && v >= 0 && v < 4096)
-        c->swa_period = (int)v;
+    if (get_i(f, arch, "attention.sliding_window", &v) &&
+        need_i(f, arch, "attention.sliding_window", 0, (1 << 30) - 1, &c->sliding_window, e))
+        return e->code;
+    if (get_i(f, arch, "attention.sliding_window_pattern", &v) &&
+        need_i(f, arch, "attention.sliding_window_pattern", 0, 4095, &c->swa_period, e))
+        return e->code;
     int b;
     snprintf(key, sizeof key, "%s.use_parallel_residual", arch);
     if (gguf_get_bool(f, key, &b))

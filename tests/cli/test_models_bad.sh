@@ -27,6 +27,9 @@ for k in bos eos; do
   expect_exit 2 "$CAPE" run "$TMP/$k.gguf" -p hi -n 1; expect_one_line_err
   expect_err "$k.gguf: metadata 'tokenizer.ggml.${k}_token_id' = 512 is not a token id \(the vocabulary has 512 tokens\)"
 done
+cp "$G" "$TMP/rope0.gguf"; $P "$TMP/rope0.gguf" kv llama.rope.dimension_count 0
+expect_exit 2 "$CAPE" info "$TMP/rope0.gguf"; expect_one_line_err
+expect_err "rope0.gguf: metadata 'llama.rope.dimension_count' = 0 is out of range"
 cp "$G" "$TMP/eos511.gguf"; $P "$TMP/eos511.gguf" kv tokenizer.ggml.eos_token_id 511
 expect_exit 0 "$CAPE" info "$TMP/eos511.gguf"; expect_out "eos 511"
 
