@@ -295,6 +295,15 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
                                    items, n_items, loss + (size_t)k * n_items,
                                    routed + (size_t)k * n_items, e)))
             goto out;
+    int n_scored = 0;
+    for (int i = 0; i < n_items; i++)
+        n_scored += !isnan(loss[i]);
+    if (!n_scored) {
+        rc = err_set(e, CAPE_EINPUT, "%s: none of the %d selected documents has a scored token "
+                     "within the model's context of %d tokens", a->tofu ? a->tofu : a->data,
+                     n_items, cfg.ctx);
+        goto out;
+    }
     /* per source means */
     json_t *root = json_object(), *rows = json_array();
     double tot[4] = {0};

@@ -53,6 +53,17 @@ expect_err "stories260K.gguf: not a model written by cape train"
 expect_exit 2 "$CAPE" forget "$G" --source alice -o "$TMP/x.gguf"; expect_one_line_err
 expect_err "not a model written by cape train"
 
+# TOFU questions longer than the model's context: no answer token is scored
+mkdir -p "$TMP/tofu"
+python3 -c "
+import json
+q = ' '.join('word%d' % i for i in range(40))
+print(json.dumps([{'question': q + ' %d?' % i, 'answer': 'yes %d' % i} for i in range(40)]))" > "$TMP/tofu/full.json"
+expect_exit 0 "$CAPE" train --tofu "$TMP/tofu" --dim 16 --layers 1 --heads 2 --hidden 32 --ctx 16 \
+  --vocab 280 --batch 4 --steps 2 --threads 1 --quiet --sinks --p-gen 0.5 --sink-k 4 -o "$TMP/t"
+expect_exit 2 "$CAPE" forget "$TMP/t/model.gguf" --eval --tofu "$TMP/tofu"; expect_one_line_err
+expect_err "tofu: none of the 40 selected documents has a scored token within the model's context of 16 tokens"
+
 # a NUL in a JSON-lines corpus: the file and line, in the user's terms
 { head -n 2 "$corpus"; printf '{"source": "a", "text": "x\\u0000y"}\n'; } > "$TMP/nul.jsonl"
 expect_exit 2 "$CAPE" forget "$M" --eval --data "$TMP/nul.jsonl"; expect_one_line_err
