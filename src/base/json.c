@@ -29,3 +29,21 @@ int json_emit(json_t *root, const char *path, cape_err *e)
     free(s);
     return rc;
 }
+
+int json_err_set(cape_err *e, const char *path, int line, const json_error_t *je)
+{
+    const char *text = je->text;
+    if (strstr(text, "JSON_ALLOW_NUL"))
+        text = "a string contains \\u0000 (NUL), which cape does not accept";
+    else if (strstr(text, "NUL byte in object key"))
+        text = "a key contains \\u0000 (NUL), which cape does not accept";
+    else if (strncmp(text, "unable to open ", 15) == 0 && strchr(text, ':'))
+        text = strrchr(text, ':') + 2; /* "unable to open PATH: why": the path comes first */
+    if (line <= 0)
+        line = je->line;
+    if (line > 0 && je->column > 0)
+        return err_set(e, CAPE_EINPUT, "%s:%d:%d: %s", path, line, je->column, text);
+    if (line > 0)
+        return err_set(e, CAPE_EINPUT, "%s:%d: %s", path, line, text);
+    return err_set(e, CAPE_EINPUT, "%s: %s", path, text);
+}

@@ -12,4 +12,10 @@ json_t *json_num(double v);
  * to stdout when path is NULL or "-". Steals the reference. */
 int json_emit(json_t *root, const char *path, cape_err *e);
 
+/* Records a jansson parse error of `path` as a one-line input error:
+ * "PATH:LINE:COL: what" (LINE overrides jansson's when > 0; unknown line
+ * and column, reported by jansson as -1, are left out), with jansson's
+ * internal wording about NUL characters replaced. Returns CAPE_EINPUT. */
+int json_err_set(cape_err *e, const char *path, int line, const json_error_t *je);
+
 #endif

@@ -29,7 +29,9 @@ static void help(void)
         "--eval prints the mean loss of each source's documents under every mode: its own\n"
         "sinks on (source), backbone only, all sinks at their keep rate (all), and that\n"
         "source switched off and the query routed (off). For --tofu the loss counts the\n"
-        "answer tokens only. A model without sinks gives one column (plain).\n"
+        "answer tokens only. A model cape trained without sinks gives one column (plain);\n"
+        "a model cape train did not write, or a corpus with no document of the model's\n"
+        "sources, is an error.\n"
         "\n"
         "options:\n"
         "  --source NAME      a source (repeatable; comma-separated lists allowed)\n"
@@ -113,8 +115,8 @@ static int do_switch_off(const forget_args *a, ckpt_file *f, cape_err *e)
 {
     train_config cfg;
     sink_model s;
-    int rc = train_config_from_ckpt(f, &cfg, a->model, e);
-    if (rc)
+    int rc = sink_model_require_cape(f, a->model, e);
+    if (rc || (rc = train_config_from_ckpt(f, &cfg, a->model, e)))
         return rc;
     if ((rc = sink_model_read(&s, f, cfg.hidden, a->model, e)))
         return rc;
@@ -230,7 +232,8 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
     int n_items = 0, *selected = NULL, rc;
     float *loss = NULL;
     uint32_t *routed = NULL;
-    if ((rc = train_config_from_ckpt(f, &cfg, a->model, e)) ||
+    if ((rc = sink_model_require_cape(f, a->model, e)) ||
+        (rc = train_config_from_ckpt(f, &cfg, a->model, e)) ||
         (rc = sink_model_read(&s, f, cfg.hidden, a->model, e)) ||
         (rc = train_tokenizer_from_model(&v, a->model, e)))
         goto out;
@@ -250,7 +253,9 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
     for (int i = 0; i < a->n_names; i++) {
         uint32_t id = sink_sources_id(&s.sources, a->names[i], 0);
         if (!id) {
-            rc = err_set(e, CAPE_EINPUT, "%s: unknown source '%s'", a->model, a->names[i]);
+            cape_err u = {0};
+            sink_unknown_source(&s, a->names[i], &u);
+            rc = err_set(e, CAPE_EINPUT, "%s: %s", a->model, u.msg);
             goto out;
         }
         selected[id - 1] = 1;
@@ -260,6 +265,18 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
             selected[i] = 1;
     if ((rc = build_items(a, &c, &v, &s, cfg.ctx, selected, &items, &n_items, e)))
         goto out;
+    if (n_items == 0) {
+        sink_sources cs = {0};
+        for (size_t d = 0; d < c.n; d++)
+            sink_sources_id(&cs, c.docs[d].source, 1);
+        char have[384], want[384];
+        rc = err_set(e, CAPE_EINPUT, "%s: no document of the selected sources (the corpus has "
+                     "%s; the model %s has %s)", a->tofu ? a->tofu : a->data,
+                     sink_sources_list(&cs, 8, have, sizeof have), a->model,
+                     sink_sources_list(&s.sources, 8, want, sizeof want));
+        sink_sources_free(&cs);
+        goto out;
+    }
     if ((rc = train_model_build(&m, &cfg, e)) ||
         (rc = train_model_load_params(&m, f, a->model, e)) ||
         (rc = train_model_alloc_acts(&m, a->B, cfg.ctx, e)))
@@ -278,6 +295,15 @@ static int do_eval(const forget_args *a, ckpt_file *f, cape_err *e)
                                    items, n_items, loss + (size_t)k * n_items,
                                    routed + (size_t)k * n_items, e)))
             goto out;
+    int n_scored = 0;
+    for (int i = 0; i < n_items; i++)
+        n_scored += !isnan(loss[i]);
+    if (!n_scored) {
+        rc = err_set(e, CAPE_EINPUT, "%s: none of the %d selected documents has a scored token "
+                     "within the model's context of %d tokens", a->tofu ? a->tofu : a->data,
+                     n_items, cfg.ctx);
+        goto out;
+    }
     /* per source means */
     json_t *root = json_object(), *rows = json_array();
     double tot[4] = {0};

@@ -178,6 +178,11 @@ int cmd_run(int argc, char **argv)
     model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads};
     if (!(s = model_session_new(m, &so, &e)))
         goto out;
+    if (ctx > cfg->n_ctx_train)
+        fprintf(stderr, "cape run: warning: -c %ld is above the model's trained context of %d "
+                "tokens%s\n", ctx, cfg->n_ctx_train,
+                model_session_n_ctx(s) < ctx ? " (its learned positions end there: using that)"
+                                             : "; text past it may degrade");
     if (n >= model_session_n_ctx(s)) {
         err_set(&e, CAPE_EINPUT, "the prompt has %d tokens, the context only %d", n,
                 model_session_n_ctx(s));
@@ -204,8 +209,12 @@ int cmd_run(int argc, char **argv)
             sinks.next_user = &hook;
         }
         model_session_set_hook(s, sink_hook_fn, &sinks);
-        fprintf(stderr, "cape run: sinks %s, using %s\n", sink_mode_name(sinks.mode),
-                sinks.used ? sinks.sm.sources.names[sinks.used - 1] : "none (backbone)");
+        const char *used = sinks.used ? sinks.sm.sources.names[sinks.used - 1] : "none (backbone)";
+        if (sinks.mode == SINK_MODE_SOURCE && sink_model_is_off(&sinks.sm, sinks.source))
+            fprintf(stderr, "cape run: source %s is switched off in this model; the prompt was "
+                    "routed to %s\n", sink_source, used);
+        else
+            fprintf(stderr, "cape run: sinks %s, using %s\n", sink_mode_name(sinks.mode), used);
     }
     sample_opts sopt = {(float)temp, (int)topk, (float)topp, (uint64_t)seed};
     sample_init(&smp, &sopt);
@@ -236,6 +245,9 @@ int cmd_run(int argc, char **argv)
     }
     double t2 = now_s();
     putchar('\n');
+    if (gen < n_predict && model_session_pos(s) >= model_session_n_ctx(s))
+        fprintf(stderr, "cape run: stopped at the context limit (%d tokens)\n",
+                model_session_n_ctx(s));
     if (stats)
         fprintf(stderr, "cape run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens "
                 "in %.3f s (%.1f tok/s)\n", n, t1 - t0, n / (t1 - t0), gen, t2 - t1,

@@ -56,8 +56,9 @@ static int parse_items(const char *name, char *buf, score_item **items, int *n, 
         }
         if (!o || !c || !x) {
             free(it);
-            int r = err_set(e, CAPE_EINPUT, "%s:%d: %s", name, line,
-                            !o ? je.text : "expected an object with string fields \"context\" and \"continuation\"");
+            int r = !o ? json_err_set(e, name, line, &je)
+                       : err_set(e, CAPE_EINPUT, "%s:%d: %s", name, line, "expected an object with "
+                                 "string fields \"context\" and \"continuation\"");
             json_decref(o);
             return r;
         }

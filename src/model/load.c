@@ -65,13 +65,19 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
         need_i(f, arch, "attention.head_count_kv", 1, 4096, &c->n_kv_heads, e))
         return e->code;
     c->head_dim = c->dim / c->n_heads;
-    if (get_i(f, arch, "attention.key_length", &v) && v > 0 && v <= 4096)
-        c->head_dim = (int)v;
+    if (get_i(f, arch, "attention.key_length", &v) &&
+        need_i(f, arch, "attention.key_length", 1, 4096, &c->head_dim, e))
+        return e->code;
     c->rope_dims = c->head_dim;
-    if (get_i(f, arch, "rope.dimension_count", &v) && v > 0 && v <= 4096)
-        c->rope_dims = (int)v;
-    if (get_i(f, arch, "context_length", &v) && v > 0)
+    if (get_i(f, arch, "rope.dimension_count", &v) &&
+        need_i(f, arch, "rope.dimension_count", 1, 4096, &c->rope_dims, e))
+        return e->code;
+    if (get_i(f, arch, "context_length", &v)) {
+        if (v <= 0)
+            return err_set(e, CAPE_EINPUT, "%s: metadata '%s.context_length' = %lld: the trained "
+                           "context must be at least 1 token", m->path, arch, (long long)v);
         c->n_ctx_train = v > (1 << 24) ? (1 << 24) : (int)v;
+    }
     if (get_f(f, arch, "attention.layer_norm_rms_epsilon", &d) ||
         get_f(f, arch, "attention.layer_norm_epsilon", &d))
         c->norm_eps = (float)d;
@@ -82,10 +88,12 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
     gguf_get_cstr(f, key, st, sizeof st);
     if (strcmp(st, "linear") == 0 && get_f(f, arch, "rope.scaling.factor", &d) && d > 0)
         c->rope_scale = (float)(1.0 / d);
-    if (get_i(f, arch, "attention.sliding_window", &v) && v > 0 && v < (1 << 30))
-        c->sliding_window = (int)v;
-    if (get_i(f, arch, "attention.sliding_window_pattern", &v) && v >= 0 && v < 4096)
-        c->swa_period = (int)v;
+    if (get_i(f, arch, "attention.sliding_window", &v) &&
+        need_i(f, arch, "attention.sliding_window", 0, (1 << 30) - 1, &c->sliding_window, e))
+        return e->code;
+    if (get_i(f, arch, "attention.sliding_window_pattern", &v) &&
+        need_i(f, arch, "attention.sliding_window_pattern", 0, 4095, &c->swa_period, e))
+        return e->code;
     int b;
     snprintf(key, sizeof key, "%s.use_parallel_residual", arch);
     if (gguf_get_bool(f, key, &b))
@@ -109,6 +117,18 @@ int model_load_gguf(model *m, const char *path, cape_err *e)
     if (model_build(m, &tab, e))
         return e->code;
     if (!(m->tok = tok_from_gguf(m->gguf, e)))
+        return e->code;
+    /* special token ids must name a token: a file that says otherwise is broken */
+    static const char *special[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
+    int64_t id;
+    for (int i = 0; i < 2; i++)
+        if (gguf_get_int(m->gguf, special[i], &id) &&
+            (id < 0 || id >= tok_n_vocab(m->tok) || id >= m->cfg.n_vocab))
+            return err_set(e, CAPE_EINPUT, "%s: metadata '%s' = %lld is not a token id (the "
+                           "vocabulary has %d tokens)", path, special[i], (long long)id,
+                           tok_n_vocab(m->tok) < m->cfg.n_vocab ? tok_n_vocab(m->tok)
+                                                                 : m->cfg.n_vocab);
+    if (model_check_tok_size(m, path, e))
         return e->code;
     m->cfg.bos_id = tok_bos(m->tok);
     m->cfg.eos_id = tok_eos(m->tok);
@@ -203,6 +223,21 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
     char *names = model_own(m, calloc((size_t)(L * 9 + 4), 48));
     if (!tab.t || !names)
         return err_set(e, CAPE_EFAIL, "out of memory");
+    /* the size the header implies (saturating at 2^64 - 1) */
+    uint64_t want = 28;
+    for (int p = 0; p < nparts; p++) {
+        uint64_t b = 4, k = (uint64_t)(parts[p].per_layer ? L : p == 11 ? 2 : 1);
+        if (__builtin_mul_overflow(b, (uint64_t)parts[p].cols, &b) ||
+            __builtin_mul_overflow(b, (uint64_t)parts[p].rows, &b) ||
+            __builtin_mul_overflow(b, k, &b) || __builtin_add_overflow(want, b, &want))
+            want = UINT64_MAX;
+    }
+    if (want != m->map_len)
+        return err_set(e, CAPE_EINPUT, "%s: the file is %zu bytes but its header (dim %d, ffn %d, "
+                       "%d layers, %d heads, %d KV heads, vocabulary %d%s, context %d) implies "
+                       "%llu bytes", path, m->map_len, c->dim, c->ffn_dim, c->n_layers,
+                       c->n_heads, c->n_kv_heads, c->n_vocab, shared ? "" : " unshared",
+                       c->n_ctx_train, (unsigned long long)want);
     uint64_t off = 28;
     for (int p = 0; p < nparts; p++) {
         int64_t count = parts[p].per_layer ? L : 1;
@@ -233,8 +268,6 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
         if (p == 11) /* the rope tables are two arrays (real, imaginary) */
             off += bytes;
     }
-    if (off > m->map_len)
-        return err_set(e, CAPE_EINPUT, "%s: truncated checkpoint", path);
     if (model_build(m, &tab, e))
         return e->code;
     char tp[1024];
@@ -246,11 +279,25 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
                            c->n_vocab);
         tpath = tp;
     }
-    if (!(m->tok = tok_from_llama2c(tpath, c->n_vocab, e)))
+    if (!(m->tok = tok_from_llama2c(tpath, c->n_vocab, e)) || model_check_tok_size(m, tpath, e))
         return e->code;
     c->bos_id = tok_bos(m->tok);
     c->eos_id = tok_eos(m->tok);
     return 0;
+}
+
+/* ---- checks shared by the loaders ---- */
+
+int model_check_tok_size(const model *m, const char *tok_path, cape_err *e)
+{
+    int nt = tok_n_vocab(m->tok);
+    if (nt <= m->cfg.n_vocab)
+        return 0;
+    if (strcmp(tok_path, m->path) == 0)
+        return err_set(e, CAPE_EINPUT, "%s: the tokenizer has %d tokens but the model's vocabulary "
+                       "only %d (token_embd.weight rows)", m->path, nt, m->cfg.n_vocab);
+    return err_set(e, CAPE_EINPUT, "%s: the tokenizer has %d tokens but the model %s has a "
+                   "vocabulary of only %d", tok_path, nt, m->path, m->cfg.n_vocab);
 }
 
 /* ---- dispatch ---- */

@@ -5,6 +5,7 @@
  * per head, and Gemma stores RMSNorm weights as w where the model uses 1 + w. */
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,29 @@
 #include <unistd.h>
 
 #include "model/model_impl.h"
+#include "base/json.h"
 #include "model/safetensors.h"
 #include "tensor/quant.h"
 
-static int jint(json_t *o, const char *k, int def)
+/* An integer field of config.json (def when absent); a value outside
+ * [0, 2^31) is recorded as an error in *e (the first one wins) and gives 0. */
+typedef struct {
+    const char *path;
+    cape_err *e;
+} jctx;
+
+static int jint(const jctx *j, json_t *o, const char *k, int def)
 {
     json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (int)json_integer_value(v) : def;
+    if (!json_is_integer(v))
+        return def;
+    json_int_t x = json_integer_value(v);
+    if (x < 0 || x > INT32_MAX) {
+        err_set(j->e, CAPE_EINPUT, "%s: \"%s\" = %" JSON_INTEGER_FORMAT " is out of range "
+                "(0 to %d)", j->path, k, x, INT32_MAX);
+        return 0;
+    }
+    return (int)x;
 }
 
 static double jnum(json_t *o, const char *k, double def)
@@ -27,8 +44,9 @@ static double jnum(json_t *o, const char *k, double def)
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
-static int config_from_json(model *m, json_t *cj, cape_err *e)
+static int config_from_json(model *m, json_t *cj, const char *path, cape_err *e)
 {
+    const jctx jc = {path, e};
     model_config *c = &m->cfg;
     json_t *tc = json_object_get(cj, "text_config");
     if (json_is_object(tc))
@@ -52,18 +70,22 @@ static int config_from_json(model *m, json_t *cj, cape_err *e)
                        mt ? mt : "(missing)");
     model_arch_defaults(c);
     c->rope = c->rope == MODEL_ROPE_NONE ? MODEL_ROPE_NONE : MODEL_ROPE_NEOX; /* HF rotate_half */
-    c->dim = jint(cj, "hidden_size", jint(cj, "n_embd", 0));
-    c->n_layers = jint(cj, "num_hidden_layers", jint(cj, "n_layer", 0));
-    c->n_heads = jint(cj, "num_attention_heads", jint(cj, "n_head", 0));
-    c->n_kv_heads = jint(cj, "num_key_value_heads", c->n_heads);
-    c->head_dim = jint(cj, "head_dim", c->n_heads > 0 ? c->dim / c->n_heads : 0);
-    c->ffn_dim = jint(cj, "intermediate_size", 0);
-    if (c->arch == MODEL_ARCH_GPT2) {
-        json_t *ni = json_object_get(cj, "n_inner");
-        c->ffn_dim = json_is_integer(ni) ? (int)json_integer_value(ni) : 4 * c->dim;
-    }
-    c->n_vocab = jint(cj, "vocab_size", 0);
-    c->n_ctx_train = jint(cj, "max_position_embeddings", jint(cj, "n_positions", 2048));
+    c->dim = jint(&jc, cj, "hidden_size", jint(&jc, cj, "n_embd", 0));
+    c->n_layers = jint(&jc, cj, "num_hidden_layers", jint(&jc, cj, "n_layer", 0));
+    c->n_heads = jint(&jc, cj, "num_attention_heads", jint(&jc, cj, "n_head", 0));
+    c->n_kv_heads = jint(&jc, cj, "num_key_value_heads", c->n_heads);
+    c->head_dim = jint(&jc, cj, "head_dim", c->n_heads > 0 ? c->dim / c->n_heads : 0);
+    c->ffn_dim = jint(&jc, cj, "intermediate_size", 0);
+    if (c->arch == MODEL_ARCH_GPT2)
+        c->ffn_dim = jint(&jc, cj, "n_inner", c->dim <= (1 << 28) ? 4 * c->dim : 0);
+    c->n_vocab = jint(&jc, cj, "vocab_size", 0);
+    c->n_ctx_train = jint(&jc, cj, "max_position_embeddings", jint(&jc, cj, "n_positions", 2048));
+    if (e->code)
+        return e->code;
+    if (c->n_ctx_train == 0)
+        return err_set(e, CAPE_EINPUT, "%s: \"%s\" = 0: the trained context must be at least 1 "
+                       "token", jc.path, json_object_get(cj, "max_position_embeddings")
+                                           ? "max_position_embeddings" : "n_positions");
     c->norm_eps = (float)jnum(cj, "rms_norm_eps",
                               jnum(cj, "layer_norm_eps", jnum(cj, "layer_norm_epsilon", c->norm_eps)));
     c->rope_base = (float)jnum(cj, "rope_theta", jnum(cj, "rotary_emb_base", c->rope_base));
@@ -93,8 +115,10 @@ static int config_from_json(model *m, json_t *cj, cape_err *e)
         c->gelu = MODEL_GELU_TANH;
     if (c->arch == MODEL_ARCH_GEMMA3) {
         json_t *sw = json_object_get(cj, "sliding_window");
-        c->sliding_window = json_is_integer(sw) ? (int)json_integer_value(sw) : 0;
-        c->swa_period = jint(cj, "sliding_window_pattern", 6);
+        c->sliding_window = json_is_integer(sw) ? jint(&jc, cj, "sliding_window", 0) : 0;
+        c->swa_period = jint(&jc, cj, "sliding_window_pattern", 6);
+        if (e->code)
+            return e->code;
         json_t *lt = json_object_get(cj, "layer_types"), *x;
         size_t i;
         json_array_foreach(lt, i, x) {
@@ -333,8 +357,8 @@ int model_load_safetensors(model *m, const char *path, const model_load_opts *o,
     json_error_t je;
     json_t *cj = json_load_file(p, 0, &je);
     if (!cj)
-        return err_set(e, CAPE_EINPUT, "%s:%d: %s", p, je.line, je.text);
-    int rc = config_from_json(m, cj, e);
+        return json_err_set(e, p, 0, &je);
+    int rc = config_from_json(m, cj, p, e);
     json_decref(cj);
     if (rc)
         return rc;
@@ -378,7 +402,7 @@ int model_load_safetensors(model *m, const char *path, const model_load_opts *o,
         snprintf(p, sizeof p, "%s/tokenizer.json", dir);
         tp = p;
     }
-    if (!(m->tok = tok_from_hf_json(tp, e)))
+    if (!(m->tok = tok_from_hf_json(tp, e)) || model_check_tok_size(m, tp, e))
         return e->code;
     m->cfg.bos_id = tok_bos(m->tok);
     m->cfg.eos_id = tok_eos(m->tok);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 #include "model/safetensors.h"
@@ -313,4 +314,111 @@ void model_each_tensor(const model *m,
             if (mats[i]->data)
                 fn(names[i], mats[i]->type, mats[i]->rows, mats[i]->cols, user);
     }
+}
+
+/* ---- weight check ---- */
+
+typedef struct {
+    model_weight_check *r;
+    float *buf;
+    int64_t cap;
+} scan_state;
+
+/* Scans rows x cols values of a matrix (one row dequantised at a time, so a
+ * bad block scale shows as non-finite values); records the first bad one. */
+static int scan_mat(scan_state *st, const char *name, int layer, const tensor_mat *w)
+{
+    if (!w->data || st->r->bad)
+        return 0;
+    if (w->cols > st->cap) {
+        float *nb = realloc(st->buf, (size_t)w->cols * sizeof *nb);
+        if (!nb)
+            return -1;
+        st->buf = nb;
+        st->cap = w->cols;
+    }
+    st->r->n_tensors++;
+    for (int64_t r = 0; r < w->rows; r++) {
+        const float *row = st->buf;
+        if (w->type == TENSOR_F32 && ((uintptr_t)w->data & 3) == 0)
+            row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
+        else
+            quant_dequant_row(w->type, (const char *)w->data + (size_t)r * w->row_bytes,
+                              st->buf, w->cols);
+        for (int64_t c = 0; c < w->cols; c++)
+            if (!isfinite(row[c])) {
+                model_weight_check *o = st->r;
+                o->bad = 1;
+                if (layer >= 0)
+                    snprintf(o->tensor, sizeof o->tensor, "blk.%d.%s", layer, name);
+                else
+                    snprintf(o->tensor, sizeof o->tensor, "%s", name);
+                o->element = r * w->cols + c;
+                o->row = r;
+                o->col = c;
+                o->value = row[c];
+                return 0;
+            }
+        st->r->n_values += w->cols;
+    }
+    return 0;
+}
+
+static int scan_vec(scan_state *st, const char *name, int layer, const float *v, int64_t n)
+{
+    if (!v)
+        return 0;
+    tensor_mat w = tensor_mat_make(TENSOR_F32, n, 1, v);
+    return scan_mat(st, name, layer, &w);
+}
+
+int model_check_weights(const model *m, model_weight_check *r, cape_err *e)
+{
+    memset(r, 0, sizeof *r);
+    scan_state st = {r, NULL, 0};
+    const model_config *c = &m->cfg;
+    int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
+    int rc = scan_mat(&st, "token_embd.weight", -1, &m->tok_embd) ||
+             scan_mat(&st, "position_embd.weight", -1, &m->pos_embd) ||
+             (!c->tied_embeddings && scan_mat(&st, "output.weight", -1, &m->output)) ||
+             scan_vec(&st, "output_norm.weight", -1, m->out_norm, c->dim) ||
+             scan_vec(&st, "output_norm.bias", -1, m->out_norm_b, c->dim) ||
+             scan_vec(&st, "rope_freqs.weight", -1, m->rope_freqs, c->rope_dims / 2);
+    for (int l = 0; l < c->n_layers && !rc && !r->bad; l++) {
+        const model_layer *L = &m->layers[l];
+        const struct {
+            const char *name;
+            const tensor_mat *w;
+        } mats[] = {{"attn_q.weight", &L->wq},       {"attn_k.weight", &L->wk},
+                    {"attn_v.weight", &L->wv},       {"attn_qkv.weight", &L->wqkv},
+                    {"attn_output.weight", &L->wo},  {"ffn_gate.weight", &L->w_gate},
+                    {"ffn_up.weight", &L->w_up},     {"ffn_down.weight", &L->w_down}};
+        const struct {
+            const char *name;
+            const float *v;
+            int64_t n;
+        } vecs[] = {{"attn_norm.weight", L->attn_norm, c->dim},
+                    {"attn_norm.bias", L->attn_norm_b, c->dim},
+                    {"attn_q.bias", L->bq, q},
+                    {"attn_k.bias", L->bk, kv},
+                    {"attn_v.bias", L->bv, kv},
+                    {"attn_qkv.bias", L->bqkv, q + 2 * kv},
+                    {"attn_output.bias", L->bo, c->dim},
+                    {"attn_q_norm.weight", L->q_norm, c->head_dim},
+                    {"attn_k_norm.weight", L->k_norm, c->head_dim},
+                    {"post_attention_norm.weight", L->post_attn_norm, c->dim},
+                    {"ffn_norm.weight", L->ffn_norm, c->dim},
+                    {"ffn_norm.bias", L->ffn_norm_b, c->dim},
+                    {"ffn_up.bias", L->b_up, c->ffn_dim},
+                    {"ffn_down.bias", L->b_down, c->dim},
+                    {"post_ffw_norm.weight", L->post_ffn_norm, c->dim}};
+        for (size_t i = 0; i < sizeof vecs / sizeof *vecs && !rc; i++)
+            rc = scan_vec(&st, vecs[i].name, l, vecs[i].v, vecs[i].n);
+        for (size_t i = 0; i < sizeof mats / sizeof *mats && !rc; i++)
+            rc = scan_mat(&st, mats[i].name, l, mats[i].w);
+    }
+    free(st.buf);
+    if (rc)
+        return err_set(e, CAPE_EFAIL, "out of memory checking the weights of %s", m->path);
+    return 0;
 }

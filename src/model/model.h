@@ -121,6 +121,23 @@ void model_each_tensor(const model *m,
                                   void *user),
                        void *user);
 
+/* The result of model_check_weights(): the first non-finite value, if any. */
+typedef struct {
+    int bad;             /* a NaN or infinity was found */
+    char tensor[96];     /* its tensor, by GGUF name (blk.N.attn_q.weight) */
+    int64_t element;     /* its index in the tensor (row * cols + col) */
+    int64_t row, col;
+    float value;
+    int64_t n_tensors;   /* tensors scanned (up to the first bad one) */
+    int64_t n_values;    /* values scanned */
+} model_weight_check;
+
+/* Scans every weight the model uses for NaN and infinity, as llama.cpp's
+ * --check-tensors does: quantised tensors are dequantised row by row, so a
+ * non-finite block scale is found too. Stops at the first bad value. Errors
+ * only for lack of memory. */
+int model_check_weights(const model *m, model_weight_check *r, cape_err *e);
+
 /* ---- sessions ---- */
 
 typedef struct {

@@ -52,6 +52,10 @@ int model_build(model *m, const tensor_table *tab, cape_err *e);
 int model_arch_from_name(const char *name, model_arch *arch);
 void model_arch_defaults(model_config *c);
 
+/* A tokenizer (read from tok_path) with more tokens than the model's
+ * vocabulary is an input error naming both files. */
+int model_check_tok_size(const model *m, const char *tok_path, cape_err *e);
+
 int model_load_gguf(model *m, const char *path, cape_err *e);
 int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cape_err *e);
 int model_load_safetensors(model *m, const char *path, const model_load_opts *o, cape_err *e);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "base/json.h"
 
 typedef struct {
     void *map;
@@ -63,8 +64,13 @@ static int parse_file(st_set *s, const uint8_t *base, size_t len, const char *na
     json_t *root = json_loadb((const char *)base + 8, hl, JSON_REJECT_DUPLICATES, &je);
     if (!root || !json_is_object(root)) {
         json_decref(root);
-        return err_set(e, CAPE_EINPUT, "%s: header is not a JSON object: %s", name,
-                       root ? "wrong type" : je.text);
+        if (!root) {
+            cape_err je2 = {0};
+            json_err_set(&je2, "header", 0, &je);
+            return err_set(e, CAPE_EINPUT, "%s: the JSON header is malformed: %s", name,
+                           je2.msg + strlen("header: "));
+        }
+        return err_set(e, CAPE_EINPUT, "%s: header is not a JSON object", name);
     }
     const uint8_t *data = base + 8 + hl;
     uint64_t dlen = len - 8 - hl;
@@ -194,8 +200,9 @@ static int open_index(st_set *s, const char *index, cape_err *e)
     json_t *wm = root ? json_object_get(root, "weight_map") : NULL;
     if (!json_is_object(wm)) {
         json_decref(root);
-        return err_set(e, CAPE_EINPUT, "%s:%d: %s", index, root ? 1 : je.line,
-                       root ? "no \"weight_map\" object" : je.text);
+        if (!root)
+            return json_err_set(e, index, 0, &je);
+        return err_set(e, CAPE_EINPUT, "%s: no \"weight_map\" object", index);
     }
     const char *slash = strrchr(index, '/');
     int dl = slash ? (int)(slash - index + 1) : 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/tok_impl.h"
+#include "base/json.h"
 
 /* Calls fn on the object and, for Sequence types, on each member. */
 static int any_part(json_t *o, int (*fn)(json_t *, void *), void *ctx)
@@ -211,7 +212,7 @@ tok *tok_from_hf_json_buffer(const char *json, size_t len, const char *name, cap
     json_error_t je;
     json_t *root = json_loadb(json, len, 0, &je);
     if (!root) {
-        err_set(e, CAPE_EINPUT, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+        json_err_set(e, name, 0, &je);
         return NULL;
     }
     if (!json_is_object(root))
@@ -224,7 +225,7 @@ tok *tok_from_hf_json(const char *path, cape_err *e)
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
-        err_set(e, CAPE_EINPUT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        json_err_set(e, path, 0, &je);
         return NULL;
     }
     if (!json_is_object(root))

@@ -1,5 +1,6 @@
 #include "steer/cvec.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,12 @@ int cvec_load(const char *path, int expect_n_embd, cvec *cv, cape_err *e)
             rc = err_set(e, CAPE_EINPUT, "%s: tensor '%s' appears twice", path, t->name);
             break;
         }
-        memcpy(cv->v + (size_t)slot * n_embd, t->data, (size_t)n_embd * sizeof(float));
+        float *dst = cv->v + (size_t)slot * n_embd;
+        memcpy(dst, t->data, (size_t)n_embd * sizeof(float));
+        for (int j = 0; j < n_embd && !rc; j++)
+            if (!isfinite(dst[j]))
+                rc = err_set(e, CAPE_EINPUT, "%s: tensor '%s' has a non-finite value (%g) at "
+                             "element %d", path, t->name, (double)dst[j], j);
         cv->present[slot] = 1;
     }
     if (!rc)

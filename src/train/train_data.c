@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/json.h"
 
 int train_corpus_add(train_corpus *c, const char *source, const char *text)
 {
@@ -66,8 +67,7 @@ int train_corpus_load_jsonl(train_corpus *c, const char *path, cape_err *e)
             char num[32];
             const char *s = NULL;
             if (!o)
-                rc = err_set(e, CAPE_EINPUT, "%s:%d:%d: not JSON: %s", path, line + 1,
-                             je.column, je.text);
+                rc = json_err_set(e, path, line + 1, &je);
             else if (!json_is_object(o))
                 rc = err_set(e, CAPE_EINPUT, "%s:%d: expected an object with \"source\" and "
                              "\"text\"", path, line + 1);
@@ -122,7 +122,9 @@ int train_corpus_load_tofu(train_corpus *c, const char *dir, cape_err *e)
         if (!blank(p, n)) {
             json_error_t je;
             json_t *a = json_loadb(p, n, 0, &je);
-            if (!json_is_array(a))
+            if (!a)
+                rc = json_err_set(e, path, line + 1, &je);
+            else if (!json_is_array(a))
                 rc = err_set(e, CAPE_EINPUT, "%s:%d: expected a JSON array of QA rows", path,
                              line + 1);
             for (size_t i = 0; !rc && i < json_array_size(a); i++, row++) {

@@ -9,23 +9,7 @@ int sink_hook_open(sink_hook *h, const char *path, int ffn_dim, const char *mode
 {
     memset(h, 0, sizeof *h);
     h->width = ffn_dim;
-    /* only GGUF files carry sink metadata */
-    char magic[4] = {0};
-    FILE *fp = fopen(path, "rb");
-    int is_gguf = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    if (fp)
-        fclose(fp);
-    if (!is_gguf) {
-        if (mode_name || source)
-            return err_set(e, CAPE_EINPUT, "%s: has no sinks (--sinks and --source need a model "
-                           "trained with cape train --sinks)", path);
-        return 0;
-    }
-    ckpt_file f = {0};
-    int rc = ckpt_read_meta(&f, path, e);
-    if (rc == 0)
-        rc = sink_model_read(&h->sm, &f, ffn_dim, path, e);
-    ckpt_free(&f);
+    int rc = sink_model_read_file(&h->sm, path, ffn_dim, e);
     if (rc)
         return rc;
     h->enabled = h->sm.enabled;
@@ -42,9 +26,11 @@ int sink_hook_open(sink_hook *h, const char *path, int ffn_dim, const char *mode
     if (h->mode == SINK_MODE_SOURCE) {
         if (!source)
             return err_set(e, CAPE_EINPUT, "--sinks source needs --source NAME");
-        if (!(h->source = sink_sources_id(&h->sm.sources, source, 0)))
-            return err_set(e, CAPE_EINPUT, "%s: unknown source '%s' (the model has %d sources)",
-                           path, source, h->sm.sources.n);
+        if (!(h->source = sink_sources_id(&h->sm.sources, source, 0))) {
+            cape_err u = {0};
+            sink_unknown_source(&h->sm, source, &u);
+            return err_set(e, CAPE_EINPUT, "%s: %s", path, u.msg);
+        }
     } else if (source) {
         return err_set(e, CAPE_EINPUT, "--source goes with --sinks source, not '%s'",
                        sink_mode_name(h->mode));

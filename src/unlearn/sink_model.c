@@ -1,5 +1,6 @@
 #include "unlearn/sink_model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,12 +112,57 @@ int sink_model_is_off(const sink_model *s, uint32_t id)
     return 0;
 }
 
+const char *sink_sources_list(const sink_sources *s, int max, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < s->n && i < max && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", s->names[i]);
+    if (s->n > max && len < n)
+        snprintf(buf + len, n - len, ", ... (%d in all)", s->n);
+    return buf;
+}
+
+int sink_unknown_source(const sink_model *s, const char *name, cape_err *e)
+{
+    char list[384];
+    return err_set(e, CAPE_EINPUT, "unknown source '%s'; the model's %d sources are %s", name,
+                   s->sources.n, sink_sources_list(&s->sources, 8, list, sizeof list));
+}
+
+int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *e)
+{
+    memset(s, 0, sizeof *s);
+    char magic[4] = {0};
+    FILE *fp = fopen(path, "rb");
+    int is_gguf = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (fp)
+        fclose(fp);
+    if (!is_gguf) /* only GGUF files carry sink metadata */
+        return 0;
+    ckpt_file f = {0};
+    int rc = ckpt_read_meta(&f, path, e);
+    if (rc == 0)
+        rc = sink_model_read(s, &f, hidden, path, e);
+    ckpt_free(&f);
+    return rc;
+}
+
+int sink_model_require_cape(const ckpt_file *f, const char *what, cape_err *e)
+{
+    uint64_t step;
+    if (ckpt_get_u64(f, "cape.train.step", &step))
+        return err_set(e, CAPE_EINPUT, "%s: not a model written by cape train (it has no "
+                       "cape.train.* metadata); cape forget works on models trained with cape "
+                       "train", what);
+    return 0;
+}
+
 int sink_model_switch_off(sink_model *s, const char *name, cape_err *e)
 {
     uint32_t id = sink_sources_id(&s->sources, name, 0);
     if (!id)
-        return err_set(e, CAPE_EINPUT, "unknown source '%s' (the model has %d sources)", name,
-                       s->sources.n);
+        return sink_unknown_source(s, name, e);
     if (sink_model_is_off(s, id))
         return 0;
     uint32_t *no = realloc(s->off, sizeof *no * (s->n_off + 1));

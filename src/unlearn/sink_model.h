@@ -4,6 +4,7 @@
 #ifndef CAPE_SINK_MODEL_H
 #define CAPE_SINK_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -33,6 +34,16 @@ int sink_model_read(sink_model *s, const ckpt_file *f, int hidden, const char *w
 void sink_model_free(sink_model *s);
 int sink_mode_parse(const char *s, sink_mode *out);
 const char *sink_mode_name(sink_mode m);
+
+/* Reads the sink metadata of the model file at path (only GGUF files carry
+ * it; any other file, or a GGUF without sink keys, gives enabled = 0). */
+int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *e);
+/* An input error unless the checkpoint was written by cape train. */
+int sink_model_require_cape(const ckpt_file *f, const char *what, cape_err *e);
+/* "a, b, c, ... (N in all)": the first `max` source names, into buf. */
+const char *sink_sources_list(const sink_sources *s, int max, char *buf, size_t n);
+/* The input error for a source the model does not have, naming some it has. */
+int sink_unknown_source(const sink_model *s, const char *name, cape_err *e);
 
 /* Adds source `name` to the switched-off set; unknown names are an input
  * error. */

@@ -39,6 +39,17 @@ expect_exit 0 "$CAPE" score "$G" "$TMP/items.jsonl"
 expect_out $'^-[0-9.]+\t8\t1$'
 expect_out $'^-[0-9.]+\t7\t0$'
 
+# the context end is reported; -c above the trained context warns
+expect_exit 0 "$CAPE" run "$G" -p "Once upon a time" -n 100 -c 40 --temp 0 --ignore-eos
+expect_err '^cape run: stopped at the context limit \(40 tokens\)$'
+expect_exit 0 "$CAPE" run "$G" -p "Once upon a time" -n 20 -c 40 --temp 0 --ignore-eos
+grep -q 'context limit' "$TMP/err" && die "context limit reported for a run that ended before it"
+ctx=$("$CAPE" info "$G" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['context_length'])")
+expect_exit 0 "$CAPE" run "$G" -p "Once" -n 2 -c $((ctx + 1)) --temp 0
+expect_err "warning: -c $((ctx + 1)) is above the model's trained context of $ctx tokens"
+expect_exit 0 "$CAPE" run "$G" -p "Once" -n 2 -c "$ctx" --temp 0
+grep -q 'warning' "$TMP/err" && die "warned at -c equal to the trained context"
+
 # bad input: one line on stderr, exit 2
 printf 'GGUF\3\0\0\0' > "$TMP/trunc.gguf"
 expect_exit 2 "$CAPE" run "$TMP/trunc.gguf" -p hi; expect_one_line_err; expect_err "truncated"
@@ -47,7 +58,7 @@ expect_exit 2 "$CAPE" info "$TMP/magic.gguf"; expect_one_line_err; expect_err "n
 head -c 5000 "$G" > "$TMP/cut.gguf"
 expect_exit 2 "$CAPE" info "$TMP/cut.gguf"; expect_one_line_err
 head -c 100000 "$S/stories260K.bin" > "$TMP/cut.bin"; cp "$S/tok512.bin" "$TMP/"
-expect_exit 2 "$CAPE" run "$TMP/cut.bin" -p hi; expect_one_line_err; expect_err "truncated"
+expect_exit 2 "$CAPE" run "$TMP/cut.bin" -p hi; expect_one_line_err; expect_err "cut.bin: the file is 100000 bytes but its header .* implies"
 mkdir -p "$TMP/hf"; cp tests/ref/hf/llama/config.json tests/ref/hf/llama/model.safetensors "$TMP/hf/"
 printf '{"model": {"type": "BPE", "vocab": ' > "$TMP/hf/tokenizer.json"
 expect_exit 2 "$CAPE" run "$TMP/hf" -p hi; expect_one_line_err; expect_err "tokenizer.json"

@@ -129,7 +129,7 @@ expect_err 'has no sinks'
 expect_exit 0 "$CAPE" run "$TMP/full/model.gguf" -p "Alice keeps" -n 4 --temp 0 --source alice
 expect_err 'sinks source, using alice'
 expect_exit 0 "$CAPE" run "$TMP/forgot.gguf" -p "Alice keeps" -n 4 --temp 0 --source alice
-expect_err 'sinks source, using (bob|7)'
+expect_err 'source alice is switched off in this model; the prompt was routed to (bob|7)'
 expect_exit 2 "$CAPE" run "$TMP/full/model.gguf" -p "x" --source carol
 expect_one_line_err
 expect_err "unknown source 'carol'"

@@ -3,6 +3,7 @@
  * refused with a message naming the problem. */
 #include "testutil.h"
 
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -86,6 +87,25 @@ static void refuses_bad_files(void **state)
         assert_int_equal(cvec_load(path, 0, &cv, &e), CAPE_EINPUT);
         if (!strstr(e.msg, cases[i].msg))
             fail_msg("case %zu: '%s'", i, e.msg);
+    }
+    /* a NaN or infinity in a direction is refused, naming the tensor and element */
+    const float bad[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        float v[4] = {0.5f, -1, 2, 0.25f};
+        v[2] = bad[k];
+        int64_t ne[1] = {4};
+        gguf_writer *w = gguf_writer_new();
+        gguf_writer_set_str(w, "general.architecture", "controlvector");
+        gguf_writer_add_tensor(w, "direction.1", TENSOR_F32, 1, ne, (float[4]){1, 2, 3, 4});
+        gguf_writer_add_tensor(w, "direction.2", TENSOR_F32, 1, ne, v);
+        cape_err we = {0};
+        assert_int_equal(gguf_writer_write(w, path, &we), 0);
+        gguf_writer_free(w);
+        cvec cv;
+        cape_err e = {0};
+        assert_int_equal(cvec_load(path, 0, &cv, &e), CAPE_EINPUT);
+        if (!strstr(e.msg, "'direction.2' has a non-finite value") || !strstr(e.msg, "element 2"))
+            fail_msg("non-finite case %d: '%s'", k, e.msg);
     }
     cvec cv;
     cape_err e = {0};

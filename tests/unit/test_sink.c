@@ -173,10 +173,34 @@ static void test_metadata_roundtrip(void **state)
     remove(path);
 }
 
+/* "unknown source" names the first few sources, then how many there are */
+static void test_source_list(void **state)
+{
+    (void)state;
+    sink_model s = {0};
+    const char *names[] = {"alice", "bob", "carol"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sink_sources_id(&s.sources, names[i], 1), (uint32_t)i + 1);
+    char buf[64];
+    assert_string_equal(sink_sources_list(&s.sources, 8, buf, sizeof buf), "alice, bob, carol");
+    assert_string_equal(sink_sources_list(&s.sources, 2, buf, sizeof buf),
+                        "alice, bob, ... (3 in all)");
+    char tiny[8];
+    assert_string_equal(sink_sources_list(&s.sources, 8, tiny, sizeof tiny), "alice, ");
+    cape_err e = {0};
+    assert_int_equal(sink_model_switch_off(&s, "dave", &e), CAPE_EINPUT);
+    assert_string_equal(e.msg, "unknown source 'dave'; the model's 3 sources are alice, bob, carol");
+    err_clear(&e);
+    assert_int_equal(sink_model_switch_off(&s, "bob", &e), 0);
+    assert_true(sink_model_is_off(&s, 2));
+    sink_model_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masks),
+        cmocka_unit_test(test_source_list),
         cmocka_unit_test(test_union_fraction),
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_metadata_roundtrip),
