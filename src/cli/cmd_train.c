@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "base/isa.h"
 #include "cli/cli.h"
 #include "train/train_gemm.h"
@@ -251,7 +252,7 @@ static int read_config(train_args *a, cape_err *e)
     json_error_t je;
     json_t *j = json_load_file(a->config, JSON_REJECT_DUPLICATES, &je);
     if (!j)
-        return err_set(e, CAPE_EINPUT, "%s:%d:%d: %s", a->config, je.line, je.column, je.text);
+        return json_err_set(e, a->config, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
         return err_set(e, CAPE_EINPUT, "%s: expected a JSON object", a->config);

@@ -213,6 +213,16 @@ expect_err 'bad2.jsonl:2:'
 [ ! -e "$TMP/out1" ] || die "bad input left an output directory"
 npass=$((npass + 1))
 
+# --config: a missing file and a NUL in a string are reported in the user's terms.
+expect_exit 2 "$CAPE" train --data "$TMP/bad2.jsonl" --config "$TMP/nope.json" -o "$TMP/cfg1"
+expect_one_line_err
+expect_err 'nope.json: '
+if grep -q ':-1' "$TMP/err"; then die "config message prints :-1"; fi
+printf '{"dim": 32,\n "arch": "ll\\u0000ama"}\n' >"$TMP/nul.json"
+expect_exit 2 "$CAPE" train --data "$TMP/bad2.jsonl" --config "$TMP/nul.json" -o "$TMP/cfg2"
+expect_err 'nul.json:2:.*\\u0000 \(NUL\)'
+if grep -q 'JSON_ALLOW_NUL' "$TMP/err"; then die "config message leaks JSON_ALLOW_NUL"; fi
+
 # A configuration that cannot fit in memory is refused before anything is written.
 expect_exit 2 "$CAPE" train "${TINY[@]}" --dim 65536 --layers 1024 --heads 1 --hidden 65536 -o "$TMP/huge"
 expect_one_line_err
