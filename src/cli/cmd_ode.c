@@ -398,7 +398,7 @@ static void print_header(FILE *out, const ode_result *r, const ode_data *train)
     if (train->nskipped)
         fprintf(out, "; %d row(s) skipped for a missing size or score", train->nskipped);
     if (train->nduplicate)
-        fprintf(out, "\n   skipped for repeating a size already in their family: %s",
+        fprintf(out, "\n   same size in one family, scores averaged into one point: %s",
                 train->duplicate);
     fprintf(out, "\n   state:");
     for (int j = 0; j < train->nbench; j++)

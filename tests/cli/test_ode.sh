@@ -78,7 +78,7 @@ expect_out 'skipped for repeating a size already in their family: allenai/OLMo-1
 expect_out 'one model: nothing to integrate or compare'
 expect_exit 2 "$CAPE" ode --bench hs,tqa data/benchmarks/base_models.csv --holdout TinyLlama
 expect_one_line_err
-expect_err "hold-out family 'TinyLlama' has 1 usable model"
+expect_err "hold-out family 'TinyLlama' has 1 usable size"
 expect_exit 2 "$CAPE" ode --fit sindy --integrator exact
 expect_one_line_err
 expect_exit 2 "$CAPE" ode --rtol 0
