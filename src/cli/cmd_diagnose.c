@@ -410,8 +410,9 @@ static int diagnose_one(const char *path, const char *shown, diag_args *a, FILE 
     if (prc)
         return prc;
     phase_diagnosis d;
-    cli_table_notes(&t);
     int rc = phase_diagnose(&t, &a->po, &d, e);
+    if (rc == 0)
+        cli_table_notes(&t);
     if (rc == 0 && d.nsmall) {
         fprintf(stderr, "cape: note: %s: skipped famil%s with fewer than %d models:", shown,
                 d.nsmall == 1 ? "y" : "ies", a->po.min_family);

@@ -316,6 +316,29 @@ static int check_scale(const csv_table *c, const int *colmap, const scores_optio
     return 0;
 }
 
+int scores_scale_values(double *const *v, int n, scores_scale scale, int *scaled, cape_err *e)
+{
+    int given = 0, above = 0;
+    *scaled = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(*v[i])) {
+            given++;
+            if (*v[i] > 1) {
+                above = 1;
+                if (scale == SCORES_SCALE_FRACTION)
+                    return err_set(e, CAPE_EINPUT,
+                                   "--scale fraction expects scores in [0, 1], got %g", *v[i]);
+            }
+        }
+    if (scale == SCORES_SCALE_PERCENT || !given || (scale == SCORES_SCALE_AUTO && above))
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(*v[i]))
+            *v[i] *= 100;
+    *scaled = 1;
+    return 0;
+}
+
 static int is_size_token(const char *s)
 {
     /* 70m, 1.4b, 7b, 1.5t, 125k, 7b1 / 1b7 (BLOOM), 8x7b (mixtures) */
@@ -390,15 +413,17 @@ int scores_family_from_name(const char *name, char *out, size_t outsz)
     return size_at >= 0;
 }
 
-/* A table without a family column: families from the model names, unless
- * no name carries a size (then the table is one family, "all"). */
+/* A table without a family column: families from the model names when at
+ * least half of the names carry a size (leaderboard names such as
+ * org/name-7b do; frontier API names such as "o3" or "Claude 3.5 Sonnet" do
+ * not). Otherwise the table stays one family, "all". */
 static int infer_families(scores_table *t, cape_err *e)
 {
     char fam[256];
-    int any = 0;
-    for (int i = 0; i < t->n && !any; i++)
-        any = scores_family_from_name(t->model[i].name, fam, sizeof fam);
-    if (!any)
+    int sized = 0;
+    for (int i = 0; i < t->n; i++)
+        sized += scores_family_from_name(t->model[i].name, fam, sizeof fam);
+    if (sized == 0 || 2 * sized < t->n)
         return 0;
     for (int i = 0; i < t->n; i++) {
         scores_family_from_name(t->model[i].name, fam, sizeof fam);

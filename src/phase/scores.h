@@ -75,6 +75,12 @@ typedef struct {
     int no_family_from_name;   /* 1: a table without a family column stays one family "all" */
 } scores_options;
 
+/* Scores given one by one (advise --hs 0.7): NaN entries are not given.
+ * With SCORES_SCALE_AUTO, when every given score lies in [0, 1] they are
+ * fractions; fractions are multiplied by 100 and *scaled set. With
+ * SCORES_SCALE_FRACTION a score above 1 is an error. */
+int scores_scale_values(double *const *v, int n, scores_scale scale, int *scaled, cape_err *e);
+
 /* The family of a model name when the table has no family column: the part
  * after the last '/' (the organisation is dropped), lower-cased, split at '-',
  * '_' and blanks; the tokens before the first size token (70m, 1.4b, 7b1,
