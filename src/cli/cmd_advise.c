@@ -54,6 +54,7 @@ typedef struct {
     double size, next, hs, tqa, arc, wg, mmlu, d_model;
     int json, extra;
     scores_options so; /* --scale, --sep, --family-from-name */
+    int scaled;        /* the scores on the command line were fractions */
     const char *sibling[ADVICE_MAX_SIBLINGS];
     int nsibling;
 } adv_args;
@@ -214,7 +215,7 @@ static int build_input(adv_args *a, const scores_table *t, const char *shown)
     if (a->family && t) {
         int found = 0;
         for (int i = 0; i < t->n; i++) {
-            if (i == row || strcmp(t->model[i].family, a->family) != 0)
+            if (i == row || strcasecmp(t->model[i].family, a->family) != 0)
                 continue;
             found = 1;
             const scores_model *m = &t->model[i];
@@ -233,6 +234,10 @@ static int build_input(adv_args *a, const scores_table *t, const char *shown)
             return cli_usage_error("advise", "--sibling expects SIZE:HS:TQA such as "
                                              "410M:40.9:41.2, got '%s'",
                                    a->sibling[k]);
+        if (a->scaled) { /* siblings on the same scale as --hs/--tqa */
+            in->sib[in->nsib].score[BENCH_HELLASWAG] *= 100;
+            in->sib[in->nsib].score[BENCH_TRUTHFULQA_MC2] *= 100;
+        }
         in->nsib++;
     }
     if (!in->family && in->nsib > 0)
@@ -309,11 +314,10 @@ int cmd_advise(int argc, char **argv)
     {
         /* --hs 0.7 --tqa 0.4: fractions, as lm-eval-harness writes them */
         double *given[] = {&a.hs, &a.tqa, &a.arc, &a.wg, &a.mmlu};
-        int scaled = 0;
         cape_err e = {0};
-        if (scores_scale_values(given, 5, a.so.scale, &scaled, &e))
+        if (scores_scale_values(given, 5, a.so.scale, &a.scaled, &e))
             return cli_usage_error("advise", "--hs/--tqa/--arc/--wg/--mmlu: %s", e.msg);
-        if (scaled)
+        if (a.scaled)
             fprintf(stderr, "cape: note: the scores given are fractions: multiplied by 100 "
                             "(--scale percent reads them as points)\n");
     }

@@ -404,7 +404,9 @@ int scores_family_from_name(const char *name, char *out, size_t outsz)
     if (outsz)
         out[0] = 0;
     for (int k = 0; k < ntok; k++) {
-        if (k == size_at || (size_at >= 0 && k > size_at && is_format_token(tok[k])))
+        /* after the size: formats, and an active-parameter count (57b-a14b), are dropped */
+        if (k == size_at || (size_at >= 0 && k > size_at &&
+                             (is_format_token(tok[k]) || (tok[k][0] == 'a' && is_size_token(tok[k] + 1)))))
             continue;
         int m = snprintf(out + w, outsz > w ? outsz - w : 0, "%s%s", w ? "-" : "", tok[k]);
         if (m > 0)

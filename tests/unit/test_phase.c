@@ -184,6 +184,7 @@ static void families_from_names(void **state)
         {"bigscience/bloom-7b1", "bloom", 1},
         {"mistralai/Mixtral-8x7B-v0.1", "mixtral-v0.1", 1},
         {"TheBloke/Llama-2-7B-GGUF", "llama-2", 1},
+        {"Qwen/Qwen2-57B-A14B", "qwen2", 1},
         {"Pythia-70M", "pythia", 1},
         {"gpt2-medium", "gpt2-medium", 0},
         {"7b-only", "7b-only", 0}, /* a size needs a stem before it */

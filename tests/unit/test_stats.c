@@ -22,9 +22,8 @@ static void pearson_spearman_match_scipy(void **state)
 
 /* Spearman p by exact enumeration for small n. Reference values: all n!
  * orders of the y ranks enumerated in Python (itertools.permutations, average
- * ranks, two-sided |rho_perm| >= |rho_obs| - 1e-9), the same quantity as
- * scipy.stats.permutation_test(..., permutation_type="pairings") with
- * n_resamples=inf on spearmanr's statistic:
+ * ranks, two-sided |rho_perm| >= |rho_obs| - 1e-9), i.e. the exact
+ * permutation distribution of rho under H0:
  *   n=3 perfect 2/6, n=4 perfect 2/24, n=5 reversed 2/120,
  *   [1..6] vs [2,1,4,3,7,5] 42/720, [1..5] vs [1,2,2,4,5] 4/120. */
 static void spearman_exact_p(void **state)
