@@ -1,8 +1,10 @@
 #include "phase/phase_json.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "base/json.h"
+#include "base/text.h"
 
 static json_t *corr_json(const phase_corr *c)
 {
@@ -194,7 +196,9 @@ static json_t *input_json(const scores_table *t)
 json_t *phase_diagnosis_json(const phase_diagnosis *d)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "table", json_string(d->table->path));
+    char *path = text_utf8_copy(d->table->path); /* a file name need not be UTF-8 */
+    json_object_set_new(j, "table", path ? json_string(path) : json_null());
+    free(path);
     json_object_set_new(j, "options", options_json(&d->opt));
     json_object_set_new(j, "coupling_available", json_boolean(d->has_pair));
     json_object_set_new(j, "rows_missing_a_score", json_integer(d->nmissing));

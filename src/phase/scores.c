@@ -207,6 +207,12 @@ static int read_header(const csv_table *c, const scores_options *opt, int *colma
     memset(seen, 0, sizeof seen);
     for (int j = 0; j < h->nfield; j++) {
         int col = lookup_column(h->field[j]);
+        if (col == -2 && (strchr(h->field[j], '\t') || strchr(h->field[j], ';')))
+            return err_set(e, CAPE_EINPUT,
+                           "%s:%d:%d: unknown column '%s': looks %s-separated: use --sep %s",
+                           c->name, h->line, j + 1, h->field[j],
+                           strchr(h->field[j], '\t') ? "tab" : "semicolon",
+                           strchr(h->field[j], '\t') ? "tab" : "semicolon");
         if (col == -2) {
             if (!opt || !opt->allow_unknown_columns)
                 return err_set(e, CAPE_EINPUT,

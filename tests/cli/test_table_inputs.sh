@@ -175,6 +175,7 @@ expect_exit 0 "$CAPE" diagnose --boot 0 --sep tab "$TMP/mine.tsv"
 expect_out 'N_c = '
 expect_exit 2 "$CAPE" diagnose --sep comma "$TMP/mine.tsv"
 expect_one_line_err
+expect_err 'looks tab-separated: use --sep tab'
 expect_exit 2 "$CAPE" diagnose --sep pipe "$TMP/mine.tsv"
 expect_err '--sep expects comma, tab or semicolon'
 expect_exit 0 "$CAPE" eigen --bench hs,tqa --boot 0 "$TMP/mine.ssv"
