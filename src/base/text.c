@@ -126,7 +126,10 @@ static int utf8_seq(const unsigned char *p)
     unsigned c = p[0];
     if (c < 0x80)
         return 1;
-    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    int n = c >= 0xC2 && c <= 0xDF   ? 2
+            : c >= 0xE0 && c <= 0xEF ? 3
+            : c >= 0xF0 && c <= 0xF4 ? 4
+                                     : 0;
     if (!n)
         return 0;
     for (int k = 1; k < n; k++)

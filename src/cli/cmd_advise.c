@@ -88,7 +88,8 @@ static int parse_args(int argc, char **argv, adv_args *a, int *first)
         {"model", 1, 0, O_MODEL}, {"size", 1, 0, O_SIZE}, {"hs", 1, 0, O_HS},
         {"tqa", 1, 0, O_TQA}, {"arc", 1, 0, O_ARC}, {"wg", 1, 0, O_WG}, {"mmlu", 1, 0, O_MMLU},
         {"d-model", 1, 0, O_DM}, {"family", 1, 0, O_FAM}, {"sibling", 1, 0, O_SIB},
-        {"next", 1, 0, O_NEXT}, {"allow-extra-columns", 0, 0, O_EXTRA}, CLI_TABLE_LONGOPTS, {"json", 0, 0, O_JSON},
+        {"next", 1, 0, O_NEXT}, {"allow-extra-columns", 0, 0, O_EXTRA}, CLI_TABLE_LONGOPTS,
+        {"json", 0, 0, O_JSON},
         {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c, rc = 0;
     opterr = 0;

@@ -202,8 +202,8 @@ int cmd_eigen(int argc, char **argv)
         return rc;
     scores_table t;
     a.so.allow_unknown_columns = a.extra;
-    rc = cli_read_table_arg_opt(first < argc ? argv[first] : NULL, "benchmarks/paper/pythia_set_a.csv",
-                            &a.so, &t);
+    rc = cli_read_table_arg_opt(first < argc ? argv[first] : NULL,
+                                "benchmarks/paper/pythia_set_a.csv", &a.so, &t);
     if (rc)
         return rc;
     phase_diagnosis d;

@@ -195,7 +195,7 @@ int cmd_frontier(int argc, char **argv)
     scores_table t;
     a.so.allow_unknown_columns = a.extra;
     rc = cli_read_table_arg_opt(first < argc ? argv[first] : NULL,
-                            "benchmarks/paper/paper_frontier_34_swe_gpqa.csv", &a.so, &t);
+                                "benchmarks/paper/paper_frontier_34_swe_gpqa.csv", &a.so, &t);
     if (rc)
         return rc;
     frontier_default_pair(&t, &a.o, a.x_given, a.y_given);

@@ -144,7 +144,8 @@ int cli_read_table_arg(const char *arg, const char *default_rel, int allow_extra
 void cli_table_notes(const scores_table *t)
 {
     if (t->nscaled) {
-        fprintf(stderr, "cape: note: %s: scores read as fractions and multiplied by 100 (", t->path);
+        fprintf(stderr, "cape: note: %s: scores read as fractions and multiplied by 100 (",
+                t->path);
         for (int b = 0, k = 0; b < BENCH_COUNT; b++)
             if (t->scaled[b])
                 fprintf(stderr, "%s%s", k++ ? ", " : "", scores_bench_info((bench_id)b)->key);

@@ -646,8 +646,8 @@ int phase_diagnose(const scores_table *t, const phase_options *o, phase_diagnosi
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s (%d)", k ? ", " : "",
                      d->small[k], d->small_n[k]);
         rc = err_set(e, CAPE_EINPUT,
-                     "%s: no family has at least %d models with %s (families: %s; --min-family lowers the "
-                     "bar)",
+                     "%s: no family has at least %d models with %s (families: %s; --min-family "
+                     "lowers the bar)",
                      t->path, o->min_family,
                      d->has_pair ? "both scores and a size" : "a loss and a size", list);
     }

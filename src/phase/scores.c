@@ -296,7 +296,8 @@ static int check_scale(const csv_table *c, const int *colmap, const scores_optio
                                    c->row[i + 1].field[j]);
             }
         }
-    int fraction = scale == SCORES_SCALE_FRACTION || (scale == SCORES_SCALE_AUTO && nvalues > 0 && !above);
+    int fraction = scale == SCORES_SCALE_FRACTION ||
+                   (scale == SCORES_SCALE_AUTO && nvalues > 0 && !above);
     for (int j = 0; j < h->nfield; j++) {
         int b = colmap[j];
         if (!is_percent(b))
@@ -411,8 +412,9 @@ int scores_family_from_name(const char *name, char *out, size_t outsz)
         out[0] = 0;
     for (int k = 0; k < ntok; k++) {
         /* after the size: formats, and an active-parameter count (57b-a14b), are dropped */
-        if (k == size_at || (size_at >= 0 && k > size_at &&
-                             (is_format_token(tok[k]) || (tok[k][0] == 'a' && is_size_token(tok[k] + 1)))))
+        int after = size_at >= 0 && k > size_at;
+        if (k == size_at || (after && (is_format_token(tok[k]) ||
+                                       (tok[k][0] == 'a' && is_size_token(tok[k] + 1)))))
             continue;
         int m = snprintf(out + w, outsz > w ? outsz - w : 0, "%s%s", w ? "-" : "", tok[k]);
         if (m > 0)

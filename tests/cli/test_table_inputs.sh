@@ -148,6 +148,8 @@ expect_out 'width-normalised r: -0\.9835 -> \+0\.9953'
 expect_exit 2 "$CAPE" diagnose data/benchmarks/base_models.csv --family nope
 expect_one_line_err
 expect_err "no family 'nope' \(families: Pythia-deduped, Pythia, OPT, "
+expect_exit 0 "$CAPE" advise --model x --size 300M --hs 40.9 --tqa 41.2 --family pythia-DEDUPED
+expect_out 'family pythia-DEDUPED: 9 models with scores'
 expect_exit 2 "$CAPE" diagnose --min-size 7B --max-size 1B data/benchmarks/base_models.csv
 expect_one_line_err
 expect_err '--min-size is larger than --max-size'
