@@ -10,6 +10,7 @@
 typedef struct {
     const char *p, *end;
     int line, col;
+    char sep;
 } cursor;
 
 static int grow_rows(csv_table *t, int *cap)
@@ -64,13 +65,13 @@ static int parse_field(cursor *c, char **out, const char *name, cape_err *e)
         }
         if (c->p < c->end && *c->p == '\r')
             advance(c);
-        if (c->p < c->end && *c->p != ',' && *c->p != '\n')
+        if (c->p < c->end && *c->p != c->sep && *c->p != '\n')
             return err_set(e, CAPE_EINPUT,
-                           "%s:%d:%d: expected ',' or end of line after a closing quote", name,
-                           c->line, c->col),
+                           "%s:%d:%d: expected '%s' or end of line after a closing quote", name,
+                           c->line, c->col, c->sep == '\t' ? "\\t" : (char[]){c->sep, 0}),
                    -1;
     } else {
-        while (c->p < c->end && *c->p != ',' && *c->p != '\n') {
+        while (c->p < c->end && *c->p != c->sep && *c->p != '\n') {
             if (*c->p == '"')
                 return err_set(e, CAPE_EINPUT,
                                "%s:%d:%d: quote inside an unquoted field (quote the whole field)",
@@ -101,7 +102,35 @@ static int is_blank_line(const cursor *c)
     return q >= c->end || *q == '\n';
 }
 
+char csv_sniff_sep(const char *buf, size_t len)
+{
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
+        buf += 3;
+        len -= 3;
+    }
+    /* the first non-blank line is the header */
+    const char *p = buf, *end = buf + len;
+    while (p < end && (*p == '\n' || *p == '\r' || *p == ' '))
+        p++;
+    int comma = 0, tab = 0, semi = 0, quoted = 0;
+    for (; p < end && (*p != '\n' || quoted); p++) {
+        if (*p == '"')
+            quoted = !quoted;
+        else if (!quoted)
+            comma += *p == ',', tab += *p == '\t', semi += *p == ';';
+    }
+    if (comma > 0 || (tab == 0 && semi == 0))
+        return ',';
+    return tab >= semi ? '\t' : ';';
+}
+
 int csv_parse(const char *buf, size_t len, const char *name, csv_table *t, cape_err *e)
+{
+    return csv_parse_sep(buf, len, name, ',', t, e);
+}
+
+int csv_parse_sep(const char *buf, size_t len, const char *name, char sep, csv_table *t,
+                  cape_err *e)
 {
     memset(t, 0, sizeof *t);
     t->name = strdup(name ? name : "<input>");
@@ -118,7 +147,7 @@ int csv_parse(const char *buf, size_t len, const char *name, csv_table *t, cape_
         csv_free(t);
         return err_set(e, CAPE_EFAIL, "%s: out of memory", name);
     }
-    cursor c = {buf, buf + len, 1, 1};
+    cursor c = {buf, buf + len, 1, 1, sep ? sep : csv_sniff_sep(buf, len)};
     char *w = t->store;
     int cap = 0, fcap = 0;
     char **fields = NULL;
@@ -148,7 +177,7 @@ int csv_parse(const char *buf, size_t len, const char *name, csv_table *t, cape_
                 rc = CAPE_EINPUT;
                 goto done;
             }
-        } while (term == ',');
+        } while (term == c.sep);
         if (t->nrow > 0 && nf != t->row[0].nfield) {
             rc = err_set(e, CAPE_EINPUT, "%s:%d:1: expected %d fields as in the header, found %d",
                          name, line, t->row[0].nfield, nf);

@@ -24,6 +24,13 @@ typedef struct {
  * quotes inside unquoted fields, unterminated quotes, NUL bytes and an empty
  * input are errors (CAPE_EINPUT). Blank lines are skipped. */
 int csv_parse(const char *buf, size_t len, const char *name, csv_table *t, cape_err *e);
+/* The same with another field separator (',' '\t' ';'); sep 0 sniffs it
+ * with csv_sniff_sep. */
+int csv_parse_sep(const char *buf, size_t len, const char *name, char sep, csv_table *t,
+                  cape_err *e);
+/* The separator of the header line: ',' when it has a comma (outside quotes)
+ * or none of tab/semicolon; otherwise the more frequent of tab and ';'. */
+char csv_sniff_sep(const char *buf, size_t len);
 int csv_read_file(const char *path, csv_table *t, cape_err *e);
 void csv_free(csv_table *t);
 

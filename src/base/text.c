@@ -118,3 +118,48 @@ void text_format_size(double n, char *out, size_t outsz)
     }
     snprintf(out, outsz, "%.3g", n);
 }
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF). */
+static int utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xC2 && c <= 0xDF   ? 2
+            : c >= 0xE0 && c <= 0xEF ? 3
+            : c >= 0xF0 && c <= 0xF4 ? 4
+                                     : 0;
+    if (!n)
+        return 0;
+    for (int k = 1; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+char *text_utf8_copy(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(3 * len + 1), *w = out;
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = utf8_seq(p);
+        if (n) {
+            memcpy(w, p, (size_t)n);
+            w += n;
+            p += n;
+        } else {
+            memcpy(w, "\xEF\xBF\xBD", 3);
+            w += 3;
+            p++;
+        }
+    }
+    *w = 0;
+    return out;
+}

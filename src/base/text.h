@@ -21,4 +21,8 @@ int text_is_blank(const char *s);
 /* Formats a size as "410M", "1.4B", "70B" (shortest exact-ish form). */
 void text_format_size(double n, char *out, size_t outsz);
 
+/* A copy of s in which every byte that is not part of a valid UTF-8
+ * sequence is replaced by U+FFFD (NULL when out of memory). */
+char *text_utf8_copy(const char *s);
+
 #endif

@@ -83,6 +83,27 @@ int cli_read_table(const char *path, const char *shown, int allow_extra, scores_
  * (relative to the data directory, named data/<default_rel> in messages);
  * t->path holds the name shown. Prints the error and returns 2 on failure. */
 int cli_read_table_arg(const char *arg, const char *default_rel, int allow_extra, scores_table *t);
+/* The same with the table options of the command line (--scale, --sep,
+ * --family-from-name; see cli_table_option). Notes on how the table was read
+ * (scores converted from fractions, families inferred) go to stderr. */
+int cli_read_table_opt(const char *path, const char *shown, const scores_options *so,
+                       scores_table *t);
+int cli_read_table_arg_opt(const char *arg, const char *default_rel, const scores_options *so,
+                           scores_table *t);
+void cli_table_notes(const scores_table *t);
+/* Options every command that reads a score table accepts. */
+enum { CLI_OPT_SCALE = 900, CLI_OPT_SEP, CLI_OPT_FAMILY_FROM_NAME };
+#define CLI_TABLE_LONGOPTS                                                                         \
+    {"scale", 1, 0, CLI_OPT_SCALE}, {"sep", 1, 0, CLI_OPT_SEP},                                   \
+        {"family-from-name", 1, 0, CLI_OPT_FAMILY_FROM_NAME}
+#define CLI_TABLE_HELP                                                                             \
+    "  --scale S            scores are percent | fraction (default: fractions when every\n"       \
+    "                       score of the table lies in [0, 1], then multiplied by 100)\n"         \
+    "  --sep C              field separator: comma, tab, semicolon (default: sniffed)\n"          \
+    "  --family-from-name on|off  without a family column, infer families from model\n"           \
+    "                       names (on; docs/FORMATS.md)\n"
+/* Handles CLI_OPT_* into so; returns 0 or the usage error's exit code. */
+int cli_table_option(const char *cmd, int opt, const char *arg, scores_options *so);
 /* "%.4f"-style formatting that prints n/a for NaN and infinities. */
 void cli_fmt(char *buf, size_t n, const char *fmt, double v);
 void cli_fmt_size(char *buf, size_t n, double v);

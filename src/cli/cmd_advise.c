@@ -42,6 +42,7 @@ static void help(void)
         "  --sibling S:HS:TQA   another size of the family (repeatable), e.g. 410M:40.9:41.2\n"
         "  --next N             size to predict with the ODE (next larger sibling, else 2N)\n"
         "  --allow-extra-columns  ignore columns cape does not recognise\n"
+        CLI_TABLE_HELP
         "  --json               machine-readable output (schema in docs/JSON.md)\n"
         "  -o, --output FILE    write the output to FILE (atomically)\n"
         "  -h, --help           this help\n");
@@ -52,6 +53,8 @@ typedef struct {
     const char *family, *output;
     double size, next, hs, tqa, arc, wg, mmlu, d_model;
     int json, extra;
+    scores_options so; /* --scale, --sep, --family-from-name */
+    int scaled;        /* the scores on the command line were fractions */
     const char *sibling[ADVICE_MAX_SIBLINGS];
     int nsibling;
 } adv_args;
@@ -62,6 +65,8 @@ static int parse_size(const char *opt, const char *s, double *out)
     if (text_parse_size(s, 1, out, &had) || !(*out > 0))
         return cli_usage_error("advise", "%s expects a size such as 1.4B or 7e9, got '%s'", opt,
                                s);
+    if (!had && *out < 1e5) /* as in score tables: 1 could mean 1 parameter or 1 billion */
+        return cli_usage_error("advise", "%s '%s' has no unit; write 1B or 1e9", opt, s);
     return 0;
 }
 
@@ -83,7 +88,8 @@ static int parse_args(int argc, char **argv, adv_args *a, int *first)
         {"model", 1, 0, O_MODEL}, {"size", 1, 0, O_SIZE}, {"hs", 1, 0, O_HS},
         {"tqa", 1, 0, O_TQA}, {"arc", 1, 0, O_ARC}, {"wg", 1, 0, O_WG}, {"mmlu", 1, 0, O_MMLU},
         {"d-model", 1, 0, O_DM}, {"family", 1, 0, O_FAM}, {"sibling", 1, 0, O_SIB},
-        {"next", 1, 0, O_NEXT}, {"allow-extra-columns", 0, 0, O_EXTRA}, {"json", 0, 0, O_JSON},
+        {"next", 1, 0, O_NEXT}, {"allow-extra-columns", 0, 0, O_EXTRA}, CLI_TABLE_LONGOPTS,
+        {"json", 0, 0, O_JSON},
         {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c, rc = 0;
     opterr = 0;
@@ -114,6 +120,9 @@ static int parse_args(int argc, char **argv, adv_args *a, int *first)
             break;
         case O_NEXT: rc = parse_size("--next", optarg, &a->next); break;
         case O_EXTRA: a->extra = 1; break;
+        case CLI_OPT_SCALE:
+        case CLI_OPT_SEP:
+        case CLI_OPT_FAMILY_FROM_NAME: rc = cli_table_option("advise", c, optarg, &a->so); break;
         case O_JSON: a->json = 1; break;
         case ':': return cli_usage_error("advise", "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error("advise", "unknown option '%s'", argv[optind - 1]);
@@ -207,7 +216,7 @@ static int build_input(adv_args *a, const scores_table *t, const char *shown)
     if (a->family && t) {
         int found = 0;
         for (int i = 0; i < t->n; i++) {
-            if (i == row || strcmp(t->model[i].family, a->family) != 0)
+            if (i == row || strcasecmp(t->model[i].family, a->family) != 0)
                 continue;
             found = 1;
             const scores_model *m = &t->model[i];
@@ -226,6 +235,10 @@ static int build_input(adv_args *a, const scores_table *t, const char *shown)
             return cli_usage_error("advise", "--sibling expects SIZE:HS:TQA such as "
                                              "410M:40.9:41.2, got '%s'",
                                    a->sibling[k]);
+        if (a->scaled) { /* siblings on the same scale as --hs/--tqa */
+            in->sib[in->nsib].score[BENCH_HELLASWAG] *= 100;
+            in->sib[in->nsib].score[BENCH_TRUTHFULQA_MC2] *= 100;
+        }
         in->nsib++;
     }
     if (!in->family && in->nsib > 0)
@@ -299,6 +312,16 @@ int cmd_advise(int argc, char **argv)
         return 0;
     if (rc)
         return rc;
+    {
+        /* --hs 0.7 --tqa 0.4: fractions, as lm-eval-harness writes them */
+        double *given[] = {&a.hs, &a.tqa, &a.arc, &a.wg, &a.mmlu};
+        cape_err e = {0};
+        if (scores_scale_values(given, 5, a.so.scale, &a.scaled, &e))
+            return cli_usage_error("advise", "--hs/--tqa/--arc/--wg/--mmlu: %s", e.msg);
+        if (a.scaled)
+            fprintf(stderr, "cape: note: the scores given are fractions: multiplied by 100 "
+                            "(--scale percent reads them as points)\n");
+    }
     char buf[4096], b1[4096], b2[4096], b3[4096];
     const char *path, *shown;
     if (first < argc) {
@@ -309,7 +332,9 @@ int cmd_advise(int argc, char **argv)
     }
     scores_table t, pooled, front, widths, base;
     int have_base = 0;
-    rc = cli_read_table(path, shown, a.extra, &t);
+    a.so.allow_unknown_columns = a.extra;
+    rc = first < argc ? cli_read_table_opt(path, shown, &a.so, &t)
+                      : cli_read_table(path, shown, a.extra, &t);
     if (rc)
         return rc;
     rc = build_input(&a, &t, shown);

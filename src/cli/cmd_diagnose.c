@@ -48,11 +48,14 @@ static void help(void)
         "  --perm-exact-max N   enumerate all n! permutations up to n = N (10, at most 12)\n"
         "  --perm-draws N       Monte Carlo permutations above that (100000)\n"
         "  --perm-side S        two-sided | less | greater (two-sided)\n"
-        "  --min-family N       models a family needs (3)\n"
-        "  --skip-small         skip smaller families instead of failing\n"
+        "  --min-family N       models a family needs (3); smaller families are skipped\n"
+        "                       and listed\n"
+        "  --strict             a family with fewer models is an error instead\n"
+        "  --skip-small         accepted for compatibility (skipping is the default)\n"
         "  --loss-alpha A       exponent for the invariant N^alpha (L - E) (fitted)\n"
         "  --loss-e E           offset for the invariant (fitted)\n"
         "  --allow-extra-columns  ignore columns cape does not recognise\n"
+        CLI_TABLE_HELP
         "  --json               machine-readable output (schema in docs/JSON.md)\n"
         "  -o, --output FILE    write the output to FILE (atomically)\n"
         "  -h, --help           this help\n");
@@ -92,7 +95,7 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
     enum {
         O_REASON = 256, O_TRUTH, O_FAMILY, O_BAND, O_SKIPD, O_BOOT, O_SEED, O_VRANGE, O_ISOK,
         O_DREF, O_PEXACT, O_PDRAWS, O_PSIDE, O_MINFAM, O_SKIPSMALL, O_LALPHA, O_LE, O_EXTRA,
-        O_JSON, O_MINSIZE, O_MAXSIZE
+        O_JSON, O_MINSIZE, O_MAXSIZE, O_STRICT
     };
     static const struct option opts[] = {
         {"reasoning", 1, 0, O_REASON}, {"truth", 1, 0, O_TRUTH}, {"family", 1, 0, O_FAMILY},
@@ -104,6 +107,7 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
         {"loss-alpha", 1, 0, O_LALPHA}, {"loss-e", 1, 0, O_LE},
         {"allow-extra-columns", 0, 0, O_EXTRA}, {"json", 0, 0, O_JSON},
         {"min-size", 1, 0, O_MINSIZE}, {"max-size", 1, 0, O_MAXSIZE},
+        {"strict", 0, 0, O_STRICT}, CLI_TABLE_LONGOPTS,
         {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "diagnose";
     long v;
@@ -157,7 +161,11 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
             rc = cli_parse_int(cmd, "--min-family", optarg, 2, 1000000, &v);
             a->po.min_family = (int)v;
             break;
-        case O_SKIPSMALL: a->po.skip_small = 1; break;
+        case O_SKIPSMALL: break; /* the default now; kept for old scripts */
+        case O_STRICT: a->po.strict = 1; break;
+        case CLI_OPT_SCALE:
+        case CLI_OPT_SEP:
+        case CLI_OPT_FAMILY_FROM_NAME: rc = cli_table_option(cmd, c, optarg, &a->so); break;
         case O_LALPHA: rc = cli_parse_double(cmd, "--loss-alpha", optarg, &a->po.loss_alpha); break;
         case O_LE: rc = cli_parse_double(cmd, "--loss-e", optarg, &a->po.loss_e); break;
         case O_EXTRA: a->so.allow_unknown_columns = 1; break;
@@ -180,6 +188,8 @@ static int parse_args(int argc, char **argv, diag_args *a, int *first_file)
         rc = cli_usage_error(cmd, "--d-ref must be positive");
     if (rc == 0 && !(a->po.isocline_k > 0))
         rc = cli_usage_error(cmd, "--isocline-k must be positive");
+    if (rc == 0 && a->po.min_size > a->po.max_size)
+        rc = cli_usage_error(cmd, "--min-size is larger than --max-size");
     if (rc == 0 && a->po.reasoning == a->po.truth)
         rc = cli_usage_error(cmd, "--reasoning and --truth name the same benchmark");
     *first_file = optind;
@@ -242,6 +252,10 @@ static void print_family(FILE *out, const phase_diagnosis *d, const phase_family
                 m->score[o->reasoning], m->score[o->truth], g, phase_name(d->row_phase[row]),
                 d->row_iso_bonus[row] < 0 ? "-" : d->row_iso_bonus[row] ? "bonus" : "tax");
     }
+    if (f->nshared)
+        fprintf(out, "  %d models share a size with another: their scores are averaged into one "
+                     "point per size\n",
+                f->nshared);
     fprintf(out, "  steps:");
     for (int k = 0; k < f->nstep; k++) {
         char g[16];
@@ -357,6 +371,14 @@ static void print_text(FILE *out, const phase_diagnosis *d)
                 scores_bench_info(o->truth)->key);
     for (int k = 0; k < d->nfam; k++)
         print_family(out, d, &d->fam[k]);
+    if (d->nmissing) {
+        fprintf(out, "\n%d row%s left out: no %s", d->nmissing, d->nmissing == 1 ? "" : "s",
+                d->has_pair ? "size or no score for one of the two benchmarks"
+                            : "size or no loss");
+        if (d->nmissing_size)
+            fprintf(out, " (%d without a size)", d->nmissing_size);
+        fputc('\n', out);
+    }
     if (d->nsmall) {
         fprintf(out, "\nskipped (fewer than %d models):", o->min_family);
         for (int k = 0; k < d->nsmall; k++)
@@ -389,6 +411,14 @@ static int diagnose_one(const char *path, const char *shown, diag_args *a, FILE 
         return prc;
     phase_diagnosis d;
     int rc = phase_diagnose(&t, &a->po, &d, e);
+    if (rc == 0)
+        cli_table_notes(&t);
+    if (rc == 0 && d.nsmall) {
+        fprintf(stderr, "cape: note: %s: skipped famil%s with fewer than %d models:", shown,
+                d.nsmall == 1 ? "y" : "ies", a->po.min_family);
+        for (int k = 0; k < d.nsmall; k++)
+            fprintf(stderr, " %s (%d)%s", d.small[k], d.small_n[k], k + 1 < d.nsmall ? "," : "\n");
+    }
     if (rc == 0) {
         if (jarr)
             json_array_append_new(jarr, phase_diagnosis_json(&d));
@@ -412,8 +442,6 @@ int cmd_diagnose(int argc, char **argv)
         goto out;
     int nfiles = argc - first, bundled = nfiles == 0;
     const char *dir = cli_data_dir();
-    if (bundled)
-        a.po.skip_small = 1;
     cli_out out;
     if ((rc = cli_out_open(&out, a.output, a.json)))
         goto out;

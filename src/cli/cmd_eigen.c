@@ -33,6 +33,7 @@ static void help(void)
         "  --no-families        skip the per-family groups\n"
         "  --vectors            print the eigenvectors of every group (default: all models)\n"
         "  --allow-extra-columns  ignore columns cape does not recognise\n"
+        CLI_TABLE_HELP
         "  --json               machine-readable output (schema in docs/JSON.md)\n"
         "  -o, --output FILE    write the output to FILE (atomically)\n"
         "  -h, --help           this help\n");
@@ -41,6 +42,7 @@ static void help(void)
 typedef struct {
     eigen_options o;
     int json, extra, vectors;
+    scores_options so; /* --scale, --sep, --family-from-name */
     const char *output;
 } eig_args;
 
@@ -51,7 +53,7 @@ static int parse_args(int argc, char **argv, eig_args *a, int *first)
         {"bench", 1, 0, O_BENCH}, {"matrix", 1, 0, O_MATRIX}, {"boot", 1, 0, O_BOOT},
         {"seed", 1, 0, O_SEED}, {"min-models", 1, 0, O_MIN}, {"no-phases", 0, 0, O_NOPH},
         {"no-families", 0, 0, O_NOFAM}, {"vectors", 0, 0, O_VEC},
-        {"allow-extra-columns", 0, 0, O_EXTRA}, {"json", 0, 0, O_JSON},
+        {"allow-extra-columns", 0, 0, O_EXTRA}, CLI_TABLE_LONGOPTS, {"json", 0, 0, O_JSON},
         {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "eigen";
     long v;
@@ -93,6 +95,9 @@ static int parse_args(int argc, char **argv, eig_args *a, int *first)
         case O_NOFAM: a->o.by_family = 0; break;
         case O_VEC: a->vectors = 1; break;
         case O_EXTRA: a->extra = 1; break;
+        case CLI_OPT_SCALE:
+        case CLI_OPT_SEP:
+        case CLI_OPT_FAMILY_FROM_NAME: rc = cli_table_option(cmd, c, optarg, &a->so); break;
         case O_JSON: a->json = 1; break;
         case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -196,8 +201,9 @@ int cmd_eigen(int argc, char **argv)
     if (rc)
         return rc;
     scores_table t;
-    rc = cli_read_table_arg(first < argc ? argv[first] : NULL, "benchmarks/paper/pythia_set_a.csv",
-                            a.extra, &t);
+    a.so.allow_unknown_columns = a.extra;
+    rc = cli_read_table_arg_opt(first < argc ? argv[first] : NULL,
+                                "benchmarks/paper/pythia_set_a.csv", &a.so, &t);
     if (rc)
         return rc;
     phase_diagnosis d;

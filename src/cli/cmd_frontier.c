@@ -35,6 +35,7 @@ static void help(void)
         "  --rotate-below S    sigma threshold (0.2)\n"
         "  --all-rows          use every row, ignoring a primary column\n"
         "  --allow-extra-columns  ignore columns cape does not recognise\n"
+        CLI_TABLE_HELP
         "  --json              machine-readable output (schema in docs/JSON.md)\n"
         "  -o, --output FILE   write the output to FILE (atomically)\n"
         "  -h, --help          this help\n");
@@ -43,6 +44,7 @@ static void help(void)
 typedef struct {
     frontier_options o;
     int x_given, y_given, json, extra;
+    scores_options so; /* --scale, --sep, --family-from-name */
     const char *output;
 } fr_args;
 
@@ -53,7 +55,7 @@ static int parse_args(int argc, char **argv, fr_args *a, int *first)
         {"x", 1, 0, O_X}, {"y", 1, 0, O_Y}, {"bands", 1, 0, O_BANDS},
         {"lolo-min", 1, 0, O_LOLO}, {"slope-min", 1, 0, O_SLOPE}, {"top-k", 1, 0, O_TOPK},
         {"rotate-below", 1, 0, O_ROT}, {"all-rows", 0, 0, O_ALL},
-        {"allow-extra-columns", 0, 0, O_EXTRA}, {"json", 0, 0, O_JSON},
+        {"allow-extra-columns", 0, 0, O_EXTRA}, CLI_TABLE_LONGOPTS, {"json", 0, 0, O_JSON},
         {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "frontier";
     long v;
@@ -86,6 +88,9 @@ static int parse_args(int argc, char **argv, fr_args *a, int *first)
         case O_ROT: rc = cli_parse_double(cmd, "--rotate-below", optarg, &a->o.rotate_below); break;
         case O_ALL: a->o.all_rows = 1; break;
         case O_EXTRA: a->extra = 1; break;
+        case CLI_OPT_SCALE:
+        case CLI_OPT_SEP:
+        case CLI_OPT_FAMILY_FROM_NAME: rc = cli_table_option(cmd, c, optarg, &a->so); break;
         case O_JSON: a->json = 1; break;
         case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -188,8 +193,9 @@ int cmd_frontier(int argc, char **argv)
     if (rc)
         return rc;
     scores_table t;
-    rc = cli_read_table_arg(first < argc ? argv[first] : NULL,
-                            "benchmarks/paper/paper_frontier_34_swe_gpqa.csv", a.extra, &t);
+    a.so.allow_unknown_columns = a.extra;
+    rc = cli_read_table_arg_opt(first < argc ? argv[first] : NULL,
+                                "benchmarks/paper/paper_frontier_34_swe_gpqa.csv", &a.so, &t);
     if (rc)
         return rc;
     frontier_default_pair(&t, &a.o, a.x_given, a.y_given);

@@ -52,6 +52,7 @@ static void help(void)
         "  --phase-split A,B     per-phase windows: tax N <= A, transition A..B, bonus\n"
         "                        N >= B (1B,2.8B)\n"
         "  --allow-extra-columns ignore columns cape does not recognise\n"
+        CLI_TABLE_HELP
         "  --json                machine-readable output (schema in docs/JSON.md)\n"
         "  -o, --output FILE     write the output to FILE (atomically)\n"
         "  -h, --help            this help\n");
@@ -61,6 +62,7 @@ typedef struct {
     ode_options o;
     const char *holdout, *holdout_table, *output;
     int json, extra, fit_given;
+    scores_options so; /* --scale, --sep, --family-from-name */
 } ode_args;
 
 static int parse_split(const char *s, double *a, double *b)
@@ -91,7 +93,7 @@ static int parse_args(int argc, char **argv, ode_args *a, int *first)
         {"max-iter", 1, 0, O_MAXIT}, {"lambda-range", 1, 0, O_LRANGE},
         {"lambda-steps", 1, 0, O_LSTEPS}, {"target", 1, 0, O_TARGET},
         {"poly-degree", 1, 0, O_PDEG}, {"baselines", 1, 0, O_BASE},
-        {"phase-split", 1, 0, O_SPLIT}, {"allow-extra-columns", 0, 0, O_EXTRA},
+        {"phase-split", 1, 0, O_SPLIT}, {"allow-extra-columns", 0, 0, O_EXTRA}, CLI_TABLE_LONGOPTS,
         {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "ode";
     ode_options *o = &a->o;
@@ -177,6 +179,9 @@ static int parse_args(int argc, char **argv, ode_args *a, int *first)
                                      optarg);
             break;
         case O_EXTRA: a->extra = 1; break;
+        case CLI_OPT_SCALE:
+        case CLI_OPT_SEP:
+        case CLI_OPT_FAMILY_FROM_NAME: rc = cli_table_option(cmd, c, optarg, &a->so); break;
         case O_JSON: a->json = 1; break;
         case ':': return cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -398,7 +403,7 @@ static void print_header(FILE *out, const ode_result *r, const ode_data *train)
     if (train->nskipped)
         fprintf(out, "; %d row(s) skipped for a missing size or score", train->nskipped);
     if (train->nduplicate)
-        fprintf(out, "\n   skipped for repeating a size already in their family: %s",
+        fprintf(out, "\n   same size in one family, scores averaged into one point: %s",
                 train->duplicate);
     fprintf(out, "\n   state:");
     for (int j = 0; j < train->nbench; j++)
@@ -522,6 +527,7 @@ int cmd_ode(int argc, char **argv)
         a.o.bench[0] = a.o.target;
     }
     int ntab = argc - first, bundled = ntab == 0;
+    a.so.allow_unknown_columns = a.extra;
     char bpath[4096];
     const char *paths[64], *shown[64];
     if (ntab > 62)
@@ -544,12 +550,13 @@ int cmd_ode(int argc, char **argv)
     int nread = 0;
     char holdname[256] = "";
     for (int i = 0; i < ntab && rc == 0; i++) {
-        rc = cli_read_table(paths[i], shown[i], a.extra, &tables[nread]);
+        rc = bundled ? cli_read_table(paths[i], shown[i], a.extra, &tables[nread])
+                     : cli_read_table_opt(paths[i], shown[i], &a.so, &tables[nread]);
         if (rc == 0)
             tp[nread] = &tables[nread], nread++;
     }
     if (rc == 0 && a.holdout_table) {
-        rc = cli_read_table(a.holdout_table, NULL, a.extra, &tables[nread]);
+        rc = cli_read_table_opt(a.holdout_table, NULL, &a.so, &tables[nread]);
         if (rc == 0) {
             const scores_table *h = &tables[nread];
             tp[nread++] = h;

@@ -106,26 +106,107 @@ const char *cli_bundled(const char *rel, char *buf, size_t n)
     return buf;
 }
 
-int cli_read_table(const char *path, const char *shown, int allow_extra, scores_table *t)
+int cli_read_table_opt(const char *path, const char *shown, const scores_options *so,
+                       scores_table *t)
 {
-    scores_options so = {.allow_unknown_columns = allow_extra};
     cape_err e = {0};
     size_t len;
     char *buf = file_read_all(path, &len, &e);
     if (!buf)
         return cli_report(&e);
-    int rc = scores_parse(buf, len, shown ? shown : path, &so, t, &e);
+    int rc = scores_parse(buf, len, shown ? shown : path, so, t, &e);
     free(buf);
-    return rc ? cli_report(&e) : 0;
+    if (rc)
+        return cli_report(&e);
+    cli_table_notes(t);
+    return 0;
+}
+
+int cli_read_table(const char *path, const char *shown, int allow_extra, scores_table *t)
+{
+    scores_options so = {.allow_unknown_columns = allow_extra};
+    return cli_read_table_opt(path, shown, &so, t);
+}
+
+int cli_read_table_arg_opt(const char *arg, const char *default_rel, const scores_options *so,
+                           scores_table *t)
+{
+    if (arg)
+        return cli_read_table_opt(arg, arg, so, t);
+    char path[4096], shown[512];
+    snprintf(shown, sizeof shown, "data/%s", default_rel);
+    scores_options def = {.allow_unknown_columns = so ? so->allow_unknown_columns : 0};
+    return cli_read_table_opt(cli_bundled(default_rel, path, sizeof path), shown, &def, t);
 }
 
 int cli_read_table_arg(const char *arg, const char *default_rel, int allow_extra, scores_table *t)
 {
-    if (arg)
-        return cli_read_table(arg, arg, allow_extra, t);
-    char path[4096], shown[512];
-    snprintf(shown, sizeof shown, "data/%s", default_rel);
-    return cli_read_table(cli_bundled(default_rel, path, sizeof path), shown, allow_extra, t);
+    scores_options so = {.allow_unknown_columns = allow_extra};
+    return cli_read_table_arg_opt(arg, default_rel, &so, t);
+}
+
+void cli_table_notes(const scores_table *t)
+{
+    if (t->nscaled) {
+        fprintf(stderr, "cape: note: %s: scores read as fractions and multiplied by 100 (",
+                t->path);
+        for (int b = 0, k = 0; b < BENCH_COUNT; b++)
+            if (t->scaled[b])
+                fprintf(stderr, "%s%s", k++ ? ", " : "", scores_bench_info((bench_id)b)->key);
+        fprintf(stderr, "); --scale percent reads them as they are\n");
+    }
+    if (t->families_inferred > 1) {
+        fprintf(stderr, "cape: note: %s: no family column; %d families inferred from the model "
+                        "names:",
+                t->path, t->families_inferred);
+        for (int i = 0, shown = 0; i < t->n; i++) {
+            int seen = 0, n = 0;
+            for (int k = 0; k < i && !seen; k++)
+                seen = strcmp(t->model[k].family, t->model[i].family) == 0;
+            if (seen)
+                continue;
+            for (int k = i; k < t->n; k++)
+                n += strcmp(t->model[k].family, t->model[i].family) == 0;
+            fprintf(stderr, " %s (%d)%s", t->model[i].family, n,
+                    ++shown < t->families_inferred ? "," : "");
+        }
+        fprintf(stderr, "; --family-from-name off keeps one family\n");
+    }
+}
+
+int cli_table_option(const char *cmd, int opt, const char *arg, scores_options *so)
+{
+    switch (opt) {
+    case CLI_OPT_SCALE:
+        if (strcmp(arg, "percent") == 0)
+            so->scale = SCORES_SCALE_PERCENT;
+        else if (strcmp(arg, "fraction") == 0)
+            so->scale = SCORES_SCALE_FRACTION;
+        else if (strcmp(arg, "auto") == 0)
+            so->scale = SCORES_SCALE_AUTO;
+        else
+            return cli_usage_error(cmd, "--scale expects percent, fraction or auto, got '%s'", arg);
+        return 0;
+    case CLI_OPT_SEP:
+        if (strcmp(arg, ",") == 0 || strcmp(arg, "comma") == 0)
+            so->sep = ',';
+        else if (strcmp(arg, "\t") == 0 || strcmp(arg, "\\t") == 0 || strcmp(arg, "tab") == 0)
+            so->sep = '\t';
+        else if (strcmp(arg, ";") == 0 || strcmp(arg, "semicolon") == 0)
+            so->sep = ';';
+        else
+            return cli_usage_error(cmd, "--sep expects comma, tab or semicolon, got '%s'", arg);
+        return 0;
+    case CLI_OPT_FAMILY_FROM_NAME:
+        if (strcmp(arg, "on") == 0)
+            so->no_family_from_name = 0;
+        else if (strcmp(arg, "off") == 0)
+            so->no_family_from_name = 1;
+        else
+            return cli_usage_error(cmd, "--family-from-name expects on or off, got '%s'", arg);
+        return 0;
+    default: return cli_usage_error(cmd, "unknown table option");
+    }
 }
 
 void cli_fmt(char *buf, size_t n, const char *fmt, double v)

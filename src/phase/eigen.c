@@ -288,7 +288,7 @@ int eigen_run(const scores_table *t, const eigen_options *o, const phase_label *
                 sub[m++] = rows[i];
         rc = add_group(r, t, EIGEN_GROUP_PHASE, phase_name((phase_label)p), sub, m, e);
     }
-    if (o->by_family && t->has_family) {
+    if (o->by_family && (t->has_family || t->families_inferred > 1)) {
         for (int i = 0; rc == 0 && i < n; i++) {
             const char *fam = t->model[rows[i]].family;
             int seen = 0;

@@ -113,32 +113,42 @@ static int add_member(group **g, int *ng, const char *fam, const scores_model *m
 static int traj_from_group(group *g, const ode_options *o, ode_traj *tr, ode_data *note,
                            cape_err *e)
 {
-    qsort(g->mem, (size_t)g->n, sizeof *g->mem, cmp_member);
-    int kept = 0;
-    for (int i = 0; i < g->n; i++) {
-        if (kept > 0 && g->mem[i].m->params == g->mem[kept - 1].m->params) {
-            size_t len = strlen(note->duplicate);
-            snprintf(note->duplicate + len, sizeof note->duplicate - len, "%s%s",
-                     note->nduplicate ? ", " : "", g->mem[i].m->name);
-            note->nduplicate++;
-            continue;
+    /* table order among equal sizes, so the name kept for a point is the first row's */
+    for (int i = 1; i < g->n; i++)
+        for (int k = i; k > 0 && cmp_member(&g->mem[k - 1], &g->mem[k]) > 0; k--) {
+            member tmp = g->mem[k];
+            g->mem[k] = g->mem[k - 1];
+            g->mem[k - 1] = tmp;
         }
-        g->mem[kept++] = g->mem[i];
-    }
-    g->n = kept;
+    int npt = 0;
+    for (int i = 0; i < g->n; i++)
+        npt += i == 0 || g->mem[i].m->params != g->mem[i - 1].m->params;
     tr->family = strdup(g->name);
-    tr->n = g->n;
-    tr->log_n = malloc((size_t)g->n * sizeof *tr->log_n);
-    tr->b = malloc((size_t)g->n * o->nbench * sizeof *tr->b);
-    tr->name = malloc((size_t)g->n * sizeof *tr->name);
+    tr->n = npt;
+    tr->log_n = malloc((size_t)(npt ? npt : 1) * sizeof *tr->log_n);
+    tr->b = calloc((size_t)(npt ? npt : 1) * o->nbench, sizeof *tr->b);
+    tr->name = malloc((size_t)(npt ? npt : 1) * sizeof *tr->name);
     if (!tr->family || !tr->log_n || !tr->b || !tr->name)
         return err_set(e, CAPE_EFAIL, "out of memory");
-    for (int i = 0; i < g->n; i++) {
+    /* models of one size are one point: their scores are averaged (as in diagnose) */
+    for (int i = 0, p = 0; i < g->n; p++) {
+        int j = i;
+        while (j + 1 < g->n && g->mem[j + 1].m->params == g->mem[i].m->params)
+            j++;
         const scores_model *m = g->mem[i].m;
-        tr->log_n[i] = log10(m->params);
-        tr->name[i] = m->name;
-        for (int j = 0; j < o->nbench; j++)
-            tr->b[i * o->nbench + j] = m->score[o->bench[j]];
+        tr->log_n[p] = log10(m->params);
+        tr->name[p] = m->name;
+        for (int k = i; k <= j; k++) {
+            for (int b = 0; b < o->nbench; b++)
+                tr->b[p * o->nbench + b] += g->mem[k].m->score[o->bench[b]] / (j - i + 1);
+            if (j > i) {
+                size_t len = strlen(note->duplicate);
+                snprintf(note->duplicate + len, sizeof note->duplicate - len, "%s%s",
+                         note->nduplicate ? ", " : "", g->mem[k].m->name);
+                note->nduplicate++;
+            }
+        }
+        i = j + 1;
     }
     return 0;
 }
@@ -189,7 +199,10 @@ int ode_data_build(const scores_table *const *tables, int ntables, const ode_opt
                 nskipped++;
                 continue;
             }
-            rc = add_member(&g, &ng, t->has_family ? m->family : stem, m, t->path, e);
+            /* families from a family column, or from the names when they give several;
+             * otherwise the table is one trajectory named after its file */
+            rc = add_member(&g, &ng, t->has_family || t->families_inferred > 1 ? m->family : stem,
+                            m, t->path, e);
         }
     }
     ode_data *dst[2] = {train, test};
@@ -210,11 +223,11 @@ int ode_data_build(const scores_table *const *tables, int ntables, const ode_opt
         if (rc == 0)
             rc = traj_from_group(&g[k], o, &d->traj[d->ntraj], train, e);
         d->ntraj++;
-        if (rc == 0 && is_test && g[k].n < 2)
+        if (rc == 0 && is_test && d->traj[d->ntraj - 1].n < 2)
             rc = err_set(e, CAPE_EINPUT,
-                         "hold-out family '%s' has %d usable model(s); prediction needs a first "
-                         "model and at least one more",
-                         g[k].name, g[k].n);
+                         "hold-out family '%s' has %d usable size(s); prediction needs a first "
+                         "model and at least one more size",
+                         g[k].name, d->traj[d->ntraj - 1].n);
     }
     if (rc == 0 && holdout && !found) {
         char list[512] = "";
@@ -1089,7 +1102,7 @@ json_t *ode_result_json(const ode_result *r, const ode_data *train)
         json_array_append_new(fams, json_string(train->traj[k].family));
     json_object_set_new(j, "training_families", fams);
     json_object_set_new(j, "skipped_models", json_integer(train->nskipped));
-    json_object_set_new(j, "duplicate_sizes_skipped", json_integer(train->nduplicate));
+    json_object_set_new(j, "duplicate_sizes_averaged", json_integer(train->nduplicate));
     if (o->fit != ODE_FIT_UCURVE) {
         json_object_set_new(
             j, "integrator",

@@ -68,7 +68,7 @@ typedef struct {
     ode_traj *traj;
     int ntraj;
     int nskipped;      /* models dropped for a missing size or score */
-    int nduplicate;    /* models dropped for repeating a size within their family */
+    int nduplicate;    /* models sharing a size within their family (averaged into one point) */
     char duplicate[256]; /* their names (the first few) */
 } ode_data;
 

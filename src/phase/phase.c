@@ -1,8 +1,10 @@
 #include "phase/phase.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/rng.h"
 
@@ -217,7 +219,7 @@ static int corr_compute(const double *x, const double *y, int n, const phase_opt
     c->r = stats_pearson(x, y, n);
     c->p = stats_corr_pvalue(c->r, n);
     c->rho = stats_spearman(x, y, n);
-    c->rho_p = stats_corr_pvalue(c->rho, n);
+    c->rho_p = stats_spearman_pvalue(x, y, n);
     if (isnan(c->r))
         return 0;
     return stats_perm_test(x, y, n, o->perm_side, o->perm_exact_max, o->perm_draws, o->seed,
@@ -231,8 +233,41 @@ static int family_wanted(const phase_options *o, const char *fam)
     if (!o->families)
         return 1;
     for (int i = 0; i < o->nfamilies; i++)
-        if (strcmp(o->families[i], fam) == 0)
+        if (strcasecmp(o->families[i], fam) == 0)
             return 1;
+    return 0;
+}
+
+/* Every --family must name a family of the table (case-insensitively). */
+static int check_families(const scores_table *t, const phase_options *o, cape_err *e)
+{
+    for (int k = 0; o->families && k < o->nfamilies; k++) {
+        int found = 0;
+        for (int i = 0; i < t->n && !found; i++)
+            found = strcasecmp(t->model[i].family, o->families[k]) == 0;
+        if (found)
+            continue;
+        char list[512] = "";
+        size_t w = 0;
+        int shown = 0, nfam = 0;
+        for (int i = 0; i < t->n; i++) {
+            int seen = 0;
+            for (int j = 0; j < i && !seen; j++)
+                seen = strcmp(t->model[j].family, t->model[i].family) == 0;
+            if (seen)
+                continue;
+            nfam++;
+            if (w + strlen(t->model[i].family) + 8 < sizeof list) {
+                w += (size_t)snprintf(list + w, sizeof list - w, "%s%s", shown ? ", " : "",
+                                      t->model[i].family);
+                shown++;
+            }
+        }
+        if (shown < nfam)
+            snprintf(list + w, sizeof list - w, ", ... (%d in all)", nfam);
+        return err_set(e, CAPE_EINPUT, "%s: no family '%s' (families: %s)", t->path,
+                       o->families[k], list);
+    }
     return 0;
 }
 
@@ -306,10 +341,13 @@ static int analyse_family(const scores_table *t, const phase_options *o, const g
     int n = 0;
     f->name = strdup(g->name);
     f->idx = malloc((size_t)g->n * sizeof *f->idx);
+    f->point = malloc((size_t)g->n * sizeof *f->point);
     f->step = malloc((size_t)(g->n > 1 ? g->n : 1) * sizeof *f->step);
     double *buf = malloc(4 * (size_t)g->n * sizeof *buf);
-    if (!f->name || !f->idx || !f->step || !buf) {
+    int *first = malloc((size_t)g->n * sizeof *first);
+    if (!f->name || !f->idx || !f->point || !f->step || !buf || !first) {
         free(buf);
+        free(first);
         return err_set(e, CAPE_EFAIL, "out of memory");
     }
     for (int i = 0; i < g->n; i++)
@@ -317,17 +355,40 @@ static int analyse_family(const scores_table *t, const phase_options *o, const g
             f->idx[n++] = g->rows[i];
     sort_rows_by_size(t, f->idx, n);
     f->n = n;
+    /* one point per size: models of the same size are averaged */
     double *lx = buf, *rs = buf + g->n, *ts = buf + 2 * g->n, *dm = buf + 3 * g->n;
-    int width_ok = n >= 3;
-    for (int i = 0; i < n; i++) {
-        const scores_model *m = &t->model[f->idx[i]];
-        lx[i] = log10(m->params);
-        rs[i] = m->score[o->reasoning];
-        ts[i] = m->score[o->truth];
-        dm[i] = m->d_model;
-        width_ok &= !isnan(dm[i]);
+    int width_ok = n >= 3, np = 0;
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j + 1 < n && t->model[f->idx[j + 1]].params == t->model[f->idx[i]].params)
+            j++;
+        double r = 0, y = 0, w = 0;
+        for (int k = i; k <= j; k++) {
+            const scores_model *m = &t->model[f->idx[k]];
+            r += m->score[o->reasoning];
+            y += m->score[o->truth];
+            w += m->d_model;
+            f->point[k] = np;
+        }
+        if (j > i)
+            f->nshared += j - i + 1;
+        lx[np] = log10(t->model[f->idx[i]].params);
+        rs[np] = r / (j - i + 1);
+        ts[np] = y / (j - i + 1);
+        dm[np] = w / (j - i + 1);
+        width_ok &= !isnan(dm[np]);
+        first[np++] = i;
+        i = j + 1;
     }
-    f->nstep = phase_running_coupling(lx, rs, ts, n, o->skip_delta, f->step);
+    f->npoint = np;
+    width_ok &= np >= 3;
+    f->nstep = phase_running_coupling(lx, rs, ts, np, o->skip_delta, f->step);
+    for (int k = 0; k < f->nstep; k++) {
+        f->step[k].a = first[f->step[k].a];
+        f->step[k].b = first[f->step[k].b];
+    }
+    free(first);
+    n = np;
     double nc_log;
     f->nc_found = phase_family_nc(f->step, f->nstep, &nc_log, &f->nc_step_neg, &f->nc_step_pos);
     f->nc = f->nc_found ? pow(10, nc_log) : NAN;
@@ -347,9 +408,10 @@ static void assign_model_phases(const phase_family *f, phase_diagnosis *d, const
 {
     for (int i = 0; i < f->n; i++) {
         double g = NAN;
-        for (int k = i - 1; k >= 0 && isnan(g); k--)
+        int p = f->point[i]; /* step k joins points k and k + 1 */
+        for (int k = p - 1; k >= 0 && isnan(g); k--)
             g = f->step[k].gamma;
-        for (int k = i; k < f->nstep && isnan(g); k++)
+        for (int k = p; k < f->nstep && isnan(g); k++)
             g = f->step[k].gamma;
         int row = f->idx[i];
         d->row_gamma[row] = g;
@@ -519,7 +581,7 @@ int phase_diagnose(const scores_table *t, const phase_options *o, phase_diagnosi
                        scores_bench_info(o->truth)->key);
     group *g = NULL;
     int ng, rc;
-    if ((rc = collect_groups(t, o, &g, &ng, e)))
+    if ((rc = check_families(t, o, e)) || (rc = collect_groups(t, o, &g, &ng, e)))
         return rc;
     if (ng == 0) {
         free(g);
@@ -547,11 +609,13 @@ int phase_diagnose(const scores_table *t, const phase_options *o, phase_diagnosi
         int nloss, n = count_scored(t, o, &g[k], &nloss);
         int usable = d->has_pair ? n : nloss;
         d->nmissing += g[k].n - n;
+        for (int i = 0; i < g[k].n; i++)
+            d->nmissing_size += isnan(t->model[g[k].rows[i]].params);
         if (usable < o->min_family) {
-            if (!o->skip_small) {
+            if (o->strict) {
                 rc = err_set(e, CAPE_EINPUT,
                              "%s:%d:1: family '%s' has %d model%s with %s; at least %d are needed "
-                             "(--skip-small drops such families)",
+                             "(without --strict such families are skipped)",
                              t->path, g[k].line, g[k].name, usable, usable == 1 ? "" : "s",
                              d->has_pair ? "both scores and a size" : "a loss and a size",
                              o->min_family);
@@ -574,7 +638,19 @@ int phase_diagnose(const scores_table *t, const phase_options *o, phase_diagnosi
     }
     if (d->has_pair && d->nfam > 0 && (rc = pooled_analyses(t, o, d, e)))
         goto done;
-    rc = loss_laws(t, o, g, ng, d, e);
+    if ((rc = loss_laws(t, o, g, ng, d, e)))
+        goto done;
+    if ((d->has_pair ? d->nfam : d->nloss) == 0) {
+        char list[256] = "";
+        for (int k = 0; k < d->nsmall; k++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s (%d)", k ? ", " : "",
+                     d->small[k], d->small_n[k]);
+        rc = err_set(e, CAPE_EINPUT,
+                     "%s: no family has at least %d models with %s (families: %s; --min-family "
+                     "lowers the bar)",
+                     t->path, o->min_family,
+                     d->has_pair ? "both scores and a size" : "a loss and a size", list);
+    }
 done:
     for (int k = 0; k < ng; k++)
         free(g[k].rows);
@@ -587,12 +663,14 @@ void phase_diagnosis_free(phase_diagnosis *d)
     for (int k = 0; k < d->nfam; k++) {
         free(d->fam[k].name);
         free(d->fam[k].idx);
+        free(d->fam[k].point);
         free(d->fam[k].step);
     }
     /* a family that failed half-way still owns its buffers */
     if (d->fam && d->fam[d->nfam].name) {
         free(d->fam[d->nfam].name);
         free(d->fam[d->nfam].idx);
+        free(d->fam[d->nfam].point);
         free(d->fam[d->nfam].step);
     }
     free(d->fam);

@@ -30,7 +30,8 @@ typedef struct {
     uint64_t perm_draws;    /* Monte Carlo permutations above it (100000) */
     perm_side perm_side;
     int min_family;         /* a family needs this many models (3) */
-    int skip_small;         /* drop smaller families instead of failing */
+    int skip_small;         /* accepted for compatibility: smaller families are always skipped */
+    int strict;             /* a family with fewer than min_family models is an error */
     const char *const *families; /* keep only these families (NULL: all) */
     int nfamilies;
     double loss_alpha, loss_e;   /* exponent and offset given for the invariant (NaN: fitted) */
@@ -63,7 +64,12 @@ typedef struct {
     char *name;
     int n;              /* models with both scores, in size order */
     int *idx;           /* their rows in the score table */
-    phase_step *step;
+    /* Models of one size are one point: their scores are averaged, so no
+     * coupling is ever taken between two models of the same size. */
+    int npoint;         /* distinct sizes */
+    int *point;         /* point of each model (parallel to idx) */
+    int nshared;        /* models that share their size with another (n - npoint + groups) */
+    phase_step *step;   /* between consecutive points; a, b: the first model of each in idx */
     int nstep;
     phase_corr corr;
     int nc_found;       /* 1: gamma turns from negative to positive */
@@ -104,6 +110,7 @@ typedef struct {
     int *small_n;
     int nsmall;
     int nmissing;            /* rows without one of the two scores */
+    int nmissing_size;       /* ... of which: rows without a size */
     /* per table row: family position (-1 unused), coupling and phase */
     int *row_family;
     double *row_gamma;

@@ -1,8 +1,10 @@
 #include "phase/phase_json.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "base/json.h"
+#include "base/text.h"
 
 static json_t *corr_json(const phase_corr *c)
 {
@@ -51,6 +53,8 @@ static json_t *family_json(const phase_diagnosis *d, const phase_family *f)
     const phase_options *o = &d->opt;
     json_t *j = json_object(), *models = json_array(), *steps = json_array();
     json_object_set_new(j, "name", json_string(f->name));
+    json_object_set_new(j, "sizes", json_integer(f->npoint));
+    json_object_set_new(j, "models_sharing_a_size", json_integer(f->nshared));
     for (int i = 0; i < f->n; i++) {
         int row = f->idx[i];
         const scores_model *m = &t->model[row];
@@ -164,13 +168,42 @@ static json_t *loss_json(const losslaw_result *l)
     return j;
 }
 
+/* How the table was read: separator, columns converted from fractions, and
+ * the families inferred from the model names (null when not inferred). */
+static json_t *input_json(const scores_table *t)
+{
+    json_t *j = json_object(), *scaled = json_array();
+    char sep[2] = {t->sep ? t->sep : ',', 0};
+    json_object_set_new(j, "separator", json_string(sep));
+    for (int b = 0; b < BENCH_COUNT; b++)
+        if (t->scaled[b])
+            json_array_append_new(scaled, json_string(scores_bench_info((bench_id)b)->key));
+    json_object_set_new(j, "scaled_from_fractions", scaled);
+    if (t->families_inferred > 0) {
+        json_t *f = json_object();
+        for (int i = 0; i < t->n; i++) {
+            json_t *c = json_object_get(f, t->model[i].family);
+            json_object_set_new(f, t->model[i].family,
+                                json_integer(c ? json_integer_value(c) + 1 : 1));
+        }
+        json_object_set_new(j, "families_from_names", f);
+    } else {
+        json_object_set_new(j, "families_from_names", json_null());
+    }
+    return j;
+}
+
 json_t *phase_diagnosis_json(const phase_diagnosis *d)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "table", json_string(d->table->path));
+    char *path = text_utf8_copy(d->table->path); /* a file name need not be UTF-8 */
+    json_object_set_new(j, "table", path ? json_string(path) : json_null());
+    free(path);
     json_object_set_new(j, "options", options_json(&d->opt));
     json_object_set_new(j, "coupling_available", json_boolean(d->has_pair));
     json_object_set_new(j, "rows_missing_a_score", json_integer(d->nmissing));
+    json_object_set_new(j, "rows_missing_a_size", json_integer(d->nmissing_size));
+    json_object_set_new(j, "input", input_json(d->table));
     json_t *fams = json_array(), *small = json_array();
     for (int k = 0; k < d->nfam; k++)
         json_array_append_new(fams, family_json(d, &d->fam[k]));

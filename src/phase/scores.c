@@ -1,5 +1,6 @@
 #include "phase/scores.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,15 +125,15 @@ static int parse_cell(const char *name, const csv_row *r, int j, const char *hdr
     const char *s = r->field[j];
     double v;
     if (col == COL_MODEL) {
-        m->name = strdup(s);
+        m->name = text_utf8_copy(s);
         return 0;
     }
     if (col == COL_FAMILY) {
-        m->family = strdup(s);
+        m->family = text_utf8_copy(s);
         return 0;
     }
     if (col == COL_LAB) {
-        m->lab = strdup(s);
+        m->lab = text_utf8_copy(s);
         return 0;
     }
     if (text_is_blank(s))
@@ -175,7 +176,8 @@ static int parse_cell(const char *name, const csv_row *r, int j, const char *hdr
             m->flops = v;
         return 0;
     }
-    if (col != BENCH_LOSS && col != BENCH_GRAD_NORM && (v < 0 || v > 100))
+    /* percentages are range-checked once the scale is known (check_scale) */
+    if (col != BENCH_LOSS && col != BENCH_GRAD_NORM && v < 0)
         return err_set(e, CAPE_EINPUT,
                        "%s:%d:%d: column '%s': expected a percentage in [0, 100], got '%s'", name,
                        r->line, j + 1, hdr, s);
@@ -205,6 +207,12 @@ static int read_header(const csv_table *c, const scores_options *opt, int *colma
     memset(seen, 0, sizeof seen);
     for (int j = 0; j < h->nfield; j++) {
         int col = lookup_column(h->field[j]);
+        if (col == -2 && (strchr(h->field[j], '\t') || strchr(h->field[j], ';')))
+            return err_set(e, CAPE_EINPUT,
+                           "%s:%d:%d: unknown column '%s': looks %s-separated: use --sep %s",
+                           c->name, h->line, j + 1, h->field[j],
+                           strchr(h->field[j], '\t') ? "tab" : "semicolon",
+                           strchr(h->field[j], '\t') ? "tab" : "semicolon");
         if (col == -2) {
             if (!opt || !opt->allow_unknown_columns)
                 return err_set(e, CAPE_EINPUT,
@@ -256,13 +264,201 @@ static int check_duplicates(const scores_table *t, const char *name, cape_err *e
     return 0;
 }
 
+static int is_percent(int col)
+{
+    return col >= 0 && col < BENCH_COUNT && col != BENCH_LOSS && col != BENCH_GRAD_NORM;
+}
+
+/* Scores as fractions (lm-eval-harness writes 0.7 for 70 %): with the
+ * automatic scale, a table in which every value of every score column lies in
+ * [0, 1] is read as fractions. The decision is for the whole table, so one
+ * low-scoring column (gsm8k of small models) of a percent table is left as
+ * it is. Then every score must lie in [0, 100]. */
+static int check_scale(const csv_table *c, const int *colmap, const scores_options *opt,
+                       scores_table *t, cape_err *e)
+{
+    scores_scale scale = opt ? opt->scale : SCORES_SCALE_AUTO;
+    const csv_row *h = &c->row[0];
+    int nvalues = 0, above = 0;
+    for (int i = 0; i < t->n; i++)
+        for (int j = 0; j < h->nfield; j++) {
+            double v = is_percent(colmap[j]) ? t->model[i].score[colmap[j]] : NAN;
+            if (isnan(v))
+                continue;
+            nvalues++;
+            if (v > 1) {
+                above = 1;
+                if (scale == SCORES_SCALE_FRACTION)
+                    return err_set(e, CAPE_EINPUT,
+                                   "%s:%d:%d: column '%s': --scale fraction expects scores in "
+                                   "[0, 1], got '%s'",
+                                   c->name, c->row[i + 1].line, j + 1, h->field[j],
+                                   c->row[i + 1].field[j]);
+            }
+        }
+    int fraction = scale == SCORES_SCALE_FRACTION ||
+                   (scale == SCORES_SCALE_AUTO && nvalues > 0 && !above);
+    for (int j = 0; j < h->nfield; j++) {
+        int b = colmap[j];
+        if (!is_percent(b))
+            continue;
+        for (int i = 0; i < t->n; i++) {
+            double *v = &t->model[i].score[b];
+            if (isnan(*v))
+                continue;
+            if (fraction)
+                *v *= 100;
+            else if (*v > 100)
+                return err_set(e, CAPE_EINPUT,
+                               "%s:%d:%d: column '%s': expected a percentage in [0, 100], got "
+                               "'%s'",
+                               c->name, c->row[i + 1].line, j + 1, h->field[j],
+                               c->row[i + 1].field[j]);
+        }
+        if (fraction) {
+            t->scaled[b] = 1;
+            t->nscaled++;
+        }
+    }
+    return 0;
+}
+
+int scores_scale_values(double *const *v, int n, scores_scale scale, int *scaled, cape_err *e)
+{
+    int given = 0, above = 0;
+    *scaled = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(*v[i])) {
+            given++;
+            if (*v[i] > 1) {
+                above = 1;
+                if (scale == SCORES_SCALE_FRACTION)
+                    return err_set(e, CAPE_EINPUT,
+                                   "--scale fraction expects scores in [0, 1], got %g", *v[i]);
+            }
+        }
+    if (scale == SCORES_SCALE_PERCENT || !given || (scale == SCORES_SCALE_AUTO && above))
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(*v[i]))
+            *v[i] *= 100;
+    *scaled = 1;
+    return 0;
+}
+
+static int is_size_token(const char *s)
+{
+    /* 70m, 1.4b, 7b, 1.5t, 125k, 7b1 / 1b7 (BLOOM), 8x7b (mixtures) */
+    const char *p = s;
+    if (!isdigit((unsigned char)*p))
+        return 0;
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (*p == 'x') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return 0;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return 0;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if (!*p || !strchr("kmbt", *p))
+        return 0;
+    p++;
+    while (isdigit((unsigned char)*p))
+        p++;
+    return *p == 0;
+}
+
+/* Suffixes that name a file format, precision or quantisation of the same
+ * weights, not another model line. */
+static int is_format_token(const char *s)
+{
+    static const char *const FORMAT[] = {"hf", "gguf", "ggml", "ggmlv3", "safetensors", "fp16",
+                                         "bf16", "fp32", "fp8", "int8", "int4", "8bit", "4bit",
+                                         "awq", "gptq", "exl2", "mlx", "onnx", "pt", "ckpt"};
+    for (size_t i = 0; i < sizeof FORMAT / sizeof *FORMAT; i++)
+        if (strcmp(s, FORMAT[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int scores_family_from_name(const char *name, char *out, size_t outsz)
+{
+    const char *slash = strrchr(name, '/');
+    const char *base = slash && slash[1] ? slash + 1 : name;
+    char low[256];
+    size_t n = 0;
+    for (const char *p = base; *p && n + 1 < sizeof low; p++)
+        low[n++] = (char)tolower((unsigned char)*p);
+    low[n] = 0;
+    char *tok[64];
+    int ntok = 0;
+    for (char *save = NULL, *t = strtok_r(low, "-_ \t", &save); t && ntok < 64;
+         t = strtok_r(NULL, "-_ \t", &save))
+        tok[ntok++] = t;
+    int size_at = -1;
+    for (int k = 1; k < ntok && size_at < 0; k++) /* the stem needs at least one token */
+        if (is_size_token(tok[k]))
+            size_at = k;
+    size_t w = 0;
+    if (outsz)
+        out[0] = 0;
+    for (int k = 0; k < ntok; k++) {
+        /* after the size: formats, and an active-parameter count (57b-a14b), are dropped */
+        int after = size_at >= 0 && k > size_at;
+        if (k == size_at || (after && (is_format_token(tok[k]) ||
+                                       (tok[k][0] == 'a' && is_size_token(tok[k] + 1)))))
+            continue;
+        int m = snprintf(out + w, outsz > w ? outsz - w : 0, "%s%s", w ? "-" : "", tok[k]);
+        if (m > 0)
+            w = w + (size_t)m < outsz ? w + (size_t)m : (outsz ? outsz - 1 : 0);
+    }
+    return size_at >= 0;
+}
+
+/* A table without a family column: families from the model names when at
+ * least half of the names carry a size (leaderboard names such as
+ * org/name-7b do; frontier API names such as "o3" or "Claude 3.5 Sonnet" do
+ * not). Otherwise the table stays one family, "all". */
+static int infer_families(scores_table *t, cape_err *e)
+{
+    char fam[256];
+    int sized = 0;
+    for (int i = 0; i < t->n; i++)
+        sized += scores_family_from_name(t->model[i].name, fam, sizeof fam);
+    if (sized == 0 || 2 * sized < t->n)
+        return 0;
+    for (int i = 0; i < t->n; i++) {
+        scores_family_from_name(t->model[i].name, fam, sizeof fam);
+        char *f = strdup(fam[0] ? fam : t->model[i].name);
+        if (!f)
+            return err_set(e, CAPE_EFAIL, "%s: out of memory", t->path);
+        free(t->model[i].family);
+        t->model[i].family = f;
+        int seen = 0;
+        for (int k = 0; k < i && !seen; k++)
+            seen = strcmp(t->model[k].family, f) == 0;
+        t->families_inferred += !seen;
+    }
+    return 0;
+}
+
 int scores_parse(const char *buf, unsigned long len, const char *name, const scores_options *opt,
                  scores_table *t, cape_err *e)
 {
     memset(t, 0, sizeof *t);
     csv_table c;
-    if (csv_parse(buf, len, name, &c, e))
+    char sep = opt && opt->sep ? opt->sep : csv_sniff_sep(buf, len);
+    if (csv_parse_sep(buf, len, name, sep, &c, e))
         return e->code;
+    t->sep = sep;
     int rc = 0;
     int *colmap = calloc((size_t)c.row[0].nfield, sizeof *colmap);
     t->path = strdup(name);
@@ -310,7 +506,10 @@ int scores_parse(const char *buf, unsigned long len, const char *name, const sco
         if (!m->lab)
             m->lab = strdup("");
     }
-    rc = check_duplicates(t, name, e);
+    if ((rc = check_duplicates(t, name, e)) || (rc = check_scale(&c, colmap, opt, t, e)))
+        goto done;
+    if (!t->has_family && !(opt && opt->no_family_from_name))
+        rc = infer_families(t, e);
 done:
     free(colmap);
     csv_free(&c);

@@ -109,6 +109,73 @@ double stats_corr_pvalue(double r, int n)
     return 2.0 * gsl_cdf_tdist_Q(t, df);
 }
 
+static double tie_orders(const double *rank, int n, int *palindrome)
+{
+    /* ranks sorted: runs of equal ranks are the tie groups */
+    double *s = malloc((size_t)n * sizeof *s);
+    int *run = malloc((size_t)n * sizeof *run);
+    double k = 1;
+    int nrun = 0;
+    if (!s || !run) {
+        free(s);
+        free(run);
+        *palindrome = 0;
+        return NAN;
+    }
+    memcpy(s, rank, (size_t)n * sizeof *s);
+    stats_sort(s, n);
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j + 1 < n && s[j + 1] == s[i])
+            j++;
+        run[nrun++] = j - i + 1;
+        for (int m = 2; m <= j - i + 1; m++)
+            k *= m;
+        i = j + 1;
+    }
+    *palindrome = 1;
+    for (int i = 0; i < nrun / 2; i++)
+        *palindrome &= run[i] == run[nrun - 1 - i];
+    free(s);
+    free(run);
+    return k;
+}
+
+double stats_spearman_pvalue(const double *x, const double *y, int n)
+{
+    if (n < 3)
+        return NAN;
+    double *rx = malloc(2 * (size_t)n * sizeof *rx);
+    if (!rx)
+        return NAN;
+    double *ry = rx + n, p = NAN;
+    stats_rank_average(x, n, rx);
+    stats_rank_average(y, n, ry);
+    double rho = stats_pearson(rx, ry, n);
+    if (!isfinite(rho)) {
+        free(rx);
+        return NAN;
+    }
+    if (n <= 10) {
+        perm_result pr;
+        cape_err e = {0};
+        if (stats_perm_test(rx, ry, n, PERM_TWO_SIDED, 10, 1, 0, &pr, &e) == 0)
+            p = pr.p;
+    } else if (fabs(rho) < 1 - 1e-12) {
+        p = stats_corr_pvalue(rho, n);
+    } else {
+        /* only the orders that keep y's tie groups in place give rho = +-1;
+         * the opposite sign is reachable when the tie pattern is symmetric */
+        int pal;
+        double keep = tie_orders(ry, n, &pal), total = 1;
+        for (int m = 2; m <= n; m++)
+            total *= m;
+        p = fmin(1.0, (pal ? 2 : 1) * keep / total);
+    }
+    free(rx);
+    return p;
+}
+
 /* Under a permutation of y, Pearson r is an increasing function of sum x*y
  * (means and variances do not change), so the test compares dot products. */
 static int more_extreme(double s, double s_obs, double centre, perm_side side, double tol)

@@ -18,6 +18,11 @@ double stats_spearman(const double *x, const double *y, int n);
 /* Two-sided p of H0: rho = 0 from the t distribution with n - 2 degrees of
  * freedom (scipy.stats.pearsonr's exact beta form is the same law). */
 double stats_corr_pvalue(double r, int n);
+/* Two-sided p of Spearman's rho. For n <= 10 the exact permutation p: the
+ * share of the n! orders of y whose |rho| reaches the observed one (ties keep
+ * their average ranks). Above that the t approximation, except at |rho| = 1,
+ * where the exact share is (orders that keep the tie pattern) / n!, not 0. */
+double stats_spearman_pvalue(const double *x, const double *y, int n);
 void stats_rank_average(const double *x, int n, double *rank);
 
 typedef enum { PERM_TWO_SIDED, PERM_LESS, PERM_GREATER } perm_side;

@@ -73,7 +73,7 @@ bad 'bad.csv:1:4: column .hs. duplicates' 'model,params,hellaswag,hs\na,1B,3,4\n
 bad 'bad.csv:2:2: column .params.: size must be positive' 'model,params,hellaswag,truthfulqa\na,0,3,4\n'
 bad 'bad.csv:2:4: column .truthfulqa.: expected a number' 'model,params,hellaswag,truthfulqa\na,1B,3,NaN\n'
 bad 'bad.csv:3:1: model .a. already appears on line 2' 'model,params,hellaswag,truthfulqa\na,1B,3,4\na,2B,5,6\n'
-bad 'bad.csv:2:1: family .F. has 2 models' 'model,family,params,hellaswag,truthfulqa\na,F,1B,30,40\nb,F,2B,35,38\n'
+bad 'bad.csv: no family has at least 3 models with both scores and a size \(families: F \(2\)' 'model,family,params,hellaswag,truthfulqa\na,F,1B,30,40\nb,F,2B,35,38\n'
 bad 'bad.csv:1:1: empty file' ''
 bad 'bad.csv:2:1: expected 4 fields' 'model,params,hellaswag,truthfulqa\na,1B,3\n'
 bad 'bad.csv:2:3: unterminated quoted field' 'model,params,hellaswag,truthfulqa\na,"1B,3,4\n'

@@ -71,14 +71,14 @@ expect_exit 2 "$CAPE" ode "$TMP/missing.csv"
 expect_one_line_err
 printf 'model,params,hs\na,1e8,30\nb,1e8,31\nc,3e8,35\nd,1e9,41\n' >"$TMP/dup.csv"
 expect_exit 0 "$CAPE" ode --bench hs "$TMP/dup.csv"
-expect_out 'skipped for repeating a size already in their family: b'
+expect_out 'same size in one family, scores averaged into one point: a, b'
 expect_out 'mean error, MAE/mean \(3 models\)'
 expect_exit 0 "$CAPE" ode --bench hs,tqa data/benchmarks/base_models.csv --holdout Falcon
-expect_out 'skipped for repeating a size already in their family: allenai/OLMo-1\.7-7B-hf'
+expect_out 'scores averaged into one point: .*allenai/OLMo-7B-hf, allenai/OLMo-1\.7-7B-hf'
 expect_out 'one model: nothing to integrate or compare'
 expect_exit 2 "$CAPE" ode --bench hs,tqa data/benchmarks/base_models.csv --holdout TinyLlama
 expect_one_line_err
-expect_err "hold-out family 'TinyLlama' has 1 usable model"
+expect_err "hold-out family 'TinyLlama' has 1 usable size"
 expect_exit 2 "$CAPE" ode --fit sindy --integrator exact
 expect_one_line_err
 expect_exit 2 "$CAPE" ode --rtol 0

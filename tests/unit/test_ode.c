@@ -183,17 +183,20 @@ static void holdout_errors(void **state)
     assert_non_null(strstr(e.msg, "not found (families: A, B, C)"));
     err_clear(&e);
     assert_int_equal(ode_data_build(&tp, 1, &o, "B", &tr, &te, &e), CAPE_EINPUT);
-    assert_non_null(strstr(e.msg, "1 usable model"));
+    assert_non_null(strstr(e.msg, "1 usable size"));
     err_clear(&e);
     scores_free(&t);
-    /* family C repeats a size: the later row is skipped and named */
+    /* family C repeats a size: the two rows are averaged into one point, named */
     load("model,family,params,hs,tqa\na,A,1e8,30,45\nb,A,4e8,40,42\ne,C,1e8,30,45\n"
          "f,C,1e8,31,44\ng,C,3e8,35,43\n",
          &t);
     assert_int_equal(ode_data_build(&tp, 1, &o, NULL, &tr, NULL, &e), 0);
-    assert_int_equal(tr.nduplicate, 1);
-    assert_string_equal(tr.duplicate, "f");
+    assert_int_equal(tr.nduplicate, 2);
+    assert_string_equal(tr.duplicate, "e, f");
     assert_int_equal(tr.traj[1].n, 2);
+    assert_close(tr.traj[1].b[0], 30.5, 1e-12); /* HS (30 + 31) / 2 */
+    assert_close(tr.traj[1].b[1], 44.5, 1e-12); /* TQA (45 + 44) / 2 */
+    assert_close(tr.traj[1].b[2], 35, 1e-12);
     ode_data_free(&tr);
     /* a hold-out family left with one model after that is an error */
     assert_int_equal(ode_data_build(&tp, 1, &o, "A", &tr, &te, &e), 0);
@@ -204,7 +207,7 @@ static void holdout_errors(void **state)
          "f,C,1e8,31,44\n",
          &t);
     assert_int_equal(ode_data_build(&tp, 1, &o, "C", &tr, &te, &e), CAPE_EINPUT);
-    assert_non_null(strstr(e.msg, "hold-out family 'C' has 1 usable model"));
+    assert_non_null(strstr(e.msg, "hold-out family 'C' has 1 usable size"));
     scores_free(&t);
 }
 

@@ -20,6 +20,31 @@ static void pearson_spearman_match_scipy(void **state)
     assert_true(isnan(stats_pearson(c, x, 3)));
 }
 
+/* Spearman p by exact enumeration for small n. Reference values: all n!
+ * orders of the y ranks enumerated in Python (itertools.permutations, average
+ * ranks, two-sided |rho_perm| >= |rho_obs| - 1e-9), i.e. the exact
+ * permutation distribution of rho under H0:
+ *   n=3 perfect 2/6, n=4 perfect 2/24, n=5 reversed 2/120,
+ *   [1..6] vs [2,1,4,3,7,5] 42/720, [1..5] vs [1,2,2,4,5] 4/120. */
+static void spearman_exact_p(void **state)
+{
+    (void)state;
+    double x[] = {1, 2, 3, 4, 5, 6}, y3[] = {3, 5, 9}, y4[] = {10, 20, 30, 40},
+           y5[] = {5, 4, 3, 2, 1}, y6[] = {2, 1, 4, 3, 7, 5}, yt[] = {1, 2, 2, 4, 5};
+    assert_close(stats_spearman_pvalue(x, y3, 3), 2.0 / 6, 1e-12);
+    assert_close(stats_spearman_pvalue(x, y4, 4), 2.0 / 24, 1e-12);
+    assert_close(stats_spearman_pvalue(x, y5, 5), 2.0 / 120, 1e-12);
+    assert_close(stats_spearman_pvalue(x, y6, 6), 42.0 / 720, 1e-12);
+    assert_close(stats_spearman_pvalue(x, yt, 5), 4.0 / 120, 1e-12);
+    /* above the enumeration limit, |rho| = 1 gives 2 / n!, not 0 */
+    double a[12], b[12];
+    for (int i = 0; i < 12; i++)
+        a[i] = i, b[i] = 2 * i + 1;
+    assert_close(stats_spearman_pvalue(a, b, 12), 2.0 / 479001600.0, 1e-20);
+    assert_true(stats_spearman_pvalue(a, b, 12) > 0);
+    assert_true(isnan(stats_spearman_pvalue(a, b, 2)));
+}
+
 static void ranks_average_ties(void **state)
 {
     (void)state;
@@ -122,6 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pearson_spearman_match_scipy),
+        cmocka_unit_test(spearman_exact_p),
         cmocka_unit_test(ranks_average_ties),
         cmocka_unit_test(exact_permutation_counts),
         cmocka_unit_test(heap_enumeration_visits_every_order),
