@@ -1,4 +1,5 @@
 #include "base/json.h"
+#include "base/text.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,4 +47,17 @@ int json_err_set(cape_err *e, const char *path, int line, const json_error_t *je
     if (line > 0)
         return err_set(e, CAPE_EINPUT, "%s:%d: %s", path, line, text);
     return err_set(e, CAPE_EINPUT, "%s: %s", path, text);
+}
+
+json_t *json_text(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *clean = text_utf8_copy(s);
+    j = clean ? json_string(clean) : NULL;
+    free(clean);
+    return j ? j : json_null();
 }

@@ -18,4 +18,9 @@ int json_emit(json_t *root, const char *path, cape_err *e);
  * internal wording about NUL characters replaced. Returns CAPE_EINPUT. */
 int json_err_set(cape_err *e, const char *path, int line, const json_error_t *je);
 
+/* A JSON string of text that may not be valid UTF-8 (a continuation cut
+ * inside a character, a name read from a file): invalid bytes become
+ * U+FFFD, so the value is kept rather than dropped. NULL gives null. */
+json_t *json_text(const char *s);
+
 #endif

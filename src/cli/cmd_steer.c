@@ -345,49 +345,6 @@ static json_t *darr(const double *v, int n)
     return j;
 }
 
-/* A JSON string of generated text: a continuation can end inside a
- * multi-byte character, so bytes that are not valid UTF-8 become U+FFFD. */
-static json_t *jtext(const char *s)
-{
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    size_t n = strlen(s), k = 0;
-    char *b = malloc(3 * n + 1);
-    if (!b)
-        return json_null();
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = len > 0 && i + (size_t)len <= n;
-        for (int q = 1; ok && q < len; q++)
-            ok = ((unsigned char)s[i + q] & 0xC0) == 0x80;
-        if (ok && len > 1) { /* whole sequence, checked by jansson below */
-            char t[5] = {0};
-            memcpy(t, s + i, (size_t)len);
-            json_t *probe = json_string(t);
-            ok = probe != NULL;
-            json_decref(probe);
-        }
-        if (ok) {
-            memcpy(b + k, s + i, (size_t)len);
-            k += (size_t)len;
-            i += (size_t)len;
-        } else {
-            memcpy(b + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            i++;
-        }
-    }
-    b[k] = 0;
-    j = json_string(b);
-    free(b);
-    return j ? j : json_null();
-}
-
 /* ---- build ---- */
 
 static int run_build(const steer_args *a)
@@ -554,12 +511,12 @@ static int run_apply(const steer_args *a)
         if (!rc) {
             json_t *body = json_pack(
                 "{s:s,s:s,s:o,s:f,s:b,s:i,s:i,s:b,s:b,s:i,s:f,s:I}", "model", a->model,
-                "cvec", a->cvec, "prompt", jtext(a->prompt), "scale", a->scale, "relative",
+                "cvec", a->cvec, "prompt", json_text(a->prompt), "scale", a->scale, "relative",
                 a->relative, "layer_lo", c.layer_lo, "layer_hi", c.layer_hi, "last_only",
                 a->last_only, "gate", a->gate, "n_predict", n, "temp", a->temp, "seed",
                 (json_int_t)a->seed);
-            json_object_set_new(body, "steered", jtext(steered));
-            json_object_set_new(body, "unsteered", jtext(plain));
+            json_object_set_new(body, "steered", json_text(steered));
+            json_object_set_new(body, "unsteered", json_text(plain));
             json_object_set_new(body, "gate_cosine", a->gate ? json_num(cosv) : json_null());
             json_object_set_new(body, "gate_strength",
                                 a->gate ? json_num(dir_gate_strength(cosv)) : json_null());
@@ -726,9 +683,9 @@ static int changed_measure(const steer_args *a, loaded *L, const steer_cfg *c, i
         if (!rc) {
             int diff = strcmp(plain, steered) != 0;
             *changed += diff;
-            json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b}", "prompt", jtext(P.text[i]),
-                                                  "unsteered", jtext(plain), "steered",
-                                                  jtext(steered), "changed", diff));
+            json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b}", "prompt", json_text(P.text[i]),
+                                                  "unsteered", json_text(plain), "steered",
+                                                  json_text(steered), "changed", diff));
         }
         free(plain);
         free(steered);
