@@ -5,10 +5,12 @@
 source "$(dirname "$0")/lib.sh"
 S=../shared/data/models/stories260K
 G=$S/stories260K.gguf
+# a table whose families all have 3+ models: no notes on stderr
+IN=data/benchmarks/paper/pythia_set_a.csv
 
 # the reference output, written to a plain new file
-expect_exit 0 "$CAPE" diagnose --json -o "$TMP/ref.json"
-expect_exit 0 "$CAPE" diagnose --json
+expect_exit 0 "$CAPE" diagnose "$IN" --json -o "$TMP/ref.json"
+expect_exit 0 "$CAPE" diagnose "$IN" --json
 cmp -s "$TMP/out" "$TMP/ref.json" || die "-o and standard output differ"
 npass=$((npass + 1))
 
@@ -29,7 +31,7 @@ refused() {
 
 # A character device of our own (as root), so a regression cannot touch /dev.
 if [ "$(id -u)" -eq 0 ] && mknod "$TMP/null" c 1 3 2>/dev/null; then
-  refused "a character device" "$TMP/null" "$CAPE" diagnose --json -o "$TMP/null"
+  refused "a character device" "$TMP/null" "$CAPE" diagnose "$IN" --json -o "$TMP/null"
   [ -c "$TMP/null" ] || die "$TMP/null is no longer a character device"
   npass=$((npass + 1))
   no_temps "$TMP"
@@ -37,27 +39,27 @@ fi
 
 # /dev/null and /dev/full stay devices (as root a rename would replace them).
 for dev in /dev/null /dev/full; do
-  refused "a character device" "$dev" "$CAPE" diagnose --json -o "$dev"
+  refused "a character device" "$dev" "$CAPE" diagnose "$IN" --json -o "$dev"
   [ -c "$dev" ] || die "$dev is no longer a character device"
   npass=$((npass + 1))
 done
-refused "a character device" /dev/null "$CAPE" diagnose -o /dev/null
+refused "a character device" /dev/null "$CAPE" diagnose "$IN" -o /dev/null
 refused "a character device" /dev/null "$CAPE" report --html /dev/null
 ls /dev/null.tmp.* /dev/full.tmp.* >/dev/null 2>&1 && die "temp files left in /dev"
 npass=$((npass + 1))
 
 # A FIFO (a bug would block on it: timeout), a directory, a socket.
 mkfifo "$TMP/fifo"
-refused "a FIFO" "$TMP/fifo" "$CAPE" diagnose --json -o "$TMP/fifo"
+refused "a FIFO" "$TMP/fifo" "$CAPE" diagnose "$IN" --json -o "$TMP/fifo"
 refused "a FIFO" "$TMP/fifo" "$CAPE" report --html "$TMP/fifo"
 [ -p "$TMP/fifo" ] || die "the FIFO was replaced"
 mkdir "$TMP/dir"
-refused "a directory" "$TMP/dir" "$CAPE" diagnose --json -o "$TMP/dir"
-refused "a directory" "$TMP/dir" "$CAPE" diagnose -o "$TMP/dir"
+refused "a directory" "$TMP/dir" "$CAPE" diagnose "$IN" --json -o "$TMP/dir"
+refused "a directory" "$TMP/dir" "$CAPE" diagnose "$IN" -o "$TMP/dir"
 [ -d "$TMP/dir" ] && [ -z "$(ls -A "$TMP/dir")" ] || die "the directory was changed"
 npass=$((npass + 1))
 python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$TMP/sock"
-refused "a socket" "$TMP/sock" "$CAPE" diagnose --json -o "$TMP/sock"
+refused "a socket" "$TMP/sock" "$CAPE" diagnose "$IN" --json -o "$TMP/sock"
 [ -S "$TMP/sock" ] || die "the socket was replaced"
 npass=$((npass + 1))
 no_temps "$TMP"
@@ -75,7 +77,7 @@ fi
 mkdir "$TMP/a" "$TMP/b"
 echo old >"$TMP/b/real.json"
 ln -s ../b/real.json "$TMP/a/link.json"
-expect_exit 0 "$CAPE" diagnose --json -o "$TMP/a/link.json"
+expect_exit 0 "$CAPE" diagnose "$IN" --json -o "$TMP/a/link.json"
 [ -L "$TMP/a/link.json" ] || die "the symbolic link was replaced"
 cmp -s "$TMP/b/real.json" "$TMP/ref.json" || die "the link's target did not get the output"
 npass=$((npass + 1))
@@ -84,43 +86,43 @@ no_temps "$TMP/b"
 # a link to a link, and a dangling link (refused, left as it was)
 ln -s "$TMP/a/link.json" "$TMP/link2.json"
 echo old >"$TMP/b/real.json"
-expect_exit 0 "$CAPE" diagnose --json -o "$TMP/link2.json"
+expect_exit 0 "$CAPE" diagnose "$IN" --json -o "$TMP/link2.json"
 [ -L "$TMP/link2.json" ] && [ -L "$TMP/a/link.json" ] || die "a link in the chain was replaced"
 cmp -s "$TMP/b/real.json" "$TMP/ref.json" || die "the chain's target did not get the output"
 npass=$((npass + 1))
 ln -s "$TMP/missing.json" "$TMP/dangling.json"
-expect_exit 2 "$CAPE" diagnose --json -o "$TMP/dangling.json"
+expect_exit 2 "$CAPE" diagnose "$IN" --json -o "$TMP/dangling.json"
 expect_one_line_err
 expect_err 'dangling.json: is a symbolic link to a missing file'
 [ -L "$TMP/dangling.json" ] && [ ! -e "$TMP/missing.json" ] || die "the dangling link was changed"
 npass=$((npass + 1))
 # a link to a device is refused like the device
 ln -s /dev/null "$TMP/tonull"
-refused "a character device" "$TMP/tonull" "$CAPE" diagnose --json -o "$TMP/tonull"
+refused "a character device" "$TMP/tonull" "$CAPE" diagnose "$IN" --json -o "$TMP/tonull"
 [ -L "$TMP/tonull" ] && [ -c /dev/null ] || die "the link to /dev/null was changed"
 npass=$((npass + 1))
 
 # Standard output: a failed write is an error, a closed pipe ends quietly.
-expect_exit 0 "$CAPE" diagnose
+expect_exit 0 "$CAPE" diagnose "$IN"
 mv "$TMP/out" "$TMP/text"
-"$CAPE" diagnose >/dev/full 2>"$TMP/err"
+"$CAPE" diagnose "$IN" >/dev/full 2>"$TMP/err"
 [ $? -eq 1 ] || die "'cape diagnose > /dev/full' did not exit 1"
 [ "$(cat "$TMP/err")" = "cape: write error on standard output: No space left on device" ] ||
   die "unexpected stderr for > /dev/full: $(cat "$TMP/err")"
 "$CAPE" --help >/dev/full 2>"$TMP/err"
 [ $? -eq 1 ] && grep -q 'write error on standard output' "$TMP/err" || die "--help > /dev/full"
 npass=$((npass + 2))
-first=$("$CAPE" diagnose 2>"$TMP/err" | head -1)
+first=$("$CAPE" diagnose "$IN" 2>"$TMP/err" | head -1)
 [ "$first" = "$(head -1 "$TMP/text")" ] || die "| head -1 gave '$first'"
 [ ! -s "$TMP/err" ] || die "| head -1 printed on stderr: $(cat "$TMP/err")"
 npass=$((npass + 1))
 # the reader is gone before cape writes; SIGPIPE default or ignored
-python3 - "$CAPE" <<'PY' || die "closed pipe: not quiet"
+python3 - "$CAPE" "$IN" <<'PY' || die "closed pipe: not quiet"
 import os, subprocess, sys
 for restore in (True, False):
     r, w = os.pipe()
     os.close(r)
-    p = subprocess.run([sys.argv[1], "diagnose"], stdout=w, stderr=subprocess.PIPE,
+    p = subprocess.run([sys.argv[1], "diagnose", sys.argv[2]], stdout=w, stderr=subprocess.PIPE,
                        restore_signals=restore)
     os.close(w)
     if p.stderr or p.returncode not in (0, -13, 141):
@@ -138,7 +140,7 @@ done
 flock -x "$TMP/stale/o.json.tmp.Live01" sleep 30 &
 holder=$!
 for _ in $(seq 1 100); do flock -nx "$TMP/stale/o.json.tmp.Live01" true || break; sleep 0.05; done
-expect_exit 0 "$CAPE" diagnose --json -o "$out"
+expect_exit 0 "$CAPE" diagnose "$IN" --json -o "$out"
 cmp -s "$out" "$TMP/ref.json" || die "output after cleaning differs"
 [ ! -e "$TMP/stale/o.json.tmp.AbC123" ] && [ ! -e "$TMP/stale/o.json.tmp.zz9ZZ9" ] ||
   die "stale temp files were not removed"
@@ -149,7 +151,7 @@ kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 npass=$((npass + 2))
 
 # Bad output paths: exit 2, one line.
-expect_exit 2 "$CAPE" diagnose --json -o "$TMP/no/such/dir/o.json"
+expect_exit 2 "$CAPE" diagnose "$IN" --json -o "$TMP/no/such/dir/o.json"
 expect_one_line_err
 expect_err 'o.json: cannot create'
 
