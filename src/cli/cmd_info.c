@@ -19,6 +19,7 @@ static void help(void)
            "  --json               machine-readable output\n"
            "  -o, --output FILE    write to FILE (atomically)\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --pre NAME           GGUF pre-tokenizer to use instead of tokenizer.ggml.pre\n"
            "  -h, --help           this help\n");
 }
 
@@ -42,9 +43,9 @@ static const char *rope_name(model_rope r)
 
 int cmd_info(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_TOK };
+    enum { O_JSON = 256, O_TOK, O_PRE };
     static const struct option opts[] = {{"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
-                                         {"tokenizer", 1, 0, O_TOK}, {"help", 0, 0, 'h'},
+                                         {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int json = 0, c;
     const char *output = NULL;
@@ -57,6 +58,7 @@ int cmd_info(int argc, char **argv)
         case 'o': output = optarg; break;
         case O_JSON: json = 1; break;
         case O_TOK: lo.tokenizer_path = optarg; break;
+        case O_PRE: lo.pre = optarg; break;
         default: return cli_usage_error("info", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -68,6 +70,7 @@ int cmd_info(int argc, char **argv)
         return cli_report(&e);
     const model_config *k = model_cfg(m);
     const tok *t = model_tok(m);
+    cli_tok_warning(t);
     counts cn = {0};
     model_each_tensor(m, count, &cn);
     json_t *r = json_object();

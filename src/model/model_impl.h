@@ -52,7 +52,7 @@ int model_build(model *m, const tensor_table *tab, cape_err *e);
 int model_arch_from_name(const char *name, model_arch *arch);
 void model_arch_defaults(model_config *c);
 
-int model_load_gguf(model *m, const char *path, cape_err *e);
+int model_load_gguf(model *m, const char *path, const model_load_opts *o, cape_err *e);
 int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cape_err *e);
 int model_load_safetensors(model *m, const char *path, const model_load_opts *o, cape_err *e);
 

@@ -51,6 +51,10 @@ tok *tok_from_hf_json(const char *path, cape_err *e);
 tok *tok_from_hf_json_buffer(const char *json, size_t len, const char *name, cape_err *e);
 void tok_free(tok *t);
 
+/* The tokenizer.ggml.pre names cape knows (llama.cpp's list), by index. */
+int tok_pre_count(void);
+const char *tok_pre_name_at(int i); /* NULL past the end */
+
 tok_kind tok_get_kind(const tok *t);
 /* A one-line note for the user about the vocabulary ("" when none). */
 const char *tok_warning(const tok *t);

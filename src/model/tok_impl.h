@@ -40,8 +40,6 @@ typedef struct {
 
 /* 0 and *out filled, or -1 for a name llama.cpp does not know. */
 int tok_pre_lookup(const char *name, tok_pre_info *out);
-int tok_pre_count(void);
-const char *tok_pre_name_at(int i);
 /* The rule's regexes, NULL-terminated (at most TOK_MAX_RE). */
 const char *const *tok_pre_rules(int rule);
 const char *tok_pre_rule_name(int rule);
