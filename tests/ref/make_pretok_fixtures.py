@@ -128,8 +128,6 @@ def learn_merges(seqs, n_merges):
         if not pairs:
             break
         best = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
-        if best[1] < 2:
-            break
         a, b = best[0]
         merges.append((a, b))
         for i, s in enumerate(seqs):
@@ -152,7 +150,7 @@ def training_text():
 def bpe_vocab():
     alpha = byte_alphabet()
     enc = lambda s: "".join(alpha[b] for b in s.encode())
-    merges = learn_merges([enc(s) for s in training_text()], 400)
+    merges = learn_merges([enc(s) for s in training_text()], 300)
     tokens = [alpha[b] for b in range(256)]
     seen = set(tokens)
     for a, b in merges:
@@ -170,7 +168,7 @@ def bpe_vocab():
 def raw_vocab():
     esc = lambda s: s.replace(" ", "\u2581")
     text = training_text()
-    merges = learn_merges([list(esc(s)) for s in text], 400)
+    merges = learn_merges([list(esc(s)) for s in text], 300)
     tokens = [f"<0x{b:02X}>" for b in range(256)]
     types = [6] * 256
     seen = set(tokens)
