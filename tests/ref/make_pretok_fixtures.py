@@ -191,6 +191,15 @@ def raw_vocab():
     return tokens, types, [f"{a} {b}" for a, b in merges]
 
 
+def space_pair(s):
+    """Whether s has a run of whitespace with a space and another character.
+    With the "whitespace" rule set such a run is one piece of raw UTF-8, and
+    llama.cpp aborts when a space is part of a merge candidate
+    (find_bpe_rank's assertion), so it gives no ids for these strings."""
+    import re
+    return any(len(m.group()) > 1 and " " in m.group() for m in re.finditer(r"\s+", s))
+
+
 def write_gguf(path, vocab, pre):
     tokens, types, merges = vocab
     w = gguf.GGUFWriter(path, "gpt2")
@@ -233,6 +242,8 @@ def main():
             write_gguf(path, raw if name in RAW else bpe, name)
             llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
             for i, s in enumerate(STRINGS):
+                if name == "whitespace" and space_pair(s):
+                    continue
                 ids = llm.tokenize(s.encode(), add_bos=False, special=False)
                 lines.append(f"{name}\t{i}\t{' '.join(map(str, ids))}\n")
             del llm

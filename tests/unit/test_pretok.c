@@ -72,10 +72,10 @@ static void every_name_matches_llama_cpp(void **state)
             t = tok_from_gguf_pre(is_raw(cur) ? fr : fb, cur, &e);
             if (!t)
                 fail_msg("%s: %s", cur, e.msg);
-            for (int i = 0; i < n_known; i++)
-                if (!strcmp(tok_pre_name_at(i), cur))
-                    seen[i] = 1;
         }
+        for (int i = 0; i < n_known; i++)
+            if (!strcmp(tok_pre_name_at(i), cur))
+                seen[i]++;
         int *ids, n;
         assert_int_equal(tok_encode(t, s[idx].text, s[idx].len, 0, &ids, &n, &e), 0);
         char got[4096] = "";
@@ -98,14 +98,16 @@ static void every_name_matches_llama_cpp(void **state)
         lines++;
     }
     tok_free(t);
+    /* every name, on (nearly) every string: the "whitespace" rule set lacks the
+     * strings llama.cpp aborts on (see the fixture script) */
     for (int i = 0; i < n_known; i++)
-        if (!seen[i]) {
+        if (seen[i] < ns - 8) {
             bad++;
-            print_message("no reference ids for '%s'\n", tok_pre_name_at(i));
+            print_message("reference ids for '%s' on %d strings only\n", tok_pre_name_at(i), seen[i]);
         }
     if (bad)
         fail_msg("%d of %d cases differ from llama.cpp", bad, lines);
-    assert_int_equal(lines, n_known * ns);
+    assert_true(lines >= n_known * (ns - 1));
     free(seen);
     gguf_close(fb);
     gguf_close(fr);
@@ -133,6 +135,7 @@ static void unknown_name_refused(void **state)
     assert_string_equal(tok_describe(t), "bpe-qwen2");
     assert_string_equal(tok_warning(t), "");
     tok_free(t);
+    e = (cape_err){0};
     assert_null(tok_from_gguf_pre(f, "nonsense", &e));
     assert_non_null(strstr(e.msg, "--pre 'nonsense' is not a pre-tokenizer cape knows"));
     gguf_close(f);
