@@ -316,6 +316,8 @@ typedef struct {
     heap q;
     char *scratch; /* for "left right" merge keys */
     pcre2_match_data *md[TOK_MAX_RE]; /* one per pre-tokenizer regex */
+    const char *mapped, *orig; /* text the regexes see, and the text it stands for */
+    size_t *orig_off;          /* offset in orig of each byte of mapped (and its end) */
     size_t scratch_cap;
     int oom;
 } merger;
@@ -530,6 +532,11 @@ static int get_utf8(const uint8_t *s, size_t n, uint32_t *cp)
 
 static int bpe_piece(const tok *t, merger *m, const char *s, size_t n, idbuf *out)
 {
+    if (m->mapped) { /* back from the text the regexes saw to the real one */
+        size_t a = (size_t)(s - m->mapped);
+        s = m->orig + m->orig_off[a];
+        n = m->orig_off[a + n] - m->orig_off[a];
+    }
     char *buf = malloc(2 * n + 1);
     if (!buf)
         return -1;
@@ -669,6 +676,60 @@ static char *valid_utf8(const char *s, size_t n, size_t *out_n)
     return o;
 }
 
+/* The whitespace above ASCII in llama.cpp's tables. llama.cpp hands its
+ * regexes each of these as \v: \s matches it, no literal character class
+ * does (a range such as U+0800-U+4E00 leaves U+3000 alone). */
+static int llama_space(uint32_t c)
+{
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Splits s[0..n) with the built-in rules as llama.cpp sees the text. */
+static int bpe_split_spaces(const tok *t, merger *m, const char *s, size_t n, idbuf *out)
+{
+    size_t i = 0, k = 0;
+    uint32_t c;
+    while (i < n) {
+        int l = get_utf8((const uint8_t *)s + i, n - i, &c);
+        if (llama_space(c))
+            break;
+        i += (size_t)l;
+    }
+    if (i == n) /* nothing to map */
+        return bpe_split(t, m, 0, s, n, out);
+    char *mt = malloc(n + 1);
+    size_t *off = malloc((n + 1) * sizeof *off);
+    if (!mt || !off) {
+        free(mt);
+        free(off);
+        return -1;
+    }
+    for (i = 0; i < n;) {
+        int l = get_utf8((const uint8_t *)s + i, n - i, &c);
+        if (llama_space(c)) {
+            off[k] = i;
+            mt[k++] = '\v';
+        } else {
+            for (int j = 0; j < l; j++) {
+                off[k] = i + (size_t)j;
+                mt[k++] = s[i + (size_t)j];
+            }
+        }
+        i += (size_t)l;
+    }
+    off[k] = n;
+    m->mapped = mt;
+    m->orig = s;
+    m->orig_off = off;
+    int rc = bpe_split(t, m, 0, mt, k, out);
+    m->mapped = m->orig = NULL;
+    m->orig_off = NULL;
+    free(mt);
+    free(off);
+    return rc;
+}
+
 /* One fragment of raw text for byte-level BPE. prefix: read it as if it began
  * with a space (ByteLevel add_prefix_space); spaces become U+2581 where the
  * pre-tokenizer says so (llama.cpp's escape_whitespaces). */
@@ -676,7 +737,7 @@ static int bpe_fragment(const tok *t, merger *m, const char *s, size_t n, int pr
 {
     int esc = (t->pre_flags & TOK_PRE_ESCAPE_WS) != 0;
     if (!prefix && !esc)
-        return bpe_split(t, m, 0, s, n, out);
+        return t->split_empty ? bpe_split_spaces(t, m, s, n, out) : bpe_split(t, m, 0, s, n, out);
     char *b = malloc(3 * (n + 1));
     if (!b)
         return -1;
@@ -704,7 +765,7 @@ static int bpe_fragment(const tok *t, merger *m, const char *s, size_t n, int pr
         b = e2;
         k = j;
     }
-    int rc = bpe_split(t, m, 0, b, k, out);
+    int rc = t->split_empty ? bpe_split_spaces(t, m, b, k, out) : bpe_split(t, m, 0, b, k, out);
     free(b);
     return rc;
 }

@@ -88,7 +88,14 @@ STRINGS = [
     "...",
     "a",
     "",
+    "zyzzyva",
+    "Zyzzyva zyzzyva",
 ]
+
+# Strings kept out of the merges: their words are vocabulary entries that no
+# merge builds (EXTRA_TOKENS), so only a rule set that takes a piece that is a
+# token as it is (llama.cpp's ignore_merges) gives them as one token.
+UNMERGED = {"zyzzyva", "Zyzzyva zyzzyva"}
 
 EXTRA_TEXT = (
     "The quick brown fox jumps over the lazy dog. It's 2024 and we're testing "
@@ -96,8 +103,8 @@ EXTRA_TEXT = (
     "function main() { return 0; }\n\n    indented code\n"
 )
 
-# Whole-word tokens that no merge builds.
-EXTRA_TOKENS = ["Hello", " world", "   ", "123", "'s", "\n\n", "World", " hello"]
+# Whole-word tokens that no merge builds (see UNMERGED).
+EXTRA_TOKENS = ["zyzzyva", " zyzzyva", "Zyzzyva", "\u2581zyzzyva"]
 
 SEP = "\n__ggml_vocab_test__\n"
 
@@ -144,13 +151,54 @@ def learn_merges(seqs, n_merges):
 
 
 def training_text():
-    return STRINGS + [EXTRA_TEXT]
+    return [s for s in STRINGS if s not in UNMERGED] + [EXTRA_TEXT]
+
+
+# Split rules of the common kinds (Python's regex module, close to what the
+# pre-tokenizers do). Merges are learned over the pieces they give, so most
+# pieces any rule set makes are whole tokens and a different split gives
+# different ids.
+PIECE_RULES = [
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r" ?[^(\s|.,!?…。，、।۔،)]+",
+    r"\s?\p{L}+|\s?\p{P}+|\p{N}+",
+]
+
+
+def pieces(text, rules):
+    import regex
+    out = []
+    for r in rules:
+        pos = 0
+        for m in regex.finditer(r, text):
+            if m.start() > pos:
+                out.append(text[pos:m.start()])
+            if m.end() > m.start():
+                out.append(m.group())
+            pos = m.end()
+        if pos < len(text):
+            out.append(text[pos:])
+    return out
+
+
+def training_pieces():
+    seen, out = set(), []
+    for t in training_text():
+        for p in pieces(t, PIECE_RULES):
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+    return out
 
 
 def bpe_vocab():
     alpha = byte_alphabet()
     enc = lambda s: "".join(alpha[b] for b in s.encode())
-    merges = learn_merges([enc(s) for s in training_text()], 300)
+    merges = learn_merges([enc(p) for p in training_pieces()], 4000)
     tokens = [alpha[b] for b in range(256)]
     seen = set(tokens)
     for a, b in merges:
@@ -168,7 +216,8 @@ def bpe_vocab():
 def raw_vocab():
     esc = lambda s: s.replace(" ", "\u2581")
     text = training_text()
-    merges = learn_merges([list(esc(s)) for s in text], 300)
+    lines = [esc(p) for t in text for p in pieces(t, [r"[^\n]+|[\n]+", r"\S+"])]
+    merges = learn_merges([list(p) for p in dict.fromkeys(lines)], 4000)
     tokens = [f"<0x{b:02X}>" for b in range(256)]
     types = [6] * 256
     seen = set(tokens)
