@@ -7,7 +7,7 @@ P=tests/ref/pretok
 # llama.cpp's ids for NAME on string INDEX of $P/strings.txt, as cape --ids prints them
 want() { awk -F'\t' -v n="$1" -v i="$2" '$1 == n && $2 == i { gsub(/ /, ", ", $3); print "[" $3 "]" }' $P/expected.txt; }
 TEXT='1 12 123 1234 12345 123456 1234567 12345678'   # string 9
-[ "$(sed -n 10p $P/strings.txt)" = "$TEXT" ] || die "strings.txt changed: string 9 is not the digit string"
+[ "$(awk 'BEGIN { RS = "\n__ggml_vocab_test__\n" } NR == 10' $P/strings.txt)" = "$TEXT" ] || die "strings.txt changed: string 9 is not the digit string"
 
 printf '%s' "$TEXT" | expect_exit 2 "$CAPE" tokenize $P/bad-pre.gguf --ids
 expect_one_line_err
