@@ -24,9 +24,12 @@ _Static_assert((int)TOK_PRE_LLAMA3 == (int)R_LLAMA3 && (int)TOK_PRE_FALCON == (i
                    (int)TOK_PRE_QWEN2 == (int)R_QWEN2,
                "tok_impl.h numbers the rule sets as this table does");
 
-/* Digits in groups of three counted from the right (1234567 -> 1 234 567),
- * as llama.cpp's AFMoE digit splitter (also used for Tiny Aya) does it. */
-#define RE_DIGITS_3 "\\p{N}{1,3}(?=(?:\\p{N}{3})*(?!\\p{N}))"
+/* llama.cpp's AFMoE digit splitter (also used for Tiny Aya): a run of digits
+ * is cut into groups of three counted from the right (1234567 -> 1 234 567),
+ * and the text before a run stays with its first group ("ab 1234" -> "ab 1",
+ * "234"). That is, the text is cut after every group: an empty match where
+ * a digit precedes and a multiple of three digits ends the run. */
+#define RE_DIGITS_3 "(?<=\\p{N})(?=(?:\\p{N}{3})*(?!\\p{N}))"
 
 /* Kimi-K2: llama.cpp splits with a hand-written scanner for the pattern
  * [\p{Han}]+ | letters other than Han with an optional leading non-letter and

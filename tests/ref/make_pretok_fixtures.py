@@ -88,6 +88,7 @@ STRINGS = [
     "...",
     "a",
     "",
+    "@  99 abc1234x 7",
     "zyzzyva",
     "Zyzzyva zyzzyva",
 ]
