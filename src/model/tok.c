@@ -1086,7 +1086,8 @@ tok *tok_from_gguf_pre(const gguf_file *f, const char *pre_override, cape_err *e
         t->unk = v >= 0 && v < t->n ? (int)v : -1;
     if (gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b))
         t->add_bos = b;
-    if (gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b))
+    /* llama.cpp reads it for SentencePiece vocabularies only */
+    if (t->kind == TOK_SPM && gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b))
         t->add_space_prefix = b;
     if (tok_finish(t, path, e))
         goto fail;

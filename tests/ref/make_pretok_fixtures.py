@@ -267,6 +267,9 @@ def write_gguf(path, vocab, pre):
     w.add_token_types(types)
     w.add_token_merges(merges)
     w.add_add_bos_token(False)
+    # llama.cpp reads this key for SentencePiece vocabularies only; a BPE
+    # vocabulary that carries it is tokenized without a leading space
+    w.add_add_space_prefix(True)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -82,19 +82,21 @@ static void every_name_matches_llama_cpp(void **state)
         size_t k = 0;
         for (int i = 0; i < n && k < sizeof got - 16; i++)
             k += (size_t)snprintf(got + k, sizeof got - k, "%s%d", i ? " " : "", ids[i]);
+        int wrong = 0;
         if (strcmp(got, tab2 + 1) != 0) {
-            bad++;
+            wrong = 1;
             print_message("%s string %d '%.*s'\n  cape      %s\n  llama.cpp %s\n", cur, idx,
                           (int)s[idx].len, s[idx].text, got, tab2 + 1);
         }
         /* and the ids decode to the text */
         char *dec = tok_decode(t, ids, n, 0);
         if (strlen(dec) != s[idx].len || memcmp(dec, s[idx].text, s[idx].len) != 0) {
-            bad++;
+            wrong = 1;
             print_message("%s string %d decodes to '%s'\n", cur, idx, dec);
         }
         free(dec);
         free(ids);
+        bad += wrong;
         lines++;
     }
     tok_free(t);
