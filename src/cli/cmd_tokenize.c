@@ -50,8 +50,13 @@ static char *slurp(FILE *fp, size_t *len)
 static tok *load_tok(const char *path, const model_load_opts *lo, model **m, cape_err *e)
 {
     size_t n = strlen(path);
-    if (n > 5 && strcmp(path + n - 5, ".json") == 0 && !strstr(path, "index.json"))
+    if (n > 5 && strcmp(path + n - 5, ".json") == 0 && !strstr(path, "index.json")) {
+        if (lo->pre) {
+            err_set(e, CAPE_EINPUT, "%s: --pre applies to GGUF vocabularies only", path);
+            return NULL;
+        }
         return tok_from_hf_json(path, e);
+    }
     gguf_file *g = NULL;
     FILE *fp = fopen(path, "rb");
     char magic[4] = {0};

@@ -278,7 +278,9 @@ model *model_load(const char *path, const model_load_opts *o, cape_err *e)
             memset(magic, 0, 4);
         fclose(fp);
     }
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    if (o && o->pre && memcmp(magic, "GGUF", 4) != 0 && (fp || stat(path, &st) == 0))
+        rc = err_set(e, CAPE_EINPUT, "%s: --pre applies to GGUF vocabularies only", path);
+    else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         rc = model_load_safetensors(m, path, o, e);
     else if (!fp)
         rc = err_set(e, CAPE_EINPUT, "%s: cannot open: %s", path, strerror(errno));

@@ -972,6 +972,12 @@ tok *tok_from_gguf_pre(const gguf_file *f, const char *pre_override, cape_err *e
         err_set(e, CAPE_EFAIL, "out of memory");
         return NULL;
     }
+    if (pre_override && strcmp(model, "gpt2") != 0) {
+        err_set(e, CAPE_EINPUT, "%s: --pre applies to byte-level BPE vocabularies "
+                "(tokenizer.ggml.model 'gpt2'); this one is '%s'", path, model);
+        free(t);
+        return NULL;
+    }
     if (strcmp(model, "llama") == 0) {
         t->kind = TOK_SPM;
         t->add_space_prefix = 1;

@@ -38,4 +38,13 @@ expect_exit 2 "$CAPE" info tests/ref/hf/gpt2.gguf --pre nonsense
 expect_one_line_err
 expect_exit 2 "$CAPE" run tests/ref/hf/gpt2.gguf --pre nonsense -p hi -n 1
 expect_one_line_err
+# --pre where it cannot apply is refused, not ignored
+expect_exit 2 "$CAPE" tokenize ../shared/data/tokenizers/ggml-vocab-llama-spm.gguf --pre gpt-2 -p hi
+expect_one_line_err
+expect_err "ggml-vocab-llama-spm.gguf: --pre applies to byte-level BPE vocabularies .*this one is 'llama'"
+expect_exit 2 "$CAPE" tokenize tests/ref/hf/tokenizer.json --pre gpt-2 -p hi
+expect_err "tokenizer.json: --pre applies to GGUF vocabularies only"
+expect_exit 2 "$CAPE" info tests/ref/hf/gpt2 --pre gpt-2
+expect_one_line_err
+expect_err "gpt2: --pre applies to GGUF vocabularies only"
 done_ok
