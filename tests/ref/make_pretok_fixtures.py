@@ -89,6 +89,9 @@ STRINGS = [
     "a",
     "",
     "@  99 abc1234x 7",
+    "nel\u0085line\u2028sep soft\u00adhyphen zero\u200bwidth \ufeffbom",
+    "\u01c5ungla \u02b0mod \U00020000\U0001d400 \u0e01\u0e31\u0e19 \u1100\u1161 A\u0301B",
+    "\'\'\' \'\'s IMGIMGABCDZ <sentinel:7>x 12345678901 \u0663\u0664 \uff11\uff12\uff13\uff14",
     "zyzzyva",
     "Zyzzyva zyzzyva",
 ]
