@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "base/err.h"
+#include "model/tok.h"
 #include "phase/scores.h"
 
 #define CAPE_VERSION "0.1.0"
@@ -22,6 +23,8 @@ typedef struct {
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "cape: message" for a library error and returns its exit code. */
 int cli_report(const cape_err *e);
+/* Prints the tokenizer's note about its file (a missing tokenizer.ggml.pre), if any. */
+void cli_tok_warning(const tok *t);
 
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);

@@ -24,6 +24,7 @@ static void help(void)
            "  --json               machine-readable output\n"
            "  -o, --output FILE    write to FILE (atomically)\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --pre NAME           GGUF pre-tokenizer to use instead of tokenizer.ggml.pre\n"
            "  -h, --help           this help\n");
 }
 
@@ -47,10 +48,10 @@ static const char *rope_name(model_rope r)
 
 int cmd_info(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_TOK, O_CHECK };
+    enum { O_JSON = 256, O_TOK, O_CHECK, O_PRE };
     static const struct option opts[] = {{"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
-                                         {"tokenizer", 1, 0, O_TOK}, {"help", 0, 0, 'h'},
-                                         {"check", 0, 0, O_CHECK},
+                                         {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE},
+                                         {"help", 0, 0, 'h'}, {"check", 0, 0, O_CHECK},
                                          {0, 0, 0, 0}};
     int json = 0, check = 0, c;
     const char *output = NULL;
@@ -64,6 +65,7 @@ int cmd_info(int argc, char **argv)
         case O_JSON: json = 1; break;
         case O_TOK: lo.tokenizer_path = optarg; break;
         case O_CHECK: check = 1; break;
+        case O_PRE: lo.pre = optarg; break;
         default: return cli_usage_error("info", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -75,6 +77,7 @@ int cmd_info(int argc, char **argv)
         return cli_report(&e);
     const model_config *k = model_cfg(m);
     const tok *t = model_tok(m);
+    cli_tok_warning(t);
     sink_model sm;
     model_weight_check wc = {0};
     if (sink_model_read_file(&sm, argv[optind], k->ffn_dim, &e) ||

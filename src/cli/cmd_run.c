@@ -33,6 +33,7 @@ static void help(void)
            "  -t, --threads K      threads (1)\n"
            "  -c, --ctx N          context length (model's, at most 4096)\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --pre NAME           GGUF pre-tokenizer to use instead of tokenizer.ggml.pre\n"
            "  --no-bos             do not add the BOS token the model asks for\n"
            "  --ignore-eos         keep generating after the end-of-sequence token\n"
            "  --stats              print prompt and generation speed to stderr\n"
@@ -82,11 +83,11 @@ static char *read_stdin(void)
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS, O_REL };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS, O_REL, O_PRE };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
-        {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK},
+        {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE},
         {"no-bos", 0, 0, O_NOBOS}, {"ignore-eos", 0, 0, O_IGNEOS}, {"stats", 0, 0, O_STATS}, {"dump-logits", 1, 0, O_DUMP}, {"exact", 0, 0, O_EXACT},
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
@@ -116,6 +117,7 @@ int cmd_run(int argc, char **argv)
         case O_TOPP: rc = cli_parse_double(cmd, "--top-p", optarg, &topp); break;
         case O_SEED: rc = cli_parse_int(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL, &seed); break;
         case O_TOK: lo.tokenizer_path = optarg; break;
+        case O_PRE: lo.pre = optarg; break;
         case O_NOBOS: no_bos = 1; break;
         case O_IGNEOS: ign_eos = 1; break;
         case O_STATS: stats = 1; break;
@@ -167,6 +169,7 @@ int cmd_run(int argc, char **argv)
     if (!m)
         goto out;
     const tok *t = model_tok(m);
+    cli_tok_warning(t);
     const model_config *cfg = model_cfg(m);
     int flags = TOK_PARSE_SPECIAL | (!no_bos && tok_wants_bos(t) ? TOK_ADD_BOS : 0);
     if (tok_encode(t, prompt, strlen(prompt), flags, &ids, &n, &e))

@@ -28,6 +28,7 @@ static void help(void)
            "  --json               one JSON array of {logprob, n_tokens, greedy}\n"
            "  -o, --output FILE    write to FILE (atomically)\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --pre NAME           GGUF pre-tokenizer to use instead of tokenizer.ggml.pre\n"
            "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
            "  --source NAME        a sink model (cape train --sinks): that source's sinks on\n"
            "  --sinks MODE         source | backbone | all | off (default off: each context is\n"
@@ -95,10 +96,10 @@ static void on_item(void *user, int item, int ctx_tokens)
 
 int cmd_score(int argc, char **argv)
 {
-    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS };
+    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS, O_PRE };
     static const struct option opts[] = {
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"bos", 0, 0, O_BOS}, {"no-bos", 0, 0, O_NOBOS},
-        {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK}, {"exact", 0, 0, O_EXACT},
+        {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE}, {"exact", 0, 0, O_EXACT},
         {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long threads = 1, ctx = 0;
     int bos = -1, json = 0, c;
@@ -117,6 +118,7 @@ int cmd_score(int argc, char **argv)
         case O_NOBOS: bos = 0; break;
         case O_JSON: json = 1; break;
         case O_TOK: lo.tokenizer_path = optarg; break;
+        case O_PRE: lo.pre = optarg; break;
         case O_EXACT: tensor_set_exact(1); break;
         case O_SOURCE: sink_source = optarg; break;
         case O_SINKS: sink_mode = optarg; break;
@@ -147,6 +149,7 @@ int cmd_score(int argc, char **argv)
     }
     if (!(m = model_load(argv[optind], &lo, &e)))
         goto out;
+    cli_tok_warning(model_tok(m));
     model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads};
     if (!(s = model_session_new(m, &so, &e)))
         goto out;

@@ -23,6 +23,7 @@ static void help(void)
            "  --no-parse-special   treat special-token text such as <s> as plain text\n"
            "  -p, --prompt TEXT    tokenize TEXT instead of standard input\n"
            "  --tokenizer PATH     tokenizer for a llama2.c checkpoint\n"
+           "  --pre NAME           GGUF pre-tokenizer to use instead of tokenizer.ggml.pre\n"
            "  -h, --help           this help\n");
 }
 
@@ -49,8 +50,13 @@ static char *slurp(FILE *fp, size_t *len)
 static tok *load_tok(const char *path, const model_load_opts *lo, model **m, cape_err *e)
 {
     size_t n = strlen(path);
-    if (n > 5 && strcmp(path + n - 5, ".json") == 0 && !strstr(path, "index.json"))
+    if (n > 5 && strcmp(path + n - 5, ".json") == 0 && !strstr(path, "index.json")) {
+        if (lo->pre) {
+            err_set(e, CAPE_EINPUT, "%s: --pre applies to GGUF vocabularies only", path);
+            return NULL;
+        }
         return tok_from_hf_json(path, e);
+    }
     gguf_file *g = NULL;
     FILE *fp = fopen(path, "rb");
     char magic[4] = {0};
@@ -63,7 +69,7 @@ static tok *load_tok(const char *path, const model_load_opts *lo, model **m, cap
         if (!(g = gguf_open(path, e)))
             return NULL;
         int only_vocab = gguf_n_tensors(g) == 0;
-        tok *t = only_vocab ? tok_from_gguf(g, e) : NULL;
+        tok *t = only_vocab ? tok_from_gguf_pre(g, lo->pre, e) : NULL;
         gguf_close(g);
         if (only_vocab)
             return t;
@@ -75,10 +81,10 @@ static tok *load_tok(const char *path, const model_load_opts *lo, model **m, cap
 
 int cmd_tokenize(int argc, char **argv)
 {
-    enum { O_IDS = 256, O_NOBOS, O_NOSPECIAL, O_TOK };
+    enum { O_IDS = 256, O_NOBOS, O_NOSPECIAL, O_TOK, O_PRE };
     static const struct option opts[] = {
         {"ids", 0, 0, O_IDS}, {"no-bos", 0, 0, O_NOBOS}, {"no-parse-special", 0, 0, O_NOSPECIAL},
-        {"prompt", 1, 0, 'p'}, {"tokenizer", 1, 0, O_TOK}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"prompt", 1, 0, 'p'}, {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int ids_only = 0, no_bos = 0, special = 1, c;
     const char *prompt = NULL;
     model_load_opts lo = {0};
@@ -92,6 +98,7 @@ int cmd_tokenize(int argc, char **argv)
         case O_NOBOS: no_bos = 1; break;
         case O_NOSPECIAL: special = 0; break;
         case O_TOK: lo.tokenizer_path = optarg; break;
+        case O_PRE: lo.pre = optarg; break;
         default: return cli_usage_error("tokenize", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -102,6 +109,7 @@ int cmd_tokenize(int argc, char **argv)
     tok *t = load_tok(argv[optind], &lo, &m, &e);
     if (!t)
         return cli_report(&e);
+    cli_tok_warning(t);
     size_t len;
     char *text = prompt ? strdup(prompt) : slurp(stdin, &len);
     if (prompt && text)

@@ -25,6 +25,12 @@ int cli_report(const cape_err *e)
     return e->code ? e->code : CAPE_EFAIL;
 }
 
+void cli_tok_warning(const tok *t)
+{
+    if (t && tok_warning(t)[0])
+        fprintf(stderr, "cape: warning: %s\n", tok_warning(t));
+}
+
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
 {
     if (text_parse_double(s, out))

@@ -105,7 +105,7 @@ static int gguf_config(model *m, const gguf_file *f, cape_err *e)
     return 0;
 }
 
-int model_load_gguf(model *m, const char *path, cape_err *e)
+int model_load_gguf(model *m, const char *path, const model_load_opts *o, cape_err *e)
 {
     snprintf(m->format, sizeof m->format, "gguf");
     if (!(m->gguf = gguf_open(path, e)))
@@ -116,7 +116,7 @@ int model_load_gguf(model *m, const char *path, cape_err *e)
     tensor_table tab = {(gguf_tensor *)gguf_tensor_at(m->gguf, 0), (int)gguf_n_tensors(m->gguf)};
     if (model_build(m, &tab, e))
         return e->code;
-    if (!(m->tok = tok_from_gguf(m->gguf, e)))
+    if (!(m->tok = tok_from_gguf_pre(m->gguf, o ? o->pre : NULL, e)))
         return e->code;
     /* special token ids must name a token: a file that says otherwise is broken */
     static const char *special[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"};
@@ -325,12 +325,14 @@ model *model_load(const char *path, const model_load_opts *o, cape_err *e)
             memset(magic, 0, 4);
         fclose(fp);
     }
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    if (o && o->pre && memcmp(magic, "GGUF", 4) != 0 && (fp || stat(path, &st) == 0))
+        rc = err_set(e, CAPE_EINPUT, "%s: --pre applies to GGUF vocabularies only", path);
+    else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         rc = model_load_safetensors(m, path, o, e);
     else if (!fp)
         rc = err_set(e, CAPE_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     else if (memcmp(magic, "GGUF", 4) == 0)
-        rc = model_load_gguf(m, path, e);
+        rc = model_load_gguf(m, path, o, e);
     else if (has_suffix(path, ".safetensors") || has_suffix(path, ".json"))
         rc = model_load_safetensors(m, path, o, e);
     else if (has_suffix(path, ".bin"))

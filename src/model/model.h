@@ -99,6 +99,7 @@ const char *model_hook_point_name(model_hook_point p);
 
 typedef struct {
     const char *tokenizer_path; /* llama2.c tokenizer.bin or tokenizer.json; NULL = find it */
+    const char *pre;            /* GGUF tokenizer.ggml.pre to use instead of the file's; NULL = the file's */
 } model_load_opts;
 
 typedef struct model model;

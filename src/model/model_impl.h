@@ -56,7 +56,7 @@ void model_arch_defaults(model_config *c);
  * vocabulary is an input error naming both files. */
 int model_check_tok_size(const model *m, const char *tok_path, cape_err *e);
 
-int model_load_gguf(model *m, const char *path, cape_err *e);
+int model_load_gguf(model *m, const char *path, const model_load_opts *o, cape_err *e);
 int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cape_err *e);
 int model_load_safetensors(model *m, const char *path, const model_load_opts *o, cape_err *e);
 

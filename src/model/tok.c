@@ -127,48 +127,6 @@ void tok_free(tok *t)
     free(t);
 }
 
-tok_pre tok_pre_from_name(const char *name)
-{
-    static const struct {
-        const char *name;
-        tok_pre pre;
-    } P[] = {
-        {"gpt-2", TOK_PRE_GPT2},   {"gpt2", TOK_PRE_GPT2},         {"mpt", TOK_PRE_GPT2},
-        {"olmo", TOK_PRE_GPT2},    {"jais", TOK_PRE_GPT2},         {"gpt-neox", TOK_PRE_GPT2},
-        {"llama3", TOK_PRE_LLAMA3}, {"llama-bpe", TOK_PRE_LLAMA3}, {"llama-v3", TOK_PRE_LLAMA3},
-        {"dbrx", TOK_PRE_LLAMA3},  {"smaug-bpe", TOK_PRE_LLAMA3},  {"qwen2", TOK_PRE_QWEN2},
-        {"falcon", TOK_PRE_FALCON}, {"starcoder", TOK_PRE_STARCODER},
-        {"refact", TOK_PRE_STARCODER}, {"smollm", TOK_PRE_STARCODER},
-        {"default", TOK_PRE_DEFAULT},
-    };
-    for (size_t i = 0; i < sizeof P / sizeof *P; i++)
-        if (strcmp(P[i].name, name) == 0)
-            return P[i].pre;
-    return TOK_PRE_DEFAULT;
-}
-
-/* The pre-tokenizer regexes, applied one after the other (each splits the
- * pieces left by the previous one), as llama.cpp lists them per model. */
-#define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
-#define RE_CONTRACT "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
-static const char *const PRE_RE[][4] = {
-    [TOK_PRE_NONE] = {NULL},
-    [TOK_PRE_GPT2] = {RE_GPT2},
-    [TOK_PRE_LLAMA3] = {RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
-                        "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
-    [TOK_PRE_QWEN2] = {RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
-                       "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
-    [TOK_PRE_FALCON] = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"},
-    [TOK_PRE_DEFAULT] = {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"},
-    [TOK_PRE_STARCODER] = {"\\p{N}", RE_GPT2},
-};
-
-static const char *pre_name(tok_pre p)
-{
-    static const char *n[] = {"", "gpt2", "llama3", "qwen2", "falcon", "default", "starcoder"};
-    return n[p];
-}
-
 static int cmp_special_len(const void *a, const void *b, void *ctx)
 {
     const tok *t = ctx;
@@ -206,19 +164,29 @@ int tok_finish(tok *t, const char *name, cape_err *e)
         pcre2_set_match_limit(t->mctx, 1000000);
         pcre2_set_depth_limit(t->mctx, 10000);
         const char *custom[2] = {t->custom_re, NULL};
-        const char *const *res = t->custom_re ? custom : PRE_RE[t->pre];
-        for (int i = 0; i < 4 && res[i]; i++) {
+        const char *const *res = t->custom_re ? custom : tok_pre_rules(t->pre);
+        t->split_empty = !t->custom_re;
+        for (int i = 0; i < TOK_MAX_RE && res[i]; i++) {
             int err;
             PCRE2_SIZE off;
-            t->re[i] = pcre2_compile((PCRE2_SPTR)res[i], PCRE2_ZERO_TERMINATED,
-                                     PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &off, NULL);
+            /* the built-in rules run as llama.cpp runs them: its category
+             * reading of the pattern, and $ only at the end of the piece */
+            char *pat = t->custom_re ? NULL : tok_pre_pattern(res[i]);
+            if (!t->custom_re && !pat)
+                return err_set(e, CAPE_EFAIL, "out of memory");
+            uint32_t opt = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
+            if (!t->custom_re)
+                opt |= PCRE2_DOLLAR_ENDONLY;
+            t->re[i] = pcre2_compile((PCRE2_SPTR)(pat ? pat : res[i]), PCRE2_ZERO_TERMINATED, opt,
+                                     &err, &off, NULL);
+            free(pat);
             if (!t->re[i])
                 return err_set(e, CAPE_EINPUT, "%s: pre-tokenizer regex does not compile "
                                "(PCRE2 error %d at offset %zu)", name, err, (size_t)off);
             pcre2_jit_compile(t->re[i], PCRE2_JIT_COMPLETE);
             t->n_re = i + 1;
         }
-        snprintf(t->desc, sizeof t->desc, "bpe-%s", pre_name(t->pre));
+        snprintf(t->desc, sizeof t->desc, "bpe-%s", tok_pre_rule_name(t->pre));
     } else {
         snprintf(t->desc, sizeof t->desc, t->ranked ? "spm-ranked" : "spm");
     }
@@ -239,6 +207,7 @@ int tok_n_vocab(const tok *t) { return t->n; }
 int tok_bos(const tok *t) { return t->bos; }
 int tok_eos(const tok *t) { return t->eos; }
 int tok_wants_bos(const tok *t) { return t->add_bos && t->bos >= 0; }
+const char *tok_warning(const tok *t) { return t->warning; }
 
 tok_type tok_token_type(const tok *t, int id)
 {
@@ -346,6 +315,9 @@ typedef struct {
     int ns;
     heap q;
     char *scratch; /* for "left right" merge keys */
+    pcre2_match_data *md[TOK_MAX_RE]; /* one per pre-tokenizer regex */
+    const char *mapped, *orig; /* text the regexes see, and the text it stands for */
+    size_t *orig_off;          /* offset in orig of each byte of mapped (and its end) */
     size_t scratch_cap;
     int oom;
 } merger;
@@ -436,6 +408,8 @@ static int merge_text(merger *m, const char *text, uint32_t n)
 
 static void merger_free(merger *m)
 {
+    for (int i = 0; i < TOK_MAX_RE; i++)
+        pcre2_match_data_free(m->md[i]);
     free(m->s);
     free(m->q.h);
     free(m->scratch);
@@ -558,13 +532,28 @@ static int get_utf8(const uint8_t *s, size_t n, uint32_t *cp)
 
 static int bpe_piece(const tok *t, merger *m, const char *s, size_t n, idbuf *out)
 {
+    if (m->mapped) { /* back from the text the regexes saw to the real one */
+        size_t a = (size_t)(s - m->mapped);
+        s = m->orig + m->orig_off[a];
+        n = m->orig_off[a + n] - m->orig_off[a];
+    }
     char *buf = malloc(2 * n + 1);
     if (!buf)
         return -1;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += (size_t)put_utf8(buf + k, byte_cp((uint8_t)s[i]));
-    int whole = t->ignore_merges ? strmap_get(&t->ids, buf, (uint32_t)k) : -1;
+    int raw = (t->pre_flags & TOK_PRE_RAW) != 0;
+    if (raw) { /* pieces are merged as they are (SentencePiece-style vocabularies) */
+        memcpy(buf, s, n);
+        k = n;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)put_utf8(buf + k, byte_cp((uint8_t)s[i]));
+    }
+    int whole = -1, newlines = (t->pre_flags & TOK_PRE_NL_WHOLE) != 0;
+    for (size_t i = 0; newlines && i < n; i++)
+        newlines = s[i] == '\n';
+    if (t->ignore_merges || newlines)
+        whole = strmap_get(&t->ids, buf, (uint32_t)k);
     if (whole >= 0) {
         push(out, whole);
         free(buf);
@@ -579,6 +568,12 @@ static int bpe_piece(const tok *t, merger *m, const char *s, size_t n, idbuf *ou
         int id = strmap_get(&t->ids, buf + y->off, y->n);
         if (id >= 0) {
             push(out, id);
+        } else if (raw) { /* outside the vocabulary: its bytes as <0xXX> tokens */
+            for (uint32_t j = 0; j < y->n; j++) {
+                int b = t->byte_tok[(uint8_t)buf[y->off + j]];
+                if (b >= 0)
+                    push(out, b);
+            }
         } else { /* a symbol outside the vocabulary: spell its characters */
             for (uint32_t j = 0; j < y->n;) {
                 uint32_t c = utf8_len((uint8_t)buf[y->off + j]);
@@ -595,21 +590,33 @@ static int bpe_piece(const tok *t, merger *m, const char *s, size_t n, idbuf *ou
     return 0;
 }
 
-/* Splits [s, s+n) by regex r (matches and the text between them are both
- * pieces) and hands each piece to the next level. */
+/* Splits [s, s+n) by regex `level` (the matches and the text between them
+ * are both pieces) and hands each piece to the next level. With the built-in
+ * rules an empty match splits the text where it matches, and the search goes
+ * on as C++'s std::regex_iterator does (llama.cpp's reading): first a
+ * non-empty match at the same place, else from the next character. */
 static int bpe_split(const tok *t, merger *m, int level, const char *s, size_t n, idbuf *out)
 {
     if (n == 0)
         return 0;
     if (level == t->n_re)
         return bpe_piece(t, m, s, n, out);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re[level], NULL);
-    if (!md)
+    if (!m->md[level] && !(m->md[level] = pcre2_match_data_create_from_pattern(t->re[level], NULL)))
         return -1;
+    pcre2_match_data *md = m->md[level];
     size_t pos = 0, last = 0;
+    uint32_t retry = 0;
     int rc = 0;
-    while (pos <= n) {
-        int r = pcre2_match(t->re[level], (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, t->mctx);
+    while (pos <= n && !rc) {
+        int r = pcre2_match(t->re[level], (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK | retry, md,
+                            t->mctx);
+        if (r == PCRE2_ERROR_NOMATCH && retry) { /* no non-empty match here: go on from the next character */
+            retry = 0;
+            if (pos >= n)
+                break;
+            pos += utf8_len((uint8_t)s[pos]);
+            continue;
+        }
         if (r == PCRE2_ERROR_NOMATCH)
             break;
         if (r < 0) { /* match or depth limit: a pattern too costly for this text */
@@ -617,20 +624,27 @@ static int bpe_split(const tok *t, merger *m, int level, const char *s, size_t n
             break;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        if (ov[1] == ov[0]) { /* empty match: step one character */
-            if (ov[0] >= n)
+        size_t a = ov[0], b = ov[1];
+        if (b == a && !t->split_empty) { /* tokenizer.json rules: an empty match is skipped */
+            if (a >= n)
                 break;
-            pos = ov[0] + utf8_len((uint8_t)s[ov[0]]);
+            pos = a + utf8_len((uint8_t)s[a]);
             continue;
         }
-        if (ov[0] > last)
-            rc = rc ? rc : bpe_split(t, m, level + 1, s + last, ov[0] - last, out);
-        rc = rc ? rc : bpe_split(t, m, level + 1, s + ov[0], ov[1] - ov[0], out);
-        last = pos = ov[1];
+        if (a > last)
+            rc = bpe_split(t, m, level + 1, s + last, a - last, out);
+        last = a;
+        if (b == a) {
+            retry = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
+            pos = a;
+            continue;
+        }
+        retry = 0;
+        rc = rc ? rc : bpe_split(t, m, level + 1, s + a, b - a, out);
+        last = pos = b;
     }
-    if (last < n)
-        rc = rc ? rc : bpe_split(t, m, level + 1, s + last, n - last, out);
-    pcre2_match_data_free(md);
+    if (last < n && !rc)
+        rc = bpe_split(t, m, level + 1, s + last, n - last, out);
     return rc;
 }
 
@@ -660,6 +674,100 @@ static char *valid_utf8(const char *s, size_t n, size_t *out_n)
     }
     *out_n = k;
     return o;
+}
+
+/* The whitespace above ASCII in llama.cpp's tables. llama.cpp hands its
+ * regexes each of these as \v: \s matches it, no literal character class
+ * does (a range such as U+0800-U+4E00 leaves U+3000 alone). */
+static int llama_space(uint32_t c)
+{
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Splits s[0..n) with the built-in rules as llama.cpp sees the text. */
+static int bpe_split_spaces(const tok *t, merger *m, const char *s, size_t n, idbuf *out)
+{
+    size_t i = 0, k = 0;
+    uint32_t c;
+    while (i < n) {
+        int l = get_utf8((const uint8_t *)s + i, n - i, &c);
+        if (llama_space(c))
+            break;
+        i += (size_t)l;
+    }
+    if (i == n) /* nothing to map */
+        return bpe_split(t, m, 0, s, n, out);
+    char *mt = malloc(n + 1);
+    size_t *off = malloc((n + 1) * sizeof *off);
+    if (!mt || !off) {
+        free(mt);
+        free(off);
+        return -1;
+    }
+    for (i = 0; i < n;) {
+        int l = get_utf8((const uint8_t *)s + i, n - i, &c);
+        if (llama_space(c)) {
+            off[k] = i;
+            mt[k++] = '\v';
+        } else {
+            for (int j = 0; j < l; j++) {
+                off[k] = i + (size_t)j;
+                mt[k++] = s[i + (size_t)j];
+            }
+        }
+        i += (size_t)l;
+    }
+    off[k] = n;
+    m->mapped = mt;
+    m->orig = s;
+    m->orig_off = off;
+    int rc = bpe_split(t, m, 0, mt, k, out);
+    m->mapped = m->orig = NULL;
+    m->orig_off = NULL;
+    free(mt);
+    free(off);
+    return rc;
+}
+
+/* One fragment of raw text for byte-level BPE. prefix: read it as if it began
+ * with a space (ByteLevel add_prefix_space); spaces become U+2581 where the
+ * pre-tokenizer says so (llama.cpp's escape_whitespaces). */
+static int bpe_fragment(const tok *t, merger *m, const char *s, size_t n, int prefix, idbuf *out)
+{
+    int esc = (t->pre_flags & TOK_PRE_ESCAPE_WS) != 0;
+    if (!prefix && !esc)
+        return t->split_empty ? bpe_split_spaces(t, m, s, n, out) : bpe_split(t, m, 0, s, n, out);
+    char *b = malloc(3 * (n + 1));
+    if (!b)
+        return -1;
+    size_t k = 0;
+    if (prefix)
+        b[k++] = ' ';
+    memcpy(b + k, s, n);
+    k += n;
+    if (esc) {
+        size_t j = 0;
+        char *e2 = malloc(3 * k + 1);
+        if (!e2) {
+            free(b);
+            return -1;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (b[i] == ' ') {
+                memcpy(e2 + j, "\xe2\x96\x81", 3);
+                j += 3;
+            } else {
+                e2[j++] = b[i];
+            }
+        }
+        free(b);
+        b = e2;
+        k = j;
+    }
+    int rc = t->split_empty ? bpe_split_spaces(t, m, b, k, out) : bpe_split(t, m, 0, b, k, out);
+    free(b);
+    return rc;
 }
 
 /* ---- encode ---- */
@@ -705,18 +813,9 @@ int tok_encode(const tok *t, const char *text, size_t len, int flags, int **ids,
         if (at > 0) {
             if (t->kind == TOK_SPM)
                 rc = spm_fragment(t, &m, v + pos, at, t->add_space_prefix && prev_special, &out);
-            else if (t->add_space_prefix && pos == 0 && v[0] != ' ') {
-                /* ByteLevel(add_prefix_space): the text is read as if it began with a space */
-                char *sp_text = malloc(at + 1);
-                rc = !sp_text;
-                if (sp_text) {
-                    sp_text[0] = ' ';
-                    memcpy(sp_text + 1, v, at);
-                    rc = bpe_split(t, &m, 0, sp_text, at + 1, &out);
-                    free(sp_text);
-                }
-            } else
-                rc = bpe_split(t, &m, 0, v + pos, at, &out);
+            else
+                rc = bpe_fragment(t, &m, v + pos, at, t->add_space_prefix && pos == 0 && v[0] != ' ',
+                                  &out);
             prev_special = 0;
         }
         if (sp >= 0) {
@@ -765,7 +864,7 @@ int tok_piece(const tok *t, int id, int special, char *buf, int bufsz)
         n = 3;
     }
     int k = 0;
-    if (t->kind == TOK_BPE && (ty == TOK_TYPE_NORMAL)) {
+    if (t->kind == TOK_BPE && ty == TOK_TYPE_NORMAL && !(t->pre_flags & TOK_PRE_RAW)) {
         /* map printable code points back to bytes */
         for (size_t i = 0; i < n;) {
             uint32_t cp;
@@ -791,7 +890,8 @@ int tok_piece(const tok *t, int id, int special, char *buf, int bufsz)
         return k;
     }
     for (size_t i = 0; i < n; i++) {
-        if (t->kind == TOK_SPM && i + 3 <= n && !memcmp(src + i, "\xe2\x96\x81", 3)) {
+        if ((t->kind == TOK_SPM || (t->pre_flags & TOK_PRE_ESCAPE_WS)) && i + 3 <= n &&
+            !memcmp(src + i, "\xe2\x96\x81", 3)) {
             if (k < bufsz)
                 buf[k] = ' ';
             k++;
@@ -841,7 +941,25 @@ char *tok_decode(const tok *t, const int *ids, int n, int special)
 
 /* ---- GGUF vocabularies ---- */
 
-tok *tok_from_gguf(const gguf_file *f, cape_err *e)
+/* The names tok_pre_lookup knows, space-separated, as many as fit in n. */
+static void known_pre_names(char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < tok_pre_count(); i++) {
+        const char *name = tok_pre_name_at(i);
+        size_t l = strlen(name);
+        if (k + l + 5 >= n) {
+            snprintf(buf + k, n - k, "...");
+            return;
+        }
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? " " : "", name);
+    }
+}
+
+tok *tok_from_gguf(const gguf_file *f, cape_err *e) { return tok_from_gguf_pre(f, NULL, e); }
+
+tok *tok_from_gguf_pre(const gguf_file *f, const char *pre_override, cape_err *e)
 {
     const char *path = gguf_path(f);
     char model[32] = "";
@@ -854,6 +972,12 @@ tok *tok_from_gguf(const gguf_file *f, cape_err *e)
         err_set(e, CAPE_EFAIL, "out of memory");
         return NULL;
     }
+    if (pre_override && strcmp(model, "gpt2") != 0) {
+        err_set(e, CAPE_EINPUT, "%s: --pre applies to byte-level BPE vocabularies "
+                "(tokenizer.ggml.model 'gpt2'); this one is '%s'", path, model);
+        free(t);
+        return NULL;
+    }
     if (strcmp(model, "llama") == 0) {
         t->kind = TOK_SPM;
         t->add_space_prefix = 1;
@@ -862,13 +986,36 @@ tok *tok_from_gguf(const gguf_file *f, cape_err *e)
         t->eos = 2;
         t->unk = 0;
     } else if (strcmp(model, "gpt2") == 0) {
-        char pre[32] = "default";
-        gguf_get_cstr(f, "tokenizer.ggml.pre", pre, sizeof pre);
+        /* llama.cpp: a missing name means "default" (with a warning); an
+         * unknown one is an error */
+        char pre[64] = "default", known[640];
+        tok_pre_info info;
+        int have = gguf_get_cstr(f, "tokenizer.ggml.pre", pre, sizeof pre);
+        if (pre_override) {
+            if (tok_pre_lookup(pre_override, &info)) {
+                known_pre_names(known, sizeof known);
+                err_set(e, CAPE_EINPUT, "--pre '%s' is not a pre-tokenizer cape knows; known: %s",
+                        pre_override, known);
+                free(t);
+                return NULL;
+            }
+        } else if (tok_pre_lookup(pre, &info)) {
+            known_pre_names(known, sizeof known);
+            err_set(e, CAPE_EINPUT, "%s: tokenizer.ggml.pre '%s' is not a pre-tokenizer cape knows; "
+                    "override with --pre NAME; known: %s", path, pre, known);
+            free(t);
+            return NULL;
+        } else if (!have) {
+            snprintf(t->warning, sizeof t->warning, "%s has no tokenizer.ggml.pre; using the "
+                     "'default' pre-tokenizer (set one with --pre NAME)", path);
+        }
         t->kind = TOK_BPE;
-        t->pre = tok_pre_from_name(pre);
-        t->ignore_merges = t->pre == TOK_PRE_LLAMA3;
-        t->add_bos = t->pre == TOK_PRE_LLAMA3;
-        t->bos = t->eos = 11;
+        t->pre = info.rule;
+        t->pre_flags = info.flags;
+        t->ignore_merges = (info.flags & TOK_PRE_IGNORE_MERGES) != 0;
+        t->add_bos = (info.flags & TOK_PRE_ADD_BOS) != 0;
+        t->bos = (info.flags & TOK_PRE_NO_BOS) ? -1 : 11;
+        t->eos = 11;
         t->unk = -1;
     } else {
         err_set(e, CAPE_EINPUT, "%s: tokenizer model '%s' is not supported (llama, gpt2 are)",
@@ -945,7 +1092,8 @@ tok *tok_from_gguf(const gguf_file *f, cape_err *e)
         t->unk = v >= 0 && v < t->n ? (int)v : -1;
     if (gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b))
         t->add_bos = b;
-    if (gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b))
+    /* llama.cpp reads it for SentencePiece vocabularies only */
+    if (t->kind == TOK_SPM && gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b))
         t->add_space_prefix = b;
     if (tok_finish(t, path, e))
         goto fail;

@@ -5,9 +5,11 @@
  *        unknown characters spelled as <0xXX> byte tokens (Llama 1/2, Gemma,
  *        llama2.c). A variant merges by rank from a merge list instead of by
  *        score (Hugging Face tokenizer.json files with byte_fallback).
- *   BPE  byte-level BPE: text split by a pre-tokenizer regex (GPT-2, Llama 3,
- *        Qwen2, Falcon rules), each piece's bytes mapped to printable
- *        characters and merged by rank (GPT-2, GPT-NeoX/Pythia, Qwen, Llama 3).
+ *   BPE  byte-level BPE: text split by pre-tokenizer regexes (every rule set
+ *        llama.cpp names in tokenizer.ggml.pre, see tok_pre.c), each piece's
+ *        bytes mapped to printable characters and merged by rank (GPT-2,
+ *        GPT-NeoX/Pythia, Qwen, Llama 3, ...); a few rule sets merge raw UTF-8
+ *        with U+2581 for spaces and <0xXX> byte tokens (Gemma 4).
  *
  * Special tokens (control and user-defined ones) are matched in the text
  * first when TOK_PARSE_SPECIAL is given. Sources: a GGUF vocabulary, a
@@ -40,12 +42,22 @@ enum {
 };
 
 tok *tok_from_gguf(const gguf_file *f, cape_err *e);
+/* pre: a tokenizer.ggml.pre name to use instead of the file's (NULL: the
+ * file's). A name cape does not know is an error; a file without the key gets
+ * llama.cpp's "default" rules and a warning (tok_warning). */
+tok *tok_from_gguf_pre(const gguf_file *f, const char *pre, cape_err *e);
 tok *tok_from_llama2c(const char *path, int n_vocab, cape_err *e);
 tok *tok_from_hf_json(const char *path, cape_err *e);
 tok *tok_from_hf_json_buffer(const char *json, size_t len, const char *name, cape_err *e);
 void tok_free(tok *t);
 
+/* The tokenizer.ggml.pre names cape knows (llama.cpp's list), by index. */
+int tok_pre_count(void);
+const char *tok_pre_name_at(int i); /* NULL past the end */
+
 tok_kind tok_get_kind(const tok *t);
+/* A one-line note for the user about the vocabulary ("" when none). */
+const char *tok_warning(const tok *t);
 /* "spm", "bpe-gpt2", "bpe-llama3", ... */
 const char *tok_describe(const tok *t);
 int tok_n_vocab(const tok *t);

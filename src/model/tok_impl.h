@@ -10,16 +10,41 @@
 
 #include "model/tok.h"
 
-/* Pre-tokenizer rule sets (byte-level BPE). */
+/* Pre-tokenizer rule sets (byte-level BPE), numbered as tok_pre.c lists
+ * them; the ones the tokenizer.json loader picks have names here. */
 typedef enum {
-    TOK_PRE_NONE, /* SPM */
-    TOK_PRE_GPT2,
-    TOK_PRE_LLAMA3,
-    TOK_PRE_QWEN2,
-    TOK_PRE_FALCON,
-    TOK_PRE_DEFAULT,
-    TOK_PRE_STARCODER,
+    TOK_PRE_DEFAULT = 0,
+    TOK_PRE_LLAMA3 = 1,
+    TOK_PRE_FALCON = 8,
+    TOK_PRE_STARCODER = 9,
+    TOK_PRE_GPT2 = 10,
+    TOK_PRE_QWEN2 = 11,
 } tok_pre;
+
+#define TOK_MAX_RE 6
+
+/* Settings llama.cpp gives a pre-tokenizer name. */
+enum {
+    TOK_PRE_IGNORE_MERGES = 1, /* a piece that is a whole token is taken as it is */
+    TOK_PRE_ADD_BOS = 2,       /* add BOS unless tokenizer.ggml.add_bos_token says otherwise */
+    TOK_PRE_NO_BOS = 4,        /* no BOS unless tokenizer.ggml.bos_token_id names one */
+    TOK_PRE_RAW = 8,           /* pieces are merged as raw UTF-8, not GPT-2's byte alphabet */
+    TOK_PRE_ESCAPE_WS = 16,    /* spaces become U+2581 before splitting */
+    TOK_PRE_NL_WHOLE = 32,     /* a run of newlines that is a token is taken whole (Gemma 4) */
+};
+
+typedef struct {
+    int rule;
+    unsigned flags;
+} tok_pre_info;
+
+/* 0 and *out filled, or -1 for a name llama.cpp does not know. */
+int tok_pre_lookup(const char *name, tok_pre_info *out);
+/* The rule's regexes, NULL-terminated (at most TOK_MAX_RE). */
+const char *const *tok_pre_rules(int rule);
+const char *tok_pre_rule_name(int rule);
+/* A built-in pattern rewritten to run in PCRE2 as llama.cpp runs it (malloc'ed). */
+char *tok_pre_pattern(const char *re);
 
 /* Open-addressing map from a byte string to an int. */
 typedef struct {
@@ -31,7 +56,9 @@ typedef struct {
 
 struct tok {
     tok_kind kind;
-    tok_pre pre;
+    int pre;           /* rule set (tok_pre_rules) */
+    unsigned pre_flags; /* TOK_PRE_* settings */
+    int split_empty;   /* an empty regex match splits there (llama.cpp's rules) */
     int n;
     char **text; /* NUL-terminated (a token may also contain NUL; see len) */
     uint32_t *len;
@@ -46,10 +73,11 @@ struct tok {
     int *special;      /* ids of specials, longest text first */
     int n_special;
     char *custom_re; /* a tokenizer.json Split pattern, used instead of the built-in rules */
-    pcre2_code *re[4];
+    pcre2_code *re[TOK_MAX_RE];
     pcre2_match_context *mctx; /* bounds the work of one match (hostile patterns) */
     int n_re;
-    char desc[32];
+    char desc[48];
+    char warning[160]; /* a note for the user about the file, "" when none */
 };
 
 int strmap_init(strmap *m, uint32_t n);
@@ -64,6 +92,5 @@ int tok_set_text(tok *t, int id, const char *s, uint32_t len);
 /* Builds the text map, byte tokens, specials and regexes once tokens,
  * types, kind and pre are set. */
 int tok_finish(tok *t, const char *name, cape_err *e);
-tok_pre tok_pre_from_name(const char *name);
 
 #endif
