@@ -162,6 +162,10 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
         return err_set(e, CAPE_EINPUT, "%s: too short for a llama2.c checkpoint header", path);
     int32_t h[7];
     memcpy(h, m->map, sizeof h);
+    for (int i = 0; i < 7; i++) /* before negating h[5]: -INT32_MIN overflows */
+        if (h[i] == 0 || (i != 5 && h[i] < 0) || h[i] == INT32_MIN || (h[i] > (1 << 22)))
+            return err_set(e, CAPE_EINPUT, "%s: header field %d = %d is not a plausible size",
+                           path, i, h[i]);
     model_config *c = &m->cfg;
     c->arch = MODEL_ARCH_LLAMA;
     model_arch_defaults(c);
@@ -173,10 +177,6 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
     c->n_kv_heads = h[4];
     c->n_vocab = shared ? h[5] : -h[5];
     c->n_ctx_train = h[6];
-    for (int i = 0; i < 7; i++)
-        if (h[i] == 0 || (i != 5 && h[i] < 0) || h[i] == INT32_MIN || (h[i] > (1 << 22)))
-            return err_set(e, CAPE_EINPUT, "%s: header field %d = %d is not a plausible size",
-                           path, i, h[i]);
     if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads)
         return err_set(e, CAPE_EINPUT, "%s: dim %d, %d heads and %d KV heads do not divide",
                        path, c->dim, c->n_heads, c->n_kv_heads);
