@@ -12,24 +12,25 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh clang libclang-rt-dev
 command -v clang >/dev/null || { echo "cape fuzz: clang is missing; run: sudo apt-get install -y clang libclang-rt-dev" >&2; exit 1; }
 out=build/fuzz
-mkdir -p "$out/obj"
+mkdir -p "$out"
+lib=$(mktemp -d "$out/lib.XXXXXX") # private: runs may overlap
+trap 'rm -rf "$lib"' EXIT
 flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 libs="-lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread"
 
 # the library once, instrumented for the fuzzer
 echo "== building the library"
-rm -f "$out"/obj/*.o "$out/libcape-fuzz.a"
 find src -name '*.c' -not -path 'src/cli/*' | sort |
-  while read -r f; do echo "$f $out/obj/$(echo "${f#src/}" | tr / _ | sed 's/\.c$/.o/')"; done |
+  while read -r f; do echo "$f $lib/$(echo "${f#src/}" | tr / _ | sed 's/\.c$/.o/')"; done |
   xargs -P 2 -n 2 sh -c 'clang '"$flags"' -fsanitize=fuzzer-no-link -c -o "$1" "$0"'
-ar rcs "$out/libcape-fuzz.a" "$out"/obj/*.o
+ar rcs "$lib/libcape-fuzz.a" "$lib"/*.o
 
 status=0
 for h in tests/fuzz/fuzz_*.c; do
   name=$(basename "$h" .c)
   [ -n "$only" ] && [ "$only" != "$name" ] && continue
   echo "== $name: building"
-  clang $flags -fsanitize=fuzzer -o "$out/$name" "$h" "$out/libcape-fuzz.a" $libs
+  clang $flags -fsanitize=fuzzer -o "$out/$name" "$h" "$lib/libcape-fuzz.a" $libs
   corpus="$out/corpus-$name"
   mkdir -p "$corpus"
   seeds="tests/fuzz/seeds/${name#fuzz_}"
