@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer binary (clang, with ASan and
 # UBSan) and runs each for the given number of seconds (argument, else
-# FUZZ_SECONDS, else 600), seeded from tests/fuzz/seeds/<name>/. FUZZ_ONLY=name
-# (e.g. fuzz_cvec) runs one harness. Each run's full log, ending with
+# FUZZ_SECONDS, else 600), seeded from tests/fuzz/seeds/<name>/. FUZZ_ONLY
+# names the harnesses to run, in that order (e.g. "fuzz_cvec fuzz_gguf"). Each run's full log, ending with
 # libFuzzer's "Done N runs in S second(s)", is build/fuzz/<name>.log; findings
 # are left as build/fuzz/<name>-crash-* files and fail the run.
 set -euo pipefail
@@ -26,9 +26,10 @@ find src -name '*.c' -not -path 'src/cli/*' | sort |
 ar rcs "$lib/libcape-fuzz.a" "$lib"/*.o
 
 status=0
-for h in tests/fuzz/fuzz_*.c; do
-  name=$(basename "$h" .c)
-  [ -n "$only" ] && [ "$only" != "$name" ] && continue
+names=${only:-$(for h in tests/fuzz/fuzz_*.c; do basename "$h" .c; done)}
+for name in $names; do
+  h=tests/fuzz/$name.c
+  [ -f "$h" ] || { echo "cape fuzz: no harness $h" >&2; status=1; continue; }
   echo "== $name: building"
   clang $flags -fsanitize=fuzzer -o "$out/$name" "$h" "$lib/libcape-fuzz.a" $libs
   corpus="$out/corpus-$name"
