@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cape builds against, when they are missing.
 # As root it runs apt-get; otherwise it prints the exact command and stops.
+# Arguments name further packages (scripts/fuzz.sh adds clang and its fuzzer
+# runtime).
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-dev liblapacke-dev libgsl-dev libjansson-dev
-      libcmocka-dev libmicrohttpd-dev libpcre2-dev)
+      libcmocka-dev libmicrohttpd-dev libpcre2-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -182,6 +182,10 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
         return err_set(e, CAPE_EINPUT, "%s: too short for a llama2.c checkpoint header", path);
     int32_t h[7];
     memcpy(h, m->map, sizeof h);
+    for (int i = 0; i < 7; i++) /* before negating h[5]: -INT32_MIN overflows */
+        if (h[i] == 0 || (i != 5 && h[i] < 0) || h[i] == INT32_MIN || (h[i] > (1 << 22)))
+            return err_set(e, CAPE_EINPUT, "%s: header field %d = %d is not a plausible size",
+                           path, i, h[i]);
     model_config *c = &m->cfg;
     c->arch = MODEL_ARCH_LLAMA;
     model_arch_defaults(c);
@@ -193,10 +197,6 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
     c->n_kv_heads = h[4];
     c->n_vocab = shared ? h[5] : -h[5];
     c->n_ctx_train = h[6];
-    for (int i = 0; i < 7; i++)
-        if (h[i] == 0 || (i != 5 && h[i] < 0) || h[i] == INT32_MIN || (h[i] > (1 << 22)))
-            return err_set(e, CAPE_EINPUT, "%s: header field %d = %d is not a plausible size",
-                           path, i, h[i]);
     if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads)
         return err_set(e, CAPE_EINPUT, "%s: dim %d, %d heads and %d KV heads do not divide",
                        path, c->dim, c->n_heads, c->n_kv_heads);
@@ -219,6 +219,18 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
         {"output.weight", D, V, 0},
     };
     int nparts = shared ? 12 : 13;
+    /* the file must hold what the header implies before tables are sized by
+     * it (a few header bytes could ask for gigabytes); no product overflows */
+    for (uint64_t p = 0, need = 28; p < (uint64_t)nparts; p++) {
+        uint64_t bytes = (uint64_t)parts[p].cols * (uint64_t)parts[p].rows * 4;
+        uint64_t count = (parts[p].per_layer ? (uint64_t)L : 1) * (p == 11 ? 2 : 1);
+        if (bytes > (m->map_len - need) / count)
+            return err_set(e, CAPE_EINPUT, "%s: truncated: its header (dim %d, ffn %d, %d layers, "
+                           "vocabulary %d, context %d) needs more than its %zu bytes", path,
+                           c->dim, c->ffn_dim, c->n_layers, c->n_vocab, c->n_ctx_train,
+                           m->map_len);
+        need += bytes * count;
+    }
     tensor_table tab = {model_own(m, calloc((size_t)(L * 9 + 4), sizeof(gguf_tensor))), 0};
     char *names = model_own(m, calloc((size_t)(L * 9 + 4), 48));
     if (!tab.t || !names)
