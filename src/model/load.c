@@ -219,23 +219,9 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
         {"output.weight", D, V, 0},
     };
     int nparts = shared ? 12 : 13;
-    /* the file must hold what the header implies before tables are sized by
-     * it (a few header bytes could ask for gigabytes); no product overflows */
-    for (uint64_t p = 0, need = 28; p < (uint64_t)nparts; p++) {
-        uint64_t bytes = (uint64_t)parts[p].cols * (uint64_t)parts[p].rows * 4;
-        uint64_t count = (parts[p].per_layer ? (uint64_t)L : 1) * (p == 11 ? 2 : 1);
-        if (bytes > (m->map_len - need) / count)
-            return err_set(e, CAPE_EINPUT, "%s: truncated: its header (dim %d, ffn %d, %d layers, "
-                           "vocabulary %d, context %d) needs more than its %zu bytes", path,
-                           c->dim, c->ffn_dim, c->n_layers, c->n_vocab, c->n_ctx_train,
-                           m->map_len);
-        need += bytes * count;
-    }
-    tensor_table tab = {model_own(m, calloc((size_t)(L * 9 + 4), sizeof(gguf_tensor))), 0};
-    char *names = model_own(m, calloc((size_t)(L * 9 + 4), 48));
-    if (!tab.t || !names)
-        return err_set(e, CAPE_EFAIL, "out of memory");
-    /* the size the header implies (saturating at 2^64 - 1) */
+    /* the size the header implies (saturating at 2^64 - 1) must be the file's,
+     * checked before any table is sized by the header (a few header bytes
+     * could ask for gigabytes) */
     uint64_t want = 28;
     for (int p = 0; p < nparts; p++) {
         uint64_t b = 4, k = (uint64_t)(parts[p].per_layer ? L : p == 11 ? 2 : 1);
@@ -245,11 +231,15 @@ int model_load_llama2c(model *m, const char *path, const model_load_opts *o, cap
             want = UINT64_MAX;
     }
     if (want != m->map_len)
-        return err_set(e, CAPE_EINPUT, "%s: the file is %zu bytes but its header (dim %d, ffn %d, "
+        return err_set(e, CAPE_EINPUT, "%s: %sthe file is %zu bytes but its header (dim %d, ffn %d, "
                        "%d layers, %d heads, %d KV heads, vocabulary %d%s, context %d) implies "
-                       "%llu bytes", path, m->map_len, c->dim, c->ffn_dim, c->n_layers,
-                       c->n_heads, c->n_kv_heads, c->n_vocab, shared ? "" : " unshared",
+                       "%llu bytes", path, want > m->map_len ? "truncated: " : "", m->map_len,
+                       c->dim, c->ffn_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->n_vocab, shared ? "" : " unshared",
                        c->n_ctx_train, (unsigned long long)want);
+    tensor_table tab = {model_own(m, calloc((size_t)(L * 9 + 4), sizeof(gguf_tensor))), 0};
+    char *names = model_own(m, calloc((size_t)(L * 9 + 4), 48));
+    if (!tab.t || !names)
+        return err_set(e, CAPE_EFAIL, "out of memory");
     uint64_t off = 28;
     for (int p = 0; p < nparts; p++) {
         int64_t count = parts[p].per_layer ? L : 1;

@@ -40,7 +40,7 @@ else
   (ulimit -v 1048576; expect_exit 2 "$CAPE" info "$TMP/layers.bin") || exit 1
   npass=$((npass + 1))
 fi
-expect_one_line_err; expect_err "layers.bin: truncated: its header .*4194304 layers.* needs more than its 64 bytes"
+expect_one_line_err; expect_err "layers.bin: truncated: the file is 64 bytes but its header .*4194304 layers.* implies [0-9]+ bytes"
 cp "$S/llama2c/crash-oom-layers.bin" "$TMP/oom.bin"
 expect_exit 2 "$CAPE" info "$TMP/oom.bin"; expect_one_line_err; expect_err "oom.bin: truncated"
 done_ok

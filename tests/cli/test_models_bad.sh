@@ -15,7 +15,7 @@ expect_exit 2 "$CAPE" run "$TMP/long.bin" -p hi -n 1; expect_one_line_err
 expect_err "long.bin: the file is $((want + 4)) bytes but its header .* implies $want bytes"
 head -c $((want - 8)) "$S/stories260K.bin" > "$TMP/short.bin"
 expect_exit 2 "$CAPE" info "$TMP/short.bin"; expect_one_line_err
-expect_err "short.bin: the file is $((want - 8)) bytes .* implies $want bytes"
+expect_err "short.bin: truncated: the file is $((want - 8)) bytes .* implies $want bytes"
 expect_exit 0 "$CAPE" info "$S/stories260K.bin"
 
 # GGUF: a context length of 0, BOS/EOS ids outside the vocabulary
