@@ -64,8 +64,13 @@ $(BUILD)/tests/%: tests/%.c $(LIBCAPE) tests/testutil.h
 demo: build
 	@scripts/demo.sh ./cape build/report.html
 
-test-unit: $(TEST_BIN)
-	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CAPE_DATA=data $$t; done
+# the unit tests (kernels against their scalar references, the model
+# fixtures) run once per kernel path this host supports, so no fallback rots
+test-unit: $(TEST_BIN) $(CAPE)
+	@set -e; for isa in $$($(CAPE) version --isa-levels); do \
+	  echo "== CAPE_ISA=$$isa"; \
+	  for t in $(TEST_BIN); do echo "== $$t ($$isa)"; CAPE_ISA=$$isa CAPE_DATA=data $$t; done; \
+	done
 
 test-cli: $(CAPE)
 	@CAPE=$(CAPE) bash tests/cli/run.sh

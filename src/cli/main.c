@@ -126,7 +126,17 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
-        printf("cape %s\n", CAPE_VERSION);
+        /* version --isa-levels: the kernel paths this host runs, lowest first
+         * (make check runs the tests on each) */
+        if (argc > 2 && strcmp(argv[2], "--isa-levels") == 0) {
+            for (int l = 0; l <= (int)cape_isa_host(); l++)
+                printf("%s%s", l ? " " : "", cape_isa_name((cape_isa)l));
+            printf("\n");
+            return 0;
+        }
+        printf("cape %s\nisa: %s (host %s; CPU features: %s)\n", CAPE_VERSION,
+               cape_isa_name(cape_isa_level()), cape_isa_name(cape_isa_host()),
+               cape_isa_features());
         return 0;
     }
     if (strcmp(name, "help") == 0) {

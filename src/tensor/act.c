@@ -4,7 +4,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-extern int tensor_generic_forced(void);
+#include "base/isa.h"
 
 static float act1(act_kind k, float x)
 {
@@ -66,12 +66,8 @@ AVX512 static double exp_sum_avx512(float *x, size_t n, float shift)
 
 double act_exp_sum(float *x, size_t n, float shift)
 {
-    static int avx512 = -1;
-    if (avx512 < 0) {
-        __builtin_cpu_init();
-        avx512 = __builtin_cpu_supports("avx512f");
-    }
-    if (avx512 && !tensor_generic_forced())
+    int avx512 = cape_isa_allows(CAPE_ISA_AVX512);
+    if (avx512)
         return exp_sum_avx512(x, n, shift);
     double s = 0;
     for (size_t i = 0; i < n; i++) {
@@ -83,12 +79,8 @@ double act_exp_sum(float *x, size_t n, float shift)
 
 void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n)
 {
-    static int avx512 = -1;
-    if (avx512 < 0) {
-        __builtin_cpu_init();
-        avx512 = __builtin_cpu_supports("avx512f");
-    }
-    if (k != ACT_GELU_ERF && avx512 && !tensor_generic_forced()) {
+    int avx512 = cape_isa_allows(CAPE_ISA_AVX512);
+    if (k != ACT_GELU_ERF && avx512) {
         act_avx512(k, x, m, y, n);
         return;
     }

@@ -6,7 +6,7 @@
 
 #include "tensor/act.h"
 
-extern int tensor_generic_forced(void);
+#include "base/isa.h"
 
 void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos, int hd, float *kt,
                          int ld)
@@ -32,12 +32,7 @@ size_t attn_scratch_floats(int G, int ld) { return (size_t)G * (size_t)ld; }
 
 static int use_avx512(int hd)
 {
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f");
-    }
-    return v && hd % 16 == 0 && !tensor_generic_forced();
+    return cape_isa_allows(CAPE_ISA_AVX512) && hd % 16 == 0;
 }
 
 /* ---- plain loops: any head size, any CPU ---- */

@@ -4,44 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/isa.h"
 #include "tensor/qmm.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
 
-static int force_generic;
-
-void tensor_force_generic(int on) { force_generic = on; }
-int tensor_generic_forced(void) { return force_generic; }
+void tensor_force_generic(int on) { cape_isa_force(on ? CAPE_ISA_SCALAR : -1); }
+int tensor_generic_forced(void) { return cape_isa_level() == CAPE_ISA_SCALAR; }
 
 static int exact_mode;
 void tensor_set_exact(int on) { exact_mode = on; }
 int tensor_exact(void) { return exact_mode; }
 
-static int have_avx512(void)
-{
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl");
-    }
-    return v && !force_generic;
-}
+static int have_avx512(void) { return cape_isa_allows(CAPE_ISA_AVX512); }
+static int have_avx2(void) { return cape_isa_allows(CAPE_ISA_AVX2); }
 
-static int have_avx2(void)
-{
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return v && !force_generic;
-}
-
-const char *tensor_isa(void)
-{
-    return have_avx512() ? "avx512" : have_avx2() ? "avx2" : "generic";
-}
+const char *tensor_isa(void) { return cape_isa_name(cape_isa_level()); }
 
 tensor_mat tensor_mat_make(tensor_type type, int64_t cols, int64_t rows, const void *data)
 {

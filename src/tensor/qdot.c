@@ -7,7 +7,7 @@
 
 #define H(x) tensor_f16_to_f32(x)
 
-extern int tensor_generic_forced(void);
+#include "base/isa.h"
 
 int qdot_supported(uint32_t t)
 {
@@ -101,7 +101,7 @@ VNNIQ static void quant_q8_k_avx512(const float *x, block_q8_k *y, int64_t n)
 
 void qdot_quantize(uint32_t t, const float *x, int64_t n, void *act)
 {
-    int fast = qdot_have_vnni() && !tensor_generic_forced();
+    int fast = qdot_have_vnni();
     if (k_quant(t))
         fast ? quant_q8_k_avx512(x, act, n) : quant_q8_k_row(x, act, n);
     else
@@ -534,7 +534,7 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
 int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n,
                const qdot_scales *sc, int64_t t0, float *out)
 {
-    if (!qdot_have_vnni() || tensor_generic_forced())
+    if (!qdot_have_vnni())
         return 0;
     switch (t) {
     case TENSOR_Q8_0: if (!sc) return 0; v4_q8_0(w, act, stride, sc, t0, n / QK, out); return 1;
@@ -548,20 +548,13 @@ int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_
 
 int qdot_have_vnni(void)
 {
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-            __builtin_cpu_supports("avx512dq");
-    }
-    return v;
+    return cape_isa_allows(CAPE_ISA_VNNI);
 }
 
 
 float qdot_row(uint32_t t, const void *w, const void *act, int64_t n)
 {
-    if (!qdot_have_vnni() || tensor_generic_forced())
+    if (!qdot_have_vnni())
         return qdot_row_generic(t, w, act, n);
     switch (t) {
     case TENSOR_Q8_0: return v_q8_0(w, act, n / QK);

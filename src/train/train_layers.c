@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "base/isa.h"
 #include "train/train_gemm.h"
 #include "train/train_pool.h"
 
@@ -343,12 +344,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 
 static int use_v512(void)
 {
-    static int k = -1;
-    if (k < 0) {
-        __builtin_cpu_init();
-        k = __builtin_cpu_supports("avx512f");
-    }
-    return k;
+    return cape_isa_allows(CAPE_ISA_AVX512);
 }
 
 V512 static inline __m512 sigmoid512(__m512 x)

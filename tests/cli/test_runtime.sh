@@ -58,7 +58,7 @@ expect_exit 2 "$CAPE" info "$TMP/magic.gguf"; expect_one_line_err; expect_err "n
 head -c 5000 "$G" > "$TMP/cut.gguf"
 expect_exit 2 "$CAPE" info "$TMP/cut.gguf"; expect_one_line_err
 head -c 100000 "$S/stories260K.bin" > "$TMP/cut.bin"; cp "$S/tok512.bin" "$TMP/"
-expect_exit 2 "$CAPE" run "$TMP/cut.bin" -p hi; expect_one_line_err; expect_err "cut.bin: the file is 100000 bytes but its header .* implies"
+expect_exit 2 "$CAPE" run "$TMP/cut.bin" -p hi; expect_one_line_err; expect_err "cut.bin: truncated: the file is 100000 bytes but its header .* implies"
 mkdir -p "$TMP/hf"; cp tests/ref/hf/llama/config.json tests/ref/hf/llama/model.safetensors "$TMP/hf/"
 printf '{"model": {"type": "BPE", "vocab": ' > "$TMP/hf/tokenizer.json"
 expect_exit 2 "$CAPE" run "$TMP/hf" -p hi; expect_one_line_err; expect_err "tokenizer.json"
