@@ -164,6 +164,16 @@ static gguf_tensor *push(st_builder *b, const char *name, const st_tensor *t)
     g->type = t->type;
     g->data = t->data;
     g->nbytes = t->nbytes;
+    /* safetensors does not align its data (the header length is free); the
+     * kernels read f32/f16/bf16 as arrays of their type, so a misaligned
+     * tensor is copied once to aligned memory */
+    if ((uintptr_t)g->data % 4 && g->nbytes) {
+        void *copy = model_own(b->m, malloc(g->nbytes));
+        if (!copy)
+            return NULL;
+        memcpy(copy, g->data, g->nbytes);
+        g->data = copy;
+    }
     b->tab.n++;
     return g;
 }
