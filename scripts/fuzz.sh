@@ -4,10 +4,13 @@
 # FUZZ_SECONDS, else 600), seeded from tests/fuzz/seeds/<name>/. FUZZ_ONLY
 # names the harnesses to run, in that order (e.g. "fuzz_cvec fuzz_gguf"). Each run's full log, ending with
 # libFuzzer's "Done N runs in S second(s)", is build/fuzz/<name>.log; findings
-# are left as build/fuzz/<name>-crash-* files and fail the run.
+# are left as build/fuzz/<name>-crash-* files and fail the run. FUZZ_TIMEOUT
+# (seconds, default 10) is the time one input may take before it counts as a
+# hang; raise it on a machine busy with other work.
 set -euo pipefail
 secs=${1:-${FUZZ_SECONDS:-600}}
 only=${FUZZ_ONLY:-}
+per_input=${FUZZ_TIMEOUT:-10}
 cd "$(dirname "$0")/.."
 scripts/deps.sh clang libclang-rt-dev
 command -v clang >/dev/null || { echo "cape fuzz: clang is missing; run: sudo apt-get install -y clang libclang-rt-dev" >&2; exit 1; }
@@ -36,7 +39,7 @@ for name in $names; do
   mkdir -p "$corpus"
   seeds="tests/fuzz/seeds/${name#fuzz_}"
   echo "== $name: fuzzing for ${secs}s ($(date -u +%FT%TZ))"
-  if ! "$out/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  if ! "$out/$name" -max_total_time="$secs" -timeout="$per_input" -rss_limit_mb=2048 \
        -artifact_prefix="$out/$name-" "$corpus" $( [ -d "$seeds" ] && echo "$seeds" ) \
        > "$out/$name.log" 2>&1; then
     echo "cape fuzz: $name found a problem; see $out/$name.log" >&2
