@@ -115,6 +115,20 @@ int score_items_cb(model_session *s, const model *m, const score_item *items, in
 
 /* ---- many items at once, one per sequence of the session ---- */
 
+int score_max_tokens(const model *m, const score_item *items, int n, int add_bos, cape_err *e)
+{
+    const tok *t = model_tok(m);
+    int bos = add_bos < 0 ? tok_wants_bos(t) : add_bos && tok_bos(t) >= 0, most = 0;
+    for (int i = 0; i < n; i++) {
+        int *ids, len, ctx_n;
+        if (encode_pair(t, &items[i], bos, &ids, &len, &ctx_n, e))
+            return -1;
+        free(ids);
+        most = len > most ? len : most;
+    }
+    return most;
+}
+
 typedef struct {
     int item, seq, row0;    /* row0: the step's row of token `keep` */
     int *ids, len, ctx_n, keep;

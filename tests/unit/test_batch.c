@@ -12,6 +12,8 @@
 #include "base/isa.h"
 #include "model/model.h"
 #include "model/score.h"
+#include "steer/cvec.h"
+#include "steer/mceval.h"
 #include "tensor/dtype.h"
 #include "tensor/f16row.h"
 #include "tensor/matmul.h"
@@ -330,6 +332,54 @@ static void score_parallel(void **state)
     model_free(m);
 }
 
+/* TruthfulQA MC1/MC2 through mceval: a session of 6 sequences gives what a
+ * session of one gives, unsteered and steered from the last context token on
+ * (the hook keeps that position per sequence). */
+static void mceval_parallel(void **state)
+{
+    (void)state;
+    cape_err e = {0};
+    model *m = model_load(test_shared_path("data/models/stories260K/stories260K.gguf"), NULL, &e);
+    assert_non_null(m);
+    tqa_set set;
+    assert_int_equal(tqa_load(test_shared_path("data/truthfulqa/TruthfulQA.csv"), 1, &set, &e), 0);
+    cvec cv;
+    assert_int_equal(cvec_load("tests/ref/cv_happy_mean.gguf", 64, &cv, &e), 0);
+    steer_cfg st = {.cv = &cv, .scale = 4, .layer_lo = 1, .layer_hi = 3, .gate_layer = -1,
+                    .last_only = 1};
+    int idx[3] = {0, 5, 9};
+    tensor_set_exact(1);
+    model_session *one = model_session_new(m, &(model_session_opts){.n_ctx = 512}, &e);
+    model_session *par = model_session_new(m, &(model_session_opts){.n_ctx = 512, .n_seq = 6}, &e);
+    for (int steered = 0; steered < 2; steered++) {
+        mceval_run a, b;
+        const steer_cfg *c = steered ? &st : NULL;
+        assert_int_equal(mceval_truthfulqa(one, m, &set, idx, 3, c, NULL, NULL, &a, &e), 0);
+        assert_int_equal(mceval_truthfulqa(par, m, &set, idx, 3, c, NULL, NULL, &b, &e), 0);
+        for (int q = 0; q < 3; q++) {
+            assert_int_equal(a.mc1[q], b.mc1[q]);
+            if (a.mc2[q] != b.mc2[q])
+                fail_msg("steered %d question %d: MC2 %.17g batched, %.17g alone", steered, q,
+                         b.mc2[q], a.mc2[q]);
+        }
+        mceval_free(&a);
+        mceval_free(&b);
+    }
+    /* steering moved the scores (so the per-sequence positions mattered) */
+    mceval_run u, v;
+    assert_int_equal(mceval_truthfulqa(par, m, &set, idx, 3, NULL, NULL, NULL, &u, &e), 0);
+    assert_int_equal(mceval_truthfulqa(par, m, &set, idx, 3, &st, NULL, NULL, &v, &e), 0);
+    assert_true(u.mc2[0] != v.mc2[0] || u.mc2[1] != v.mc2[1] || u.mc2[2] != v.mc2[2]);
+    mceval_free(&u);
+    mceval_free(&v);
+    tensor_set_exact(0);
+    model_session_free(one);
+    model_session_free(par);
+    cvec_free(&cv);
+    tqa_free(&set);
+    model_free(m);
+}
+
 /* ---- f16 KV cache ---- */
 
 static void kv_f16(void **state)
@@ -454,7 +504,8 @@ int main(void)
         cmocka_unit_test(exact_qwen3),      cmocka_unit_test(exact_gemma3),
         cmocka_unit_test(exact_gptneox),    cmocka_unit_test(exact_gpt2),
         cmocka_unit_test(hooks_per_sequence), cmocka_unit_test(slots),
-        cmocka_unit_test(score_parallel),   cmocka_unit_test(kv_f16),
+        cmocka_unit_test(score_parallel),   cmocka_unit_test(mceval_parallel),
+        cmocka_unit_test(kv_f16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
