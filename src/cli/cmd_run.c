@@ -99,6 +99,52 @@ typedef struct {
     int failed;
 } many_out;
 
+/* Bytes as valid UTF-8: each maximal ill-formed subsequence becomes U+FFFD
+ * (the Unicode recommendation, which Python's errors="replace" follows). A
+ * token may end inside a character, or a model may emit bytes that are not
+ * text at all. Returns a new string. */
+static char *utf8_clean(const char *s, size_t n, size_t *out_len)
+{
+    char *o = malloc(3 * n + 1);
+    size_t k = 0;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char b = (unsigned char)s[i];
+        int need = 0;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (b < 0x80) {
+            o[k++] = (char)b;
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            need = 1;
+        else if (b >= 0xe0 && b <= 0xef)
+            need = 2, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+        else if (b >= 0xf0 && b <= 0xf4)
+            need = 3, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+        size_t j = 1;
+        while (need && (int)j <= need && i + j < n) {
+            unsigned char c = (unsigned char)s[i + j];
+            if (c < (j == 1 ? lo : 0x80) || c > (j == 1 ? hi : 0xbf))
+                break;
+            j++;
+        }
+        if (need && (int)j == need + 1) {
+            memcpy(o + k, s + i, j);
+            k += j;
+        } else {
+            memcpy(o + k, "\xef\xbf\xbd", 3);
+            k += 3;
+        }
+        i += j;
+    }
+    o[k] = 0;
+    *out_len = k;
+    return o;
+}
+
 static void many_done(void *user, int i, const gen_result *r)
 {
     many_out *o = user;
@@ -122,11 +168,15 @@ static void many_done(void *user, int i, const gen_result *r)
         len += (size_t)n;
     }
     static const char *stops[] = {"length", "eos", "context"};
-    json_t *obj = json_object(), *ps = json_string(o->prompts[i]), *ts = NULL;
-    if (txt && !(ts = json_stringn(txt, len)))
-        ts = json_stringn_nocheck(txt, len); /* a token may end inside a UTF-8 character */
-    json_object_set_new(obj, "prompt", ps ? ps : json_string_nocheck(o->prompts[i]));
-    json_object_set_new(obj, "text", ts ? ts : json_null());
+    size_t clen = 0, plen = 0;
+    char *clean = txt ? utf8_clean(txt, len, &clen) : NULL;
+    char *pclean = utf8_clean(o->prompts[i], strlen(o->prompts[i]), &plen);
+    json_t *obj = json_object();
+    json_object_set_new(obj, "prompt", pclean ? json_stringn(pclean, plen) : json_null());
+    json_object_set_new(obj, "text", clean ? json_stringn(clean, clen) : json_null());
+    o->failed |= !clean || !pclean;
+    free(clean);
+    free(pclean);
     json_object_set_new(obj, "n_prompt", json_integer(r->n_prompt));
     json_object_set_new(obj, "n_tokens", json_integer(r->n));
     json_object_set_new(obj, "stop", json_string(stops[r->stop]));
