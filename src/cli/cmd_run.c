@@ -278,9 +278,12 @@ static int run_many(const char *model_path, const model_load_opts *lo, const cha
         err_set(&e, CAPE_EFAIL, "out of memory writing the results");
     else if (stats)
         fprintf(stderr, "cape run: %d prompts (%ld tokens), %ld tokens generated in %.3f s "
-                "(%.1f tok/s), %d at once, %d evaluations; KV cache %.1f MiB (%d positions each)\n",
+                "(%.1f tok/s), %d at once, %d evaluations; decode %ld tokens in %.3f s (%.1f tok/s); "
+                "KV cache %.1f MiB (%d positions each)\n",
                 o.n, st.prompt_tokens, st.gen_tokens, t1 - t0, st.gen_tokens / (t1 - t0),
-                go->n_seq < o.n ? go->n_seq : o.n, st.steps, st.kv_bytes / 1048576.0, st.n_ctx);
+                go->n_seq < o.n ? go->n_seq : o.n, st.steps, st.decode_rows, st.decode_s,
+                st.decode_s > 0 ? st.decode_rows / st.decode_s : 0.0, st.kv_bytes / 1048576.0,
+                st.n_ctx);
 out:
     for (int i = 0; o.lines && i < o.n; i++)
         if (i >= o.printed)

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     int item;       /* prompt index, -1 when free */
@@ -11,6 +12,13 @@ typedef struct {
     int row;        /* its row in the step (logits) */
     int n_prompt;
 } gen_slot;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static int encode(const model *m, const char *p, int bos, int **ids, int *n, cape_err *e)
 {
@@ -62,7 +70,7 @@ int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *
         sl[b].item = -1;
     int next = 0, active = 0;
     while (!rc && (next < n || active > 0)) {
-        int nrows = 0;
+        int nrows = 0, prefill = 0;
         /* new prompts into free sequences, then one token of each running one */
         for (int b = 0; b < B && !rc; b++) {
             gen_slot *g = &sl[b];
@@ -88,6 +96,7 @@ int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *
                 sample_init(&g->smp, &o->sample);
                 model_seq_rewind(s, b, 0);
                 active++;
+                prefill = 1;
                 st->prompt_tokens += len;
                 if (!g->gen) {
                     free(ids);
@@ -126,9 +135,14 @@ int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *
         }
         if (rc || nrows == 0)
             break;
+        double t0 = now_s();
         if ((rc = model_eval_seqs(s, rseq, rtok, nrows, want, e)))
             break;
         st->steps++;
+        if (!prefill) {
+            st->decode_s += now_s() - t0;
+            st->decode_rows += nrows;
+        }
         /* as cape run's loop: sample, stop at EOS, n_predict or the context */
         for (int b = 0; b < B && !rc; b++) {
             gen_slot *g = &sl[b];

@@ -38,6 +38,8 @@ typedef struct {
 typedef struct {
     long prompt_tokens, gen_tokens; /* evaluated prompt tokens, generated tokens */
     int steps;                       /* evaluations */
+    long decode_rows;                /* tokens evaluated in steps without a prompt */
+    double decode_s;                 /* wall time of those steps (llama.cpp's "TG") */
     int n_ctx;                       /* context per sequence used */
     size_t kv_bytes;                 /* the session's KV cache */
 } gen_stats;
