@@ -75,7 +75,7 @@ model_session *model_session_new(const model *m, const model_session_opts *o, ca
     s->kv = o->kv_type;
     s->kv_elt = s->kv == MODEL_KV_F16 ? 2 : 4;
     s->n_batch = o->n_batch > 0 ? o->n_batch : 256;
-    if (s->n_batch > s->n_ctx * s->n_seq)
+    if ((long long)s->n_batch > (long long)s->n_ctx * s->n_seq)
         s->n_batch = s->n_ctx * s->n_seq;
     s->n_threads = o->n_threads > 0 ? o->n_threads : 1;
     size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = kv_dim_of(c);
