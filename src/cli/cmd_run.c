@@ -485,8 +485,10 @@ int cmd_run(int argc, char **argv)
                 model_session_n_ctx(s));
     if (stats)
         fprintf(stderr, "cape run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens "
-                "in %.3f s (%.1f tok/s)\n", n, t1 - t0, n / (t1 - t0), gen, t2 - t1,
-                gen > 1 ? (gen - 1) / (t2 - t1) : 0.0);
+                "in %.3f s (%.1f tok/s); KV cache %.1f MiB (%s, %d positions)\n", n, t1 - t0,
+                n / (t1 - t0), gen, t2 - t1, gen > 1 ? (gen - 1) / (t2 - t1) : 0.0,
+                model_session_kv_bytes(s) / 1048576.0, kv == MODEL_KV_F16 ? "f16" : "f32",
+                model_session_n_ctx(s));
 out:
     if (e.code)
         rc = cli_report(&e);

@@ -88,8 +88,16 @@ for model in "$G" tests/ref/hf/gemma3 tests/ref/hf/gpt2; do
     || die "$model: --kv f16 moved a score by more than 0.02"
   npass=$((npass + 1))
 done
-expect_exit 0 "$CAPE" run "$G" -p "Once upon a time" -n 16 --temp 0 --kv f16
+expect_exit 0 "$CAPE" run "$G" -p "Once upon a time" -n 16 --temp 0 --kv f16 --stats
 expect_out "^Once upon a time, there was a little girl"
+# the f16 cache takes half the bytes: 5 layers x 128 positions x 32 dims x 2 x 2 bytes
+expect_err "KV cache 0\.1 MiB \(f16, 128 positions\)"
+expect_exit 0 "$CAPE" run "$G" -p "Once upon a time" -n 4 --kv f16 --stats -c 4096
+kv16=$(sed -n 's/.*KV cache \([0-9.]*\) MiB.*/\1/p' "$TMP/err")
+expect_exit 0 "$CAPE" run "$G" -p "Once upon a time" -n 4 --kv f32 --stats -c 4096
+kv32=$(sed -n 's/.*KV cache \([0-9.]*\) MiB.*/\1/p' "$TMP/err")
+awk -v a="$kv16" -v b="$kv32" 'BEGIN { exit !(b > 0 && a * 2 == b) }' || die "f16 KV $kv16 MiB is not half of f32 $kv32 MiB"
+npass=$((npass + 1))
 
 # bad input: one line, exit 2
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/prompts.txt" -p x; expect_one_line_err
