@@ -99,6 +99,19 @@ kv32=$(sed -n 's/.*KV cache \([0-9.]*\) MiB.*/\1/p' "$TMP/err")
 awk -v a="$kv16" -v b="$kv32" 'BEGIN { exit !(b > 0 && a * 2 == b) }' || die "f16 KV $kv16 MiB is not half of f32 $kv32 MiB"
 npass=$((npass + 1))
 
+# TruthfulQA MC1/MC2 under steering (every position, and from the last context token on):
+# the same JSON with answers scored 1 and 4 at a time
+for last in "" --last-only; do
+  expect_exit 0 "$CAPE" steer eval "$G" --cvec tests/ref/cv_happy_mean.gguf -c 1024 --limit 8 --scales 2,8 \
+    --layers 1 --changed 0 --no-control --exact --json $last --parallel 1
+  cp "$TMP/out" "$TMP/e1"
+  expect_exit 0 "$CAPE" steer eval "$G" --cvec tests/ref/cv_happy_mean.gguf -c 1024 --limit 8 --scales 2,8 \
+    --layers 1 --changed 0 --no-control --exact --json $last --parallel 4
+  cmp -s "$TMP/e1" "$TMP/out" || die "steer eval $last --parallel 4 differs from --parallel 1"
+  npass=$((npass + 1))
+done
+expect_exit 2 "$CAPE" steer eval "$G" --cvec tests/ref/cv_happy_mean.gguf --parallel 0; expect_one_line_err
+
 # bad input: one line, exit 2
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/prompts.txt" -p x; expect_one_line_err
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/nope.txt"; expect_one_line_err
