@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "base/err.h"
+#include "model/model.h"
 #include "model/tok.h"
 #include "phase/scores.h"
 
@@ -28,6 +29,8 @@ void cli_tok_warning(const tok *t);
 
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+/* --kv f32|f16 */
+int cli_parse_kv(const char *cmd, const char *s, model_kv_type *out);
 
 /* Directory of the bundled data: $CAPE_DATA, else a data/ directory found
  * next to or above the executable, else the install location. */

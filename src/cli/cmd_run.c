@@ -1,5 +1,6 @@
 /* cape run: generate text from a prompt, streaming it to stdout. */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "base/file.h"
 #include "cli/cli.h"
+#include "model/generate.h"
 #include "model/model.h"
 #include "model/sample.h"
 #include "steer/apply.h"
@@ -17,14 +19,21 @@
 static void help(void)
 {
     printf("usage: cape run MODEL -p PROMPT [options]\n"
+           "       cape run MODEL --prompts FILE [--parallel B] [options]\n"
            "\n"
            "Generates text after PROMPT and streams it to stdout. MODEL is a .gguf file,\n"
            "a llama2.c .bin checkpoint (tokenizer.bin or tok<N>.bin beside it), or a\n"
            "Hugging Face model directory / .safetensors file with config.json and\n"
-           "tokenizer.json.\n"
+           "tokenizer.json. With --prompts, continues every prompt of FILE (one per\n"
+           "line, or JSON lines with a \"prompt\" string), B at a time in one batch,\n"
+           "each as a run of that prompt alone would, and writes one JSON line per\n"
+           "prompt, in order: {\"prompt\", \"text\", \"n_prompt\", \"n_tokens\", \"stop\"}.\n"
            "\n"
            "options:\n"
            "  -p, --prompt TEXT    the prompt (required; '-' reads standard input)\n"
+           "  --prompts FILE       many prompts ('-' reads standard input)\n"
+           "  --parallel B         with --prompts: sequences decoded at once (16)\n"
+           "  --kv f32|f16         KV cache type; f16 halves its memory (f32)\n"
            "  -n, --n-predict N    tokens to generate (128)\n"
            "  --temp T             temperature; 0 = greedy (0.8)\n"
            "  --top-k K            sample among the K most likely tokens; 0 = all (40)\n"
@@ -80,10 +89,218 @@ static char *read_stdin(void)
     return b;
 }
 
+/* ---- many prompts ---- */
+
+typedef struct {
+    const model *m;
+    char **prompts;
+    char **lines;    /* each prompt's JSON line, once done */
+    int n, printed;
+    int failed;
+} many_out;
+
+/* Bytes as valid UTF-8: each maximal ill-formed subsequence becomes U+FFFD
+ * (the Unicode recommendation, which Python's errors="replace" follows). A
+ * token may end inside a character, or a model may emit bytes that are not
+ * text at all. Returns a new string. */
+static char *utf8_clean(const char *s, size_t n, size_t *out_len)
+{
+    char *o = malloc(3 * n + 1);
+    size_t k = 0;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char b = (unsigned char)s[i];
+        int need = 0;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (b < 0x80) {
+            o[k++] = (char)b;
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            need = 1;
+        else if (b >= 0xe0 && b <= 0xef)
+            need = 2, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+        else if (b >= 0xf0 && b <= 0xf4)
+            need = 3, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+        size_t j = 1;
+        while (need && (int)j <= need && i + j < n) {
+            unsigned char c = (unsigned char)s[i + j];
+            if (c < (j == 1 ? lo : 0x80) || c > (j == 1 ? hi : 0xbf))
+                break;
+            j++;
+        }
+        if (need && (int)j == need + 1) {
+            memcpy(o + k, s + i, j);
+            k += j;
+        } else {
+            memcpy(o + k, "\xef\xbf\xbd", 3);
+            k += 3;
+        }
+        i += j;
+    }
+    o[k] = 0;
+    *out_len = k;
+    return o;
+}
+
+static void many_done(void *user, int i, const gen_result *r)
+{
+    many_out *o = user;
+    const tok *t = model_tok(o->m);
+    size_t cap = 64, len = 0;
+    char *txt = malloc(cap);
+    for (int k = 0; txt && k < r->n; k++) {
+        char piece[256];
+        int n = tok_piece(t, r->ids[k], 0, piece, sizeof piece);
+        n = n < (int)sizeof piece ? n : (int)sizeof piece;
+        if (len + (size_t)n + 1 > cap) {
+            char *nt = realloc(txt, cap = 2 * (len + (size_t)n + 1));
+            if (!nt) {
+                free(txt);
+                txt = NULL;
+                break;
+            }
+            txt = nt;
+        }
+        memcpy(txt + len, piece, (size_t)n);
+        len += (size_t)n;
+    }
+    static const char *stops[] = {"length", "eos", "context"};
+    size_t clen = 0, plen = 0;
+    char *clean = txt ? utf8_clean(txt, len, &clen) : NULL;
+    char *pclean = utf8_clean(o->prompts[i], strlen(o->prompts[i]), &plen);
+    json_t *obj = json_object();
+    json_object_set_new(obj, "prompt", pclean ? json_stringn(pclean, plen) : json_null());
+    json_object_set_new(obj, "text", clean ? json_stringn(clean, clen) : json_null());
+    o->failed |= !clean || !pclean;
+    free(clean);
+    free(pclean);
+    json_object_set_new(obj, "n_prompt", json_integer(r->n_prompt));
+    json_object_set_new(obj, "n_tokens", json_integer(r->n));
+    json_object_set_new(obj, "stop", json_string(stops[r->stop]));
+    o->lines[i] = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    o->failed |= !txt || !o->lines[i];
+    json_decref(obj);
+    free(txt);
+    while (o->printed < o->n && o->lines[o->printed]) {
+        fputs(o->lines[o->printed], stdout);
+        putchar('\n');
+        free(o->lines[o->printed]);
+        o->lines[o->printed++] = (char *)"";
+    }
+    fflush(stdout);
+}
+
+/* FILE: one prompt per line, or JSON lines {"prompt": "..."}; blank lines skipped. */
+static int read_prompts(const char *path, char ***out, int *n, cape_err *e)
+{
+    size_t len;
+    char *buf = strcmp(path, "-") == 0 ? read_stdin() : file_read_all(path, &len, e);
+    if (!buf)
+        return e->code ? e->code : err_set(e, CAPE_EINPUT, "cannot read standard input");
+    int cap = 16, k = 0, line = 0, rc = 0;
+    char **p = malloc((size_t)cap * sizeof *p);
+    for (char *s = buf, *nl; p && s && *s && !rc; s = nl ? nl + 1 : NULL) {
+        line++;
+        nl = strchr(s, '\n');
+        if (nl)
+            *nl = 0;
+        size_t l = strlen(s);
+        if (l && s[l - 1] == '\r')
+            s[--l] = 0;
+        if (l == 0)
+            continue;
+        char *q = NULL;
+        if (s[0] == '{') {
+            json_error_t je;
+            json_t *j = json_loads(s, 0, &je);
+            json_t *v = j ? json_object_get(j, "prompt") : NULL;
+            if (!json_is_string(v))
+                rc = err_set(e, CAPE_EINPUT, "%s:%d: expected a JSON object with a string \"prompt\"",
+                             path, line);
+            else
+                q = strdup(json_string_value(v));
+            json_decref(j);
+        } else {
+            q = strdup(s);
+        }
+        if (rc)
+            break;
+        if (k == cap) {
+            char **np = realloc(p, (size_t)(cap *= 2) * sizeof *np);
+            if (!np) {
+                free(q);
+                break;
+            }
+            p = np;
+        }
+        if (!(p[k++] = q))
+            break;
+    }
+    free(buf);
+    if (!rc && (!p || (k && !p[k - 1])))
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+    if (!rc && k == 0)
+        rc = err_set(e, CAPE_EINPUT, "%s: no prompts", path);
+    if (rc) {
+        for (int i = 0; p && i < k; i++)
+            free(p[i]);
+        free(p);
+        return rc;
+    }
+    *out = p;
+    *n = k;
+    return 0;
+}
+
+static int run_many(const char *model_path, const model_load_opts *lo, const char *file,
+                    const gen_opts *go, int stats)
+{
+    cape_err e = {0};
+    many_out o = {0};
+    gen_stats st;
+    model *m = NULL;
+    if (read_prompts(file, &o.prompts, &o.n, &e) || !(m = model_load(model_path, lo, &e)))
+        goto out;
+    cli_tok_warning(model_tok(m));
+    o.m = m;
+    if (!(o.lines = calloc((size_t)o.n, sizeof *o.lines))) {
+        err_set(&e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
+    double t0 = now_s();
+    if (gen_many(m, (const char *const *)o.prompts, o.n, go, many_done, &o, &st, &e))
+        goto out;
+    double t1 = now_s();
+    if (o.failed)
+        err_set(&e, CAPE_EFAIL, "out of memory writing the results");
+    else if (stats)
+        fprintf(stderr, "cape run: %d prompts (%ld tokens), %ld tokens generated in %.3f s "
+                "(%.1f tok/s), %d at once, %d evaluations; decode %ld tokens in %.3f s (%.1f tok/s); "
+                "KV cache %.1f MiB (%d positions each)\n",
+                o.n, st.prompt_tokens, st.gen_tokens, t1 - t0, st.gen_tokens / (t1 - t0),
+                go->n_seq < o.n ? go->n_seq : o.n, st.steps, st.decode_rows, st.decode_s,
+                st.decode_s > 0 ? st.decode_rows / st.decode_s : 0.0, st.kv_bytes / 1048576.0,
+                st.n_ctx);
+out:
+    for (int i = 0; o.lines && i < o.n; i++)
+        if (i >= o.printed)
+            free(o.lines[i]);
+    for (int i = 0; o.prompts && i < o.n; i++)
+        free(o.prompts[i]);
+    free(o.prompts);
+    free(o.lines);
+    model_free(m);
+    return e.code ? cli_report(&e) : 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
-           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS, O_REL, O_PRE };
+           O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS, O_REL, O_PRE,
+           O_PROMPTS, O_PARALLEL, O_KV };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
@@ -92,10 +309,12 @@ int cmd_run(int argc, char **argv)
         {"steer", 1, 0, O_STEER}, {"scale", 1, 0, O_SCALE}, {"layers", 1, 0, O_LAYERS},
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
         {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS},
-        {"relative", 0, 0, O_REL},
+        {"relative", 0, 0, O_REL}, {"prompts", 1, 0, O_PROMPTS}, {"parallel", 1, 0, O_PARALLEL},
+        {"kv", 1, 0, O_KV},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "run", *prompt = NULL, *dump = NULL;
-    long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42;
+    const char *cmd = "run", *prompt = NULL, *dump = NULL, *prompts_file = NULL;
+    long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42, parallel = 16;
+    model_kv_type kv = MODEL_KV_F32;
     double temp = 0.8, topp = 0.95;
     int no_bos = 0, ign_eos = 0, stats = 0, c;
     model_load_opts lo = {0};
@@ -142,6 +361,9 @@ int cmd_run(int argc, char **argv)
         case O_SOURCE: sink_source = optarg; break;
         case O_SINKS: sink_mode = optarg; break;
         case O_REL: sc.relative = 1; break;
+        case O_PROMPTS: prompts_file = optarg; break;
+        case O_PARALLEL: rc = cli_parse_int(cmd, "--parallel", optarg, 1, MODEL_MAX_SEQ, &parallel); break;
+        case O_KV: rc = cli_parse_kv(cmd, optarg, &kv); break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -149,10 +371,20 @@ int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error(cmd, "expected one MODEL argument");
-    if (!prompt)
-        return cli_usage_error(cmd, "missing --prompt");
     if (temp < 0 || !(topp > 0 && topp <= 1))
         return cli_usage_error(cmd, "--temp must be >= 0 and --top-p in (0, 1]");
+    if (prompts_file) {
+        if (prompt || steer_path || sink_source || sink_mode || dump)
+            return cli_usage_error(cmd, "--prompts does not combine with -p, --steer, --source, "
+                                   "--sinks or --dump-logits");
+        gen_opts go = {.n_predict = (int)n_predict,
+                       .sample = {(float)temp, (int)topk, (float)topp, (uint64_t)seed},
+                       .ignore_eos = ign_eos, .add_bos = no_bos ? 0 : -1, .n_seq = (int)parallel,
+                       .n_ctx = (int)ctx, .n_threads = (int)threads, .kv_type = kv};
+        return run_many(argv[optind], &lo, prompts_file, &go, stats);
+    }
+    if (!prompt)
+        return cli_usage_error(cmd, "missing --prompt");
     char *owned_prompt = NULL;
     if (strcmp(prompt, "-") == 0 && !(prompt = owned_prompt = read_stdin()))
         return cli_usage_error(cmd, "cannot read the prompt from standard input");
@@ -178,7 +410,7 @@ int cmd_run(int argc, char **argv)
         err_set(&e, CAPE_EINPUT, "the prompt is empty and the model has no BOS token");
         goto out;
     }
-    model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads};
+    model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads, .kv_type = kv};
     if (!(s = model_session_new(m, &so, &e)))
         goto out;
     if (ctx > cfg->n_ctx_train)
@@ -253,8 +485,10 @@ int cmd_run(int argc, char **argv)
                 model_session_n_ctx(s));
     if (stats)
         fprintf(stderr, "cape run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens "
-                "in %.3f s (%.1f tok/s)\n", n, t1 - t0, n / (t1 - t0), gen, t2 - t1,
-                gen > 1 ? (gen - 1) / (t2 - t1) : 0.0);
+                "in %.3f s (%.1f tok/s); KV cache %.1f MiB (%s, %d positions)\n", n, t1 - t0,
+                n / (t1 - t0), gen, t2 - t1, gen > 1 ? (gen - 1) / (t2 - t1) : 0.0,
+                model_session_kv_bytes(s) / 1048576.0, kv == MODEL_KV_F16 ? "f16" : "f32",
+                model_session_n_ctx(s));
 out:
     if (e.code)
         rc = cli_report(&e);

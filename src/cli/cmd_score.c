@@ -23,6 +23,9 @@ static void help(void)
            "\n"
            "options:\n"
            "  -t, --threads K      threads (1)\n"
+           "  --parallel B         items scored at once, each in its own sequence (8); with\n"
+           "                       B > 1 the context defaults to the longest item\n"
+           "  --kv f32|f16         KV cache type; f16 halves its memory (f32)\n"
            "  -c, --ctx N          context length (model's, at most 4096)\n"
            "  --bos / --no-bos     force adding BOS or not (default: the model's setting)\n"
            "  --json               one JSON array of {logprob, n_tokens, greedy}\n"
@@ -87,6 +90,14 @@ typedef struct {
     int n;
 } score_progress;
 
+static void on_item_seq(void *user, int item, int seq, int ctx_tokens)
+{
+    (void)seq;
+    (void)ctx_tokens;
+    score_progress *sp = user;
+    cli_progress_cb(&sp->bar, item, sp->n);
+}
+
 static void on_item(void *user, int item, int ctx_tokens)
 {
     (void)ctx_tokens;
@@ -96,12 +107,14 @@ static void on_item(void *user, int item, int ctx_tokens)
 
 int cmd_score(int argc, char **argv)
 {
-    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS, O_PRE };
+    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS, O_PRE, O_PARALLEL, O_KV };
     static const struct option opts[] = {
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"bos", 0, 0, O_BOS}, {"no-bos", 0, 0, O_NOBOS},
         {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE}, {"exact", 0, 0, O_EXACT},
-        {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    long threads = 1, ctx = 0;
+        {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS}, {"parallel", 1, 0, O_PARALLEL},
+        {"kv", 1, 0, O_KV}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    long threads = 1, ctx = 0, parallel = 8;
+    model_kv_type kv = MODEL_KV_F32;
     int bos = -1, json = 0, c;
     const char *output = NULL, *sink_source = NULL, *sink_mode = NULL;
     model_load_opts lo = {0};
@@ -122,6 +135,8 @@ int cmd_score(int argc, char **argv)
         case O_EXACT: tensor_set_exact(1); break;
         case O_SOURCE: sink_source = optarg; break;
         case O_SINKS: sink_mode = optarg; break;
+        case O_PARALLEL: rc = cli_parse_int("score", "--parallel", optarg, 1, MODEL_MAX_SEQ, &parallel); break;
+        case O_KV: rc = cli_parse_kv("score", optarg, &kv); break;
         default: return cli_usage_error("score", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -150,10 +165,24 @@ int cmd_score(int argc, char **argv)
     if (!(m = model_load(argv[optind], &lo, &e)))
         goto out;
     cli_tok_warning(model_tok(m));
-    model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads};
-    if (!(s = model_session_new(m, &so, &e)))
-        goto out;
     if (sink_hook_open(&sinks, argv[optind], model_cfg(m)->ffn_dim, sink_mode, sink_source, &e))
+        goto out;
+    if (sink_hook_per_query(&sinks))
+        parallel = 1; /* each context gets its own mask */
+    if (parallel > n)
+        parallel = n;
+    model_session_opts so = {.n_ctx = (int)ctx, .n_threads = (int)threads, .n_seq = (int)parallel,
+                             .kv_type = kv};
+    if (parallel > 1 && !ctx) {
+        int need = score_max_tokens(m, items, n, bos, &e);
+        if (need < 0)
+            goto out;
+        so.n_ctx = need; /* enough for every item; the session keeps to the model's limit */
+        int def = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096;
+        if (so.n_ctx > def)
+            so.n_ctx = def;
+    }
+    if (!(s = model_session_new(m, &so, &e)))
         goto out;
     if (sinks.enabled)
         model_session_set_hook(s, sink_hook_fn, &sinks);
@@ -172,6 +201,9 @@ int cmd_score(int argc, char **argv)
                 goto out;
             cli_progress_cb(&sp.bar, i + 1, n);
         }
+    } else if (parallel > 1) {
+        if (score_items_par(s, m, items, n, bos, on_item_seq, &sp, res, &e))
+            goto out;
     } else if (score_items_cb(s, m, items, n, bos, on_item, &sp, res, &e)) {
         goto out;
     }

@@ -90,14 +90,15 @@ static void help(void)
         "common: --split-seed S (0) and --split-frac F (0.5) fix TruthfulQA's build/eval\n"
         "split; --exact multiplies quantised weights in f32 (slower; free of the int8\n"
         "rounding that depends on how tokens are batched); -t K threads (2); -c N context\n"
-        "length (the model's, at most 4096); --json; -o FILE (atomic).\n");
+        "length (the model's, at most 4096); --parallel B scores B TruthfulQA answers at\n"
+        "once in a batch of sequences (1); --json; -o FILE (atomic).\n");
 }
 
 typedef struct {
     const char *sub, *model, *pos, *neg, *tqa, *cvec, *prompt, *output, *svg, *layer_arg;
     const char *scales, *layers;
     int tqa_on, relative, add_no_comment, select_mc1, method, all_layers, last_only, gate, json, threads, n_predict, compare, limit;
-    int changed, boot, n_ctx, dev, no_control, shuffles;
+    int changed, boot, n_ctx, dev, no_control, shuffles, parallel;
     long control_seed;
     const char *save_json;
     double holdout, scale, temp, split_frac;
@@ -134,7 +135,7 @@ static int parse(int argc, char **argv, steer_args *a)
         {"exact", 0, 0, O_EXACT}, {"relative", 0, 0, O_REL}, {"dev", 1, 0, O_DEV},
         {"add-no-comment", 0, 0, O_NOCOM}, {"select", 1, 0, O_SELECT}, {"control-seed", 1, 0, O_CSEED},
         {"no-control", 0, 0, O_NOCTL}, {"shuffles", 1, 0, O_SHUF}, {"prompt", 1, 0, 'p'},
-        {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
+        {"parallel", 1, 0, 'P'}, {"n-predict", 1, 0, 'n'}, {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"output", 1, 0, 'o'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "steer";
     long v;
@@ -222,6 +223,10 @@ static int parse(int argc, char **argv, steer_args *a)
         case 't':
             rc = cli_parse_int(cmd, "--threads", optarg, 1, 256, &v);
             a->threads = (int)v;
+            break;
+        case 'P':
+            rc = cli_parse_int(cmd, "--parallel", optarg, 1, MODEL_MAX_SEQ, &v);
+            a->parallel = (int)v;
             break;
         case 'o': a->output = optarg; break;
         case 'c':
@@ -326,7 +331,8 @@ static int load_model(const steer_args *a, loaded *L, cape_err *e)
     L->m = model_load(a->model, NULL, e);
     if (!L->m)
         return e->code;
-    L->s = model_session_new(L->m, &(model_session_opts){.n_threads = a->threads, .n_ctx = a->n_ctx},
+    L->s = model_session_new(L->m, &(model_session_opts){.n_threads = a->threads, .n_ctx = a->n_ctx,
+                                                         .n_seq = a->parallel},
                              e);
     return L->s ? 0 : e->code;
 }

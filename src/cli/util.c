@@ -46,6 +46,17 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
     return 0;
 }
 
+int cli_parse_kv(const char *cmd, const char *s, model_kv_type *out)
+{
+    if (strcmp(s, "f32") == 0)
+        *out = MODEL_KV_F32;
+    else if (strcmp(s, "f16") == 0)
+        *out = MODEL_KV_F16;
+    else
+        return cli_usage_error(cmd, "--kv expects f32 or f16, got '%s'", s);
+    return 0;
+}
+
 static int is_data_dir(const char *dir)
 {
     char probe[PATH_MAX + 64];

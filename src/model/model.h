@@ -73,7 +73,12 @@ typedef struct {
  *   RESID_POST  residual stream leaving block `layer`          width = dim
  * RESID_POST of layer l is RESID_PRE of layer l+1 (same buffer, called in
  * this order). A control vector for layer l is added at RESID_POST of l,
- * which is where llama.cpp adds `direction.l`. */
+ * which is where llama.cpp adds `direction.l`.
+ * In a session of several sequences (model_eval_seqs) the hook is called
+ * once per run of consecutive rows of one sequence: the n_tokens rows are
+ * positions pos0, pos0 + 1, ... of sequence `seq`, so a hook written for one
+ * sequence works unchanged, and one that keeps state per sequence indexes it
+ * by `seq`. */
 typedef enum {
     MODEL_HOOK_RESID_PRE,
     MODEL_HOOK_ATTN_HEADS,
@@ -89,6 +94,7 @@ typedef struct {
     int width;
     int pos0;     /* position of the first row in the sequence */
     int n_heads, head_dim; /* for ATTN_HEADS */
+    int seq;      /* the sequence the rows belong to (0 for a session of one) */
 } model_hook_info;
 
 typedef void (*model_hook_fn)(const model_hook_info *info, float *x, void *user);
@@ -141,10 +147,19 @@ int model_check_weights(const model *m, model_weight_check *r, cape_err *e);
 
 /* ---- sessions ---- */
 
+/* What the KV cache stores: f32, or IEEE half floats (half the memory;
+ * keys and values rounded to nearest even when written, widened exactly
+ * when read). */
+typedef enum { MODEL_KV_F32, MODEL_KV_F16 } model_kv_type;
+
+#define MODEL_MAX_SEQ 1024
+
 typedef struct {
-    int n_ctx;     /* KV cache length; 0 = min(trained context, 4096) */
+    int n_ctx;     /* KV cache length per sequence; 0 = min(trained context, 4096) */
     int n_threads; /* 0 = 1 */
-    int n_batch;   /* tokens per forward chunk; 0 = 256 */
+    int n_batch;   /* tokens per forward chunk (all sequences together); 0 = 256 */
+    int n_seq;     /* independent sequences (batched decoding); 0 = 1 */
+    model_kv_type kv_type; /* 0 = f32 */
 } model_session_opts;
 
 typedef struct model_session model_session;
@@ -160,11 +175,50 @@ int model_session_pos(const model_session *s);
 void model_session_rewind(model_session *s, int pos);
 void model_session_set_hook(model_session *s, model_hook_fn fn, void *user);
 
-/* Evaluates n tokens at the next positions. Logits: NONE, LAST (row 0 is the
- * last token's), or ALL (row i is token i's). Fails (CAPE_EINPUT) when the
- * context would overflow or a token id is out of range. */
+/* Evaluates n tokens of sequence 0 at its next positions. Logits: NONE,
+ * LAST (row 0 is the last token's), or ALL (row i is token i's). Fails
+ * (CAPE_EINPUT) when the context would overflow or a token id is out of
+ * range. model_session_pos and model_session_rewind are those of sequence 0. */
 int model_eval(model_session *s, const int *tokens, int n, model_logits_mode mode, cape_err *e);
 const float *model_logits(const model_session *s, int row);
+
+/* ---- batched decoding: one session, n_seq independent sequences ----
+ * Each sequence has its own KV cache region ([n_ctx] positions per layer)
+ * and position; one evaluation takes tokens of any sequences, and every
+ * matrix product runs over all its rows, so the weights are read once per
+ * step for all sequences (llama.cpp's llama_batch with one seq_id per token).
+ *
+ *   model_session *s = model_session_new(m, &(model_session_opts){
+ *                              .n_ctx = 512, .n_seq = B}, &e);
+ *   // prompts: every token of sequence b with seq[i] = b, logits on its last
+ *   // then one decode step: seq = {0, 1, ..., B-1}, tokens = {next_0, ...}
+ *   model_eval_seqs(s, seq, tokens, n, want, &e);
+ *   const float *lg = model_logits_at(s, i);   // [n_vocab] of row i, if want[i]
+ *   model_seq_rewind(s, b, 0);                 // sequence b free for a new text
+ *
+ * seq[n]: the sequence of each row; tokens[n]: the token, appended at that
+ * sequence's next position (rows of one sequence keep their order and need
+ * not be adjacent); want[n] (NULL = none): 1 asks for that row's logits.
+ * Rows are evaluated in chunks of at most n_batch; a run of adjacent rows
+ * of one sequence is not split unless it is longer than n_batch.
+ * In exact mode (tensor_set_exact) a row's result depends only on its
+ * token, its position and the cached rows of its sequence: batched
+ * evaluation gives bit for bit what one sequence at a time gives. */
+int model_eval_seqs(model_session *s, const int *seq, const int *tokens, int n,
+                    const unsigned char *want, cape_err *e);
+/* Logits [n_vocab] of row i of the last evaluation; NULL when not asked. */
+const float *model_logits_at(const model_session *s, int i);
+int model_session_n_seq(const model_session *s);
+/* Tokens cached for sequence seq (-1 when seq is not one of the session's). */
+int model_seq_pos(const model_session *s, int seq);
+/* Forgets positions >= pos of sequence seq; pos 0 frees it for a new text. */
+void model_seq_rewind(model_session *s, int seq, int pos);
+/* Positions [0, n_pos) of src copied into dst, which then holds n_pos
+ * tokens (a shared prefix evaluated once; llama.cpp's seq_cp). */
+int model_seq_copy(model_session *s, int dst, int src, int n_pos, cape_err *e);
+model_kv_type model_session_kv_type(const model_session *s);
+/* Bytes of the KV cache (keys and values, all sequences). */
+size_t model_session_kv_bytes(const model_session *s);
 
 /* The model's output head applied to n arbitrary residual-stream vectors
  * [n x dim]: the final norm, and the unembedding into [n x n_vocab] logits

@@ -112,3 +112,167 @@ int score_items_cb(model_session *s, const model *m, const score_item *items, in
     free(prev);
     return rc;
 }
+
+/* ---- many items at once, one per sequence of the session ---- */
+
+int score_max_tokens(const model *m, const score_item *items, int n, int add_bos, cape_err *e)
+{
+    const tok *t = model_tok(m);
+    int bos = add_bos < 0 ? tok_wants_bos(t) : add_bos && tok_bos(t) >= 0, most = 0;
+    for (int i = 0; i < n; i++) {
+        int *ids, len, ctx_n;
+        if (encode_pair(t, &items[i], bos, &ids, &len, &ctx_n, e))
+            return -1;
+        free(ids);
+        most = len > most ? len : most;
+    }
+    return most;
+}
+
+typedef struct {
+    int item, seq, row0;    /* row0: the step's row of token `keep` */
+    int *ids, len, ctx_n, keep;
+} par_item;
+
+static int common_prefix(const int *a, int na, const int *b, int nb)
+{
+    int k = 0;
+    while (k < na && k < nb && a[k] == b[k])
+        k++;
+    return k;
+}
+
+int score_items_par(model_session *s, const model *m, const score_item *items, int n, int add_bos,
+                    score_before_seq_fn before, void *user, score_result *out, cape_err *e)
+{
+    const tok *t = model_tok(m);
+    int bos = add_bos < 0 ? tok_wants_bos(t) : add_bos && tok_bos(t) >= 0;
+    int B = model_session_n_seq(s), n_vocab = model_cfg(m)->n_vocab, rc = 0;
+    int **toks = calloc((size_t)B, sizeof *toks), *ntok = calloc((size_t)B, sizeof *ntok);
+    int *taken = calloc((size_t)B, sizeof *taken);
+    par_item *step = calloc((size_t)B, sizeof *step);
+    int *rseq = NULL, *rtok = NULL, cap = 0;
+    unsigned char *want = NULL;
+    if (!toks || !ntok || !taken || !step) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto done;
+    }
+    for (int b = 0; b < B; b++)
+        model_seq_rewind(s, b, 0);
+    for (int i = 0; i < n && !rc;) {
+        int ns = 0, nrows = 0;
+        memset(taken, 0, (size_t)B * sizeof *taken);
+        while (i < n && ns < B) {
+            par_item it = {.item = i};
+            if ((rc = encode_pair(t, &items[i], bos, &it.ids, &it.len, &it.ctx_n, e)))
+                break;
+            if (it.ctx_n == 0 || it.len > model_session_n_ctx(s)) {
+                free(it.ids);
+                rc = it.ctx_n == 0
+                         ? err_set(e, CAPE_EINPUT, "item %d: the context is empty and no BOS token is added", i + 1)
+                         : err_set(e, CAPE_EINPUT, "item %d: %d tokens exceed the context of %d", i + 1,
+                                   it.len, model_session_n_ctx(s));
+                break;
+            }
+            /* the longest prefix already cached in some sequence */
+            int src = -1, keep = 0;
+            for (int b = 0; b < B; b++) {
+                int k = toks[b] ? common_prefix(toks[b], ntok[b], it.ids, it.len) : 0;
+                if (k > keep) {
+                    keep = k;
+                    src = b;
+                }
+            }
+            if (keep > it.ctx_n - 1)
+                keep = it.ctx_n - 1; /* the last context token's logits are needed */
+            /* an item of this step computes a longer shared prefix: wait for it */
+            int wait = 0;
+            for (int j = 0; j < ns && !wait; j++) {
+                int k = common_prefix(step[j].ids, step[j].len, it.ids, it.len);
+                wait = (k < it.ctx_n - 1 ? k : it.ctx_n - 1) > keep;
+            }
+            if (wait) {
+                free(it.ids);
+                break;
+            }
+            int dst = src >= 0 && !taken[src] ? src : -1;
+            for (int b = 0, best = -1; dst < 0 && b < B; b++) {
+                if (taken[b])
+                    continue;
+                int k = toks[b] ? common_prefix(toks[b], ntok[b], it.ids, it.len) : 0;
+                if (best < 0 || k < best) {
+                    best = k;
+                    dst = b;
+                }
+            }
+            if (src >= 0 && dst != src) {
+                if ((rc = model_seq_copy(s, dst, src, keep, e))) {
+                    free(it.ids);
+                    break;
+                }
+            } else {
+                model_seq_rewind(s, dst, keep);
+            }
+            taken[dst] = 1;
+            free(toks[dst]);
+            toks[dst] = it.ids;
+            ntok[dst] = keep;
+            it.seq = dst;
+            it.keep = keep;
+            it.row0 = nrows;
+            int need = nrows + it.len - keep;
+            if (need > cap) {
+                cap = need * 2;
+                int *a = realloc(rseq, (size_t)cap * sizeof *a), *b2 = a ? realloc(rtok, (size_t)cap * sizeof *b2) : NULL;
+                unsigned char *w = b2 ? realloc(want, (size_t)cap) : NULL;
+                if (a)
+                    rseq = a;
+                if (b2)
+                    rtok = b2;
+                if (w)
+                    want = w;
+                if (!a || !b2 || !w) {
+                    rc = err_set(e, CAPE_EFAIL, "out of memory");
+                    break;
+                }
+            }
+            /* row of position p predicts token p + 1 */
+            for (int p = keep; p < it.len; p++, nrows++) {
+                rseq[nrows] = dst;
+                rtok[nrows] = it.ids[p];
+                want[nrows] = p >= it.ctx_n - 1 && p < it.len - 1;
+            }
+            if (before)
+                before(user, i, dst, it.ctx_n);
+            step[ns++] = it;
+            i++;
+        }
+        if (rc || ns == 0)
+            break;
+        if ((rc = model_eval_seqs(s, rseq, rtok, nrows, want, e)))
+            break;
+        for (int j = 0; j < ns; j++) {
+            par_item *it = &step[j];
+            score_result r = {0, it->len - it->ctx_n, 1};
+            for (int p = it->ctx_n - 1; p < it->len - 1; p++) {
+                int is_max;
+                r.logprob += log_softmax_at(model_logits_at(s, it->row0 + p - it->keep), n_vocab,
+                                            it->ids[p + 1], &is_max);
+                r.greedy &= is_max;
+            }
+            out[it->item] = r;
+            ntok[it->seq] = it->len;
+        }
+    }
+done:
+    for (int b = 0; toks && b < B; b++)
+        free(toks[b]);
+    free(toks);
+    free(ntok);
+    free(taken);
+    free(step);
+    free(rseq);
+    free(rtok);
+    free(want);
+    return rc;
+}

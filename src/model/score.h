@@ -35,4 +35,21 @@ typedef void (*score_before_fn)(void *user, int item, int ctx_tokens);
 int score_items_cb(model_session *s, const model *m, const score_item *items, int n, int add_bos,
                    score_before_fn before, void *user, score_result *out, cape_err *e);
 
+/* The same results with the items spread over the session's sequences
+ * (model_session_opts.n_seq): up to n_seq items are evaluated in one batch
+ * of rows, each in its own sequence, so the weights are read once for all of
+ * them. A prefix already cached in any sequence (the context shared by the
+ * choices of one question) is copied rather than evaluated again; an item
+ * whose context another item of the same batch is computing waits for the
+ * next batch. before(user, item, seq, ctx_tokens) is called before item i is
+ * evaluated in sequence seq (hooks see it as model_hook_info.seq). In exact
+ * mode (tensor_set_exact) the results equal score_items_cb's bit for bit. */
+/* The most tokens any item has (context and continuation, BOS included);
+ * -1 with e set on a tokenizer error. */
+int score_max_tokens(const model *m, const score_item *items, int n, int add_bos, cape_err *e);
+
+typedef void (*score_before_seq_fn)(void *user, int item, int seq, int ctx_tokens);
+int score_items_par(model_session *s, const model *m, const score_item *items, int n, int add_bos,
+                    score_before_seq_fn before, void *user, score_result *out, cape_err *e);
+
 #endif

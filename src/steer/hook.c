@@ -8,8 +8,10 @@ void steer_hook_fn(const model_hook_info *in, float *x, void *user)
     int l = in->layer;
     if (in->point == MODEL_HOOK_RESID_POST && h->vec && h->on && h->on[l] && h->scale != 0) {
         const float *v = h->vec + (size_t)l * h->dim;
+        int from = h->from_pos_seq && in->seq >= 0 && in->seq < h->n_from_seq
+                       ? h->from_pos_seq[in->seq] : h->add_from_pos;
         for (int t = 0; t < in->n_tokens; t++) {
-            if (in->pos0 + t < h->add_from_pos)
+            if (in->pos0 + t < from)
                 continue;
             float *row = x + (size_t)t * in->width;
             for (int j = 0; j < in->width; j++)

@@ -18,6 +18,10 @@ typedef struct {
     const unsigned char *on; /* [n_layers] */
     float scale;
     int add_from_pos; /* rows at positions >= this (0: all positions) */
+    /* per sequence of a batched session (model_hook_info.seq < n_from_seq),
+     * instead of add_from_pos; NULL: add_from_pos for all */
+    const int *from_pos_seq;
+    int n_from_seq;
     model_hook_fn next;
     void *next_user;
 } steer_hook;

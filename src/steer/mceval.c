@@ -14,6 +14,7 @@ enum { MCEVAL_MAX_ANSWERS = 32 };
 typedef struct {
     steer_hook *h;
     int last_only;
+    int *from_seq; /* [n_seq] per sequence of a batched session */
 } before_ctx;
 
 /* From the last context token on: the answer is scored as if generated. */
@@ -22,6 +23,13 @@ static void set_from_pos(void *user, int item, int ctx_tokens)
     (void)item;
     before_ctx *b = user;
     b->h->add_from_pos = b->last_only ? ctx_tokens - 1 : 0;
+}
+
+static void set_from_pos_seq(void *user, int item, int seq, int ctx_tokens)
+{
+    (void)item;
+    before_ctx *b = user;
+    b->from_seq[seq] = b->last_only ? ctx_tokens - 1 : 0;
 }
 
 /* Scores the questions order[q0..q1) in one pass of score_items, so that the
@@ -61,9 +69,30 @@ static int score_group(model_session *ses, const model *m, const tqa_set *s, con
             items[k] = (score_item){ctxs[q - q0], conts[k]};
         }
     }
-    before_ctx b = {h, c ? c->last_only : 0};
-    if ((rc = score_items_cb(ses, m, items, n, -1, h ? set_from_pos : NULL, &b, res, e)))
+    before_ctx b = {h, c ? c->last_only : 0, NULL};
+    int n_seq = model_session_n_seq(ses);
+    if (n_seq > 1) {
+        /* the items of the group spread over the session's sequences; the
+         * hook steers each sequence from its own item's last context token */
+        if (h && !(b.from_seq = calloc((size_t)n_seq, sizeof *b.from_seq))) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            goto done;
+        }
+        if (h) {
+            h->from_pos_seq = b.from_seq;
+            h->n_from_seq = n_seq;
+        }
+        rc = score_items_par(ses, m, items, n, -1, h ? set_from_pos_seq : NULL, &b, res, e);
+        if (h) {
+            h->from_pos_seq = NULL;
+            h->n_from_seq = 0;
+        }
+        free(b.from_seq);
+        if (rc)
+            goto done;
+    } else if ((rc = score_items_cb(ses, m, items, n, -1, h ? set_from_pos : NULL, &b, res, e))) {
         goto done;
+    }
     k = 0;
     for (int q = q0; q < q1; q++) {
         const tqa_item *it = &s->item[idx ? idx[q] : q];
