@@ -119,47 +119,51 @@ void text_format_size(double n, char *out, size_t outsz)
     snprintf(out, outsz, "%.3g", n);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
-static int utf8_seq(const unsigned char *p)
+char *text_utf8_copyn(const char *s, size_t n, size_t *out_len)
 {
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    int n = c >= 0xC2 && c <= 0xDF   ? 2
-            : c >= 0xE0 && c <= 0xEF ? 3
-            : c >= 0xF0 && c <= 0xF4 ? 4
-                                     : 0;
-    if (!n)
-        return 0;
-    for (int k = 1; k < n; k++)
-        if ((p[k] & 0xC0) != 0x80)
-            return 0;
-    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
-        (c == 0xF4 && p[1] > 0x8F))
-        return 0;
-    return n;
+    char *o = malloc(3 * n + 1);
+    size_t k = 0;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        unsigned char b = (unsigned char)s[i];
+        int need = 0;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (b < 0x80) {
+            o[k++] = (char)b;
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf)
+            need = 1;
+        else if (b >= 0xe0 && b <= 0xef)
+            need = 2, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+        else if (b >= 0xf0 && b <= 0xf4)
+            need = 3, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+        /* the longest prefix of a valid sequence starting here */
+        size_t j = 1;
+        while (need && (int)j <= need && i + j < n) {
+            unsigned char c = (unsigned char)s[i + j];
+            if (c < (j == 1 ? lo : 0x80) || c > (j == 1 ? hi : 0xbf))
+                break;
+            j++;
+        }
+        if (need && (int)j == need + 1) {
+            memcpy(o + k, s + i, j);
+            k += j;
+        } else {
+            memcpy(o + k, "\xef\xbf\xbd", 3);
+            k += 3;
+        }
+        i += j;
+    }
+    o[k] = 0;
+    if (out_len)
+        *out_len = k;
+    return o;
 }
 
 char *text_utf8_copy(const char *s)
 {
-    size_t len = strlen(s);
-    char *out = malloc(3 * len + 1), *w = out;
-    if (!out)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = utf8_seq(p);
-        if (n) {
-            memcpy(w, p, (size_t)n);
-            w += n;
-            p += n;
-        } else {
-            memcpy(w, "\xEF\xBF\xBD", 3);
-            w += 3;
-            p++;
-        }
-    }
-    *w = 0;
-    return out;
+    return text_utf8_copyn(s, strlen(s), NULL);
 }

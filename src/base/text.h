@@ -21,8 +21,11 @@ int text_is_blank(const char *s);
 /* Formats a size as "410M", "1.4B", "70B" (shortest exact-ish form). */
 void text_format_size(double n, char *out, size_t outsz);
 
-/* A copy of s in which every byte that is not part of a valid UTF-8
- * sequence is replaced by U+FFFD (NULL when out of memory). */
+/* A copy of s in which each maximal ill-formed UTF-8 subsequence is
+ * replaced by U+FFFD (the Unicode recommendation, which Python's
+ * errors="replace" follows; NULL when out of memory). The n form takes
+ * bytes that may hold NUL, and gives the length of the copy. */
 char *text_utf8_copy(const char *s);
+char *text_utf8_copyn(const char *s, size_t n, size_t *out_len);
 
 #endif

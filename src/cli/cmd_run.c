@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/file.h"
+#include "base/text.h"
 #include "cli/cli.h"
 #include "model/generate.h"
 #include "model/model.h"
@@ -68,7 +69,7 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static char *read_stdin(void)
+static char *read_stdin(size_t *len)
 {
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
@@ -84,8 +85,10 @@ static char *read_stdin(void)
             b = nb;
         }
     }
-    if (b)
+    if (b) {
         b[n] = 0;
+        *len = n;
+    }
     return b;
 }
 
@@ -98,52 +101,6 @@ typedef struct {
     int n, printed;
     int failed;
 } many_out;
-
-/* Bytes as valid UTF-8: each maximal ill-formed subsequence becomes U+FFFD
- * (the Unicode recommendation, which Python's errors="replace" follows). A
- * token may end inside a character, or a model may emit bytes that are not
- * text at all. Returns a new string. */
-static char *utf8_clean(const char *s, size_t n, size_t *out_len)
-{
-    char *o = malloc(3 * n + 1);
-    size_t k = 0;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        unsigned char b = (unsigned char)s[i];
-        int need = 0;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (b < 0x80) {
-            o[k++] = (char)b;
-            i++;
-            continue;
-        }
-        if (b >= 0xc2 && b <= 0xdf)
-            need = 1;
-        else if (b >= 0xe0 && b <= 0xef)
-            need = 2, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-        else if (b >= 0xf0 && b <= 0xf4)
-            need = 3, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-        size_t j = 1;
-        while (need && (int)j <= need && i + j < n) {
-            unsigned char c = (unsigned char)s[i + j];
-            if (c < (j == 1 ? lo : 0x80) || c > (j == 1 ? hi : 0xbf))
-                break;
-            j++;
-        }
-        if (need && (int)j == need + 1) {
-            memcpy(o + k, s + i, j);
-            k += j;
-        } else {
-            memcpy(o + k, "\xef\xbf\xbd", 3);
-            k += 3;
-        }
-        i += j;
-    }
-    o[k] = 0;
-    *out_len = k;
-    return o;
-}
 
 static void many_done(void *user, int i, const gen_result *r)
 {
@@ -169,8 +126,8 @@ static void many_done(void *user, int i, const gen_result *r)
     }
     static const char *stops[] = {"length", "eos", "context"};
     size_t clen = 0, plen = 0;
-    char *clean = txt ? utf8_clean(txt, len, &clen) : NULL;
-    char *pclean = utf8_clean(o->prompts[i], strlen(o->prompts[i]), &plen);
+    char *clean = txt ? text_utf8_copyn(txt, len, &clen) : NULL;
+    char *pclean = text_utf8_copyn(o->prompts[i], strlen(o->prompts[i]), &plen);
     json_t *obj = json_object();
     json_object_set_new(obj, "prompt", pclean ? json_stringn(pclean, plen) : json_null());
     json_object_set_new(obj, "text", clean ? json_stringn(clean, clen) : json_null());
@@ -193,66 +150,16 @@ static void many_done(void *user, int i, const gen_result *r)
     fflush(stdout);
 }
 
-/* FILE: one prompt per line, or JSON lines {"prompt": "..."}; blank lines skipped. */
+/* FILE ('-': standard input) read whole, then parsed by the library. */
 static int read_prompts(const char *path, char ***out, int *n, cape_err *e)
 {
-    size_t len;
-    char *buf = strcmp(path, "-") == 0 ? read_stdin() : file_read_all(path, &len, e);
+    size_t len = 0;
+    char *buf = strcmp(path, "-") == 0 ? read_stdin(&len) : file_read_all(path, &len, e);
     if (!buf)
         return e->code ? e->code : err_set(e, CAPE_EINPUT, "cannot read standard input");
-    int cap = 16, k = 0, line = 0, rc = 0;
-    char **p = malloc((size_t)cap * sizeof *p);
-    for (char *s = buf, *nl; p && s && *s && !rc; s = nl ? nl + 1 : NULL) {
-        line++;
-        nl = strchr(s, '\n');
-        if (nl)
-            *nl = 0;
-        size_t l = strlen(s);
-        if (l && s[l - 1] == '\r')
-            s[--l] = 0;
-        if (l == 0)
-            continue;
-        char *q = NULL;
-        if (s[0] == '{') {
-            json_error_t je;
-            json_t *j = json_loads(s, 0, &je);
-            json_t *v = j ? json_object_get(j, "prompt") : NULL;
-            if (!json_is_string(v))
-                rc = err_set(e, CAPE_EINPUT, "%s:%d: expected a JSON object with a string \"prompt\"",
-                             path, line);
-            else
-                q = strdup(json_string_value(v));
-            json_decref(j);
-        } else {
-            q = strdup(s);
-        }
-        if (rc)
-            break;
-        if (k == cap) {
-            char **np = realloc(p, (size_t)(cap *= 2) * sizeof *np);
-            if (!np) {
-                free(q);
-                break;
-            }
-            p = np;
-        }
-        if (!(p[k++] = q))
-            break;
-    }
+    int rc = gen_prompts_parse(buf, len, strcmp(path, "-") == 0 ? "standard input" : path, out, n, e);
     free(buf);
-    if (!rc && (!p || (k && !p[k - 1])))
-        rc = err_set(e, CAPE_EFAIL, "out of memory");
-    if (!rc && k == 0)
-        rc = err_set(e, CAPE_EINPUT, "%s: no prompts", path);
-    if (rc) {
-        for (int i = 0; p && i < k; i++)
-            free(p[i]);
-        free(p);
-        return rc;
-    }
-    *out = p;
-    *n = k;
-    return 0;
+    return rc;
 }
 
 static int run_many(const char *model_path, const model_load_opts *lo, const char *file,
@@ -288,9 +195,7 @@ out:
     for (int i = 0; o.lines && i < o.n; i++)
         if (i >= o.printed)
             free(o.lines[i]);
-    for (int i = 0; o.prompts && i < o.n; i++)
-        free(o.prompts[i]);
-    free(o.prompts);
+    gen_prompts_free(o.prompts, o.n);
     free(o.lines);
     model_free(m);
     return e.code ? cli_report(&e) : 0;
@@ -386,7 +291,8 @@ int cmd_run(int argc, char **argv)
     if (!prompt)
         return cli_usage_error(cmd, "missing --prompt");
     char *owned_prompt = NULL;
-    if (strcmp(prompt, "-") == 0 && !(prompt = owned_prompt = read_stdin()))
+    size_t stdin_len;
+    if (strcmp(prompt, "-") == 0 && !(prompt = owned_prompt = read_stdin(&stdin_len)))
         return cli_usage_error(cmd, "cannot read the prompt from standard input");
 
     cape_err e = {0};

@@ -1,5 +1,7 @@
 #include "model/generate.h"
 
+#include <jansson.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -188,4 +190,78 @@ int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *
     free(want);
     model_session_free(s);
     return rc;
+}
+
+/* ---- prompts files ---- */
+
+void gen_prompts_free(char **prompts, int n)
+{
+    for (int i = 0; prompts && i < n; i++)
+        free(prompts[i]);
+    free(prompts);
+}
+
+/* One line (len bytes, no newline) as a prompt: the text itself, or the
+ * "prompt" member of a JSON object. *q is NULL for a blank line. */
+static int parse_prompt_line(const char *s, size_t len, const char *name, int line, char **q,
+                             cape_err *e)
+{
+    *q = NULL;
+    if (len && s[len - 1] == '\r')
+        len--;
+    if (len == 0)
+        return 0;
+    if (memchr(s, 0, len))
+        return err_set(e, CAPE_EINPUT, "%s:%d: a NUL byte in the line", name, line);
+    if (s[0] != '{') {
+        if (!(*q = strndup(s, len)))
+            return err_set(e, CAPE_EFAIL, "out of memory");
+        return 0;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(s, len, 0, &je);
+    json_t *v = j ? json_object_get(j, "prompt") : NULL;
+    int rc = 0;
+    if (!json_is_string(v))
+        rc = err_set(e, CAPE_EINPUT, "%s:%d: expected a JSON object with a string \"prompt\"",
+                     name, line);
+    else if (!(*q = strdup(json_string_value(v))))
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+    json_decref(j);
+    return rc;
+}
+
+int gen_prompts_parse(const char *buf, size_t len, const char *name, char ***out, int *n,
+                      cape_err *e)
+{
+    int cap = 0, k = 0, line = 0, rc = 0;
+    char **p = NULL;
+    for (size_t at = 0; at < len && !rc;) {
+        const char *s = buf + at, *nl = memchr(s, '\n', len - at);
+        size_t l = nl ? (size_t)(nl - s) : len - at;
+        at += l + 1;
+        line++;
+        char *q;
+        if ((rc = parse_prompt_line(s, l, name, line, &q, e)) || !q)
+            continue;
+        if (k == cap) {
+            char **np = realloc(p, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *np);
+            if (!np) {
+                free(q);
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                break;
+            }
+            p = np;
+        }
+        p[k++] = q;
+    }
+    if (!rc && k == 0)
+        rc = err_set(e, CAPE_EINPUT, "%s: no prompts", name);
+    if (rc) {
+        gen_prompts_free(p, k);
+        return rc;
+    }
+    *out = p;
+    *n = k;
+    return 0;
 }

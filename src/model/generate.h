@@ -51,4 +51,13 @@ typedef void (*gen_done_fn)(void *user, int i, const gen_result *r);
 int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *o,
              gen_done_fn done, void *user, gen_stats *st, cape_err *e);
 
+/* Prompts from the bytes of a prompts file (len bytes; name is for
+ * messages): one prompt per line, or JSON lines {"prompt": "..."}; blank
+ * lines (and a trailing \r) are skipped. A NUL byte, a JSON line without a
+ * string "prompt", or no prompt at all is an input error naming the line.
+ * *out holds *n strings; free them with gen_prompts_free. */
+int gen_prompts_parse(const char *buf, size_t len, const char *name, char ***out, int *n,
+                      cape_err *e);
+void gen_prompts_free(char **prompts, int n);
+
 #endif

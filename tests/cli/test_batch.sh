@@ -119,6 +119,10 @@ printf 'fine\n{"text": "no prompt"}\n' > "$TMP/bad.txt"
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/bad.txt"; expect_one_line_err; expect_err "bad.txt:2"
 printf '\n\n' > "$TMP/empty.txt"
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/empty.txt"; expect_one_line_err; expect_err "no prompts"
+printf 'first\nsec\000ond\n' >"$TMP/nul.txt"
+expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/nul.txt"; expect_one_line_err; expect_err "nul.txt:2: a NUL byte"
+expect_exit 2 "$CAPE" run "$G" --prompts - <"$TMP/nul.txt"; expect_one_line_err
+expect_err "standard input:2: a NUL byte"
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/prompts.txt" --parallel 0; expect_one_line_err
 expect_exit 2 "$CAPE" run "$G" --prompts "$TMP/prompts.txt" -c 4; expect_one_line_err; expect_err "prompt 1 has 5 tokens, the context only 4"
 expect_exit 2 "$CAPE" run "$G" -p x --kv f8; expect_one_line_err; expect_err "f32 or f16"
