@@ -342,11 +342,6 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 #define V512 __attribute__((target("avx512f")))
 #define HAVE_V512 1
 
-static int use_v512(void)
-{
-    return cape_isa_allows(CAPE_ISA_AVX512);
-}
-
 V512 static inline __m512 sigmoid512(__m512 x)
 {
     __m512 one = _mm512_set1_ps(1.0f);
@@ -470,9 +465,171 @@ V512 static void row_scale_v(float *l, int V, float s)
         _mm512_mask_storeu_ps(l + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, l + i), f));
     }
 }
+
+/* AVX2 + FMA: the same formulas on 8 lanes (vexp_ps256), tails through
+ * masked loads (zero-filled) and stores. */
+#define V256 __attribute__((target("avx2,fma")))
+
+V256 static inline __m256 sigmoid256(__m256 x)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, vexp_ps256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+V256 static inline __m256 tanh256(__m256 u)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    u = _mm256_min_ps(_mm256_max_ps(u, _mm256_set1_ps(-9.0f)), _mm256_set1_ps(9.0f));
+    __m256 e = vexp_ps256(_mm256_add_ps(u, u));
+    return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
+}
+
+/* Loads and stores of lanes [0, left) of a vector at p (all 8 when left >= 8). */
+#define LD8(p, k, full) ((full) ? _mm256_loadu_ps(p) : _mm256_maskload_ps((p), (k)))
+#define ST8(p, k, full, v)                                                                         \
+    do {                                                                                           \
+        if (full)                                                                                  \
+            _mm256_storeu_ps((p), (v));                                                            \
+        else                                                                                       \
+            _mm256_maskstore_ps((p), (k), (v));                                                    \
+    } while (0)
+
+V256 static void swiglu_fwd_v8(float *h, const float *a, const float *b, const float *mk, int I)
+{
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full), y = LD8(b + i, k, full);
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(x, sigmoid256(x)), y);
+        if (mk)
+            v = _mm256_mul_ps(v, LD8(mk + i, k, full));
+        ST8(h + i, k, full, v);
+    }
+}
+
+V256 static void swiglu_bwd_v8(float *da, float *db, const float *dh, const float *a,
+                               const float *b, const float *mk, int I)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full), y = LD8(b + i, k, full);
+        __m256 d = LD8(dh + i, k, full);
+        if (mk)
+            d = _mm256_mul_ps(d, LD8(mk + i, k, full));
+        __m256 sg = sigmoid256(x), silu = _mm256_mul_ps(x, sg);
+        __m256 g = _mm256_mul_ps(sg, _mm256_fmadd_ps(x, _mm256_sub_ps(one, sg), one));
+        ST8(db + i, k, full, _mm256_fmadd_ps(d, silu, LD8(db + i, k, full)));
+        ST8(da + i, k, full, _mm256_fmadd_ps(_mm256_mul_ps(d, y), g, LD8(da + i, k, full)));
+    }
+}
+
+V256 static void gelu_fwd_v8(float *h, const float *a, const float *mk, int I)
+{
+    __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full);
+        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+        __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_KV),
+                                 _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, tanh256(u)));
+        if (mk)
+            v = _mm256_mul_ps(v, LD8(mk + i, k, full));
+        ST8(h + i, k, full, v);
+    }
+}
+
+V256 static void gelu_bwd_v8(float *da, const float *dh, const float *a, const float *mk, int I)
+{
+    __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full), xx = _mm256_mul_ps(x, x);
+        __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_KV),
+                                 _mm256_fmadd_ps(_mm256_set1_ps(0.044715f),
+                                                 _mm256_mul_ps(xx, x), x));
+        __m256 th = tanh256(u), sech2 = _mm256_fnmadd_ps(th, th, one);
+        __m256 du = _mm256_mul_ps(_mm256_set1_ps(GELU_KV),
+                                  _mm256_fmadd_ps(_mm256_set1_ps(3.0f * 0.044715f), xx, one));
+        __m256 g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), sech2), du,
+                                   _mm256_mul_ps(half, _mm256_add_ps(one, th)));
+        __m256 d = LD8(dh + i, k, full);
+        if (mk)
+            d = _mm256_mul_ps(d, LD8(mk + i, k, full));
+        ST8(da + i, k, full, _mm256_fmadd_ps(d, g, LD8(da + i, k, full)));
+    }
+}
+
+V256 static float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+V256 static float hsum8(__m256 v)
+{
+    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* Masked lanes count as -inf (max) and 0 (sums), as in the AVX-512 code. */
+V256 static float row_max_v8(const float *l, int V)
+{
+    __m256 ninf = _mm256_set1_ps(-INFINITY), mx = ninf;
+    int i = 0;
+    for (; i + 8 <= V; i += 8)
+        mx = _mm256_max_ps(mx, _mm256_loadu_ps(l + i));
+    if (i < V) {
+        __m256i k = vmask_epi32(V - i);
+        mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, _mm256_maskload_ps(l + i, k),
+                                                _mm256_castsi256_ps(k)));
+    }
+    return hmax8(mx);
+}
+
+V256 static double row_sumexp_v8(float *out, const float *l, int V, float mx)
+{
+    __m256 acc = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+    for (int i = 0; i < V; i += 8) {
+        int full = i + 8 <= V;
+        __m256i k = vmask_epi32(V - i);
+        __m256 ex = vexp_ps256(_mm256_sub_ps(LD8(l + i, k, full), m));
+        if (!full)
+            ex = _mm256_and_ps(ex, _mm256_castsi256_ps(k));
+        if (out)
+            ST8(out + i, k, full, ex);
+        acc = _mm256_add_ps(acc, ex);
+    }
+    return (double)hsum8(acc);
+}
+
+V256 static void row_scale_v8(float *l, int V, float s)
+{
+    __m256 f = _mm256_set1_ps(s);
+    for (int i = 0; i < V; i += 8) {
+        int full = i + 8 <= V;
+        __m256i k = vmask_epi32(V - i);
+        ST8(l + i, k, full, _mm256_mul_ps(LD8(l + i, k, full), f));
+    }
+}
+
+/* Which vector kernels the row loops use: 2 AVX-512, 1 AVX2, 0 none. */
+static int vec_level(void)
+{
+    cape_isa l = cape_isa_level();
+    return l >= CAPE_ISA_AVX512 ? 2 : l >= CAPE_ISA_AVX2 ? 1 : 0;
+}
 #else
 #define HAVE_V512 0
-static int use_v512(void)
+static int vec_level(void)
 {
     return 0;
 }
@@ -486,7 +643,7 @@ static inline float sigmoidf(float x)
 typedef struct {
     float *h, *da, *db;
     const float *a, *b, *dh, *mask;
-    int T, I;
+    int T, I, vl; /* vl: vec_level() */
 } act_job;
 
 static void swiglu_fwd_rows(void *p, int lo, int hi)
@@ -498,8 +655,12 @@ static void swiglu_fwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *hr = j->h + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             swiglu_fwd_v(hr, ar, br, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            swiglu_fwd_v8(hr, ar, br, mk, I);
             continue;
         }
 #endif
@@ -513,7 +674,7 @@ static void swiglu_fwd_rows(void *p, int lo, int hi)
 void swiglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
                     int I)
 {
-    act_job j = {.h = h, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    act_job j = {.h = h, .a = a, .b = b, .mask = mask, .T = T, .I = I, .vl = vec_level()};
     parallel_rows(N, swiglu_fwd_rows, &j);
 }
 
@@ -527,8 +688,12 @@ static void swiglu_bwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *dar = j->da + (size_t)n * I, *dbr = j->db + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             swiglu_bwd_v(dar, dbr, dr, ar, br, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            swiglu_bwd_v8(dar, dbr, dr, ar, br, mk, I);
             continue;
         }
 #endif
@@ -544,7 +709,8 @@ static void swiglu_bwd_rows(void *p, int lo, int hi)
 void swiglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
                      const float *mask, int N, int T, int I)
 {
-    act_job j = {.da = da, .db = db, .dh = dh, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    act_job j = {.da = da, .db = db, .dh = dh, .a = a, .b = b, .mask = mask, .T = T, .I = I,
+                 .vl = vec_level()};
     parallel_rows(N, swiglu_bwd_rows, &j);
 }
 
@@ -559,8 +725,12 @@ static void gelu_fwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *hr = j->h + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             gelu_fwd_v(hr, ar, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            gelu_fwd_v8(hr, ar, mk, I);
             continue;
         }
 #endif
@@ -574,7 +744,7 @@ static void gelu_fwd_rows(void *p, int lo, int hi)
 
 void gelu_forward(float *h, const float *a, const float *mask, int N, int T, int I)
 {
-    act_job j = {.h = h, .a = a, .mask = mask, .T = T, .I = I};
+    act_job j = {.h = h, .a = a, .mask = mask, .T = T, .I = I, .vl = vec_level()};
     parallel_rows(N, gelu_fwd_rows, &j);
 }
 
@@ -587,8 +757,12 @@ static void gelu_bwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *dar = j->da + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             gelu_bwd_v(dar, dr, ar, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            gelu_bwd_v8(dar, dr, ar, mk, I);
             continue;
         }
 #endif
@@ -606,7 +780,7 @@ static void gelu_bwd_rows(void *p, int lo, int hi)
 void gelu_backward(float *da, const float *dh, const float *a, const float *mask, int N, int T,
                    int I)
 {
-    act_job j = {.da = da, .dh = dh, .a = a, .mask = mask, .T = T, .I = I};
+    act_job j = {.da = da, .dh = dh, .a = a, .mask = mask, .T = T, .I = I, .vl = vec_level()};
     parallel_rows(N, gelu_bwd_rows, &j);
 }
 
@@ -614,7 +788,7 @@ typedef struct {
     float *losses;
     const float *logits;
     const int *targets;
-    int V;
+    int V, vl;
 } cef_job;
 
 static void ce_fwd_rows(void *p, int lo, int hi)
@@ -630,9 +804,12 @@ static void ce_fwd_rows(void *p, int lo, int hi)
         float mx;
         double sum = 0.0;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             mx = row_max_v(l, V);
             sum = row_sumexp_v(NULL, l, V, mx);
+        } else if (j->vl == 1) {
+            mx = row_max_v8(l, V);
+            sum = row_sumexp_v8(NULL, l, V, mx);
         } else
 #endif
         {
@@ -653,7 +830,7 @@ double crossentropy_forward(float *losses, const float *logits, const int *targe
     float *own = losses ? NULL : malloc(sizeof(float) * (N ? N : 1));
     if (!losses && !own)
         abort();
-    cef_job j = {losses ? losses : own, logits, targets, V};
+    cef_job j = {losses ? losses : own, logits, targets, V, vec_level()};
     parallel_rows(N, ce_fwd_rows, &j);
     double total = 0.0;
     int count = 0;
@@ -672,6 +849,7 @@ typedef struct {
     const int *targets;
     int V;
     float dloss;
+    int vl;
 } ce_job;
 
 static void ce_bwd_rows(void *p, int lo, int hi)
@@ -685,10 +863,17 @@ static void ce_bwd_rows(void *p, int lo, int hi)
             continue;
         }
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             float mx = row_max_v(l, V);
             double sum = row_sumexp_v(l, l, V, mx);
             row_scale_v(l, V, (float)(j->dloss / sum));
+            l[j->targets[n]] -= j->dloss;
+            continue;
+        }
+        if (j->vl == 1) {
+            float mx = row_max_v8(l, V);
+            double sum = row_sumexp_v8(l, l, V, mx);
+            row_scale_v8(l, V, (float)(j->dloss / sum));
             l[j->targets[n]] -= j->dloss;
             continue;
         }
@@ -711,6 +896,6 @@ static void ce_bwd_rows(void *p, int lo, int hi)
 
 void crossentropy_backward(float *logits, const int *targets, int N, int V, float dloss)
 {
-    ce_job j = {logits, targets, V, dloss};
+    ce_job j = {logits, targets, V, dloss, vec_level()};
     parallel_rows(N, ce_bwd_rows, &j);
 }
