@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "base/isa.h"
+#include "tensor/act.h"
 #include "train/train_gemm.h"
 #include "train/train_pool.h"
 
@@ -39,13 +40,12 @@ static void parallel_rows(int N, void (*fn)(void *ctx, int lo, int hi), void *ct
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                     int OC)
 {
-    tg_gemm(0, 1, N, OC, C, inp, C, w, C, 0.0f, out, OC);
+    /* the bias rows go in first and the product adds to them (beta 1): one
+     * pass over out fewer than zeroing it, multiplying and adding the bias */
     if (bias)
-        for (int n = 0; n < N; n++) {
-            float *o = out + (size_t)n * OC;
-            for (int j = 0; j < OC; j++)
-                o[j] += bias[j];
-        }
+        for (int n = 0; n < N; n++)
+            memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
+    tg_gemm(0, 1, N, OC, C, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
@@ -129,50 +129,6 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
     }
 }
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                       const float *b, int N, int C, float eps)
-{
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float m = 0.0f, v = 0.0f;
-        for (int i = 0; i < C; i++)
-            m += x[i];
-        m /= C;
-        for (int i = 0; i < C; i++)
-            v += (x[i] - m) * (x[i] - m);
-        float r = 1.0f / sqrtf(v / C + eps);
-        for (int i = 0; i < C; i++)
-            o[i] = (x[i] - m) * r * w[i] + b[i];
-        mean[n] = m;
-        rstd[n] = r;
-    }
-}
-
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, const float *mean, const float *rstd, int N, int C)
-{
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
-        float *dx = dinp + (size_t)n * C;
-        float m = mean[n], r = rstd[n];
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float xh = (x[i] - m) * r, dn = w[i] * d[i];
-            dnorm_mean += dn;
-            dnorm_norm_mean += dn * xh;
-        }
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
-        for (int i = 0; i < C; i++) {
-            float xh = (x[i] - m) * r, dn = w[i] * d[i];
-            db[i] += d[i];
-            dw[i] += xh * d[i];
-            dx[i] += (dn - dnorm_mean - xh * dnorm_norm_mean) * r;
-        }
-    }
-}
-
 void rope_table(float *cos_t, float *sin_t, int T, int hs, float theta)
 {
     int half = hs / 2;
@@ -238,17 +194,14 @@ static inline int attn_first(const int *pos, int t)
 static void softmax_causal(float *S, int T, const int *pos)
 {
     for (int t = 0; t < T; t++) {
-        float *a = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+        float *a = S + (size_t)t * T, mx = -INFINITY;
         int u0 = attn_first(pos, t);
         for (int u = 0; u < u0; u++)
             a[u] = 0.0f;
         for (int u = u0; u <= t; u++)
             mx = a[u] > mx ? a[u] : mx;
-        for (int u = u0; u <= t; u++) {
-            a[u] = expf(a[u] - mx);
-            sum += a[u];
-        }
-        float inv = 1.0f / sum;
+        /* the runtime's exp-and-sum: vector exp, the sum in double */
+        float inv = (float)(1.0 / act_exp_sum(a + u0, (size_t)(t - u0 + 1), mx));
         for (int u = u0; u <= t; u++)
             a[u] *= inv;
         for (int u = t + 1; u < T; u++)
@@ -898,4 +851,186 @@ void crossentropy_backward(float *logits, const int *targets, int N, int V, floa
 {
     ce_job j = {logits, targets, V, dloss, vec_level()};
     parallel_rows(N, ce_bwd_rows, &j);
+}
+
+/* ---- LayerNorm ----------------------------------------------------------
+ * Rows in parallel; the backward's weight and bias gradients are summed per
+ * thread (a fixed range of rows each) and then added in thread order, so a
+ * run stays bit-identical for a given thread count. */
+typedef struct {
+    float *out, *mean, *rstd, *dinp, *dw, *db, *part;
+    const float *inp, *w, *b, *dout;
+    int N, C, chunk, vl;
+    float eps;
+} ln_job;
+
+static void ln_fwd_row(float *o, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int C, float eps)
+{
+    float m = 0.0f, v = 0.0f;
+    for (int i = 0; i < C; i++)
+        m += x[i];
+    m /= C;
+    for (int i = 0; i < C; i++)
+        v += (x[i] - m) * (x[i] - m);
+    float r = 1.0f / sqrtf(v / C + eps);
+    for (int i = 0; i < C; i++)
+        o[i] = (x[i] - m) * r * w[i] + b[i];
+    *mean = m;
+    *rstd = r;
+}
+
+static void ln_bwd_row(float *dx, float *dw, float *db, const float *d, const float *x,
+                       const float *w, float m, float r, int C)
+{
+    float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+    for (int i = 0; i < C; i++) {
+        float xh = (x[i] - m) * r, dn = w[i] * d[i];
+        dnorm_mean += dn;
+        dnorm_norm_mean += dn * xh;
+    }
+    dnorm_mean /= C;
+    dnorm_norm_mean /= C;
+    for (int i = 0; i < C; i++) {
+        float xh = (x[i] - m) * r, dn = w[i] * d[i];
+        db[i] += d[i];
+        dw[i] += xh * d[i];
+        dx[i] += (dn - dnorm_mean - xh * dnorm_norm_mean) * r;
+    }
+}
+
+#if HAVE_V512
+/* AVX2 rows (also used on AVX-512 machines: C is a few hundred floats, the
+ * row is in L1 either way). Sums in 8 lanes, then across them. */
+V256 static void ln_fwd_row_v8(float *o, float *mean, float *rstd, const float *x, const float *w,
+                               const float *b, int C, float eps)
+{
+    __m256 s = _mm256_setzero_ps();
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        s = _mm256_add_ps(s, LD8(x + i, vmask_epi32(C - i), full));
+    }
+    float m = hsum8(s) / C;
+    __m256 vm = _mm256_set1_ps(m), v = _mm256_setzero_ps();
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 dx = _mm256_sub_ps(LD8(x + i, k, full), vm);
+        if (!full) /* masked lanes would give (0 - m)^2 */
+            dx = _mm256_and_ps(dx, _mm256_castsi256_ps(k));
+        v = _mm256_fmadd_ps(dx, dx, v);
+    }
+    float r = 1.0f / sqrtf(hsum8(v) / C + eps);
+    __m256 vr = _mm256_set1_ps(r);
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(LD8(x + i, k, full), vm), vr);
+        ST8(o + i, k, full, _mm256_fmadd_ps(xh, LD8(w + i, k, full), LD8(b + i, k, full)));
+    }
+    *mean = m;
+    *rstd = r;
+}
+
+V256 static void ln_bwd_row_v8(float *dx, float *dw, float *db, const float *d, const float *x,
+                               const float *w, float m, float r, int C)
+{
+    __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r);
+    __m256 s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+    for (int i = 0; i < C; i += 8) { /* masked lanes load 0: dn = 0 adds nothing */
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(LD8(x + i, k, full), vm), vr);
+        __m256 dn = _mm256_mul_ps(LD8(w + i, k, full), LD8(d + i, k, full));
+        s1 = _mm256_add_ps(s1, dn);
+        s2 = _mm256_fmadd_ps(dn, xh, s2);
+    }
+    __m256 dnm = _mm256_set1_ps(hsum8(s1) / C), dnnm = _mm256_set1_ps(hsum8(s2) / C);
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 di = LD8(d + i, k, full);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(LD8(x + i, k, full), vm), vr);
+        __m256 dn = _mm256_mul_ps(LD8(w + i, k, full), di);
+        ST8(db + i, k, full, _mm256_add_ps(LD8(db + i, k, full), di));
+        ST8(dw + i, k, full, _mm256_fmadd_ps(xh, di, LD8(dw + i, k, full)));
+        __m256 g = _mm256_sub_ps(_mm256_sub_ps(dn, dnm), _mm256_mul_ps(xh, dnnm));
+        ST8(dx + i, k, full, _mm256_fmadd_ps(g, vr, LD8(dx + i, k, full)));
+    }
+}
+#endif
+
+static void ln_fwd_rows(void *p, int lo, int hi)
+{
+    ln_job *j = p;
+    int C = j->C;
+    for (int n = lo; n < hi; n++) {
+        const float *x = j->inp + (size_t)n * C;
+        float *o = j->out + (size_t)n * C;
+#if HAVE_V512
+        if (j->vl) {
+            ln_fwd_row_v8(o, j->mean + n, j->rstd + n, x, j->w, j->b, C, j->eps);
+            continue;
+        }
+#endif
+        ln_fwd_row(o, j->mean + n, j->rstd + n, x, j->w, j->b, C, j->eps);
+    }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C, float eps)
+{
+    ln_job j = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .N = N,
+                .C = C, .eps = eps, .vl = vec_level()};
+    parallel_rows(N, ln_fwd_rows, &j);
+}
+
+/* rows [lo, hi) into dw, db (a thread's partial sums, or the gradients) */
+static void ln_bwd_range(const ln_job *j, int lo, int hi, float *dw, float *db)
+{
+    int C = j->C;
+    for (int n = lo; n < hi; n++) {
+        const float *x = j->inp + (size_t)n * C, *d = j->dout + (size_t)n * C;
+        float *dx = j->dinp + (size_t)n * C;
+#if HAVE_V512
+        if (j->vl) {
+            ln_bwd_row_v8(dx, dw, db, d, x, j->w, j->mean[n], j->rstd[n], C);
+            continue;
+        }
+#endif
+        ln_bwd_row(dx, dw, db, d, x, j->w, j->mean[n], j->rstd[n], C);
+    }
+}
+
+static void ln_bwd_task(void *p, int i)
+{
+    ln_job *j = p;
+    int lo = i * j->chunk, hi = lo + j->chunk < j->N ? lo + j->chunk : j->N;
+    float *dw = j->part + (size_t)i * 2 * j->C;
+    memset(dw, 0, sizeof(float) * 2 * j->C);
+    ln_bwd_range(j, lo, hi, dw, dw + j->C);
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C)
+{
+    ln_job j = {.dinp = dinp, .dout = dout, .inp = inp, .w = w, .mean = (float *)mean,
+                .rstd = (float *)rstd, .N = N, .C = C, .vl = vec_level()};
+    int nt = tp_threads();
+    if (nt > 1 && N >= 64)
+        j.part = malloc(sizeof(float) * 2 * (size_t)C * nt);
+    if (!j.part) {
+        ln_bwd_range(&j, 0, N, dw, db);
+        return;
+    }
+    j.chunk = (N + nt - 1) / nt;
+    tp_run(nt, ln_bwd_task, &j);
+    for (int t = 0; t < nt; t++) {
+        const float *pw = j.part + (size_t)t * 2 * C, *pb = pw + C;
+        for (int i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
+    }
+    free(j.part);
 }

@@ -359,6 +359,64 @@ static void trainer_layers_match_scalar(void **state)
     cape_isa_force(-1);
 }
 
+/* LayerNorm forward and backward, 1 and 2 threads (rows in parallel, the
+ * weight gradients summed per thread), against the scalar path on 1 thread. */
+static void layernorm_matches_scalar(void **state)
+{
+    (void)state;
+    int top = top_level();
+    rng_fast r;
+    rng_fast_seed(&r, 17);
+    const int widths[] = {1, 7, 9, 37, 130};
+    const int N = 70;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+        int C = widths[wi], NC = N * C;
+        float *x = malloc(sizeof(float) * NC), *d = malloc(sizeof(float) * NC);
+        float *w = malloc(sizeof(float) * C), *b = malloc(sizeof(float) * C);
+        float *out[2], *dx[2], *dw[2], *db[2], mean[2][70], rstd[2][70];
+        for (int k = 0; k < 2; k++) {
+            out[k] = malloc(sizeof(float) * (NC + 1));
+            dx[k] = malloc(sizeof(float) * (NC + 1));
+            dw[k] = malloc(sizeof(float) * (C + 1));
+            db[k] = malloc(sizeof(float) * (C + 1));
+        }
+        fill(&r, x, NC, -3, 5);
+        fill(&r, d, NC, -1, 1);
+        fill(&r, w, C, 0.5, 1.5);
+        fill(&r, b, C, -0.5, 0.5);
+        for (int l = CAPE_ISA_SCALAR; l <= top; l++)
+            for (int threads = 1; threads <= 2; threads++) {
+                int k = l != CAPE_ISA_SCALAR || threads != 1;
+                if (!k && threads != 1)
+                    continue;
+                cape_isa_force(l);
+                tp_set_threads(threads);
+                out[k][NC] = 9.f;
+                for (int i = 0; i <= NC; i++)
+                    dx[k][i] = 0.125f;
+                for (int i = 0; i <= C; i++)
+                    dw[k][i] = 1.f, db[k][i] = -1.f;
+                layernorm_forward(out[k], mean[k], rstd[k], x, w, b, N, C, 1e-5f);
+                layernorm_backward(dx[k], dw[k], db[k], d, x, w, mean[k], rstd[k], N, C);
+                tp_set_threads(1);
+                assert_true(out[k][NC] == 9.f && dx[k][NC] == 0.125f);
+                assert_true(dw[k][C] == 1.f && db[k][C] == -1.f);
+                if (k) {
+                    near("layernorm out", l, NC, out[1], out[0], 1e-5, 1.0); /* x^ w + b cancels */
+                    near("layernorm mean", l, N, mean[1], mean[0], 1e-5, 1e-3);
+                    near("layernorm rstd", l, N, rstd[1], rstd[0], 1e-5, 0);
+                    near("layernorm dx", l, NC, dx[1], dx[0], 1e-5, 1e-2);
+                    near("layernorm dw", l, C, dw[1], dw[0], 1e-5, 1.0); /* sums of 70 terms */
+                    near("layernorm db", l, C, db[1], db[0], 1e-5, 1.0);
+                }
+            }
+        free(x), free(d), free(w), free(b);
+        for (int k = 0; k < 2; k++)
+            free(out[k]), free(dx[k]), free(dw[k]), free(db[k]);
+    }
+    cape_isa_force(-1);
+}
+
 int main(void)
 {
     tp_set_threads(1);
@@ -368,6 +426,7 @@ int main(void)
         cmocka_unit_test(f32_helpers_match_scalar),
         cmocka_unit_test(dequantisation_matches_scalar),
         cmocka_unit_test(trainer_layers_match_scalar),
+        cmocka_unit_test(layernorm_matches_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
