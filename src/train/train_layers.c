@@ -48,6 +48,21 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
     tg_gemm(0, 1, N, OC, C, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
+void matmul_forward_res(float *out, const float *inp, const float *w, const float *bias,
+                        const float *res, int N, int C, int OC)
+{
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * OC;
+        const float *r = res + (size_t)n * OC;
+        if (bias)
+            for (int j = 0; j < OC; j++)
+                o[j] = r[j] + bias[j];
+        else
+            memcpy(o, r, sizeof(float) * OC);
+    }
+    tg_gemm(0, 1, N, OC, C, inp, C, w, C, 1.0f, out, OC);
+}
+
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC)
 {
