@@ -194,33 +194,31 @@ static void f32_helpers_match_scalar(void **state)
     cape_isa_force(-1);
 }
 
-/* Random code bytes with sane f16 scales (random bits could be NaN). */
+/* Random code bytes with sane random f16 scales (random bits could be NaN). */
 static void random_blocks(rng_fast *g, uint32_t t, int64_t cols, uint8_t *w)
 {
     size_t rb = (size_t)tensor_row_bytes(t, cols);
     for (size_t i = 0; i < rb; i++)
         w[i] = (uint8_t)rng_fast_u64(g);
-    int kq = t == TENSOR_Q2_K || t == TENSOR_Q3_K;
-    size_t bs = (size_t)tensor_row_bytes(t, kq ? QK_K : QK);
+    int kq = t == TENSOR_Q2_K || t == TENSOR_Q3_K || t == TENSOR_Q4_K || t == TENSOR_Q5_K ||
+             t == TENSOR_Q6_K;
+    size_t bs = (size_t)tensor_row_bytes(t, kq ? QK_K : QK), od = 0, om = 1;
+    switch (t) { /* where d and the minimum (or m) are; om = 1: none */
+    case TENSOR_Q2_K: od = offsetof(block_q2_k, d), om = offsetof(block_q2_k, dmin); break;
+    case TENSOR_Q3_K: od = offsetof(block_q3_k, d); break;
+    case TENSOR_Q4_K: od = offsetof(block_q4_k, d), om = offsetof(block_q4_k, dmin); break;
+    case TENSOR_Q5_K: od = offsetof(block_q5_k, d), om = offsetof(block_q5_k, dmin); break;
+    case TENSOR_Q6_K: od = offsetof(block_q6_k, d); break;
+    case TENSOR_Q4_1: om = offsetof(block_q4_1, m); break;
+    case TENSOR_Q5_1: om = offsetof(block_q5_1, m); break;
+    default: break; /* Q4_0, Q5_0, Q8_0: d first */
+    }
     for (size_t o = 0; o < rb; o += bs) {
         uint16_t d = tensor_f32_to_f16((float)(0.001 + 0.01 * rng_fast_double(g)));
         uint16_t m = tensor_f32_to_f16((float)(-0.01 + 0.02 * rng_fast_double(g)));
-        switch (t) {
-        case TENSOR_Q2_K:
-            memcpy(w + o + offsetof(block_q2_k, d), &d, 2);
-            memcpy(w + o + offsetof(block_q2_k, dmin), &m, 2);
-            break;
-        case TENSOR_Q3_K: memcpy(w + o + offsetof(block_q3_k, d), &d, 2); break;
-        case TENSOR_Q4_1:
-            memcpy(w + o + offsetof(block_q4_1, d), &d, 2);
-            memcpy(w + o + offsetof(block_q4_1, m), &m, 2);
-            break;
-        case TENSOR_Q5_1:
-            memcpy(w + o + offsetof(block_q5_1, d), &d, 2);
-            memcpy(w + o + offsetof(block_q5_1, m), &m, 2);
-            break;
-        default: break;
-        }
+        memcpy(w + o + od, &d, 2);
+        if (om != 1)
+            memcpy(w + o + om, &m, 2);
     }
 }
 
@@ -247,9 +245,6 @@ static void dequantisation_matches_scalar(void **state)
             if (t == TENSOR_F16 || t == TENSOR_BF16)
                 for (size_t i = 0; i < rb; i++) /* every bit pattern: subnormals, inf, NaN */
                     w[i] = (uint8_t)rng_fast_u64(&g);
-            else if (t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q8_0 ||
-                     t == TENSOR_Q4_K || t == TENSOR_Q5_K || t == TENSOR_Q6_K)
-                memset(w, 0x3c, rb); /* scales are 1.0: whatever the kernel, finite */
             else
                 random_blocks(&g, t, cols, w);
             cape_isa_force(CAPE_ISA_SCALAR);
