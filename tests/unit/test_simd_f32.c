@@ -2,7 +2,8 @@
  * activations and exp-sums (tensor/act.h), blocked attention
  * (tensor/attn.h), the f32 helpers of tensor/matmul.h, f16 rows and the
  * dequantisation of the types without an int8 kernel (tensor/quant.h), and
- * the trainer's activation and cross-entropy layers (train/train_layers.h).
+ * the trainer's activation, cross-entropy and LayerNorm layers
+ * (train/train_layers.h) and AdamW (train/train_adamw.h).
  * Each runs on every level this host allows (cape_isa_force), on sizes with
  * odd tails, and is compared with the same call forced to scalar. */
 #include "testutil.h"
@@ -17,6 +18,7 @@
 #include "tensor/dtype.h"
 #include "tensor/matmul.h"
 #include "tensor/quant.h"
+#include "train/train_adamw.h"
 #include "train/train_layers.h"
 #include "train/train_pool.h"
 
@@ -412,6 +414,47 @@ static void layernorm_matches_scalar(void **state)
     cape_isa_force(-1);
 }
 
+/* AdamW on the vector path gives the scalar update's bits (same operations,
+ * IEEE sqrt and division), with and without decay and a gradient scale, on
+ * tensors of odd sizes. */
+static void adamw_matches_scalar(void **state)
+{
+    (void)state;
+    int top = top_level();
+    rng_fast r;
+    rng_fast_seed(&r, 23);
+    train_tensor ts[3] = {{.size = 37, .decay = 1}, {.size = 5, .decay = 0}, {.size = 130, .decay = 1}};
+    size_t n = 0;
+    for (int k = 0; k < 3; k++)
+        ts[k].offset = n, n += ts[k].size;
+    float *p0 = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n);
+    float *p[2] = {malloc(sizeof(float) * n), malloc(sizeof(float) * n)};
+    fill(&r, p0, (int)n, -1, 1);
+    fill(&r, g, (int)n, -0.1, 0.1);
+    adamw_hparams h = {0.9f, 0.95f, 1e-8f, 0.1f};
+    for (int l = CAPE_ISA_AVX2; l <= top; l++)
+        for (int threads = 1; threads <= 2; threads++) {
+            adamw_state st[2];
+            for (int k = 0; k < 2; k++) {
+                assert_int_equal(adamw_init(&st[k], n, NULL), 0);
+                memcpy(p[k], p0, sizeof(float) * n);
+                cape_isa_force(k ? l : CAPE_ISA_SCALAR);
+                tp_set_threads(threads);
+                train_model m = {.n_tensors = 3, .tensors = ts, .n_params = n, .params = p[k], .grads = g};
+                for (int step = 0; step < 3; step++)
+                    adamw_step_scaled(&st[k], &m, 1e-2f, &h, step == 1 ? 0.5f : 1.0f);
+                tp_set_threads(1);
+            }
+            assert_memory_equal(p[1], p[0], sizeof(float) * n);
+            assert_memory_equal(st[1].m, st[0].m, sizeof(float) * n);
+            assert_memory_equal(st[1].v, st[0].v, sizeof(float) * n);
+            assert_true(memcmp(p[0], p0, sizeof(float) * n) != 0);
+            adamw_free(&st[0]), adamw_free(&st[1]);
+        }
+    free(p0), free(g), free(p[0]), free(p[1]);
+    cape_isa_force(-1);
+}
+
 int main(void)
 {
     tp_set_threads(1);
@@ -422,6 +465,7 @@ int main(void)
         cmocka_unit_test(dequantisation_matches_scalar),
         cmocka_unit_test(trainer_layers_match_scalar),
         cmocka_unit_test(layernorm_matches_scalar),
+        cmocka_unit_test(adamw_matches_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
