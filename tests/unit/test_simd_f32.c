@@ -441,6 +441,10 @@ static void adamw_matches_scalar(void **state)
                 cape_isa_force(k ? l : CAPE_ISA_SCALAR);
                 tp_set_threads(threads);
                 train_model m = {.n_tensors = 3, .tensors = ts, .n_params = n, .params = p[k], .grads = g};
+                double norm = 0; /* the gradient norm (sums of 16 lanes in double) */
+                for (size_t i = 0; i < n; i++)
+                    norm += (double)g[i] * g[i];
+                assert_rel(train_grad_norm(&m), sqrt(norm), 1e-12);
                 for (int step = 0; step < 3; step++)
                     adamw_step_scaled(&st[k], &m, 1e-2f, &h, step == 1 ? 0.5f : 1.0f);
                 tp_set_threads(1);
