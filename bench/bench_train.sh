@@ -11,12 +11,41 @@
 # (6 * params * tokens/s) against the nominal fp32 AVX-512 peak of 2 cores
 # ($PEAK_GFLOPS, default 430) and against the fp32 matmul rate measured here,
 # and peak resident memory per million parameters.
+#
+# BENCH_ISA=avx2 (or scalar, avx512, vnni) limits every trainer to that
+# instruction set, so an AVX-512 machine measures what an AVX2 one would
+# run: cape through CAPE_ISA, PyTorch through ATEN_CPU_CAPABILITY (with MKL's
+# MKL_ENABLE_INSTRUCTIONS and oneDNN's ONEDNN_MAX_CPU_ISA), OpenBLAS through
+# OPENBLAS_CORETYPE (Haswell: its AVX2 sgemm). Below amx, cape's bf16 kernels
+# do not exist, so only fp32 runs (PRECISIONS overrides). The nominal peak
+# then halves (8-lane FMA).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CAPE=${CAPE:-./build/rel/cape}
 PYTHON=${PYTHON:-python3}
 THREADS=${THREADS:-2}
+BENCH_ISA=${BENCH_ISA:-}
+PRECISIONS=${PRECISIONS:-fp32 bf16}
+case "$BENCH_ISA" in
+  "" | amx) ;;
+  avx2 | scalar)
+    export CAPE_ISA=$BENCH_ISA ATEN_CPU_CAPABILITY=${BENCH_ISA/scalar/default}
+    export MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
+    [ "$BENCH_ISA" = scalar ] && export MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 \
+      OPENBLAS_CORETYPE=Nehalem
+    PRECISIONS=${PRECISIONS/bf16/}
+    PEAK_GFLOPS=${PEAK_GFLOPS:-215} ;;
+  avx512 | vnni)
+    export CAPE_ISA=$BENCH_ISA ATEN_CPU_CAPABILITY=avx512
+    PRECISIONS=${PRECISIONS/bf16/} ;;
+  *) echo "BENCH_ISA: unknown level '$BENCH_ISA' (scalar, avx2, avx512, vnni, amx)" >&2; exit 2 ;;
+esac
 PEAK=${PEAK_GFLOPS:-430}
+# first line: the ISA this host has and the level cape runs at
+"$CAPE" version | sed -n 's/^isa: /ISA: /p'
+[ -n "$BENCH_ISA" ] && echo "limited to $BENCH_ISA: CAPE_ISA=${CAPE_ISA:-} ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-}" \
+  "MKL_ENABLE_INSTRUCTIONS=${MKL_ENABLE_INSTRUCTIONS:-} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-}" \
+  "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-}"
 STEPS=${STEPS:-6}
 REPEAT=${REPEAT:-3}
 out=$(mktemp -d)
@@ -62,7 +91,7 @@ while read -r name L C NH V B T; do
   declare -A tps=() rss=()
   params=""
   for _ in $(seq "$REPEAT"); do
-    for prec in fp32 bf16; do
+    for prec in $PRECISIONS; do
       if t=$(run_cape "$name" "$L" "$C" "$NH" "$V" "$B" "$T" "$prec"); then
         tps[cape-$prec]=$(best "$t" "${tps[cape-$prec]:-}")
         params=$($PYTHON -c "import json,sys; print(json.load(open(sys.argv[1]))['parameters'])" "$out/$name-$prec.json")

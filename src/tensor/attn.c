@@ -30,11 +30,6 @@ void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos,
 
 size_t attn_scratch_floats(int G, int ld) { return (size_t)G * (size_t)ld; }
 
-static int use_avx512(int hd)
-{
-    return cape_isa_allows(CAPE_ISA_AVX512) && hd % 16 == 0;
-}
-
 /* ---- plain loops: any head size, any CPU ---- */
 
 static void scores_plain(const float *q, int G, int hd, const float *kt, int ld, int j0, int j1,
@@ -223,12 +218,161 @@ AVX512 static void values_avx512(const float *sc, int G, int hd, int ld, const f
     }
 }
 
+/* ---- AVX2 + FMA: 8 lanes, 16 registers ---- */
+#if defined(__x86_64__)
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* Scores of 4 queries x 8 nv positions (nv = 1 or 2) starting at kt + j. */
+AVX2 INLINE void scores_4xn_avx2(const float *q, int hd, const float *kt, int ld, float scale,
+                                 float *sc, const int nv)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (int d = 0; d < hd; d++) {
+        const float *r = kt + (size_t)d * ld;
+        __m256 k0 = _mm256_loadu_ps(r), k1 = k0;
+        if (nv > 1)
+            k1 = _mm256_loadu_ps(r + 8);
+#define FMA2(g)                                                                                    \
+    {                                                                                              \
+        __m256 x = _mm256_broadcast_ss(q + g * hd + d);                                            \
+        a##g##0 = _mm256_fmadd_ps(x, k0, a##g##0);                                                 \
+        if (nv > 1)                                                                                \
+            a##g##1 = _mm256_fmadd_ps(x, k1, a##g##1);                                             \
+    }
+        EACH4(FMA2)
+#undef FMA2
+    }
+    __m256 s = _mm256_set1_ps(scale);
+#define STORE2(g)                                                                                  \
+    _mm256_storeu_ps(sc + (size_t)g * ld, _mm256_mul_ps(a##g##0, s));                              \
+    if (nv > 1)                                                                                    \
+        _mm256_storeu_ps(sc + (size_t)g * ld + 8, _mm256_mul_ps(a##g##1, s));
+    EACH4(STORE2)
+#undef STORE2
+}
+
+AVX2 static void scores_4x1_avx2(const float *q, int hd, const float *kt, int ld, float scale,
+                                 float *sc)
+{
+    scores_4xn_avx2(q, hd, kt, ld, scale, sc, 1);
+}
+AVX2 static void scores_4x2_avx2(const float *q, int hd, const float *kt, int ld, float scale,
+                                 float *sc)
+{
+    scores_4xn_avx2(q, hd, kt, ld, scale, sc, 2);
+}
+
+/* Scores of one query x 8 positions. */
+AVX2 static void scores_1x8_avx2(const float *q, int hd, const float *kt, int ld, float scale,
+                                 float *sc)
+{
+    __m256 a = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d++)
+        a = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_loadu_ps(kt + (size_t)d * ld), a);
+    _mm256_storeu_ps(sc, _mm256_mul_ps(a, _mm256_set1_ps(scale)));
+}
+
+/* out rows of 4 queries, 16 dimensions: sum_j p[g][j] v[j]. */
+AVX2 static void values_4x16_avx2(const float *sc, int ld, const float *v, size_t v_stride, int j0,
+                                  int j1, const float *inv, int hd, float *out)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (int j = j0; j <= j1; j++) {
+        const float *r = v + (size_t)j * v_stride;
+        __m256 v0 = _mm256_loadu_ps(r), v1 = _mm256_loadu_ps(r + 8);
+#define FMA2(g)                                                                                    \
+    {                                                                                              \
+        __m256 p = _mm256_broadcast_ss(sc + (size_t)g * ld + j);                                   \
+        a##g##0 = _mm256_fmadd_ps(p, v0, a##g##0);                                                 \
+        a##g##1 = _mm256_fmadd_ps(p, v1, a##g##1);                                                 \
+    }
+        EACH4(FMA2)
+#undef FMA2
+    }
+#define STORE2(g)                                                                                  \
+    {                                                                                              \
+        __m256 s = _mm256_set1_ps(inv[g]);                                                         \
+        _mm256_storeu_ps(out + (size_t)g * hd, _mm256_mul_ps(a##g##0, s));                         \
+        _mm256_storeu_ps(out + (size_t)g * hd + 8, _mm256_mul_ps(a##g##1, s));                     \
+    }
+    EACH4(STORE2)
+#undef STORE2
+}
+
+/* One query, 8 dimensions. */
+AVX2 static void values_1x8_avx2(const float *sc, const float *v, size_t v_stride, int j0, int j1,
+                                 float inv, float *out)
+{
+    __m256 a = _mm256_setzero_ps();
+    for (int j = j0; j <= j1; j++)
+        a = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), _mm256_loadu_ps(v + (size_t)j * v_stride), a);
+    _mm256_storeu_ps(out, _mm256_mul_ps(a, _mm256_set1_ps(inv)));
+}
+
+AVX2 static void scores_avx2(const float *q, int G, int hd, const float *kt, int ld, int j0, int j1,
+                             float scale, float *sc)
+{
+    int jb = j0 & ~7;
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        int gn = G - g0 < 4 ? G - g0 : 4, j = jb;
+        if (gn == 4)
+            for (; j <= j1; j += 16) {
+                const float *qg = q + (size_t)g0 * hd;
+                float *sg = sc + (size_t)g0 * ld + j;
+                if (j + 8 <= j1)
+                    scores_4x2_avx2(qg, hd, kt + j, ld, scale, sg);
+                else
+                    scores_4x1_avx2(qg, hd, kt + j, ld, scale, sg);
+            }
+        for (; j <= j1; j += 8)
+            for (int g = g0; g < g0 + gn; g++)
+                scores_1x8_avx2(q + (size_t)g * hd, hd, kt + j, ld, scale, sc + (size_t)g * ld + j);
+    }
+}
+
+AVX2 static void values_avx2(const float *sc, int G, int hd, int ld, const float *v,
+                             size_t v_stride, int j0, int j1, const float *inv, float *out)
+{
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        int gn = G - g0 < 4 ? G - g0 : 4, dc = 0;
+        if (gn == 4)
+            for (; dc + 16 <= hd; dc += 16)
+                values_4x16_avx2(sc + (size_t)g0 * ld, ld, v + dc, v_stride, j0, j1, inv + g0, hd,
+                                 out + (size_t)g0 * hd + dc);
+        for (; dc < hd; dc += 8)
+            for (int g = g0; g < g0 + gn; g++)
+                values_1x8_avx2(sc + (size_t)g * ld, v + dc, v_stride, j0, j1, inv[g],
+                                out + (size_t)g * hd + dc);
+    }
+}
+#endif
+
+/* Which kernels: 2 AVX-512 (head size a multiple of 16), 1 AVX2 (of 8), 0
+ * the plain loops. */
+static int attn_path(int hd)
+{
+    cape_isa level = cape_isa_level();
+    if (level >= CAPE_ISA_AVX512 && hd % 16 == 0)
+        return 2;
+#if defined(__x86_64__)
+    if (level >= CAPE_ISA_AVX2 && hd % 8 == 0)
+        return 1;
+#endif
+    return 0;
+}
+
 void attn_group(const float *q, int G, int hd, const float *kt, int ld, const float *v,
                 size_t v_stride, int j0, int j1, float scale, float *scratch, float *out)
 {
-    int fast = use_avx512(hd);
-    if (fast)
+    int path = attn_path(hd);
+    if (path == 2)
         scores_avx512(q, G, hd, kt, ld, j0, j1, scale, scratch);
+#if defined(__x86_64__)
+    else if (path == 1)
+        scores_avx2(q, G, hd, kt, ld, j0, j1, scale, scratch);
+#endif
     else
         scores_plain(q, G, hd, kt, ld, j0, j1, scale, scratch);
     float inv[64];
@@ -243,8 +387,12 @@ void attn_group(const float *q, int G, int hd, const float *kt, int ld, const fl
             inv[g] = (float)(1.0 / act_exp_sum(row, (size_t)n, mx));
         }
         const float *sc = scratch + (size_t)g0 * ld;
-        if (fast)
+        if (path == 2)
             values_avx512(sc, gn, hd, ld, v, v_stride, j0, j1, inv, out + (size_t)g0 * hd);
+#if defined(__x86_64__)
+        else if (path == 1)
+            values_avx2(sc, gn, hd, ld, v, v_stride, j0, j1, inv, out + (size_t)g0 * hd);
+#endif
         else
             values_plain(sc, gn, hd, ld, v, v_stride, j0, j1, inv, out + (size_t)g0 * hd);
     }

@@ -8,6 +8,7 @@
 #include "tensor/qmm.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
+#include "tensor/vexp.h"
 
 void tensor_force_generic(int on) { cape_isa_force(on ? CAPE_ISA_SCALAR : -1); }
 int tensor_generic_forced(void) { return cape_isa_level() == CAPE_ISA_SCALAR; }
@@ -107,12 +108,92 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float 
     }
 }
 
+#if defined(__x86_64__)
+/* AVX2 + FMA variants of the f32 helpers; tails through masked loads and
+ * stores (vmask_epi32) or the scalar loop where the order of a sum matters
+ * no more than elsewhere. */
+#define AVX2 __attribute__((target("avx2,fma")))
+
+static inline AVX2 __m256i tail_mask(int64_t left)
+{
+    return vmask_epi32(left > 8 ? 8 : (int)left);
+}
+
+AVX2 static void axpy_avx2(float a, const float *x, float *y, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m),
+                                                      _mm256_maskload_ps(y + i, m)));
+    }
+}
+
+AVX2 static double sumsq_avx2(const float *x, int64_t n)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    __m256d s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        __m256d c = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)), d = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12));
+        s0 = _mm256_fmadd_pd(a, a, s0);
+        s1 = _mm256_fmadd_pd(b, b, s1);
+        s2 = _mm256_fmadd_pd(c, c, s2);
+        s3 = _mm256_fmadd_pd(d, d, s3);
+    }
+    __m256d s = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    double r = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; i++)
+        r += (double)x[i] * x[i];
+    return r;
+}
+
+AVX2 static void scale_mul_avx2(float *y, const float *x, float r, const float *w, int64_t n)
+{
+    __m256 vr = _mm256_set1_ps(r);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vr),
+                                              _mm256_loadu_ps(w + i)));
+    for (; i < n; i++)
+        y[i] = x[i] * r * w[i];
+}
+
+AVX2 static void rotate_avx2(float *a, float *b, const float *co, const float *si, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x0 = _mm256_loadu_ps(a + i), x1 = _mm256_loadu_ps(b + i);
+        __m256 c = _mm256_loadu_ps(co + i), s = _mm256_loadu_ps(si + i);
+        /* unfused, as the scalar and AVX-512 loops round */
+        _mm256_storeu_ps(a + i, _mm256_sub_ps(_mm256_mul_ps(x0, c), _mm256_mul_ps(x1, s)));
+        _mm256_storeu_ps(b + i, _mm256_add_ps(_mm256_mul_ps(x0, s), _mm256_mul_ps(x1, c)));
+    }
+    for (; i < n; i++) {
+        float x0 = a[i], x1 = b[i];
+        a[i] = x0 * co[i] - x1 * si[i];
+        b[i] = x0 * si[i] + x1 * co[i];
+    }
+}
+#endif
+
 void tensor_axpy(float a, const float *x, float *y, int64_t n)
 {
     if (have_avx512()) {
         axpy_avx512(a, x, y, n);
         return;
     }
+#if defined(__x86_64__)
+    if (have_avx2()) {
+        axpy_avx2(a, x, y, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++)
         y[i] += a * x[i];
 }
@@ -136,6 +217,10 @@ double tensor_sumsq(const float *x, int64_t n)
 {
     if (have_avx512())
         return sumsq_avx512(x, n);
+#if defined(__x86_64__)
+    if (have_avx2())
+        return sumsq_avx2(x, n);
+#endif
     double s = 0;
     for (int64_t i = 0; i < n; i++)
         s += (double)x[i] * x[i];
@@ -160,6 +245,12 @@ void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t
         scale_mul_avx512(y, x, r, w, n);
         return;
     }
+#if defined(__x86_64__)
+    if (have_avx2()) {
+        scale_mul_avx2(y, x, r, w, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * r * w[i];
 }
@@ -187,6 +278,12 @@ void tensor_rotate_half(float *a, float *b, const float *co, const float *si, in
         rotate_avx512(a, b, co, si, n);
         return;
     }
+#if defined(__x86_64__)
+    if (have_avx2()) {
+        rotate_avx2(a, b, co, si, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) {
         float x0 = a[i], x1 = b[i];
         a[i] = x0 * co[i] - x1 * si[i];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "base/isa.h"
+#include "tensor/act.h"
 #include "train/train_gemm.h"
 #include "train/train_pool.h"
 
@@ -39,13 +40,27 @@ static void parallel_rows(int N, void (*fn)(void *ctx, int lo, int hi), void *ct
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                     int OC)
 {
-    tg_gemm(0, 1, N, OC, C, inp, C, w, C, 0.0f, out, OC);
+    /* the bias rows go in first and the product adds to them (beta 1): one
+     * pass over out fewer than zeroing it, multiplying and adding the bias */
     if (bias)
-        for (int n = 0; n < N; n++) {
-            float *o = out + (size_t)n * OC;
+        for (int n = 0; n < N; n++)
+            memcpy(out + (size_t)n * OC, bias, sizeof(float) * OC);
+    tg_gemm(0, 1, N, OC, C, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+}
+
+void matmul_forward_res(float *out, const float *inp, const float *w, const float *bias,
+                        const float *res, int N, int C, int OC)
+{
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * OC;
+        const float *r = res + (size_t)n * OC;
+        if (bias)
             for (int j = 0; j < OC; j++)
-                o[j] += bias[j];
-        }
+                o[j] = r[j] + bias[j];
+        else
+            memcpy(o, r, sizeof(float) * OC);
+    }
+    tg_gemm(0, 1, N, OC, C, inp, C, w, C, 1.0f, out, OC);
 }
 
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
@@ -129,50 +144,6 @@ void rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *in
     }
 }
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                       const float *b, int N, int C, float eps)
-{
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *o = out + (size_t)n * C;
-        float m = 0.0f, v = 0.0f;
-        for (int i = 0; i < C; i++)
-            m += x[i];
-        m /= C;
-        for (int i = 0; i < C; i++)
-            v += (x[i] - m) * (x[i] - m);
-        float r = 1.0f / sqrtf(v / C + eps);
-        for (int i = 0; i < C; i++)
-            o[i] = (x[i] - m) * r * w[i] + b[i];
-        mean[n] = m;
-        rstd[n] = r;
-    }
-}
-
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, const float *mean, const float *rstd, int N, int C)
-{
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
-        float *dx = dinp + (size_t)n * C;
-        float m = mean[n], r = rstd[n];
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float xh = (x[i] - m) * r, dn = w[i] * d[i];
-            dnorm_mean += dn;
-            dnorm_norm_mean += dn * xh;
-        }
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
-        for (int i = 0; i < C; i++) {
-            float xh = (x[i] - m) * r, dn = w[i] * d[i];
-            db[i] += d[i];
-            dw[i] += xh * d[i];
-            dx[i] += (dn - dnorm_mean - xh * dnorm_norm_mean) * r;
-        }
-    }
-}
-
 void rope_table(float *cos_t, float *sin_t, int T, int hs, float theta)
 {
     int half = hs / 2;
@@ -238,17 +209,14 @@ static inline int attn_first(const int *pos, int t)
 static void softmax_causal(float *S, int T, const int *pos)
 {
     for (int t = 0; t < T; t++) {
-        float *a = S + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+        float *a = S + (size_t)t * T, mx = -INFINITY;
         int u0 = attn_first(pos, t);
         for (int u = 0; u < u0; u++)
             a[u] = 0.0f;
         for (int u = u0; u <= t; u++)
             mx = a[u] > mx ? a[u] : mx;
-        for (int u = u0; u <= t; u++) {
-            a[u] = expf(a[u] - mx);
-            sum += a[u];
-        }
-        float inv = 1.0f / sum;
+        /* the runtime's exp-and-sum: vector exp, the sum in double */
+        float inv = (float)(1.0 / act_exp_sum(a + u0, (size_t)(t - u0 + 1), mx));
         for (int u = u0; u <= t; u++)
             a[u] *= inv;
         for (int u = t + 1; u < T; u++)
@@ -341,11 +309,6 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
 #include "tensor/vexp.h"
 #define V512 __attribute__((target("avx512f")))
 #define HAVE_V512 1
-
-static int use_v512(void)
-{
-    return cape_isa_allows(CAPE_ISA_AVX512);
-}
 
 V512 static inline __m512 sigmoid512(__m512 x)
 {
@@ -470,9 +433,171 @@ V512 static void row_scale_v(float *l, int V, float s)
         _mm512_mask_storeu_ps(l + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, l + i), f));
     }
 }
+
+/* AVX2 + FMA: the same formulas on 8 lanes (vexp_ps256), tails through
+ * masked loads (zero-filled) and stores. */
+#define V256 __attribute__((target("avx2,fma")))
+
+V256 static inline __m256 sigmoid256(__m256 x)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, vexp_ps256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+V256 static inline __m256 tanh256(__m256 u)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    u = _mm256_min_ps(_mm256_max_ps(u, _mm256_set1_ps(-9.0f)), _mm256_set1_ps(9.0f));
+    __m256 e = vexp_ps256(_mm256_add_ps(u, u));
+    return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
+}
+
+/* Loads and stores of lanes [0, left) of a vector at p (all 8 when left >= 8). */
+#define LD8(p, k, full) ((full) ? _mm256_loadu_ps(p) : _mm256_maskload_ps((p), (k)))
+#define ST8(p, k, full, v)                                                                         \
+    do {                                                                                           \
+        if (full)                                                                                  \
+            _mm256_storeu_ps((p), (v));                                                            \
+        else                                                                                       \
+            _mm256_maskstore_ps((p), (k), (v));                                                    \
+    } while (0)
+
+V256 static void swiglu_fwd_v8(float *h, const float *a, const float *b, const float *mk, int I)
+{
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full), y = LD8(b + i, k, full);
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(x, sigmoid256(x)), y);
+        if (mk)
+            v = _mm256_mul_ps(v, LD8(mk + i, k, full));
+        ST8(h + i, k, full, v);
+    }
+}
+
+V256 static void swiglu_bwd_v8(float *da, float *db, const float *dh, const float *a,
+                               const float *b, const float *mk, int I)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full), y = LD8(b + i, k, full);
+        __m256 d = LD8(dh + i, k, full);
+        if (mk)
+            d = _mm256_mul_ps(d, LD8(mk + i, k, full));
+        __m256 sg = sigmoid256(x), silu = _mm256_mul_ps(x, sg);
+        __m256 g = _mm256_mul_ps(sg, _mm256_fmadd_ps(x, _mm256_sub_ps(one, sg), one));
+        ST8(db + i, k, full, _mm256_fmadd_ps(d, silu, LD8(db + i, k, full)));
+        ST8(da + i, k, full, _mm256_fmadd_ps(_mm256_mul_ps(d, y), g, LD8(da + i, k, full)));
+    }
+}
+
+V256 static void gelu_fwd_v8(float *h, const float *a, const float *mk, int I)
+{
+    __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full);
+        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+        __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_KV),
+                                 _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, tanh256(u)));
+        if (mk)
+            v = _mm256_mul_ps(v, LD8(mk + i, k, full));
+        ST8(h + i, k, full, v);
+    }
+}
+
+V256 static void gelu_bwd_v8(float *da, const float *dh, const float *a, const float *mk, int I)
+{
+    __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < I; i += 8) {
+        int full = i + 8 <= I;
+        __m256i k = vmask_epi32(I - i);
+        __m256 x = LD8(a + i, k, full), xx = _mm256_mul_ps(x, x);
+        __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_KV),
+                                 _mm256_fmadd_ps(_mm256_set1_ps(0.044715f),
+                                                 _mm256_mul_ps(xx, x), x));
+        __m256 th = tanh256(u), sech2 = _mm256_fnmadd_ps(th, th, one);
+        __m256 du = _mm256_mul_ps(_mm256_set1_ps(GELU_KV),
+                                  _mm256_fmadd_ps(_mm256_set1_ps(3.0f * 0.044715f), xx, one));
+        __m256 g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), sech2), du,
+                                   _mm256_mul_ps(half, _mm256_add_ps(one, th)));
+        __m256 d = LD8(dh + i, k, full);
+        if (mk)
+            d = _mm256_mul_ps(d, LD8(mk + i, k, full));
+        ST8(da + i, k, full, _mm256_fmadd_ps(d, g, LD8(da + i, k, full)));
+    }
+}
+
+V256 static float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+V256 static float hsum8(__m256 v)
+{
+    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* Masked lanes count as -inf (max) and 0 (sums), as in the AVX-512 code. */
+V256 static float row_max_v8(const float *l, int V)
+{
+    __m256 ninf = _mm256_set1_ps(-INFINITY), mx = ninf;
+    int i = 0;
+    for (; i + 8 <= V; i += 8)
+        mx = _mm256_max_ps(mx, _mm256_loadu_ps(l + i));
+    if (i < V) {
+        __m256i k = vmask_epi32(V - i);
+        mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, _mm256_maskload_ps(l + i, k),
+                                                _mm256_castsi256_ps(k)));
+    }
+    return hmax8(mx);
+}
+
+V256 static double row_sumexp_v8(float *out, const float *l, int V, float mx)
+{
+    __m256 acc = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+    for (int i = 0; i < V; i += 8) {
+        int full = i + 8 <= V;
+        __m256i k = vmask_epi32(V - i);
+        __m256 ex = vexp_ps256(_mm256_sub_ps(LD8(l + i, k, full), m));
+        if (!full)
+            ex = _mm256_and_ps(ex, _mm256_castsi256_ps(k));
+        if (out)
+            ST8(out + i, k, full, ex);
+        acc = _mm256_add_ps(acc, ex);
+    }
+    return (double)hsum8(acc);
+}
+
+V256 static void row_scale_v8(float *l, int V, float s)
+{
+    __m256 f = _mm256_set1_ps(s);
+    for (int i = 0; i < V; i += 8) {
+        int full = i + 8 <= V;
+        __m256i k = vmask_epi32(V - i);
+        ST8(l + i, k, full, _mm256_mul_ps(LD8(l + i, k, full), f));
+    }
+}
+
+/* Which vector kernels the row loops use: 2 AVX-512, 1 AVX2, 0 none. */
+static int vec_level(void)
+{
+    cape_isa l = cape_isa_level();
+    return l >= CAPE_ISA_AVX512 ? 2 : l >= CAPE_ISA_AVX2 ? 1 : 0;
+}
 #else
 #define HAVE_V512 0
-static int use_v512(void)
+static int vec_level(void)
 {
     return 0;
 }
@@ -486,7 +611,7 @@ static inline float sigmoidf(float x)
 typedef struct {
     float *h, *da, *db;
     const float *a, *b, *dh, *mask;
-    int T, I;
+    int T, I, vl; /* vl: vec_level() */
 } act_job;
 
 static void swiglu_fwd_rows(void *p, int lo, int hi)
@@ -498,8 +623,12 @@ static void swiglu_fwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *hr = j->h + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             swiglu_fwd_v(hr, ar, br, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            swiglu_fwd_v8(hr, ar, br, mk, I);
             continue;
         }
 #endif
@@ -513,7 +642,7 @@ static void swiglu_fwd_rows(void *p, int lo, int hi)
 void swiglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
                     int I)
 {
-    act_job j = {.h = h, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    act_job j = {.h = h, .a = a, .b = b, .mask = mask, .T = T, .I = I, .vl = vec_level()};
     parallel_rows(N, swiglu_fwd_rows, &j);
 }
 
@@ -527,8 +656,12 @@ static void swiglu_bwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *dar = j->da + (size_t)n * I, *dbr = j->db + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             swiglu_bwd_v(dar, dbr, dr, ar, br, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            swiglu_bwd_v8(dar, dbr, dr, ar, br, mk, I);
             continue;
         }
 #endif
@@ -544,7 +677,8 @@ static void swiglu_bwd_rows(void *p, int lo, int hi)
 void swiglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
                      const float *mask, int N, int T, int I)
 {
-    act_job j = {.da = da, .db = db, .dh = dh, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    act_job j = {.da = da, .db = db, .dh = dh, .a = a, .b = b, .mask = mask, .T = T, .I = I,
+                 .vl = vec_level()};
     parallel_rows(N, swiglu_bwd_rows, &j);
 }
 
@@ -559,8 +693,12 @@ static void gelu_fwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *hr = j->h + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             gelu_fwd_v(hr, ar, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            gelu_fwd_v8(hr, ar, mk, I);
             continue;
         }
 #endif
@@ -574,7 +712,7 @@ static void gelu_fwd_rows(void *p, int lo, int hi)
 
 void gelu_forward(float *h, const float *a, const float *mask, int N, int T, int I)
 {
-    act_job j = {.h = h, .a = a, .mask = mask, .T = T, .I = I};
+    act_job j = {.h = h, .a = a, .mask = mask, .T = T, .I = I, .vl = vec_level()};
     parallel_rows(N, gelu_fwd_rows, &j);
 }
 
@@ -587,8 +725,12 @@ static void gelu_bwd_rows(void *p, int lo, int hi)
         const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
         float *dar = j->da + (size_t)n * I;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             gelu_bwd_v(dar, dr, ar, mk, I);
+            continue;
+        }
+        if (j->vl == 1) {
+            gelu_bwd_v8(dar, dr, ar, mk, I);
             continue;
         }
 #endif
@@ -606,7 +748,7 @@ static void gelu_bwd_rows(void *p, int lo, int hi)
 void gelu_backward(float *da, const float *dh, const float *a, const float *mask, int N, int T,
                    int I)
 {
-    act_job j = {.da = da, .dh = dh, .a = a, .mask = mask, .T = T, .I = I};
+    act_job j = {.da = da, .dh = dh, .a = a, .mask = mask, .T = T, .I = I, .vl = vec_level()};
     parallel_rows(N, gelu_bwd_rows, &j);
 }
 
@@ -614,7 +756,7 @@ typedef struct {
     float *losses;
     const float *logits;
     const int *targets;
-    int V;
+    int V, vl;
 } cef_job;
 
 static void ce_fwd_rows(void *p, int lo, int hi)
@@ -630,9 +772,12 @@ static void ce_fwd_rows(void *p, int lo, int hi)
         float mx;
         double sum = 0.0;
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             mx = row_max_v(l, V);
             sum = row_sumexp_v(NULL, l, V, mx);
+        } else if (j->vl == 1) {
+            mx = row_max_v8(l, V);
+            sum = row_sumexp_v8(NULL, l, V, mx);
         } else
 #endif
         {
@@ -653,7 +798,7 @@ double crossentropy_forward(float *losses, const float *logits, const int *targe
     float *own = losses ? NULL : malloc(sizeof(float) * (N ? N : 1));
     if (!losses && !own)
         abort();
-    cef_job j = {losses ? losses : own, logits, targets, V};
+    cef_job j = {losses ? losses : own, logits, targets, V, vec_level()};
     parallel_rows(N, ce_fwd_rows, &j);
     double total = 0.0;
     int count = 0;
@@ -672,6 +817,7 @@ typedef struct {
     const int *targets;
     int V;
     float dloss;
+    int vl;
 } ce_job;
 
 static void ce_bwd_rows(void *p, int lo, int hi)
@@ -685,10 +831,17 @@ static void ce_bwd_rows(void *p, int lo, int hi)
             continue;
         }
 #if HAVE_V512
-        if (use_v512()) {
+        if (j->vl == 2) {
             float mx = row_max_v(l, V);
             double sum = row_sumexp_v(l, l, V, mx);
             row_scale_v(l, V, (float)(j->dloss / sum));
+            l[j->targets[n]] -= j->dloss;
+            continue;
+        }
+        if (j->vl == 1) {
+            float mx = row_max_v8(l, V);
+            double sum = row_sumexp_v8(l, l, V, mx);
+            row_scale_v8(l, V, (float)(j->dloss / sum));
             l[j->targets[n]] -= j->dloss;
             continue;
         }
@@ -711,6 +864,188 @@ static void ce_bwd_rows(void *p, int lo, int hi)
 
 void crossentropy_backward(float *logits, const int *targets, int N, int V, float dloss)
 {
-    ce_job j = {logits, targets, V, dloss};
+    ce_job j = {logits, targets, V, dloss, vec_level()};
     parallel_rows(N, ce_bwd_rows, &j);
+}
+
+/* ---- LayerNorm ----------------------------------------------------------
+ * Rows in parallel; the backward's weight and bias gradients are summed per
+ * thread (a fixed range of rows each) and then added in thread order, so a
+ * run stays bit-identical for a given thread count. */
+typedef struct {
+    float *out, *mean, *rstd, *dinp, *dw, *db, *part;
+    const float *inp, *w, *b, *dout;
+    int N, C, chunk, vl;
+    float eps;
+} ln_job;
+
+static void ln_fwd_row(float *o, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int C, float eps)
+{
+    float m = 0.0f, v = 0.0f;
+    for (int i = 0; i < C; i++)
+        m += x[i];
+    m /= C;
+    for (int i = 0; i < C; i++)
+        v += (x[i] - m) * (x[i] - m);
+    float r = 1.0f / sqrtf(v / C + eps);
+    for (int i = 0; i < C; i++)
+        o[i] = (x[i] - m) * r * w[i] + b[i];
+    *mean = m;
+    *rstd = r;
+}
+
+static void ln_bwd_row(float *dx, float *dw, float *db, const float *d, const float *x,
+                       const float *w, float m, float r, int C)
+{
+    float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+    for (int i = 0; i < C; i++) {
+        float xh = (x[i] - m) * r, dn = w[i] * d[i];
+        dnorm_mean += dn;
+        dnorm_norm_mean += dn * xh;
+    }
+    dnorm_mean /= C;
+    dnorm_norm_mean /= C;
+    for (int i = 0; i < C; i++) {
+        float xh = (x[i] - m) * r, dn = w[i] * d[i];
+        db[i] += d[i];
+        dw[i] += xh * d[i];
+        dx[i] += (dn - dnorm_mean - xh * dnorm_norm_mean) * r;
+    }
+}
+
+#if HAVE_V512
+/* AVX2 rows (also used on AVX-512 machines: C is a few hundred floats, the
+ * row is in L1 either way). Sums in 8 lanes, then across them. */
+V256 static void ln_fwd_row_v8(float *o, float *mean, float *rstd, const float *x, const float *w,
+                               const float *b, int C, float eps)
+{
+    __m256 s = _mm256_setzero_ps();
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        s = _mm256_add_ps(s, LD8(x + i, vmask_epi32(C - i), full));
+    }
+    float m = hsum8(s) / C;
+    __m256 vm = _mm256_set1_ps(m), v = _mm256_setzero_ps();
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 dx = _mm256_sub_ps(LD8(x + i, k, full), vm);
+        if (!full) /* masked lanes would give (0 - m)^2 */
+            dx = _mm256_and_ps(dx, _mm256_castsi256_ps(k));
+        v = _mm256_fmadd_ps(dx, dx, v);
+    }
+    float r = 1.0f / sqrtf(hsum8(v) / C + eps);
+    __m256 vr = _mm256_set1_ps(r);
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(LD8(x + i, k, full), vm), vr);
+        ST8(o + i, k, full, _mm256_fmadd_ps(xh, LD8(w + i, k, full), LD8(b + i, k, full)));
+    }
+    *mean = m;
+    *rstd = r;
+}
+
+V256 static void ln_bwd_row_v8(float *dx, float *dw, float *db, const float *d, const float *x,
+                               const float *w, float m, float r, int C)
+{
+    __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(r);
+    __m256 s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+    for (int i = 0; i < C; i += 8) { /* masked lanes load 0: dn = 0 adds nothing */
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(LD8(x + i, k, full), vm), vr);
+        __m256 dn = _mm256_mul_ps(LD8(w + i, k, full), LD8(d + i, k, full));
+        s1 = _mm256_add_ps(s1, dn);
+        s2 = _mm256_fmadd_ps(dn, xh, s2);
+    }
+    __m256 dnm = _mm256_set1_ps(hsum8(s1) / C), dnnm = _mm256_set1_ps(hsum8(s2) / C);
+    for (int i = 0; i < C; i += 8) {
+        int full = i + 8 <= C;
+        __m256i k = vmask_epi32(C - i);
+        __m256 di = LD8(d + i, k, full);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(LD8(x + i, k, full), vm), vr);
+        __m256 dn = _mm256_mul_ps(LD8(w + i, k, full), di);
+        ST8(db + i, k, full, _mm256_add_ps(LD8(db + i, k, full), di));
+        ST8(dw + i, k, full, _mm256_fmadd_ps(xh, di, LD8(dw + i, k, full)));
+        __m256 g = _mm256_sub_ps(_mm256_sub_ps(dn, dnm), _mm256_mul_ps(xh, dnnm));
+        ST8(dx + i, k, full, _mm256_fmadd_ps(g, vr, LD8(dx + i, k, full)));
+    }
+}
+#endif
+
+static void ln_fwd_rows(void *p, int lo, int hi)
+{
+    ln_job *j = p;
+    int C = j->C;
+    for (int n = lo; n < hi; n++) {
+        const float *x = j->inp + (size_t)n * C;
+        float *o = j->out + (size_t)n * C;
+#if HAVE_V512
+        if (j->vl) {
+            ln_fwd_row_v8(o, j->mean + n, j->rstd + n, x, j->w, j->b, C, j->eps);
+            continue;
+        }
+#endif
+        ln_fwd_row(o, j->mean + n, j->rstd + n, x, j->w, j->b, C, j->eps);
+    }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C, float eps)
+{
+    ln_job j = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .N = N,
+                .C = C, .eps = eps, .vl = vec_level()};
+    parallel_rows(N, ln_fwd_rows, &j);
+}
+
+/* rows [lo, hi) into dw, db (a thread's partial sums, or the gradients) */
+static void ln_bwd_range(const ln_job *j, int lo, int hi, float *dw, float *db)
+{
+    int C = j->C;
+    for (int n = lo; n < hi; n++) {
+        const float *x = j->inp + (size_t)n * C, *d = j->dout + (size_t)n * C;
+        float *dx = j->dinp + (size_t)n * C;
+#if HAVE_V512
+        if (j->vl) {
+            ln_bwd_row_v8(dx, dw, db, d, x, j->w, j->mean[n], j->rstd[n], C);
+            continue;
+        }
+#endif
+        ln_bwd_row(dx, dw, db, d, x, j->w, j->mean[n], j->rstd[n], C);
+    }
+}
+
+static void ln_bwd_task(void *p, int i)
+{
+    ln_job *j = p;
+    int lo = i * j->chunk, hi = lo + j->chunk < j->N ? lo + j->chunk : j->N;
+    float *dw = j->part + (size_t)i * 2 * j->C;
+    memset(dw, 0, sizeof(float) * 2 * j->C);
+    ln_bwd_range(j, lo, hi, dw, dw + j->C);
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C)
+{
+    ln_job j = {.dinp = dinp, .dout = dout, .inp = inp, .w = w, .mean = (float *)mean,
+                .rstd = (float *)rstd, .N = N, .C = C, .vl = vec_level()};
+    int nt = tp_threads();
+    if (nt > 1 && N >= 64)
+        j.part = malloc(sizeof(float) * 2 * (size_t)C * nt);
+    if (!j.part) {
+        ln_bwd_range(&j, 0, N, dw, db);
+        return;
+    }
+    j.chunk = (N + nt - 1) / nt;
+    tp_run(nt, ln_bwd_task, &j);
+    for (int t = 0; t < nt; t++) {
+        const float *pw = j.part + (size_t)t * 2 * C, *pb = pw + C;
+        for (int i = 0; i < C; i++) {
+            dw[i] += pw[i];
+            db[i] += pb[i];
+        }
+    }
+    free(j.part);
 }

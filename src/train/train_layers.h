@@ -9,6 +9,10 @@
 /* out(N,OC) = inp(N,C) @ w(OC,C)^T + bias(OC); bias may be NULL. */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                     int OC);
+/* out(N,OC) = res(N,OC) + bias + inp @ w^T: a residual connection in the
+ * same pass (res and bias go in first, the product adds to them). */
+void matmul_forward_res(float *out, const float *inp, const float *w, const float *bias,
+                        const float *res, int N, int C, int OC);
 /* dinp(N,C) += dout @ w; dw(OC,C) += dout^T @ inp; dbias += column sums.
  * dinp or dbias may be NULL. */
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,

@@ -400,9 +400,7 @@ static void layer_forward(train_model *m, int l, float *out, const float *masks,
         s.sq = s.sk = s.sv = 3 * C;
         attention_forward(a->atty, a->att, a->qkv, a->qkv + C, a->qkv + 2 * C, &s);
     }
-    matmul_forward(a->resid2, a->atty, P->wo, P->bo, N, C, C);
-    for (size_t i = 0; i < (size_t)N * C; i++)
-        a->resid2[i] += a->resid[i];
+    matmul_forward_res(a->resid2, a->atty, P->wo, P->bo, a->resid, N, C, C);
     if (c->arch == TRAIN_LLAMA) {
         rmsnorm_forward(a->norm2, a->rstd2, a->resid2, P->norm2_w, N, C, c->norm_eps);
         matmul_forward(a->pre_a, a->norm2, P->w_gate, NULL, N, C, I);
@@ -414,9 +412,7 @@ static void layer_forward(train_model *m, int l, float *out, const float *masks,
         matmul_forward(a->pre_a, a->norm2, P->w_up, P->b_up, N, C, I);
         gelu_forward(a->hid, a->pre_a, masks, N, T, I);
     }
-    matmul_forward(out, a->hid, P->w_down, P->b_down, N, I, C);
-    for (size_t i = 0; i < (size_t)N * C; i++)
-        out[i] += a->resid2[i];
+    matmul_forward_res(out, a->hid, P->w_down, P->b_down, a->resid2, N, I, C);
 }
 
 static void forward_logits(train_model *m, const int *tokens, const float *masks, const int *pos,
