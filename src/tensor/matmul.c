@@ -218,6 +218,7 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
         return;
     }
     if (j->act) {
+        const qdot_kernels *k = qdot_kernels_now(); /* once, not per row */
         /* tiles of 16 rows x 16 tokens keep both operands in L1 */
         for (int64_t rb = r0; rb < r1; rb += 16) {
             int64_t re = rb + 16 < r1 ? rb + 16 : r1;
@@ -228,15 +229,15 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
                     int64_t t = tb;
                     float o[4];
                     for (; t + 4 <= te; t += 4) {
-                        if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
-                                        j->act_bytes, w->cols, j->sc, t, o))
+                        if (!k->rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
+                                      j->act_bytes, w->cols, j->sc, t, o))
                             break;
-                        for (int k = 0; k < 4; k++)
-                            j->y[(t + k) * w->rows + r] = o[k];
+                        for (int i = 0; i < 4; i++)
+                            j->y[(t + i) * w->rows + r] = o[i];
                     }
                     for (; t < te; t++)
                         j->y[t * w->rows + r] =
-                            qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
+                            k->row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
                 }
             }
         }
