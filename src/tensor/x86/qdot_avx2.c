@@ -56,19 +56,6 @@ AVX2 INLINE __m256i nibbles(const uint8_t *qs)
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
 }
 
-/* Q5_0's fifth bits: byte i is 0x10 where bit i of qh is set */
-AVX2 INLINE __m256i fifth_bits(const uint8_t *qh4)
-{
-    uint32_t qh;
-    memcpy(&qh, qh4, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
-}
-
 /* 32 int32 (four vectors, in order) to 32 int8 (values within int8) */
 AVX2 INLINE __m256i pack32(__m256i q0, __m256i q1, __m256i q2, __m256i q3)
 {
@@ -185,7 +172,7 @@ AVX2 static float r_q5_0(const block_q5_0 *w, const qa_block *a, int64_t nb)
     __m256 acc = _mm256_setzero_ps();
     float corr = 0;
     for (int64_t b = 0; b < nb; b++) {
-        __m256i q = _mm256_or_si256(nibbles(w[b].qs), fifth_bits(w[b].qh));
+        __m256i q = _mm256_or_si256(nibbles(w[b].qs), qunpack_q5_0_high(w[b].qh));
         __m256i d = dot_us(q, _mm256_loadu_si256((const __m256i *)a[b].qs));
         float dd = hf(w[b].d) * a[b].d;
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc);
@@ -345,7 +332,7 @@ AVX2 INLINE void rows4_q32(uint32_t t, const void *wrow, const char *act, size_t
             bias = 8;
         } else {
             const block_q5_0 *w = (const block_q5_0 *)wrow + b;
-            u = _mm256_or_si256(nibbles(w->qs), fifth_bits(w->qh));
+            u = _mm256_or_si256(nibbles(w->qs), qunpack_q5_0_high(w->qh));
             dw = hf(w->d);
             bias = 16;
         }
