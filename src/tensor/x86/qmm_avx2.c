@@ -4,9 +4,9 @@
  * consecutive codes of 16 rows; a 32-byte half holds 8 rows. A register
  * tile is 8 rows x QMM_TOKENS tokens: vpmaddubsw multiplies the 8 rows' codes
  * by four activation values broadcast to every lane (pairs summed to int16),
- * two such steps are added in int16, and vpmaddwd by ones widens the sums to
- * int32. The int16 sums cannot saturate: codes are at most 63 (Q6_K), so two
- * steps sum at most 4 * 63 * 128 < 32768. Q8_0's codes (up to 255) would
+ * four such steps (two for Q6_K) are added in int16, and vpmaddwd by ones
+ * widens the sums to int32. The int16 sums cannot saturate: codes are at most
+ * 31 (8 * 31 * 128 < 32768), or 63 for Q6_K (4 * 63 * 128 < 32768). Q8_0's codes (up to 255) would
  * saturate, so Q8_0 keeps the four-token kernels (qdot) on this level. */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -175,6 +175,14 @@ KERN static void transpose_16x16(const uint8_t *src, size_t stride, uint8_t *dst
     }
 }
 
+/* four bytes broadcast to every 32-bit lane */
+KERN INLINE __m256i bcast4(const char *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
 /* Repeats X for each token of a register tile (kept in registers). */
 #define EACH_TOKEN(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
@@ -182,7 +190,7 @@ KERN static void transpose_16x16(const uint8_t *src, size_t stride, uint8_t *dst
  * t0..t0+QMM_TOKENS-1, into out[t * QMM_ROWS + 8g ...]. ks, per_block and
  * mins are constants in each instantiation below. */
 KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out,
-                       const int ks, const int per_block, const int mins)
+                       const int ks, const int per_block, const int mins, const int grp)
 {
     const act_shape sh = shape_of(j->type, j->cols);
     const int32_t *start0 = j->info;
@@ -201,17 +209,21 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
         const uint8_t *pw = p->panel + s * 2 * 16 * ks + half;
 #define START(t) __m256i i_##t = _mm256_set1_epi32(start[t * sh.subs + s]);
         EACH_TOKEN(START)
-#pragma GCC unroll 4
-        for (int k8 = 0; k8 < ks / 8; k8++) {
-            __m256i w0 = _mm256_load_si256((const __m256i *)(pw + k8 * 128));
-            __m256i w1 = _mm256_load_si256((const __m256i *)(pw + k8 * 128 + 64));
+        /* grp steps of four values summed in int16, then widened */
+#pragma GCC unroll 1
+        for (int k = 0; k < ks / 4; k += grp) {
+            __m256i w0 = _mm256_load_si256((const __m256i *)(pw + k * 64));
+            __m256i w1 = _mm256_load_si256((const __m256i *)(pw + k * 64 + 64));
+            __m256i w2 = grp == 4 ? _mm256_load_si256((const __m256i *)(pw + k * 64 + 128)) : w0;
+            __m256i w3 = grp == 4 ? _mm256_load_si256((const __m256i *)(pw + k * 64 + 192)) : w0;
+#define BX(t, o) bcast4(xq + t * ab + 4 * (k + o))
 #define DOT(t)                                                                                     \
     {                                                                                              \
-        int32_t x0, x1;                                                                            \
-        memcpy(&x0, xq + t * ab + 8 * k8, 4);                                                      \
-        memcpy(&x1, xq + t * ab + 8 * k8 + 4, 4);                                                  \
-        __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi32(x0)),           \
-                                       _mm256_maddubs_epi16(w1, _mm256_set1_epi32(x1)));          \
+        __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, BX(t, 0)),                         \
+                                       _mm256_maddubs_epi16(w1, BX(t, 1)));                        \
+        if (grp == 4)                                                                              \
+            s16 = _mm256_add_epi16(s16, _mm256_add_epi16(_mm256_maddubs_epi16(w2, BX(t, 2)),       \
+                                                          _mm256_maddubs_epi16(w3, BX(t, 3))));    \
         i_##t = _mm256_add_epi32(i_##t, _mm256_madd_epi16(s16, ones));                             \
     }
             EACH_TOKEN(DOT)
@@ -236,6 +248,7 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
 #undef DECL
 #undef START
 #undef DOT
+#undef BX
 #undef SCALE
 #undef MINS
 #undef STORE
@@ -243,15 +256,15 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
 
 KERN static void tile_q32(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
 {
-    tile8(j, p, t0, g, out, 32, 1, 0);
+    tile8(j, p, t0, g, out, 32, 1, 0, 4);
 }
 KERN static void tile_qk45(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
 {
-    tile8(j, p, t0, g, out, 32, 8, 1);
+    tile8(j, p, t0, g, out, 32, 8, 1, 4);
 }
 KERN static void tile_q6k(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
 {
-    tile8(j, p, t0, g, out, 16, 16, 0);
+    tile8(j, p, t0, g, out, 16, 16, 0, 2);
 }
 
 KERN void qmm_rows_avx2(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
