@@ -1,8 +1,7 @@
 /* qmm: quantised weights times many activation rows (prompt processing), an
  * outer-product int8 kernel for AVX-512 VNNI (x86/qmm_vnni.c) and for AVX2
  * (x86/qmm_avx2.c: 32-byte halves of the same panels, vpmaddubsw and
- * vpmaddwd, tiles of 8 rows x QMM_TOKENS tokens; every type but Q8_0, whose
- * codes would saturate vpmaddubsw).
+ * vpmaddwd, tiles of 8 rows x QMM_TOKENS tokens).
  *
  * The integer arithmetic is qdot's: activations quantised to int8 blocks
  * (qa_block for Q4_0/Q5_0/Q8_0 weights, block_q8_k for the K-quants),

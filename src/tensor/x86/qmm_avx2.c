@@ -6,8 +6,10 @@
  * by four activation values broadcast to every lane (pairs summed to int16),
  * four such steps (two for Q6_K) are added in int16, and vpmaddwd by ones
  * widens the sums to int32. The int16 sums cannot saturate: codes are at most
- * 31 (8 * 31 * 128 < 32768), or 63 for Q6_K (4 * 63 * 128 < 32768). Q8_0's codes (up to 255) would
- * saturate, so Q8_0 keeps the four-token kernels (qdot) on this level. */
+ * 31 (8 * 31 * 128 < 32768), or 63 for Q6_K (4 * 63 * 128 < 32768). Q8_0
+ * enters as its signed values; the tile multiplies |w| by x carrying w's sign,
+ * one step at a time (2 * 128 * 127 < 32768), and its sums start at zero, not
+ * at the code offset's correction. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -20,8 +22,8 @@
 
 int qmm_avx2_supported(uint32_t t)
 {
-    return t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q4_K || t == TENSOR_Q5_K ||
-           t == TENSOR_Q6_K;
+    return t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q8_0 || t == TENSOR_Q4_K ||
+           t == TENSOR_Q5_K || t == TENSOR_Q6_K;
 }
 
 KERN INLINE float hf(uint16_t h) { return _cvtsh_ss(h); }
@@ -42,6 +44,12 @@ KERN INLINE void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q
     const int R = QMM_ROWS;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     switch (t) {
+    case TENSOR_Q8_0: { /* the signed values: see tile8 */
+        const block_q8_0 *w = (const block_q8_0 *)row + b;
+        _mm256_store_si256((__m256i *)q, _mm256_loadu_si256((const __m256i *)w->qs));
+        dw[0] = hf(w->d);
+        break;
+    }
     case TENSOR_Q4_0: {
         const block_q4_0 *w = (const block_q4_0 *)row + b;
         _mm256_store_si256((__m256i *)q, nibbles32(w->qs));
@@ -118,6 +126,7 @@ KERN INLINE void expand_rows(uint32_t t, const char *w, size_t row_bytes, int nr
     {                                                                                              \
         expand_rows(type, w, row_bytes, nr, b, bs, q, dw, mw);                                     \
     }
+EXPAND_ROWS(expand_q8_0, TENSOR_Q8_0)
 EXPAND_ROWS(expand_q4_0, TENSOR_Q4_0)
 EXPAND_ROWS(expand_q5_0, TENSOR_Q5_0)
 EXPAND_ROWS(expand_q4_k, TENSOR_Q4_K)
@@ -190,7 +199,8 @@ KERN INLINE __m256i bcast4(const char *p)
  * t0..t0+QMM_TOKENS-1, into out[t * QMM_ROWS + 8g ...]. ks, per_block and
  * mins are constants in each instantiation below. */
 KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out,
-                       const int ks, const int per_block, const int mins, const int grp)
+                       const int ks, const int per_block, const int mins, const int grp,
+                       const int q8)
 {
     const act_shape sh = shape_of(j->type, j->cols);
     const int32_t *start0 = j->info;
@@ -207,15 +217,29 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
         const int64_t b = s / per_block;
         const char *xq = xa + (size_t)b * sh.block_bytes + (size_t)(s % per_block) * ks;
         const uint8_t *pw = p->panel + s * 2 * 16 * ks + half;
-#define START(t) __m256i i_##t = _mm256_set1_epi32(start[t * sh.subs + s]);
+#define START(t) __m256i i_##t = q8 ? _mm256_setzero_si256() : _mm256_set1_epi32(start[t * sh.subs + s]);
         EACH_TOKEN(START)
-        /* grp steps of four values summed in int16, then widened */
+        if (q8) {
+            /* Q8_0: |w| against x with w's sign, one step at a time */
 #pragma GCC unroll 1
-        for (int k = 0; k < ks / 4; k += grp) {
-            __m256i w0 = _mm256_load_si256((const __m256i *)(pw + k * 64));
-            __m256i w1 = _mm256_load_si256((const __m256i *)(pw + k * 64 + 64));
-            __m256i w2 = grp == 4 ? _mm256_load_si256((const __m256i *)(pw + k * 64 + 128)) : w0;
-            __m256i w3 = grp == 4 ? _mm256_load_si256((const __m256i *)(pw + k * 64 + 192)) : w0;
+            for (int k = 0; k < ks / 4; k++) {
+                __m256i w0 = _mm256_load_si256((const __m256i *)(pw + k * 64));
+                __m256i a0 = _mm256_abs_epi8(w0);
+#define DOT8(t)                                                                                    \
+    {                                                                                              \
+        __m256i x = _mm256_sign_epi8(bcast4(xq + t * ab + 4 * k), w0);                             \
+        i_##t = _mm256_add_epi32(i_##t, _mm256_madd_epi16(_mm256_maddubs_epi16(a0, x), ones));     \
+    }
+                EACH_TOKEN(DOT8)
+            }
+        } else {
+            /* grp steps of four values summed in int16, then widened */
+#pragma GCC unroll 1
+            for (int k = 0; k < ks / 4; k += grp) {
+                __m256i w0 = _mm256_load_si256((const __m256i *)(pw + k * 64));
+                __m256i w1 = _mm256_load_si256((const __m256i *)(pw + k * 64 + 64));
+                __m256i w2 = grp == 4 ? _mm256_load_si256((const __m256i *)(pw + k * 64 + 128)) : w0;
+                __m256i w3 = grp == 4 ? _mm256_load_si256((const __m256i *)(pw + k * 64 + 192)) : w0;
 #define BX(t, o) bcast4(xq + t * ab + 4 * (k + o))
 #define DOT(t)                                                                                     \
     {                                                                                              \
@@ -226,7 +250,8 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
                                                           _mm256_maddubs_epi16(w3, BX(t, 3))));    \
         i_##t = _mm256_add_epi32(i_##t, _mm256_madd_epi16(s16, ones));                             \
     }
-            EACH_TOKEN(DOT)
+                EACH_TOKEN(DOT)
+            }
         }
         __m256 d = _mm256_load_ps(p->dw + s * QMM_ROWS + 8 * g);
 #define SCALE(t)                                                                                   \
@@ -248,6 +273,7 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
 #undef DECL
 #undef START
 #undef DOT
+#undef DOT8
 #undef BX
 #undef SCALE
 #undef MINS
@@ -256,15 +282,19 @@ KERN INLINE void tile8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, 
 
 KERN static void tile_q32(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
 {
-    tile8(j, p, t0, g, out, 32, 1, 0, 4);
+    tile8(j, p, t0, g, out, 32, 1, 0, 4, 0);
+}
+KERN static void tile_q8(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
+{
+    tile8(j, p, t0, g, out, 32, 1, 0, 1, 1);
 }
 KERN static void tile_qk45(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
 {
-    tile8(j, p, t0, g, out, 32, 8, 1, 4);
+    tile8(j, p, t0, g, out, 32, 8, 1, 4, 0);
 }
 KERN static void tile_q6k(const qmm_job *j, const qmm_panel *p, int64_t t0, int g, float *out)
 {
-    tile8(j, p, t0, g, out, 16, 16, 0, 2);
+    tile8(j, p, t0, g, out, 16, 16, 0, 2, 0);
 }
 
 KERN void qmm_rows_avx2(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
@@ -279,9 +309,9 @@ KERN void qmm_rows_avx2(const qmm_job *j, int64_t r0, int64_t r1, void *workspac
     float *out = mw + subs * QMM_ROWS;
     qmm_panel p = {pn, dw, mw};
     void (*kernel)(const qmm_job *, const qmm_panel *, int64_t, int, float *) =
-        legacy(t) ? tile_q32 : has_mins(t) ? tile_qk45 : tile_q6k;
+        t == TENSOR_Q8_0 ? tile_q8 : legacy(t) ? tile_q32 : has_mins(t) ? tile_qk45 : tile_q6k;
     void (*expand)(const char *, size_t, int, int64_t, int, uint8_t *, float *, float *) =
-        t == TENSOR_Q4_0 ? expand_q4_0 : t == TENSOR_Q5_0 ? expand_q5_0
+        t == TENSOR_Q8_0 ? expand_q8_0 : t == TENSOR_Q4_0 ? expand_q4_0 : t == TENSOR_Q5_0 ? expand_q5_0
         : t == TENSOR_Q4_K ? expand_q4_k : t == TENSOR_Q5_K ? expand_q5_k : expand_q6_k;
     if (!qmm_avx2_supported(t))
         return;
