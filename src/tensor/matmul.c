@@ -1,6 +1,7 @@
 #include "tensor/matmul.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,15 +244,19 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
         }
         return;
     }
+    /* F32 rows are read in place unless the file put them at an offset that
+     * is not a multiple of 4 (then copied, as the scalar dot reads floats) */
+    const int in_place = w->type == TENSOR_F32 && (uintptr_t)w->data % sizeof(float) == 0 &&
+                         w->row_bytes % sizeof(float) == 0;
     float *buf = NULL;
-    if (w->type != TENSOR_F32 && r1 > r0) {
+    if (!in_place && r1 > r0) {
         buf = aligned_alloc(64, ((size_t)w->cols * 4 + 63) / 64 * 64);
         if (!buf)
             abort();
     }
     for (int64_t r = r0; r < r1; r++) {
         const float *row;
-        if (w->type == TENSOR_F32) {
+        if (in_place) {
             row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
         } else {
             tensor_mat_row(w, r, buf);
