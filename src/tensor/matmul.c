@@ -1,6 +1,7 @@
 #include "tensor/matmul.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -315,6 +316,7 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
         return;
     }
     if (j->act) {
+        const qdot_kernels *k = qdot_kernels_now(); /* once, not per row */
         /* tiles of 16 rows x 16 tokens keep both operands in L1 */
         for (int64_t rb = r0; rb < r1; rb += 16) {
             int64_t re = rb + 16 < r1 ? rb + 16 : r1;
@@ -325,29 +327,33 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
                     int64_t t = tb;
                     float o[4];
                     for (; t + 4 <= te; t += 4) {
-                        if (!qdot_rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
-                                        j->act_bytes, w->cols, j->sc, t, o))
+                        if (!k->rows4(w->type, row, j->act + (size_t)t * j->act_bytes,
+                                      j->act_bytes, w->cols, j->sc, t, o))
                             break;
-                        for (int k = 0; k < 4; k++)
-                            j->y[(t + k) * w->rows + r] = o[k];
+                        for (int i = 0; i < 4; i++)
+                            j->y[(t + i) * w->rows + r] = o[i];
                     }
                     for (; t < te; t++)
                         j->y[t * w->rows + r] =
-                            qdot_row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
+                            k->row(w->type, row, j->act + (size_t)t * j->act_bytes, w->cols);
                 }
             }
         }
         return;
     }
+    /* F32 rows are read in place unless the file put them at an offset that
+     * is not a multiple of 4 (then copied, as the scalar dot reads floats) */
+    const int in_place = w->type == TENSOR_F32 && (uintptr_t)w->data % sizeof(float) == 0 &&
+                         w->row_bytes % sizeof(float) == 0;
     float *buf = NULL;
-    if (w->type != TENSOR_F32 && r1 > r0) {
+    if (!in_place && r1 > r0) {
         buf = aligned_alloc(64, ((size_t)w->cols * 4 + 63) / 64 * 64);
         if (!buf)
             abort();
     }
     for (int64_t r = r0; r < r1; r++) {
         const float *row;
-        if (w->type == TENSOR_F32) {
+        if (in_place) {
             row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
         } else {
             tensor_mat_row(w, r, buf);

@@ -6,8 +6,9 @@
  * round-to-nearest and one f32 scale per block. A row dot product is then
  * sum over blocks of d_w * d_x * (integer dot), with the K-quants' sub-block
  * scales and minimums folded in as ggml defines them. Each kernel has a
- * portable scalar version and an AVX-512 VNNI version (vpdpbusd) selected at
- * run time. */
+ * portable scalar version and per-ISA variants (src/tensor/x86/: AVX2,
+ * AVX-512, AVX-512 VNNI), one table of them per level of base/isa.h, chosen
+ * at run time from cape_isa_level(). */
 #ifndef CAPE_QDOT_H
 #define CAPE_QDOT_H
 
@@ -41,6 +42,22 @@ typedef struct {
  * here (use qdot_row). sc may be NULL for K-quant weights. */
 int qdot_rows4(uint32_t wtype, const void *w, const void *act, size_t stride, int64_t n,
                const qdot_scales *sc, int64_t t0, float *out);
+/* One instruction-set level's kernels. quant_qa and quant_q8_k round exactly
+ * as the scalar ones; row and rows4 give the scalar kernel's integer sums,
+ * only the order of the float additions differs. rows4 returns 0 where the
+ * level has no such kernel. */
+typedef struct {
+    const char *name;
+    void (*quant_qa)(const float *x, qa_block *y, int64_t n);
+    void (*quant_q8_k)(const float *x, block_q8_k *y, int64_t n);
+    float (*row)(uint32_t wtype, const void *w, const void *act, int64_t n);
+    int (*rows4)(uint32_t wtype, const void *w, const void *act, size_t stride, int64_t n,
+                 const qdot_scales *sc, int64_t t0, float *out);
+} qdot_kernels;
+/* The kernels of a level (cape_isa; the host must run it), and those of
+ * cape_isa_level() (look them up once per loop, not per row). */
+const qdot_kernels *qdot_kernels_at(int level);
+const qdot_kernels *qdot_kernels_now(void);
 /* The scalar kernels, for tests. */
 float qdot_row_generic(uint32_t wtype, const void *w, const void *act, int64_t n);
 int qdot_have_vnni(void);

@@ -6,63 +6,17 @@
 
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
-#include "tensor/qunpack.h"
-
-extern int tensor_generic_forced(void);
+#include "base/isa.h"
+#include "tensor/qmm_impl.h"
 
 static int qmm_off = -1;
 
 void qmm_disable(int off) { qmm_off = off; }
 
-int qmm_available(void)
-{
-    if (qmm_off < 0) { /* CAPE_QMM=0 in the environment: the one-token kernels for all */
-        const char *env = getenv("CAPE_QMM");
-        qmm_off = env && strcmp(env, "0") == 0;
-    }
-    return qdot_have_vnni() && !qmm_off && !tensor_generic_forced();
-}
-
-int qmm_supported(uint32_t t)
+static int int8_type(uint32_t t)
 {
     return t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q8_0 || t == TENSOR_Q4_K ||
            t == TENSOR_Q5_K || t == TENSOR_Q6_K;
-}
-
-static int legacy(uint32_t t) { return t == TENSOR_Q4_0 || t == TENSOR_Q5_0 || t == TENSOR_Q8_0; }
-static int has_mins(uint32_t t) { return t == TENSOR_Q4_K || t == TENSOR_Q5_K; }
-
-/* Values per scaled sub-block: 16 for Q6_K, 32 otherwise. */
-static int sub_len(uint32_t t) { return t == TENSOR_Q6_K ? 16 : 32; }
-
-/* What the stored unsigned code exceeds the signed value by. */
-static int code_offset(uint32_t t)
-{
-    switch (t) {
-    case TENSOR_Q4_0: return 8;
-    case TENSOR_Q5_0: return 16;
-    case TENSOR_Q8_0: return 128;
-    case TENSOR_Q6_K: return 32;
-    default: return 0;
-    }
-}
-
-/* How an activation row of cols values is divided: sub-blocks (one integer
- * sum each), scale blocks (one d_x each), and where a block's values sit. */
-typedef struct {
-    int64_t subs, blocks, per_block; /* sub-blocks per row, scale blocks per row, ratio */
-    size_t block_bytes, qs_offset;
-} act_shape;
-
-static act_shape shape_of(uint32_t t, int64_t cols)
-{
-    act_shape s;
-    s.subs = cols / sub_len(t);
-    s.blocks = legacy(t) ? cols / QK : cols / QK_K;
-    s.per_block = s.subs / s.blocks;
-    s.block_bytes = legacy(t) ? sizeof(qa_block) : sizeof(block_q8_k);
-    s.qs_offset = legacy(t) ? offsetof(qa_block, qs) : offsetof(block_q8_k, qs);
-    return s;
 }
 
 /* info: int32 start[npad][subs] (-offset * sum of the sub-block's values),
@@ -113,338 +67,40 @@ size_t qmm_workspace_bytes(uint32_t t, int64_t cols)
            2 * (size_t)subs * QMM_ROWS * sizeof(float) + QMM_TOKENS * QMM_ROWS * sizeof(float) + 64;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+/* ---- dispatch ---- */
 
-#define KERN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
+typedef void (*rows_fn)(const qmm_job *, int64_t, int64_t, void *);
 
-KERN INLINE float hf(uint16_t h) { return _cvtsh_ss(h); }
-
-/* 16 packed nibbles to 32 bytes: the low nibbles, then the high ones. */
-KERN INLINE __m256i nibbles32(const uint8_t *qs)
+/* The kernel of the current level for weights of type t, or NULL. */
+static rows_fn kernel_for(uint32_t t)
 {
-    __m128i q = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-}
-
-/* Scale block b (QK values, or QK_K for the K-quants) of weight row `row` as
- * unsigned codes q[] (value = code - code_offset), the scale of each of its
- * sub-blocks k at dw[k * QMM_ROWS] and, for Q4_K/Q5_K, the minimum at
- * mw[k * QMM_ROWS]: weight = dw * value - mw. */
-KERN INLINE void expand_block(uint32_t t, const void *row, int64_t b, uint8_t *q, float *dw,
-                              float *mw)
-{
-    const int R = QMM_ROWS;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    switch (t) {
-    case TENSOR_Q8_0: {
-        const block_q8_0 *w = (const block_q8_0 *)row + b;
-        __m256i v = _mm256_loadu_si256((const __m256i *)w->qs);
-        _mm256_store_si256((__m256i *)q, _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)));
-        dw[0] = hf(w->d);
-        break;
+#if defined(__x86_64__)
+    switch (cape_isa_level()) {
+    case CAPE_ISA_SCALAR: return NULL;
+    case CAPE_ISA_AVX2:
+    case CAPE_ISA_AVX512: return qmm_avx2_supported(t) ? qmm_rows_avx2 : NULL;
+    default: return qmm_rows_vnni;
     }
-    case TENSOR_Q4_0: {
-        const block_q4_0 *w = (const block_q4_0 *)row + b;
-        _mm256_store_si256((__m256i *)q, nibbles32(w->qs));
-        dw[0] = hf(w->d);
-        break;
-    }
-    case TENSOR_Q5_0: {
-        const block_q5_0 *w = (const block_q5_0 *)row + b;
-        uint32_t qh;
-        memcpy(&qh, w->qh, 4);
-        __m256i v = _mm256_or_si256(nibbles32(w->qs), _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)));
-        _mm256_store_si256((__m256i *)q, v);
-        dw[0] = hf(w->d);
-        break;
-    }
-    case TENSOR_Q4_K:
-    case TENSOR_Q5_K: {
-        const uint8_t *scales, *qs, *qh = NULL;
-        uint16_t d16, dmin16;
-        if (t == TENSOR_Q4_K) {
-            const block_q4_k *w = (const block_q4_k *)row + b;
-            scales = w->scales, qs = w->qs, d16 = w->d, dmin16 = w->dmin;
-        } else {
-            const block_q5_k *w = (const block_q5_k *)row + b;
-            scales = w->scales, qs = w->qs, qh = w->qh, d16 = w->d, dmin16 = w->dmin;
-        }
-        float d = hf(d16), dmin = hf(dmin16);
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_k4_scale_min(j, scales, &sc, &m);
-            dw[j * R] = d * sc;
-            mw[j * R] = dmin * m;
-        }
-        __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
-            __m256i qv = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
-            __m256i lo = _mm256_and_si256(qv, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-            if (qh) {
-                __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p), one);
-                __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(hv, 2 * p + 1), one);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
-            }
-            _mm256_store_si256((__m256i *)(q + 64 * p), lo);
-            _mm256_store_si256((__m256i *)(q + 64 * p + 32), hi);
-        }
-        break;
-    }
-    case TENSOR_Q6_K: {
-        const block_q6_k *w = (const block_q6_k *)row + b;
-        float d = hf(w->d);
-        for (int i = 0; i < 16; i++)
-            dw[i * R] = d * w->scales[i];
-        for (int h = 0; h < 2; h++) {
-            __m256i v[4];
-            qunpack_q6_k_half(w->ql + 64 * h, w->qh + 32 * h, v);
-            for (int k = 0; k < 4; k++)
-                _mm256_store_si256((__m256i *)(q + 128 * h + 32 * k), v[k]);
-        }
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-/* Block b of rows 0..nr-1 (row_bytes apart) into q[i * bs], one loop per
- * type so that the type's code is inlined. */
-KERN INLINE void expand_rows(uint32_t t, const char *w, size_t row_bytes, int nr, int64_t b,
-                             int bs, uint8_t *q, float *dw, float *mw)
-{
-    for (int i = 0; i < nr; i++)
-        expand_block(t, w + (size_t)i * row_bytes, b, q + (size_t)i * bs, dw + i, mw + i);
-}
-#define EXPAND_ROWS(name, type)                                                                    \
-    KERN static void name(const char *w, size_t row_bytes, int nr, int64_t b, int bs, uint8_t *q, \
-                          float *dw, float *mw)                                                    \
-    {                                                                                              \
-        expand_rows(type, w, row_bytes, nr, b, bs, q, dw, mw);                                     \
-    }
-EXPAND_ROWS(expand_q8_0, TENSOR_Q8_0)
-EXPAND_ROWS(expand_q4_0, TENSOR_Q4_0)
-EXPAND_ROWS(expand_q5_0, TENSOR_Q5_0)
-EXPAND_ROWS(expand_q4_k, TENSOR_Q4_K)
-EXPAND_ROWS(expand_q5_k, TENSOR_Q5_K)
-EXPAND_ROWS(expand_q6_k, TENSOR_Q6_K)
-
-/* 16 rows of 32 codes (stride bytes apart) to the panel's 8 vectors: vector
- * k4 holds codes 4*k4..4*k4+3 of each row. 4 x 4 transposes of 32-bit
- * groups within 128-bit lanes, then the lanes gathered across rows. */
-KERN static void transpose_16x32(const uint8_t *src, size_t stride, uint8_t *dst)
-{
-    __m256i u[4][4];
-    for (int g = 0; g < 4; g++) {
-        const uint8_t *r = src + 4 * g * stride;
-        __m256i r0 = _mm256_load_si256((const __m256i *)r);
-        __m256i r1 = _mm256_load_si256((const __m256i *)(r + stride));
-        __m256i r2 = _mm256_load_si256((const __m256i *)(r + 2 * stride));
-        __m256i r3 = _mm256_load_si256((const __m256i *)(r + 3 * stride));
-        __m256i t0 = _mm256_unpacklo_epi32(r0, r1), t1 = _mm256_unpackhi_epi32(r0, r1);
-        __m256i t2 = _mm256_unpacklo_epi32(r2, r3), t3 = _mm256_unpackhi_epi32(r2, r3);
-        /* u[g][k]: lane 0 holds group k of rows 4g..4g+3, lane 1 group k + 4 */
-        u[g][0] = _mm256_unpacklo_epi64(t0, t2);
-        u[g][1] = _mm256_unpackhi_epi64(t0, t2);
-        u[g][2] = _mm256_unpacklo_epi64(t1, t3);
-        u[g][3] = _mm256_unpackhi_epi64(t1, t3);
-    }
-    for (int k = 0; k < 4; k++) {
-        __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(u[0][k]), u[1][k], 1);
-        __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(u[2][k]), u[3][k], 1);
-        _mm512_store_si512(dst + 64 * k, _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm512_store_si512(dst + 64 * (k + 4), _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
-    }
-}
-
-/* The same for 16 codes per row (4 vectors). */
-KERN static void transpose_16x16(const uint8_t *src, size_t stride, uint8_t *dst)
-{
-    __m128i u[4][4];
-    for (int g = 0; g < 4; g++) {
-        const uint8_t *r = src + 4 * g * stride;
-        __m128i r0 = _mm_load_si128((const __m128i *)r);
-        __m128i r1 = _mm_load_si128((const __m128i *)(r + stride));
-        __m128i r2 = _mm_load_si128((const __m128i *)(r + 2 * stride));
-        __m128i r3 = _mm_load_si128((const __m128i *)(r + 3 * stride));
-        __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpackhi_epi32(r0, r1);
-        __m128i t2 = _mm_unpacklo_epi32(r2, r3), t3 = _mm_unpackhi_epi32(r2, r3);
-        u[g][0] = _mm_unpacklo_epi64(t0, t2);
-        u[g][1] = _mm_unpackhi_epi64(t0, t2);
-        u[g][2] = _mm_unpacklo_epi64(t1, t3);
-        u[g][3] = _mm_unpackhi_epi64(t1, t3);
-    }
-    for (int k = 0; k < 4; k++) {
-        __m256i lo = _mm256_set_m128i(u[1][k], u[0][k]), hi = _mm256_set_m128i(u[3][k], u[2][k]);
-        _mm512_store_si512(dst + 64 * k, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-    }
-}
-
-typedef struct {
-    const uint8_t *panel;
-    const float *dw, *mw;
-} panel;
-
-/* Repeats X for each token of a register tile (kept in registers: gcc does
- * not promote arrays of vectors indexed in loops). */
-#define EACH_TOKEN(X) X(0) X(1) X(2) X(3) X(4) X(5)
-
-/* One register tile: the panel's 32 rows times tokens t0..t0+QMM_TOKENS-1,
- * into out[QMM_TOKENS][32]. ks, per_block and mins are constants in each
- * instantiation below. */
-KERN INLINE void tile(const qmm_job *j, const panel *p, int64_t t0, float *out, const int ks,
-                      const int per_block, const int mins)
-{
-    const act_shape sh = shape_of(j->type, j->cols);
-    const int32_t *start0 = j->info;
-    const float *dx0 = (const float *)(start0 + j->npad * sh.subs), *xs0 = dx0 + j->npad * sh.blocks;
-    const int32_t *start = start0 + t0 * sh.subs;
-    const float *dxs = dx0 + t0 * sh.blocks, *xs = xs0 + t0 * sh.blocks * 8;
-    const char *xa = j->act + (size_t)t0 * j->act_bytes + sh.qs_offset;
-    const size_t ab = j->act_bytes;
-#define DECL(t) __m512 f0_##t = _mm512_setzero_ps(), f1_##t = _mm512_setzero_ps();
-    EACH_TOKEN(DECL)
-    for (int64_t s = 0; s < sh.subs; s++) {
-        const int64_t b = s / per_block;
-        const char *xq = xa + (size_t)b * sh.block_bytes + (size_t)(s % per_block) * ks;
-        const uint8_t *pw = p->panel + s * 2 * 16 * ks;
-#define START(t) __m512i i0_##t = _mm512_set1_epi32(start[t * sh.subs + s]), i1_##t = i0_##t;
-        EACH_TOKEN(START)
-#pragma GCC unroll 8
-        for (int k4 = 0; k4 < ks / 4; k4++) {
-            __m512i w0 = _mm512_load_si512(pw + k4 * 64);
-            __m512i w1 = _mm512_load_si512(pw + 16 * ks + k4 * 64);
-#define DOT(t)                                                                                     \
-    {                                                                                              \
-        int32_t x4;                                                                                \
-        memcpy(&x4, xq + t * ab + 4 * k4, 4);                                                      \
-        __m512i x = _mm512_set1_epi32(x4);                                                         \
-        i0_##t = _mm512_dpbusd_epi32(i0_##t, w0, x);                                               \
-        i1_##t = _mm512_dpbusd_epi32(i1_##t, w1, x);                                               \
-    }
-            EACH_TOKEN(DOT)
-        }
-        __m512 d0 = _mm512_load_ps(p->dw + s * QMM_ROWS), d1 = _mm512_load_ps(p->dw + s * QMM_ROWS + 16);
-#define SCALE(t)                                                                                   \
-    {                                                                                              \
-        __m512 dx = _mm512_set1_ps(dxs[t * sh.blocks + b]);                                        \
-        f0_##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0_##t), _mm512_mul_ps(d0, dx), f0_##t);       \
-        f1_##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1_##t), _mm512_mul_ps(d1, dx), f1_##t);       \
-    }
-        EACH_TOKEN(SCALE)
-        if (mins && s % per_block == per_block - 1) {
-            /* minus the minimums: sum over sub-blocks of mw * d_x * (sum of x) */
-            const float *mwb = p->mw + (s - per_block + 1) * QMM_ROWS;
-            for (int k = 0; k < 8; k++) {
-                __m512 m0 = _mm512_load_ps(mwb + k * QMM_ROWS), m1 = _mm512_load_ps(mwb + k * QMM_ROWS + 16);
-#define MINS(t)                                                                                    \
-    {                                                                                              \
-        __m512 x = _mm512_set1_ps(xs[(t * sh.blocks + b) * 8 + k]);                                \
-        f0_##t = _mm512_fnmadd_ps(m0, x, f0_##t);                                                  \
-        f1_##t = _mm512_fnmadd_ps(m1, x, f1_##t);                                                  \
-    }
-                EACH_TOKEN(MINS)
-            }
-        }
-    }
-#define STORE(t)                                                                                   \
-    _mm512_store_ps(out + t * QMM_ROWS, f0_##t);                                                   \
-    _mm512_store_ps(out + t * QMM_ROWS + 16, f1_##t);
-    EACH_TOKEN(STORE)
-#undef DECL
-#undef START
-#undef DOT
-#undef SCALE
-#undef MINS
-#undef STORE
-}
-
-KERN static void tile_q32(const qmm_job *j, const panel *p, int64_t t0, float *out)
-{
-    tile(j, p, t0, out, 32, 1, 0);
-}
-KERN static void tile_qk45(const qmm_job *j, const panel *p, int64_t t0, float *out)
-{
-    tile(j, p, t0, out, 32, 8, 1);
-}
-KERN static void tile_q6k(const qmm_job *j, const panel *p, int64_t t0, float *out)
-{
-    tile(j, p, t0, out, 16, 16, 0);
-}
-
-static char *align64(void *p) { return (char *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
-
-KERN void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
-{
-    const uint32_t t = j->type;
-    const int ks = sub_len(t), bs = legacy(t) ? QK : QK_K, per = bs / ks;
-    const int64_t cols = j->cols, subs = cols / ks;
-    uint8_t *pn = (uint8_t *)align64(workspace);
-    uint8_t *q = pn + (size_t)QMM_ROWS * cols; /* one scale block of the 32 rows */
-    float *dw = (float *)(q + (size_t)QMM_ROWS * QK_K);
-    float *mw = dw + subs * QMM_ROWS;
-    float *out = mw + subs * QMM_ROWS;
-    panel p = {pn, dw, mw};
-    void (*kernel)(const qmm_job *, const panel *, int64_t, float *) =
-        legacy(t) ? tile_q32 : has_mins(t) ? tile_qk45 : tile_q6k;
-    void (*expand)(const char *, size_t, int, int64_t, int, uint8_t *, float *, float *) =
-        t == TENSOR_Q8_0 ? expand_q8_0 : t == TENSOR_Q4_0 ? expand_q4_0 : t == TENSOR_Q5_0 ? expand_q5_0
-        : t == TENSOR_Q4_K ? expand_q4_k : t == TENSOR_Q5_K ? expand_q5_k : expand_q6_k;
-    for (int64_t rp = r0; rp < r1; rp += QMM_ROWS) {
-        int nr = (int)(j->rows - rp < QMM_ROWS ? j->rows - rp : QMM_ROWS);
-        const char *w = (const char *)j->w + (size_t)rp * j->row_bytes;
-        if (nr < QMM_ROWS) { /* rows past the end: zero weights */
-            memset(q, 0, (size_t)QMM_ROWS * bs);
-            for (int64_t s = 0; s < subs; s++)
-                for (int i = nr; i < QMM_ROWS; i++)
-                    dw[s * QMM_ROWS + i] = mw[s * QMM_ROWS + i] = 0;
-        }
-        const size_t wb = j->row_bytes / (size_t)(cols / bs); /* bytes of one weight block */
-        for (int64_t b = 0; b < cols / bs; b++) {
-            for (int i = 0; i < nr; i++)
-                _mm_prefetch(w + (size_t)i * j->row_bytes + (size_t)(b + 3) * wb, _MM_HINT_T0);
-            expand(w, j->row_bytes, nr, b, bs, q, dw + b * per * QMM_ROWS, mw + b * per * QMM_ROWS);
-            for (int k = 0; k < per; k++)
-                for (int h = 0; h < 2; h++) {
-                    const uint8_t *src = q + (size_t)16 * h * bs + (size_t)k * ks;
-                    uint8_t *dst = pn + ((b * per + k) * 2 + h) * 16 * ks;
-                    if (ks == 32)
-                        transpose_16x32(src, (size_t)bs, dst);
-                    else
-                        transpose_16x16(src, (size_t)bs, dst);
-                }
-        }
-        __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-        __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-        /* while this panel computes, the next one's rows come in from memory */
-        const char *next = w + (size_t)QMM_ROWS * j->row_bytes;
-        size_t next_bytes = rp + 2 * QMM_ROWS <= r1 ? (size_t)QMM_ROWS * j->row_bytes
-                            : rp + QMM_ROWS < r1 ? (size_t)(r1 - rp - QMM_ROWS) * j->row_bytes : 0;
-        size_t per_tile = (next_bytes / 64 + 1) / ((size_t)(j->n + QMM_TOKENS - 1) / QMM_TOKENS) + 1;
-        size_t line = 0;
-        for (int64_t t0 = 0; t0 < j->n; t0 += QMM_TOKENS) {
-            for (size_t k = 0; k < per_tile && line * 64 < next_bytes; k++, line++)
-                _mm_prefetch(next + line * 64, _MM_HINT_T0);
-            kernel(j, &p, t0, out);
-            int64_t nt = j->n - t0 < QMM_TOKENS ? j->n - t0 : QMM_TOKENS;
-            for (int64_t tt = 0; tt < nt; tt++) {
-                float *y = j->y + (t0 + tt) * j->rows + rp;
-                _mm512_mask_storeu_ps(y, m0, _mm512_load_ps(out + tt * QMM_ROWS));
-                _mm512_mask_storeu_ps(y + 16, m1, _mm512_load_ps(out + tt * QMM_ROWS + 16));
-            }
-        }
-    }
-}
-
 #else
+    (void)t;
+    return NULL;
+#endif
+}
+
+int qmm_available(void)
+{
+    if (qmm_off < 0) { /* CAPE_QMM=0 in the environment: the one-token kernels for all */
+        const char *env = getenv("CAPE_QMM");
+        qmm_off = env && strcmp(env, "0") == 0;
+    }
+    return !qmm_off && kernel_for(TENSOR_Q4_0) != NULL;
+}
+
+int qmm_supported(uint32_t t) { return int8_type(t) && kernel_for(t) != NULL; }
 
 void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
 {
-    (void)j, (void)r0, (void)r1, (void)workspace;
+    rows_fn f = kernel_for(j->type);
+    if (f)
+        f(j, r0, r1, workspace);
 }
-
-#endif

@@ -1,5 +1,7 @@
 /* qmm: quantised weights times many activation rows (prompt processing), an
- * outer-product int8 kernel for AVX-512 VNNI.
+ * outer-product int8 kernel for AVX-512 VNNI (x86/qmm_vnni.c) and for AVX2
+ * (x86/qmm_avx2.c: 32-byte halves of the same panels, vpmaddubsw and
+ * vpmaddwd, tiles of 8 rows x QMM_TOKENS tokens).
  *
  * The integer arithmetic is qdot's: activations quantised to int8 blocks
  * (qa_block for Q4_0/Q5_0/Q8_0 weights, block_q8_k for the K-quants),
@@ -33,12 +35,12 @@
 /* Weight rows per panel: callers split rows in multiples of this. */
 #define QMM_ROWS 32
 
-/* 1 when this CPU runs the kernels (AVX-512 VNNI) and they are not turned
- * off (tensor_force_generic, qmm_disable). */
+/* 1 when the current ISA level (cape_isa_level: AVX2 and up) has kernels and
+ * they are not turned off (qmm_disable, CAPE_QMM=0). */
 int qmm_available(void);
 /* Turns the kernels off (1) or on again (0), to compare paths. */
 void qmm_disable(int off);
-/* 1 when weights of this type have a kernel. */
+/* 1 when weights of this type have a kernel at the current level. */
 int qmm_supported(uint32_t wtype);
 
 /* Per-token block data the kernels read besides the quantised activations:

@@ -26,6 +26,19 @@ qunpack_q6_k_half(const uint8_t *ql, const uint8_t *qh, __m256i v[4])
     v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
 }
+/* Q5_0's fifth bits (qh: 4 bytes): byte i is 0x10 where bit i is set. */
+static inline __attribute__((always_inline, target("avx2"))) __m256i
+qunpack_q5_0_high(const uint8_t *qh4)
+{
+    uint32_t qh;
+    __builtin_memcpy(&qh, qh4, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
 #endif
 
 #endif

@@ -1,7 +1,8 @@
 /* Block formats: dequantisation against the numpy implementation of the
  * `gguf` package (tests/ref/quant.bin from make_quant_fixtures.py), f16/bf16
  * conversions against hand-checked values, and the int8 dot-product kernels
- * (scalar and AVX-512 VNNI) against float dot products of dequantised rows. */
+ * (the scalar ones and the current ISA level's) against float dot products of
+ * dequantised rows. */
 #include "testutil.h"
 
 #include <string.h>
@@ -211,7 +212,7 @@ static void many_token_kernels_match_scalar(void **state)
 {
     (void)state;
     if (!qmm_available()) {
-        print_message("no AVX-512 VNNI here: the many-token kernels are not used\n");
+        print_message("no many-token kernels at this ISA level\n");
         return;
     }
     const uint32_t types[] = {TENSOR_Q4_0, TENSOR_Q5_0, TENSOR_Q8_0, TENSOR_Q4_K, TENSOR_Q5_K, TENSOR_Q6_K};
