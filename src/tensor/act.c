@@ -1,10 +1,13 @@
 #include "tensor/act.h"
 #include "tensor/vexp.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 
 static float act1(act_kind k, float x)
 {
@@ -18,6 +21,7 @@ static float act1(act_kind k, float x)
     }
 }
 
+#if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f")))
 
 AVX512 static void act_avx512(act_kind k, const float *x, const float *m, float *y, size_t n)
@@ -64,11 +68,15 @@ AVX512 static double exp_sum_avx512(float *x, size_t n, float shift)
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
+#endif
+
 double act_exp_sum(float *x, size_t n, float shift)
 {
+#if defined(__x86_64__)
     int avx512 = cape_isa_allows(CAPE_ISA_AVX512);
     if (avx512)
         return exp_sum_avx512(x, n, shift);
+#endif
     double s = 0;
     for (size_t i = 0; i < n; i++) {
         x[i] = expf(x[i] - shift);
@@ -79,11 +87,13 @@ double act_exp_sum(float *x, size_t n, float shift)
 
 void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n)
 {
+#if defined(__x86_64__)
     int avx512 = cape_isa_allows(CAPE_ISA_AVX512);
     if (k != ACT_GELU_ERF && avx512) {
         act_avx512(k, x, m, y, n);
         return;
     }
+#endif
     for (size_t i = 0; i < n; i++)
         y[i] = act1(k, x[i]) * (m ? m[i] : 1.f);
 }

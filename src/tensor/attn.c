@@ -1,12 +1,15 @@
 #include "tensor/attn.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
 #include "tensor/act.h"
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 
 void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos, int hd, float *kt,
                          int ld)
@@ -32,7 +35,15 @@ size_t attn_scratch_floats(int G, int ld) { return (size_t)G * (size_t)ld; }
 
 static int use_avx512(int hd)
 {
+#if defined(__x86_64__)
     return cape_isa_allows(CAPE_ISA_AVX512) && hd % 16 == 0;
+#elif defined(__aarch64__)
+    (void)hd; /* the NEON loops take any head size */
+    return cape_isa_allows(CAPE_ISA_NEON);
+#else
+    (void)hd;
+    return 0;
+#endif
 }
 
 /* ---- plain loops: any head size, any CPU ---- */
@@ -66,6 +77,7 @@ static void values_plain(const float *sc, int G, int hd, int ld, const float *v,
     }
 }
 
+#if defined(__x86_64__)
 /* ---- AVX-512 ---- */
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -222,6 +234,15 @@ AVX512 static void values_avx512(const float *sc, int G, int hd, int ld, const f
                             out + (size_t)g * hd + dc);
     }
 }
+
+#elif defined(__aarch64__)
+/* aarch64: the NEON loops (tensor/arm) take the vector kernels' place */
+#define scores_avx512 attn_scores_neon
+#define values_avx512 attn_values_neon
+#else
+#define scores_avx512 scores_plain
+#define values_avx512 values_plain
+#endif
 
 void attn_group(const float *q, int G, int hd, const float *kt, int ld, const float *v,
                 size_t v_stride, int j0, int j1, float scale, float *scratch, float *out)

@@ -1,10 +1,13 @@
 #include "tensor/matmul.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 #include "tensor/qmm.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
@@ -16,8 +19,10 @@ static int exact_mode;
 void tensor_set_exact(int on) { exact_mode = on; }
 int tensor_exact(void) { return exact_mode; }
 
+#if defined(__x86_64__)
 static int have_avx512(void) { return cape_isa_allows(CAPE_ISA_AVX512); }
 static int have_avx2(void) { return cape_isa_allows(CAPE_ISA_AVX2); }
+#endif
 
 const char *tensor_isa(void) { return cape_isa_name(cape_isa_level()); }
 
@@ -47,6 +52,7 @@ static float dot_generic(const float *a, const float *b, int64_t n)
     return s;
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b,
                                                           int64_t n)
 {
@@ -83,16 +89,23 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
+#endif
 
 float tensor_dot_f32(const float *a, const float *b, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512())
         return dot_avx512(a, b, n);
     if (have_avx2())
         return dot_avx2(a, b, n);
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return f32_dot_neon(a, b, n);
+#endif
     return dot_generic(a, b, n);
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float *x, float *y,
                                                            int64_t n)
 {
@@ -107,16 +120,26 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float 
     }
 }
 
+#endif
+
 void tensor_axpy(float a, const float *x, float *y, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512()) {
         axpy_avx512(a, x, y, n);
         return;
     }
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        f32_axpy_neon(a, x, y, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++)
         y[i] += a * x[i];
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, int64_t n)
 {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -132,16 +155,21 @@ __attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, in
     return s;
 }
 
+#endif
+
 double tensor_sumsq(const float *x, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512())
         return sumsq_avx512(x, n);
+#endif
     double s = 0;
     for (int64_t i = 0; i < n; i++)
         s += (double)x[i] * x[i];
     return s;
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void scale_mul_avx512(float *y, const float *x, float r,
                                                                 const float *w, int64_t n)
 {
@@ -154,16 +182,21 @@ __attribute__((target("avx512f"))) static void scale_mul_avx512(float *y, const 
         y[i] = x[i] * r * w[i];
 }
 
+#endif
+
 void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512()) {
         scale_mul_avx512(y, x, r, w, n);
         return;
     }
+#endif
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * r * w[i];
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void rotate_avx512(float *a, float *b, const float *co,
                                                              const float *si, int64_t n)
 {
@@ -181,12 +214,16 @@ __attribute__((target("avx512f"))) static void rotate_avx512(float *a, float *b,
     }
 }
 
+#endif
+
 void tensor_rotate_half(float *a, float *b, const float *co, const float *si, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512()) {
         rotate_avx512(a, b, co, si, n);
         return;
     }
+#endif
     for (int64_t i = 0; i < n; i++) {
         float x0 = a[i], x1 = b[i];
         a[i] = x0 * co[i] - x1 * si[i];

@@ -1,13 +1,16 @@
 #include "tensor/qdot.h"
 #include "tensor/qunpack.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
 #define H(x) tensor_f16_to_f32(x)
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 
 int qdot_supported(uint32_t t)
 {
@@ -44,6 +47,7 @@ static void quant_qa(const float *x, qa_block *y, int64_t n)
     }
 }
 
+#if defined(__x86_64__)
 #define VNNIQ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c")))
 
 /* The same roundings as quant_qa and quant_q8_k_row, sixteen values at a time. */
@@ -99,13 +103,28 @@ VNNIQ static void quant_q8_k_avx512(const float *x, block_q8_k *y, int64_t n)
     }
 }
 
+#endif
+
 void qdot_quantize(uint32_t t, const float *x, int64_t n, void *act)
 {
+#if defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        qdot_quantize_neon(t, x, n, act);
+        return;
+    }
+#endif
+#if defined(__x86_64__)
     int fast = qdot_have_vnni();
     if (k_quant(t))
         fast ? quant_q8_k_avx512(x, act, n) : quant_q8_k_row(x, act, n);
     else
         fast ? quant_qa_avx512(x, act, n) : quant_qa(x, act, n);
+#else
+    if (k_quant(t))
+        quant_q8_k_row(x, act, n);
+    else
+        quant_qa(x, act, n);
+#endif
 }
 
 /* ---- scalar kernels ---- */
@@ -226,6 +245,7 @@ float qdot_row_generic(uint32_t t, const void *w, const void *act, int64_t n)
     }
 }
 
+#if defined(__x86_64__)
 /* ---- AVX-512 VNNI kernels (256-bit vectors) ---- */
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
@@ -531,9 +551,19 @@ VNNI static void v4_q6_k(const block_q6_k *w, const char *act, size_t stride, in
         out[k] = hsum8(acc[k]);
 }
 
+#endif
+
 int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_t n,
                const qdot_scales *sc, int64_t t0, float *out)
 {
+#if defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return qdot_rows4_neon(t, w, act, stride, n, sc, t0, out);
+#endif
+#if !defined(__x86_64__)
+    (void)t, (void)w, (void)act, (void)stride, (void)n, (void)sc, (void)t0, (void)out;
+    return 0;
+#else
     if (!qdot_have_vnni())
         return 0;
     switch (t) {
@@ -544,6 +574,7 @@ int qdot_rows4(uint32_t t, const void *w, const void *act, size_t stride, int64_
     case TENSOR_Q6_K: v4_q6_k(w, act, stride, n / QK_K, out); return 1;
     default: return 0;
     }
+#endif
 }
 
 int qdot_have_vnni(void)
@@ -554,6 +585,13 @@ int qdot_have_vnni(void)
 
 float qdot_row(uint32_t t, const void *w, const void *act, int64_t n)
 {
+#if defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return qdot_row_neon(t, w, act, n);
+#endif
+#if !defined(__x86_64__)
+    return qdot_row_generic(t, w, act, n);
+#else
     if (!qdot_have_vnni())
         return qdot_row_generic(t, w, act, n);
     switch (t) {
@@ -565,4 +603,5 @@ float qdot_row(uint32_t t, const void *w, const void *act, int64_t n)
     case TENSOR_Q6_K: return v_q6_k(w, act, n / QK_K);
     default: return 0;
     }
+#endif
 }

@@ -472,7 +472,7 @@ V512 static void row_scale_v(float *l, int V, float s)
 }
 #else
 #define HAVE_V512 0
-static int use_v512(void)
+__attribute__((unused)) static int use_v512(void)
 {
     return 0;
 }
