@@ -85,16 +85,21 @@ check: deps
 	@echo "make check: all tests passed (plain and ASan+UBSan)"
 
 # aarch64: a cross build in build/arm (Debian's gcc-aarch64-linux-gnu and the
-# arm64 libraries, scripts/deps_arm.sh), the unit tests run under qemu-user
-# once per ARM level (qemu's default CPU has dotprod). Correctness only.
+# arm64 libraries, scripts/deps_arm.sh; GSL's arm64 library is linked through
+# a symlink, see there), the unit tests run under qemu-user once per ARM level
+# (qemu's default CPU has dotprod). Correctness only.
 ARM_CC    ?= aarch64-linux-gnu-gcc
 ARM_QEMU  ?= qemu-aarch64
 ARM_BUILD := build/arm
 ARM_TESTS := $(TEST_SRC:%.c=$(ARM_BUILD)/%)
 
+ARM_LIBDIR := /usr/lib/aarch64-linux-gnu
+
 check-arm:
 	@scripts/deps_arm.sh
-	@$(MAKE) --no-print-directory BUILD=$(ARM_BUILD) CC=$(ARM_CC) $(ARM_BUILD)/cape $(ARM_TESTS)
+	@mkdir -p $(ARM_BUILD)/lib && ln -sf $(ARM_LIBDIR)/libgsl.so.27 $(ARM_BUILD)/lib/libgsl.so
+	@$(MAKE) --no-print-directory BUILD=$(ARM_BUILD) CC=$(ARM_CC) CFLAGS="$(CFLAGS) -L$(ARM_BUILD)/lib" \
+	  $(ARM_BUILD)/cape $(ARM_TESTS)
 	@set -e; levels=$$($(ARM_QEMU) $(ARM_BUILD)/cape version --isa-levels); \
 	echo "== aarch64 under $(ARM_QEMU): $$levels"; \
 	for isa in $$levels; do \

@@ -76,6 +76,9 @@ double act_exp_sum(float *x, size_t n, float shift)
     int avx512 = cape_isa_allows(CAPE_ISA_AVX512);
     if (avx512)
         return exp_sum_avx512(x, n, shift);
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return act_exp_sum_neon(x, n, shift);
 #endif
     double s = 0;
     for (size_t i = 0; i < n; i++) {
@@ -91,6 +94,11 @@ void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n)
     int avx512 = cape_isa_allows(CAPE_ISA_AVX512);
     if (k != ACT_GELU_ERF && avx512) {
         act_avx512(k, x, m, y, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (k != ACT_GELU_ERF && cape_isa_allows(CAPE_ISA_NEON)) {
+        act_apply_neon(k, x, m, y, n);
         return;
     }
 #endif

@@ -4,13 +4,14 @@
  * type with odd block counts, and f32 kernels and attention at lengths and
  * head sizes that leave tails. The int8 dots must agree to the order of float
  * additions (on aarch64, where the kernels keep the scalar order, exactly);
- * the activation quantisers bit for bit. */
+ * the activation quantisers bit for bit; the vector exp within its error. */
 #include "testutil.h"
 
 #include <string.h>
 
 #include "base/isa.h"
 #include "base/rng.h"
+#include "tensor/act.h"
 #include "tensor/attn.h"
 #include "tensor/matmul.h"
 #include "tensor/qdot.h"
@@ -230,6 +231,55 @@ static void attention_matches_scalar(void **state)
         }
 }
 
+/* gelu (tanh form), silu with and without a gate, in place, and the softmax
+ * exponentials, at lengths that leave tails: within the exp polynomial's
+ * error of libm */
+static void activations_match_scalar(void **state)
+{
+    (void)state;
+    rng_fast g;
+    rng_fast_seed(&g, 17);
+    enum { MAXN = 1001 };
+    float *x = malloc(MAXN * sizeof *x), *m = malloc(MAXN * sizeof *m);
+    float *y1 = malloc(MAXN * sizeof *y1), *y2 = malloc(MAXN * sizeof *y2);
+    for (int i = 0; i < MAXN; i++) {
+        x[i] = (float)((rng_fast_double(&g) - 0.5) * (i % 5 ? 8.0 : 60.0));
+        m[i] = (float)(rng_fast_double(&g) * 2 - 1);
+    }
+    const act_kind kinds[] = {ACT_GELU_TANH, ACT_SILU, ACT_GELU_ERF};
+    for (int n = 0; n <= MAXN; n = n < 37 ? n + 1 : MAXN + (n == MAXN))
+        for (int k = 0; k < 3; k++)
+            for (int gate = 0; gate < 2; gate++) {
+                memcpy(y1, x, (size_t)n * sizeof *y1);
+                act_apply(kinds[k], y1, gate ? m : NULL, y1, (size_t)n); /* in place */
+                cape_isa_force(CAPE_ISA_SCALAR);
+                act_apply(kinds[k], x, gate ? m : NULL, y2, (size_t)n);
+                cape_isa_force(-1);
+                for (int i = 0; i < n; i++)
+                    if (!(fabsf(y1[i] - y2[i]) <= 1e-6f * fabsf(y2[i]) + 1e-6f))
+                        fail_msg("activation %d of %d values (%s), x[%d] = %g: %.9g, scalar %.9g",
+                                 k, n, tensor_isa(), i, x[i], y1[i], y2[i]);
+            }
+    for (int n = 0; n <= MAXN; n = n < 37 ? n + 1 : MAXN + (n == MAXN)) {
+        float mx = -INFINITY;
+        for (int i = 0; i < n; i++) {
+            y1[i] = y2[i] = x[i] * 0.25f;
+            mx = y1[i] > mx ? y1[i] : mx;
+        }
+        double s1 = act_exp_sum(y1, (size_t)n, mx);
+        cape_isa_force(CAPE_ISA_SCALAR);
+        double s2 = act_exp_sum(y2, (size_t)n, mx);
+        cape_isa_force(-1);
+        if (!(fabs(s1 - s2) <= 1e-6 * s2))
+            fail_msg("exp sum of %d values (%s): %.9g, scalar %.9g", n, tensor_isa(), s1, s2);
+        for (int i = 0; i < n; i++)
+            if (!(fabsf(y1[i] - y2[i]) <= 1e-6f * y2[i] + 1e-30f))
+                fail_msg("exp of %d values (%s), index %d: %.9g, scalar %.9g", n, tensor_isa(), i,
+                         y1[i], y2[i]);
+    }
+    free(x), free(m), free(y1), free(y2);
+}
+
 int main(void)
 {
     print_message("kernel path: %s (host %s)\n", tensor_isa(), cape_isa_name(cape_isa_host()));
@@ -238,6 +288,7 @@ int main(void)
         cmocka_unit_test(int8_dots_match_scalar),
         cmocka_unit_test(f32_kernels_match_scalar),
         cmocka_unit_test(attention_matches_scalar),
+        cmocka_unit_test(activations_match_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

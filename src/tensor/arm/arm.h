@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tensor/act.h"
 #include "tensor/qdot.h"
 
 void qdot_quantize_neon(uint32_t wtype, const float *x, int64_t n, void *act);
@@ -21,6 +22,9 @@ int qdot_rows4_neon(uint32_t wtype, const void *w, const void *act, size_t strid
 
 float f32_dot_neon(const float *a, const float *b, int64_t n);
 void f32_axpy_neon(float a, const float *x, float *y, int64_t n);
+/* act_apply and act_exp_sum for any n (gelu tanh form and silu only) */
+void act_apply_neon(act_kind k, const float *x, const float *m, float *y, size_t n);
+double act_exp_sum_neon(float *x, size_t n, float shift);
 /* attention: scores sc[g * ld + j] = scale * q_g . kt[., j] for j0 <= j <= j1,
  * and out[g * hd + d] = inv[g] * sum_j sc[g * ld + j] v[j * v_stride + d] */
 void attn_scores_neon(const float *q, int G, int hd, const float *kt, int ld, int j0, int j1,

@@ -1,11 +1,83 @@
 /* f32 kernels on aarch64 NEON: the dot product and axpy of the matmul and
- * the attention's score and value loops, four lanes at a time with fused
+ * the attention's score and value loops, and the MLP activations and the
+ * softmax's exponentials (the exp polynomial of tensor/vexp.h), four lanes at a time with fused
  * multiply-adds, scalar tails for any length. */
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #include <string.h>
 
 #include "tensor/arm/arm.h"
+
+/* e^x, four lanes: the polynomial of tensor/vexp.h (x clamped to [-87, 88],
+ * x = n ln2 + r in two parts, Cephes expf's degree-5 polynomial, times 2^n) */
+static inline float32x4_t vexpq(float32x4_t x)
+{
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.f)), vdupq_n_f32(88.f));
+    float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.f)), vmulq_f32(p, r), r);
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+/* gelu (tanh form) and silu as x / (1 + e^z), times the gate m */
+static inline float32x4_t act4(act_kind k, float32x4_t v)
+{
+    float32x4_t z;
+    if (k == ACT_GELU_TANH) {
+        float32x4_t u = vfmaq_f32(v, vmulq_f32(vmulq_f32(v, v), v), vdupq_n_f32(0.044715f));
+        z = vmulq_n_f32(u, -2.f * 0.7978845608028654f);
+    } else {
+        z = vnegq_f32(v);
+    }
+    return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.f), vexpq(z)));
+}
+
+void act_apply_neon(act_kind k, const float *x, const float *m, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t r = act4(k, vld1q_f32(x + i));
+        vst1q_f32(y + i, m ? vmulq_f32(r, vld1q_f32(m + i)) : r);
+    }
+    if (i < n) { /* the tail through a zero-padded vector */
+        float t[4] = {0, 0, 0, 0}, g[4] = {1, 1, 1, 1};
+        memcpy(t, x + i, (n - i) * sizeof *t);
+        if (m)
+            memcpy(g, m + i, (n - i) * sizeof *g);
+        vst1q_f32(t, vmulq_f32(act4(k, vld1q_f32(t)), vld1q_f32(g)));
+        memcpy(y + i, t, (n - i) * sizeof *t);
+    }
+}
+
+double act_exp_sum_neon(float *x, size_t n, float shift)
+{
+    float64x2_t s0 = vdupq_n_f64(0), s1 = s0;
+    float32x4_t sh = vdupq_n_f32(shift);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t e = vexpq(vsubq_f32(vld1q_f32(x + i), sh));
+        vst1q_f32(x + i, e);
+        s0 = vaddq_f64(s0, vcvt_f64_f32(vget_low_f32(e)));
+        s1 = vaddq_f64(s1, vcvt_high_f64_f32(e));
+    }
+    double s = vaddvq_f64(vaddq_f64(s0, s1));
+    if (i < n) { /* the same polynomial for the tail */
+        float t[4] = {shift, shift, shift, shift};
+        memcpy(t, x + i, (n - i) * sizeof *t);
+        vst1q_f32(t, vexpq(vsubq_f32(vld1q_f32(t), sh)));
+        for (size_t j = 0; j < n - i; j++)
+            s += (x[i + j] = t[j]);
+    }
+    return s;
+}
 
 float f32_dot_neon(const float *a, const float *b, int64_t n)
 {
