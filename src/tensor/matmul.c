@@ -162,6 +162,9 @@ double tensor_sumsq(const float *x, int64_t n)
 #if defined(__x86_64__)
     if (have_avx512())
         return sumsq_avx512(x, n);
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return f32_sumsq_neon(x, n);
 #endif
     double s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -189,6 +192,11 @@ void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t
 #if defined(__x86_64__)
     if (have_avx512()) {
         scale_mul_avx512(y, x, r, w, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        f32_scale_mul_neon(y, x, r, w, n);
         return;
     }
 #endif
@@ -221,6 +229,11 @@ void tensor_rotate_half(float *a, float *b, const float *co, const float *si, in
 #if defined(__x86_64__)
     if (have_avx512()) {
         rotate_avx512(a, b, co, si, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        f32_rotate_half_neon(a, b, co, si, n);
         return;
     }
 #endif

@@ -158,7 +158,8 @@ static void int8_dots_match_scalar(void **state)
     assert_int_equal(checked, 6 * 4 * 4);
 }
 
-/* tensor_dot_f32 and tensor_axpy at every length up to 70 and a long odd one */
+/* tensor_dot_f32, tensor_axpy, tensor_sumsq, tensor_rotate_half and
+ * tensor_scale_mul at every length up to 70 and a long odd one */
 static void f32_kernels_match_scalar(void **state)
 {
     (void)state;
@@ -190,7 +191,39 @@ static void f32_kernels_match_scalar(void **state)
                 fail_msg("axpy of %d values (%s), index %d: %.9g, want %.9g", n, tensor_isa(), i,
                          y1[i], y2[i]);
     }
-    free(a), free(b), free(y1), free(y2);
+    /* sum of squares, norm scaling and the rotary rotation, same lengths */
+    float *c = malloc(MAXN * sizeof *c), *d = malloc(MAXN * sizeof *d);
+    float *z1 = malloc(MAXN * sizeof *z1), *z2 = malloc(MAXN * sizeof *z2);
+    for (int i = 0; i < MAXN; i++) {
+        c[i] = cosf(0.1f * (float)i);
+        d[i] = sinf(0.1f * (float)i);
+    }
+    for (int n = 0; n <= MAXN; n = n < 70 ? n + 1 : MAXN + (n == MAXN)) {
+        double s1 = tensor_sumsq(a, n);
+        memcpy(y1, a, sizeof(float) * (size_t)n);
+        memcpy(z1, b, sizeof(float) * (size_t)n);
+        tensor_rotate_half(y1, z1, c, d, n);
+        memcpy(y2, a, sizeof(float) * (size_t)n);
+        memcpy(z2, b, sizeof(float) * (size_t)n);
+        cape_isa_force(CAPE_ISA_SCALAR);
+        double s2 = tensor_sumsq(a, n);
+        tensor_rotate_half(y2, z2, c, d, n);
+        cape_isa_force(-1);
+        if (!(fabs(s1 - s2) <= 1e-12 * s2))
+            fail_msg("sum of squares of %d values (%s): %.17g, scalar %.17g", n, tensor_isa(), s1, s2);
+        for (int i = 0; i < n; i++)
+            if (!(fabsf(y1[i] - y2[i]) <= 1e-6f && fabsf(z1[i] - z2[i]) <= 1e-6f))
+                fail_msg("rotation of %d values (%s), index %d", n, tensor_isa(), i);
+        tensor_scale_mul(y1, a, 0.7f, b, n);
+        cape_isa_force(CAPE_ISA_SCALAR);
+        tensor_scale_mul(y2, a, 0.7f, b, n);
+        cape_isa_force(-1);
+        for (int i = 0; i < n; i++)
+            if (!(fabsf(y1[i] - y2[i]) <= 1e-6f))
+                fail_msg("scale_mul of %d values (%s), index %d: %.9g, scalar %.9g", n, tensor_isa(),
+                         i, y1[i], y2[i]);
+    }
+    free(a), free(b), free(y1), free(y2), free(c), free(d), free(z1), free(z2);
 }
 
 /* attention at head sizes that are not multiples of 4 or 16, odd groups */

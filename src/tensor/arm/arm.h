@@ -22,6 +22,10 @@ int qdot_rows4_neon(uint32_t wtype, const void *w, const void *act, size_t strid
 
 float f32_dot_neon(const float *a, const float *b, int64_t n);
 void f32_axpy_neon(float a, const float *x, float *y, int64_t n);
+/* tensor_sumsq, tensor_scale_mul, tensor_rotate_half */
+double f32_sumsq_neon(const float *x, int64_t n);
+void f32_scale_mul_neon(float *y, const float *x, float r, const float *w, int64_t n);
+void f32_rotate_half_neon(float *a, float *b, const float *co, const float *si, int64_t n);
 /* act_apply and act_exp_sum for any n (gelu tanh form and silu only) */
 void act_apply_neon(act_kind k, const float *x, const float *m, float *y, size_t n);
 double act_exp_sum_neon(float *x, size_t n, float shift);

@@ -1,7 +1,8 @@
-/* f32 kernels on aarch64 NEON: the dot product and axpy of the matmul and
- * the attention's score and value loops, and the MLP activations and the
- * softmax's exponentials (the exp polynomial of tensor/vexp.h), four lanes at a time with fused
- * multiply-adds, scalar tails for any length. */
+/* f32 kernels on aarch64 NEON, four lanes at a time, scalar tails for any
+ * length: the matmul's dot product and axpy (fused multiply-adds), the
+ * norm's sum of squares (in double) and scaling, the rotary embedding's
+ * rotation, the attention's score and value loops, and the MLP activations
+ * and softmax exponentials (the exp polynomial of tensor/vexp.h). */
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #include <string.h>
@@ -106,6 +107,47 @@ void f32_axpy_neon(float a, const float *x, float *y, int64_t n)
     }
     for (; i < n; i++)
         y[i] += a * x[i];
+}
+
+double f32_sumsq_neon(const float *x, int64_t n)
+{
+    float64x2_t s0 = vdupq_n_f64(0), s1 = s0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        float64x2_t lo = vcvt_f64_f32(vget_low_f32(v)), hi = vcvt_high_f64_f32(v);
+        s0 = vfmaq_f64(s0, lo, lo);
+        s1 = vfmaq_f64(s1, hi, hi);
+    }
+    double s = vaddvq_f64(vaddq_f64(s0, s1));
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+void f32_scale_mul_neon(float *y, const float *x, float r, const float *w, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), r), vld1q_f32(w + i)));
+    for (; i < n; i++)
+        y[i] = x[i] * r * w[i];
+}
+
+void f32_rotate_half_neon(float *a, float *b, const float *co, const float *si, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t x0 = vld1q_f32(a + i), x1 = vld1q_f32(b + i);
+        float32x4_t c = vld1q_f32(co + i), s = vld1q_f32(si + i);
+        vst1q_f32(a + i, vsubq_f32(vmulq_f32(x0, c), vmulq_f32(x1, s)));
+        vst1q_f32(b + i, vaddq_f32(vmulq_f32(x0, s), vmulq_f32(x1, c)));
+    }
+    for (; i < n; i++) {
+        float x0 = a[i], x1 = b[i];
+        a[i] = x0 * co[i] - x1 * si[i];
+        b[i] = x0 * si[i] + x1 * co[i];
+    }
 }
 
 /* positions j..j+3 of one query: the keys are transposed (kt[d * ld + j]) */
