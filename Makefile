@@ -25,7 +25,7 @@ CAPE     := $(BUILD)/cape
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help models check-models
+.PHONY: all deps build demo check test test-unit test-cli check-san fuzz bench clean help models check-models check-arm
 
 all: build
 
@@ -33,6 +33,8 @@ help:
 	@echo "make demo    install what is missing, build, run diagnose, ode, frontier, eigen, advise and"
 	@echo "             report on the bundled data (the page lands in build/report.html)"
 	@echo "make check   install what is missing, build, run every test (plain, then ASan+UBSan)"
+	@echo "make check-arm  cross-build for aarch64 and run the unit tests under qemu-user on every"
+	@echo "             ARM level (scalar, neon, dotprod); correctness only"
 	@echo "make build   build ./cape (build/rel)"
 	@echo "make fuzz    run the libFuzzer harnesses (FUZZ_SECONDS each, default 600)"
 	@echo "make bench   run the benchmarks against their peers"
@@ -81,6 +83,29 @@ check: deps
 	@$(MAKE) --no-print-directory test BUILD=build/rel
 	@$(MAKE) --no-print-directory test BUILD=build/san OPT=-O1 SAN="$(SAN_FLAGS)"
 	@echo "make check: all tests passed (plain and ASan+UBSan)"
+
+# aarch64: a cross build in build/arm (Debian's gcc-aarch64-linux-gnu and the
+# arm64 libraries, scripts/deps_arm.sh; GSL's arm64 library is linked through
+# a symlink, see there), the unit tests run under qemu-user once per ARM level
+# (qemu's default CPU has dotprod). Correctness only.
+ARM_CC    ?= aarch64-linux-gnu-gcc
+ARM_QEMU  ?= qemu-aarch64
+ARM_BUILD := build/arm
+ARM_TESTS := $(TEST_SRC:%.c=$(ARM_BUILD)/%)
+
+ARM_LIBDIR := /usr/lib/aarch64-linux-gnu
+
+check-arm:
+	@scripts/deps_arm.sh
+	@mkdir -p $(ARM_BUILD)/lib && ln -sf $(ARM_LIBDIR)/libgsl.so.27 $(ARM_BUILD)/lib/libgsl.so
+	@$(MAKE) --no-print-directory BUILD=$(ARM_BUILD) CC=$(ARM_CC) CFLAGS="$(CFLAGS) -L$(ARM_BUILD)/lib" \
+	  $(ARM_BUILD)/cape $(ARM_TESTS)
+	@set -e; levels=$$($(ARM_QEMU) $(ARM_BUILD)/cape version --isa-levels); \
+	echo "== aarch64 under $(ARM_QEMU): $$levels"; \
+	for isa in $$levels; do \
+	  for t in $(ARM_TESTS); do echo "== $$t ($$isa)"; CAPE_ISA=$$isa CAPE_DATA=data $(ARM_QEMU) $$t; done; \
+	done; \
+	echo "make check-arm: all tests passed under $(ARM_QEMU) ($$levels)"
 
 fuzz: deps
 	@scripts/fuzz.sh $${FUZZ_SECONDS:-600}

@@ -110,7 +110,7 @@ int cmd_tokenize(int argc, char **argv)
     if (!t)
         return cli_report(&e);
     cli_tok_warning(t);
-    size_t len;
+    size_t len = 0;
     char *text = prompt ? strdup(prompt) : slurp(stdin, &len);
     if (prompt && text)
         len = strlen(text);

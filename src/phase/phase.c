@@ -580,7 +580,7 @@ int phase_diagnose(const scores_table *t, const phase_options *o, phase_diagnosi
                        t->path, scores_bench_info(o->reasoning)->key,
                        scores_bench_info(o->truth)->key);
     group *g = NULL;
-    int ng, rc;
+    int ng = 0, rc;
     if ((rc = check_families(t, o, e)) || (rc = collect_groups(t, o, &g, &ng, e)))
         return rc;
     if (ng == 0) {

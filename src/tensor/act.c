@@ -1,10 +1,13 @@
 #include "tensor/act.h"
 #include "tensor/vexp.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 
 static float act1(act_kind k, float x)
 {
@@ -18,6 +21,7 @@ static float act1(act_kind k, float x)
     }
 }
 
+#if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f")))
 
 AVX512 static void act_avx512(act_kind k, const float *x, const float *m, float *y, size_t n)
@@ -64,7 +68,6 @@ AVX512 static double exp_sum_avx512(float *x, size_t n, float shift)
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
-#if defined(__x86_64__)
 /* AVX2+FMA: the same arithmetic on 8 lanes (vexp_ps256 gives vexp_ps512's
  * bits), tails through masked loads and stores. */
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -127,12 +130,15 @@ AVX2 static double exp_sum_avx2(float *x, size_t n, float shift)
 
 double act_exp_sum(float *x, size_t n, float shift)
 {
+#if defined(__x86_64__)
     cape_isa level = cape_isa_level();
     if (level >= CAPE_ISA_AVX512)
         return exp_sum_avx512(x, n, shift);
-#if defined(__x86_64__)
     if (level == CAPE_ISA_AVX2)
         return exp_sum_avx2(x, n, shift);
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return act_exp_sum_neon(x, n, shift);
 #endif
     double s = 0;
     for (size_t i = 0; i < n; i++) {
@@ -144,14 +150,19 @@ double act_exp_sum(float *x, size_t n, float shift)
 
 void act_apply(act_kind k, const float *x, const float *m, float *y, size_t n)
 {
+#if defined(__x86_64__)
     cape_isa level = cape_isa_level();
     if (k != ACT_GELU_ERF && level >= CAPE_ISA_AVX512) {
         act_avx512(k, x, m, y, n);
         return;
     }
-#if defined(__x86_64__)
     if (k != ACT_GELU_ERF && level == CAPE_ISA_AVX2) {
         act_avx2(k, x, m, y, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (k != ACT_GELU_ERF && cape_isa_allows(CAPE_ISA_NEON)) {
+        act_apply_neon(k, x, m, y, n);
         return;
     }
 #endif

@@ -1,12 +1,15 @@
 #include "tensor/attn.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
 #include "tensor/act.h"
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 
 void attn_keys_transpose(const float *k, size_t k_stride, int j_from, int n_pos, int hd, float *kt,
                          int ld)
@@ -61,6 +64,7 @@ static void values_plain(const float *sc, int G, int hd, int ld, const float *v,
     }
 }
 
+#if defined(__x86_64__)
 /* ---- AVX-512 ---- */
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -218,6 +222,16 @@ AVX512 static void values_avx512(const float *sc, int G, int hd, int ld, const f
     }
 }
 
+#elif defined(__aarch64__)
+/* aarch64: the NEON loops (tensor/arm) take the vector kernels' place */
+#define scores_avx512 attn_scores_neon
+#define values_avx512 attn_values_neon
+#else
+#define scores_avx512 scores_plain
+#define values_avx512 values_plain
+#endif
+
+
 /* ---- AVX2 + FMA: 8 lanes, 16 registers ---- */
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -349,16 +363,23 @@ AVX2 static void values_avx2(const float *sc, int G, int hd, int ld, const float
 }
 #endif
 
-/* Which kernels: 2 AVX-512 (head size a multiple of 16), 1 AVX2 (of 8), 0
- * the plain loops. */
+/* Which kernels: 2 the wide ones (AVX-512 with a head size that is a
+ * multiple of 16; NEON with any), 1 AVX2 (a multiple of 8), 0 the plain
+ * loops. */
 static int attn_path(int hd)
 {
     cape_isa level = cape_isa_level();
+#if defined(__x86_64__)
     if (level >= CAPE_ISA_AVX512 && hd % 16 == 0)
         return 2;
-#if defined(__x86_64__)
     if (level >= CAPE_ISA_AVX2 && hd % 8 == 0)
         return 1;
+#elif defined(__aarch64__)
+    (void)hd;
+    if (level >= CAPE_ISA_NEON)
+        return 2;
+#else
+    (void)hd, (void)level;
 #endif
     return 0;
 }

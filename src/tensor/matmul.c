@@ -1,11 +1,14 @@
 #include "tensor/matmul.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 #include "tensor/qmm.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
@@ -18,8 +21,10 @@ static int exact_mode;
 void tensor_set_exact(int on) { exact_mode = on; }
 int tensor_exact(void) { return exact_mode; }
 
+#if defined(__x86_64__)
 static int have_avx512(void) { return cape_isa_allows(CAPE_ISA_AVX512); }
 static int have_avx2(void) { return cape_isa_allows(CAPE_ISA_AVX2); }
+#endif
 
 const char *tensor_isa(void) { return cape_isa_name(cape_isa_level()); }
 
@@ -49,6 +54,7 @@ static float dot_generic(const float *a, const float *b, int64_t n)
     return s;
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b,
                                                           int64_t n)
 {
@@ -85,16 +91,23 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
+#endif
 
 float tensor_dot_f32(const float *a, const float *b, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512())
         return dot_avx512(a, b, n);
     if (have_avx2())
         return dot_avx2(a, b, n);
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return f32_dot_neon(a, b, n);
+#endif
     return dot_generic(a, b, n);
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float *x, float *y,
                                                            int64_t n)
 {
@@ -109,7 +122,6 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float a, const float 
     }
 }
 
-#if defined(__x86_64__)
 /* AVX2 + FMA variants of the f32 helpers; tails through masked loads and
  * stores (vmask_epi32) or the scalar loop where the order of a sum matters
  * no more than elsewhere. */
@@ -185,13 +197,18 @@ AVX2 static void rotate_avx2(float *a, float *b, const float *co, const float *s
 
 void tensor_axpy(float a, const float *x, float *y, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512()) {
         axpy_avx512(a, x, y, n);
         return;
     }
-#if defined(__x86_64__)
     if (have_avx2()) {
         axpy_avx2(a, x, y, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        f32_axpy_neon(a, x, y, n);
         return;
     }
 #endif
@@ -199,6 +216,7 @@ void tensor_axpy(float a, const float *x, float *y, int64_t n)
         y[i] += a * x[i];
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, int64_t n)
 {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -214,13 +232,18 @@ __attribute__((target("avx512f"))) static double sumsq_avx512(const float *x, in
     return s;
 }
 
+#endif
+
 double tensor_sumsq(const float *x, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512())
         return sumsq_avx512(x, n);
-#if defined(__x86_64__)
     if (have_avx2())
         return sumsq_avx2(x, n);
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON))
+        return f32_sumsq_neon(x, n);
 #endif
     double s = 0;
     for (int64_t i = 0; i < n; i++)
@@ -228,6 +251,7 @@ double tensor_sumsq(const float *x, int64_t n)
     return s;
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void scale_mul_avx512(float *y, const float *x, float r,
                                                                 const float *w, int64_t n)
 {
@@ -240,15 +264,22 @@ __attribute__((target("avx512f"))) static void scale_mul_avx512(float *y, const 
         y[i] = x[i] * r * w[i];
 }
 
+#endif
+
 void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512()) {
         scale_mul_avx512(y, x, r, w, n);
         return;
     }
-#if defined(__x86_64__)
     if (have_avx2()) {
         scale_mul_avx2(y, x, r, w, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        f32_scale_mul_neon(y, x, r, w, n);
         return;
     }
 #endif
@@ -256,6 +287,7 @@ void tensor_scale_mul(float *y, const float *x, float r, const float *w, int64_t
         y[i] = x[i] * r * w[i];
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void rotate_avx512(float *a, float *b, const float *co,
                                                              const float *si, int64_t n)
 {
@@ -273,15 +305,22 @@ __attribute__((target("avx512f"))) static void rotate_avx512(float *a, float *b,
     }
 }
 
+#endif
+
 void tensor_rotate_half(float *a, float *b, const float *co, const float *si, int64_t n)
 {
+#if defined(__x86_64__)
     if (have_avx512()) {
         rotate_avx512(a, b, co, si, n);
         return;
     }
-#if defined(__x86_64__)
     if (have_avx2()) {
         rotate_avx2(a, b, co, si, n);
+        return;
+    }
+#elif defined(__aarch64__)
+    if (cape_isa_allows(CAPE_ISA_NEON)) {
+        f32_rotate_half_neon(a, b, co, si, n);
         return;
     }
 #endif

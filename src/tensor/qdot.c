@@ -6,6 +6,7 @@
 #define H(x) tensor_f16_to_f32(x)
 
 #include "base/isa.h"
+#include "tensor/arm/arm.h"
 #include "tensor/x86/qdot_x86.h"
 
 int qdot_supported(uint32_t t)
@@ -171,6 +172,21 @@ static int rows4_none(uint32_t t, const void *w, const void *act, size_t stride,
 static const qdot_kernels generic = {"scalar", quant_qa, quant_q8_k_row, qdot_row_generic,
                                      rows4_none};
 
+#if defined(__aarch64__)
+/* the NEON entry points take the weight type; any type of the family does */
+static void neon_quant_qa(const float *x, qa_block *y, int64_t n)
+{
+    qdot_quantize_neon(TENSOR_Q8_0, x, n, y);
+}
+static void neon_quant_q8_k(const float *x, block_q8_k *y, int64_t n)
+{
+    qdot_quantize_neon(TENSOR_Q4_K, x, n, y);
+}
+/* neon and dotprod share the table: the entry points pick SDOT themselves */
+static const qdot_kernels neon = {"neon", neon_quant_qa, neon_quant_q8_k, qdot_row_neon,
+                                  qdot_rows4_neon};
+#endif
+
 /* ---- dispatch: one table per level ---- */
 
 const qdot_kernels *qdot_kernels_at(int level)
@@ -185,6 +201,9 @@ const qdot_kernels *qdot_kernels_at(int level)
     };
     if (level >= 0 && level < (int)(sizeof x86 / sizeof *x86))
         return x86[level];
+#elif defined(__aarch64__)
+    if (level >= CAPE_ISA_NEON)
+        return &neon;
 #else
     (void)level;
 #endif

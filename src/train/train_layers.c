@@ -597,7 +597,7 @@ static int vec_level(void)
 }
 #else
 #define HAVE_V512 0
-static int vec_level(void)
+__attribute__((unused)) static int vec_level(void)
 {
     return 0;
 }

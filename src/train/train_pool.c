@@ -24,6 +24,16 @@ static void run_share(int self)
         g_fn(g_ctx, i);
 }
 
+/* a spin-wait hint to the core */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 static void *worker(void *arg)
 {
     int self = (int)(long)arg;
@@ -34,7 +44,7 @@ static void *worker(void *arg)
         int spins = 0;
         while ((gen = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen) {
             if (++spins < 4000) {
-                __builtin_ia32_pause();
+                cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&g_mu);
@@ -92,7 +102,7 @@ void tp_run(int n_tasks, void (*fn)(void *ctx, int task), void *ctx)
     /* spin briefly, then give the core away: the machine may be shared */
     for (int spins = 0; atomic_load_explicit(&g_pending, memory_order_acquire) > 0; spins++) {
         if (spins < 4000)
-            __builtin_ia32_pause();
+            cpu_relax();
         else
             sched_yield();
     }
