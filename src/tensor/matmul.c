@@ -346,6 +346,10 @@ typedef struct {
     size_t qmm_ws_bytes;
 } mm_job;
 
+#ifndef MM_PREFETCH
+#define MM_PREFETCH 4096
+#endif
+
 static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
 {
     mm_job *j = arg;
@@ -356,6 +360,22 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
     }
     if (j->act) {
         const qdot_kernels *k = qdot_kernels_now(); /* once, not per row */
+        if (j->n == 1) {
+            /* one token: the weights stream through once, and the kernels
+             * wait on memory. The hardware prefetchers stop at each 4 KiB
+             * page; asking for the lines MM_PREFETCH bytes ahead keeps the
+             * stream going across them. */
+            const char *base = (const char *)w->data;
+            size_t rb = w->row_bytes, end = (size_t)r1 * rb;
+            size_t pf = (size_t)r0 * rb + MM_PREFETCH;
+            for (int64_t r = r0; r < r1; r++) {
+                const char *row = base + (size_t)r * rb;
+                for (size_t e = (size_t)(r + 1) * rb + MM_PREFETCH; pf < e && pf < end; pf += 64)
+                    __builtin_prefetch(base + pf);
+                j->y[r] = k->row(w->type, row, j->act, w->cols);
+            }
+            return;
+        }
         /* tiles of 16 rows x 16 tokens keep both operands in L1 */
         for (int64_t rb = r0; rb < r1; rb += 16) {
             int64_t re = rb + 16 < r1 ? rb + 16 : r1;
