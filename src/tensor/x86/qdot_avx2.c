@@ -167,18 +167,43 @@ AVX2 static float r_q4_0(const block_q4_0 *w, const qa_block *a, int64_t nb)
     return hsum8(acc) - corr;
 }
 
+/* Q5_0 as signed values (code - 16) in bytes: the low nibble where the fifth
+ * bit is set, the nibble - 16 (0xF0 | nibble) where it is not; then as Q8_0,
+ * so the offset needs no correction through the block sums. */
+AVX2 INLINE __m256i q5_neg(const uint8_t *qh4, __m256i f0)
+{
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+    return _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), f0);
+}
+
 AVX2 static float r_q5_0(const block_q5_0 *w, const qa_block *a, int64_t nb)
 {
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i q = _mm256_or_si256(nibbles(w[b].qs), qunpack_q5_0_high(w[b].qh));
-        __m256i d = dot_us(q, _mm256_loadu_si256((const __m256i *)a[b].qs));
-        float dd = hf(w[b].d) * a[b].d;
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dd), acc);
-        corr += dd * (float)(16 * a[b].sum);
+    __m256 acc = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps();
+    const __m256i f0 = _mm256_set1_epi8((char)0xF0);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i w0 = _mm256_or_si256(nibbles(w[b].qs), q5_neg(w[b].qh, f0));
+        __m256i w1 = _mm256_or_si256(nibbles(w[b + 1].qs), q5_neg(w[b + 1].qh, f0));
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)a[b + 1].qs);
+        __m256i d0 = dot_us(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
+        __m256i d1 = dot_us(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(hf(w[b].d) * a[b].d), acc);
+        acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(hf(w[b + 1].d) * a[b + 1].d), acc2);
     }
-    return hsum8(acc) - corr;
+    acc = _mm256_add_ps(acc, acc2);
+    for (; b < nb; b++) {
+        __m256i wv = _mm256_or_si256(nibbles(w[b].qs), q5_neg(w[b].qh, f0));
+        __m256i xv = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        __m256i d = dot_us(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(hf(w[b].d) * a[b].d), acc);
+    }
+    return hsum8(acc);
 }
 
 /* The eight 32-value sub-blocks of a Q4_K/Q5_K super-block as unsigned codes:
