@@ -230,13 +230,20 @@ AVX2 INLINE void unpack_k45(const uint8_t *qs, const uint8_t *qh, __m256i v[8])
  * (group g belongs to sub-block g / 2), to multiply the bsums with. */
 AVX2 INLINE void scales_k45(const uint8_t *scales, __m256i s16[8], __m256i *m16)
 {
-    uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; j++) {
-        quant_k4_scale_min(j, scales, &sc[j], &mn[j]);
-        s16[j] = _mm256_set1_epi16(sc[j]);
-    }
-    *m16 = _mm256_setr_epi16(mn[0], mn[0], mn[1], mn[1], mn[2], mn[2], mn[3], mn[3], mn[4], mn[4],
-                             mn[5], mn[5], mn[6], mn[6], mn[7], mn[7]);
+    /* the 6-bit scales and minimums of quant_k4_scale_min, four per word */
+    uint32_t u0, u1, u2;
+    memcpy(&u0, scales, 4);
+    memcpy(&u1, scales + 4, 4);
+    memcpy(&u2, scales + 8, 4);
+    uint64_t sc = (uint64_t)(u0 & 0x3f3f3f3fu) |
+                  (uint64_t)((u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4)) << 32;
+    uint64_t mn = (uint64_t)(u1 & 0x3f3f3f3fu) |
+                  (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4)) << 32;
+    __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+    for (int j = 0; j < 8; j++)
+        s16[j] = _mm256_shuffle_epi8(sv, _mm256_set1_epi16((short)(0x0100 + 0x0202 * j)));
+    __m128i mv = _mm_cvtsi64_si128((long long)mn);
+    *m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
 }
 
 /* Super-block b of a Q4_K/Q5_K row against one Q8_K block, into acc. */
