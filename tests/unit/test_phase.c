@@ -304,7 +304,9 @@ static void fractions_and_separators(void **state)
     assert_string_equal(p.model[0].name, "m\xef\xbf\xbd-x");
     scores_free(&p);
     char *u = text_utf8_copy("ok \xc3\xa9 \xe2\x82 \xed\xa0\x80 \xf0\x9f\x98\x80");
-    assert_string_equal(u, "ok \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd "
+    /* one U+FFFD per maximal ill-formed subsequence, as Python's
+     * b"...".decode("utf-8", "replace") gives */
+    assert_string_equal(u, "ok \xc3\xa9 \xef\xbf\xbd "
                            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\x98\x80");
     free(u);
 }
