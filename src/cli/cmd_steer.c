@@ -16,6 +16,7 @@
 #include "steer/build.h"
 #include "steer/direction.h"
 #include "steer/mceval.h"
+#include "steer/steer_eval.h"
 #include "steer/prompts.h"
 #include "steer/tqa.h"
 
@@ -666,46 +667,9 @@ static int write_svg(const steer_args *a, const mceval_point *pts, const mceval_
     return rc;
 }
 
-/* The paper's measure: how many greedy continuations change under steering. */
-static int changed_measure(const steer_args *a, loaded *L, const steer_cfg *c, int *changed,
-                           int *total, json_t *list, cape_err *e)
+static void label_stage(void *user, const char *label)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/prompts/paper_steering_prompts.txt", cli_data_dir());
-    prompt_set P;
-    if (prompts_read(path, &P, e))
-        return e->code;
-    int n = a->changed < P.n ? a->changed : P.n, rc = 0;
-    sample_opts greedy = {.temp = 0};
-    *changed = 0;
-    *total = n;
-    for (int i = 0; i < n && !rc; i++) {
-        char *plain = NULL, *steered = NULL;
-        rc = steer_generate(L->s, L->m, P.text[i], NULL, &greedy, 50, 0, NULL, NULL, &plain, NULL,
-                            e);
-        if (!rc)
-            rc = steer_generate(L->s, L->m, P.text[i], c, &greedy, 50, 0, NULL, NULL, &steered,
-                                NULL, e);
-        if (!rc) {
-            int diff = strcmp(plain, steered) != 0;
-            *changed += diff;
-            json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b}", "prompt", json_text(P.text[i]),
-                                                  "unsteered", json_text(plain), "steered",
-                                                  json_text(steered), "changed", diff));
-        }
-        free(plain);
-        free(steered);
-    }
-    prompts_free(&P);
-    return rc;
-}
-
-static void label_point(void *user, int layer, double scale)
-{
-    cli_progress *bar = user;
-    static char lab[64];
-    snprintf(lab, sizeof lab, "block %d x%g", layer, scale);
-    cli_progress_init(bar, lab);
+    cli_progress_init(user, label);
 }
 
 static void print_sweep(const mceval_point *pts, int np, int best)
@@ -730,142 +694,149 @@ static json_t *sweep_json(const mceval_point *pts, int np)
     return arr;
 }
 
+static json_t *changes_json(const steer_eval_result *r)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < r->nchanges; i++) {
+        const steer_eval_change *c = &r->changes[i];
+        json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b}", "prompt", json_text(c->prompt),
+                                              "unsteered", json_text(c->unsteered), "steered",
+                                              json_text(c->steered), "changed", c->changed));
+    }
+    return list;
+}
+
+static json_t *eval_json(const steer_args *a, const steer_eval_result *r, int nbuild, int nheld)
+{
+    const mceval_point *best = &r->pts[r->best];
+    json_t *j = json_pack(
+            "{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:b,s:b,s:o,s:o,s:{s:i,s:f,s:o,s:o},s:{s:i,s:i,s:o}}",
+            "cape_version", CAPE_VERSION, "command", "steer eval", "model", a->model, "cvec",
+            a->cvec, "split", "build", nbuild, "held_out", nheld, "dev", r->ndev, "test", r->ntest,
+            "last_only", a->last_only, "gate", a->gate, "dev_unsteered", cmp_json(&r->dev_base),
+            "sweep_dev", sweep_json(r->pts, r->np), "best_on_test", "block", best->layer, "scale",
+            best->scale, "unsteered", cmp_json(&r->test_base), "steered",
+            cmp_json(&r->test_steered), "changed_continuations", "changed", r->nchanged, "prompts",
+            r->nchanges, "items", changes_json(r));
+    if (r->rpts) {
+        const mceval_point *rb = &r->rpts[r->rbest];
+        json_object_set_new(
+            j, "random_control",
+            json_pack("{s:I,s:o,s:{s:i,s:f,s:o,s:o},s:s}", "seed", (json_int_t)a->control_seed,
+                      "sweep_dev", sweep_json(r->rpts, r->np), "best_on_test", "block", rb->layer,
+                      "scale", rb->scale, "random", cmp_json(&r->test_random),
+                      "truth_minus_random", cmp_json(&r->truth_minus_random), "verdict",
+                      mceval_verdict_name(r->verdict)));
+    } else {
+        json_object_set_new(j, "random_control", json_null());
+    }
+    return j;
+}
+
+static void print_eval(const steer_args *a, const steer_eval_result *r, int nbuild, int nheld)
+{
+    const char *metric = a->select_mc1 ? "MC1" : "MC2";
+    const mceval_cmp *ts = &r->test_steered;
+    int control = r->rpts != NULL;
+    printf("TruthfulQA: %d questions build the direction, %d held out (dev %d, test %d)\n",
+           nbuild, nheld, r->ndev, r->ntest);
+    printf("steering %s%s\n\nsweep on dev:\n",
+           a->last_only ? "from the last prompt token on" : "at every position",
+           a->gate ? ", gated by the prompt's cosine" : "");
+    print_cmp("unsteered", &r->dev_base);
+    print_sweep(r->pts, r->np, r->best);
+    if (control) {
+        printf("\ncontrol sweep on dev: a random direction of the same norm per block "
+               "(seed %ld)\n",
+               a->control_seed);
+        print_sweep(r->rpts, r->np, r->rbest);
+    }
+    printf("\nbest on dev (* by %s), reported on test:\n", metric);
+    print_cmp("unsteered", &r->test_base);
+    print_cmp("steered", ts);
+    if (control) {
+        char lab[64];
+        snprintf(lab, sizeof lab, "random (block %d x%g)", r->rpts[r->rbest].layer,
+                 r->rpts[r->rbest].scale);
+        print_cmp(lab, &r->test_random);
+        char d1[96], d2[96];
+        printf("%-22s dMC1 %s  dMC2 %s  (paired)\n", "steered - random",
+               fmt_ci(d1, sizeof d1, &r->truth_minus_random.d_mc1, 1, 1),
+               fmt_ci(d2, sizeof d2, &r->truth_minus_random.d_mc2, 1, 1));
+    }
+    char fx[96], br[96];
+    printf("MC1: %d of %d wrong answers made right (fraction %s); %d of %d right "
+           "answers made wrong (fraction %s)\n",
+           ts->n_fixed, ts->n_wrong, fmt_ci(fx, sizeof fx, &ts->fixed, 1, 0), ts->n_broken,
+           ts->n_right, fmt_ci(br, sizeof br, &ts->broken, 1, 0));
+    if (!control)
+        printf("verdict: not judged (--no-control: no random-direction control was run; a "
+               "gain counts only where it beats one)\n");
+    else if (r->verdict == MCEVAL_GAIN_BEYOND_RANDOM)
+        printf("verdict: a %s gain that beats the random direction (both 95%% intervals "
+               "above 0)\n",
+               metric);
+    else if (r->verdict == MCEVAL_GAIN_NOT_BEYOND_RANDOM)
+        printf("verdict: no gain that counts: %s rose over the unsteered model, but not "
+               "beyond a random direction of the same norm\n",
+               metric);
+    else
+        printf("verdict: no gain: the 95%% interval of steered minus unsteered %s reaches "
+               "0\n",
+               metric);
+    if (r->nchanges)
+        printf("the paper's measure: %d of %d greedy continuations of its prompts changed "
+               "(a change, not a correction)\n",
+               r->nchanged, r->nchanges);
+    if (a->svg)
+        printf("figure: %s\n", a->svg);
+}
+
 static int run_eval(const steer_args *a)
 {
     if (!a->cvec)
         return cli_usage_error("steer", "eval: --cvec FILE is required");
     double scales[64], layers[256];
-    int nscale = 0, nlayer = 0, rc = 0;
+    int nscale = 0, nlayer = 0, rc = 0, ilayers[256];
     if (parse_list("--scales", a->scales ? a->scales : a->relative ? "0.025,0.05,0.1,0.2" : "1,2,4,8", scales, 64, &nscale, 0))
         return CAPE_EINPUT;
     if (a->layers && parse_list("--layers", a->layers, layers, 256, &nlayer, 1))
         return CAPE_EINPUT;
-    int control = !a->no_control;
+    for (int k = 0; k < nlayer; k++)
+        ilayers[k] = (int)layers[k];
     cape_err e = {0};
     loaded L = {0};
-    cvec cv = {0}, rcv = {0};
+    cvec cv = {0};
     tqa_split_t t = {0};
-    mceval_point *pts = NULL, *rpts = NULL;
-    mceval_run base_dev = {0}, base_test = {0}, best_test = {0}, rnd_test = {0};
-    json_t *changed_list = json_array();
+    steer_eval_result r = {0};
     if ((rc = load_model(a, &L, &e)) || (rc = cvec_load(a->cvec, model_cfg(L.m)->dim, &cv, &e)) ||
         (rc = load_tqa(a, &t, &e)))
-        goto done;
-    if (!nlayer && cv.chosen >= 0 && cv.present[cv.chosen]) {
-        /* the block build chose, and the paper's quarter depth when the file has it */
-        int quarter = model_cfg(L.m)->n_layers / 4;
-        layers[nlayer++] = cv.chosen;
-        if (quarter != cv.chosen && quarter < cv.n_slots && cv.present[quarter])
-            layers[nlayer++] = quarter;
-    }
-    if (!nlayer)
-        for (int l = 0; l < cv.n_slots && nlayer < 256; l++)
-            if (cv.present[l])
-                layers[nlayer++] = l;
-    int ilayers[256];
-    for (int k = 0; k < nlayer; k++) {
-        ilayers[k] = (int)layers[k];
-        if ((int)layers[k] >= cv.n_slots || !cv.present[(int)layers[k]] ||
-            (int)layers[k] >= model_cfg(L.m)->n_layers) {
-            rc = err_set(&e, CAPE_EINPUT, "%s has no direction for block %d", a->cvec,
-                         (int)layers[k]);
-            goto done;
-        }
-    }
-    if (control && (rc = mceval_random_cvec(&cv, (uint32_t)a->control_seed, &rcv, &e)))
         goto done;
     int *held = t.order + t.nbuild, nheld = t.set.n - t.nbuild;
     if (a->limit && a->limit < nheld)
         nheld = a->limit;
-    int ndev = nheld / 2, ntest = nheld - ndev;
-    if (ndev < 2) {
-        rc = err_set(&e, CAPE_EINPUT, "too few held-out questions (%d)", nheld);
-        goto done;
-    }
-    int *dev = held, *test = held + ndev;
-    if (a->dev && a->dev < ndev)
-        ndev = a->dev; /* the sweep uses the first questions of the dev half */
-    int nboot = a->boot ? a->boot : 2000;
+    char changed_path[4096];
+    snprintf(changed_path, sizeof changed_path, "%s/prompts/paper_steering_prompts.txt",
+             cli_data_dir());
     cli_progress bar;
-    cli_progress_init(&bar, "baseline");
-    if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, dev, ndev, NULL, cli_progress_cb, &bar,
-                                &base_dev, &e)))
+    steer_eval_opts o = {.cv = &cv, .cvec_name = a->cvec, .layers = nlayer ? ilayers : NULL,
+                         .nlayers = nlayer, .scales = scales, .nscales = nscale,
+                         .last_only = a->last_only, .gate = a->gate, .relative = a->relative,
+                         .select_mc1 = a->select_mc1, .control = !a->no_control,
+                         .control_seed = (uint32_t)a->control_seed,
+                         .nboot = a->boot ? a->boot : 2000, .seed = (uint32_t)a->seed,
+                         .dev_limit = a->dev, .changed_prompts = changed_path,
+                         .changed = a->changed, .stage = label_stage, .stage_user = &bar,
+                         .progress = cli_progress_cb, .progress_user = &bar};
+    if ((rc = steer_eval_run(L.s, L.m, &t.set, held, nheld, &o, &r, &e)))
         goto done;
-    mceval_cmp bdev;
-    mceval_compare(&base_dev, &base_dev, nboot, (uint32_t)a->seed, &bdev);
-    pts = calloc((size_t)nscale * nlayer, sizeof *pts);
-    rpts = calloc((size_t)nscale * nlayer, sizeof *rpts);
-    if (!pts || !rpts) {
-        rc = err_set(&e, CAPE_EFAIL, "out of memory");
+    double swept[STEER_EVAL_MAX_LAYERS];
+    for (int k = 0; k < r.nlayers; k++)
+        swept[k] = r.layers[k];
+    if (a->svg &&
+        (rc = write_svg(a, r.pts, r.rpts, r.np, swept, r.nlayers, &r.dev_base, &e)))
         goto done;
-    }
-    int np = nscale * nlayer, best = -1, rbest = -1;
-    steer_cfg tmpl = {.cv = &cv, .last_only = a->last_only, .gate = a->gate, .gate_layer = -1,
-                      .relative = a->relative};
-    mceval_sweep_opts so = {.tmpl = &tmpl, .layers = ilayers, .nlayers = nlayer,
-                            .scales = scales, .nscales = nscale, .select_mc1 = a->select_mc1,
-                            .nboot = nboot, .seed = (uint32_t)a->seed, .on_point = label_point,
-                            .on_point_user = &bar, .progress = cli_progress_cb,
-                            .progress_user = &bar};
-    if ((rc = mceval_sweep(L.s, L.m, &t.set, dev, ndev, &base_dev, &so, pts, &best, &e)))
-        goto done;
-    steer_cfg rtmpl = tmpl;
-    rtmpl.cv = &rcv;
-    so.tmpl = &rtmpl;
-    if (control && (rc = mceval_sweep(L.s, L.m, &t.set, dev, ndev, &base_dev, &so, rpts, &rbest,
-                                      &e)))
-        goto done;
-    steer_cfg bc = tmpl, rc_cfg = rtmpl;
-    bc.scale = (float)pts[best].scale;
-    bc.layer_lo = bc.layer_hi = pts[best].layer;
-    cli_progress_init(&bar, "test, unsteered");
-    if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, NULL, cli_progress_cb, &bar,
-                                &base_test, &e)))
-        goto done;
-    cli_progress_init(&bar, "test, steered");
-    if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, &bc, cli_progress_cb, &bar,
-                                &best_test, &e)))
-        goto done;
-    mceval_cmp tb, ts, tr = {0}, tvr = {0};
-    mceval_compare(&base_test, &base_test, nboot, (uint32_t)a->seed, &tb);
-    mceval_compare(&base_test, &best_test, nboot, (uint32_t)a->seed, &ts);
-    if (control) {
-        rc_cfg.scale = (float)rpts[rbest].scale;
-        rc_cfg.layer_lo = rc_cfg.layer_hi = rpts[rbest].layer;
-        cli_progress_init(&bar, "test, random direction");
-        if ((rc = mceval_truthfulqa(L.s, L.m, &t.set, test, ntest, &rc_cfg, cli_progress_cb,
-                                    &bar, &rnd_test, &e)))
-            goto done;
-        mceval_compare(&base_test, &rnd_test, nboot, (uint32_t)a->seed, &tr);
-        mceval_compare(&rnd_test, &best_test, nboot, (uint32_t)a->seed, &tvr);
-    }
-    mceval_verdict verdict = control ? mceval_judge(&ts, &tvr, a->select_mc1) : MCEVAL_NO_GAIN;
-    int nchanged = 0, nchg_total = 0;
-    if (a->changed && (rc = changed_measure(a, &L, &bc, &nchanged, &nchg_total, changed_list, &e)))
-        goto done;
-    if (a->svg && (rc = write_svg(a, pts, control ? rpts : NULL, np, layers, nlayer, &bdev, &e)))
-        goto done;
-    json_t *j = json_pack(
-            "{s:s,s:s,s:s,s:s,s:{s:i,s:i,s:i,s:i},s:b,s:b,s:o,s:o,s:{s:i,s:f,s:o,s:o},s:{s:i,s:i,s:o}}",
-            "cape_version", CAPE_VERSION, "command", "steer eval", "model", a->model, "cvec",
-            a->cvec, "split", "build", t.nbuild, "held_out", t.set.n - t.nbuild, "dev", ndev,
-            "test", ntest, "last_only", a->last_only, "gate", a->gate, "dev_unsteered",
-            cmp_json(&bdev), "sweep_dev", sweep_json(pts, np), "best_on_test", "block",
-            pts[best].layer, "scale", pts[best].scale, "unsteered", cmp_json(&tb), "steered",
-            cmp_json(&ts), "changed_continuations", "changed", nchanged, "prompts", nchg_total,
-            "items", changed_list);
-    changed_list = NULL;
-    if (control) {
-        json_object_set_new(
-            j, "random_control",
-            json_pack("{s:I,s:o,s:{s:i,s:f,s:o,s:o},s:s}", "seed", (json_int_t)a->control_seed,
-                      "sweep_dev", sweep_json(rpts, np), "best_on_test", "block",
-                      rpts[rbest].layer, "scale", rpts[rbest].scale, "random", cmp_json(&tr),
-                      "truth_minus_random", cmp_json(&tvr), "verdict",
-                      mceval_verdict_name(verdict)));
-    } else {
-        json_object_set_new(j, "random_control", json_null());
-    }
+    json_t *j = eval_json(a, &r, t.nbuild, t.set.n - t.nbuild);
     if (a->json) {
         cli_out out = {0};
         if ((rc = cli_out_open(&out, a->output, 1)) == 0)
@@ -873,75 +844,17 @@ static int run_eval(const steer_args *a)
         else
             json_decref(j);
     } else {
-        if (a->save_json && json_emit(json_incref(j), a->save_json, &e))
-            goto done;
+        rc = a->save_json ? json_emit(json_incref(j), a->save_json, &e) : 0;
         json_decref(j);
-        const char *metric = a->select_mc1 ? "MC1" : "MC2";
-        printf("TruthfulQA: %d questions build the direction, %d held out (dev %d, test %d)\n",
-               t.nbuild, t.set.n - t.nbuild, ndev, ntest);
-        printf("steering %s%s\n\nsweep on dev:\n",
-               a->last_only ? "from the last prompt token on" : "at every position",
-               a->gate ? ", gated by the prompt's cosine" : "");
-        print_cmp("unsteered", &bdev);
-        print_sweep(pts, np, best);
-        if (control) {
-            printf("\ncontrol sweep on dev: a random direction of the same norm per block "
-                   "(seed %ld)\n",
-                   a->control_seed);
-            print_sweep(rpts, np, rbest);
-        }
-        printf("\nbest on dev (* by %s), reported on test:\n", metric);
-        print_cmp("unsteered", &tb);
-        print_cmp("steered", &ts);
-        if (control) {
-            char lab[64];
-            snprintf(lab, sizeof lab, "random (block %d x%g)", rpts[rbest].layer,
-                     rpts[rbest].scale);
-            print_cmp(lab, &tr);
-            char d1[96], d2[96];
-            printf("%-22s dMC1 %s  dMC2 %s  (paired)\n", "steered - random",
-                   fmt_ci(d1, sizeof d1, &tvr.d_mc1, 1, 1), fmt_ci(d2, sizeof d2, &tvr.d_mc2, 1, 1));
-        }
-        char fx[96], br[96];
-        printf("MC1: %d of %d wrong answers made right (fraction %s); %d of %d right "
-               "answers made wrong (fraction %s)\n",
-               ts.n_fixed, ts.n_wrong, fmt_ci(fx, sizeof fx, &ts.fixed, 1, 0), ts.n_broken,
-               ts.n_right, fmt_ci(br, sizeof br, &ts.broken, 1, 0));
-        if (!control)
-            printf("verdict: not judged (--no-control: no random-direction control was run; a "
-                   "gain counts only where it beats one)\n");
-        else if (verdict == MCEVAL_GAIN_BEYOND_RANDOM)
-            printf("verdict: a %s gain that beats the random direction (both 95%% intervals "
-                   "above 0)\n",
-                   metric);
-        else if (verdict == MCEVAL_GAIN_NOT_BEYOND_RANDOM)
-            printf("verdict: no gain that counts: %s rose over the unsteered model, but not "
-                   "beyond a random direction of the same norm\n",
-                   metric);
-        else
-            printf("verdict: no gain: the 95%% interval of steered minus unsteered %s reaches "
-                   "0\n",
-                   metric);
-        if (nchg_total)
-            printf("the paper's measure: %d of %d greedy continuations of its prompts changed "
-                   "(a change, not a correction)\n",
-                   nchanged, nchg_total);
-        if (a->svg)
-            printf("figure: %s\n", a->svg);
+        if (!rc)
+            print_eval(a, &r, t.nbuild, t.set.n - t.nbuild);
     }
 done:
     if (rc && e.code)
         rc = cli_report(&e);
-    json_decref(changed_list);
-    free(pts);
-    free(rpts);
-    mceval_free(&base_dev);
-    mceval_free(&base_test);
-    mceval_free(&best_test);
-    mceval_free(&rnd_test);
+    steer_eval_result_free(&r);
     free_tqa(&t);
     cvec_free(&cv);
-    cvec_free(&rcv);
     unload(&L);
     return rc;
 }
