@@ -691,22 +691,8 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
     if (a.sinks) {
-        int backbone = (int)floor(a.cfg.hidden * a.p_gen), pool = a.cfg.hidden - backbone;
-        int k = a.sink_k >= 0 ? a.sink_k : (pool / 16 > 0 ? pool / 16 : 1);
-        if (backbone < 1)
-            rc = err_set(&e, CAPE_EINPUT, "--p-gen %g leaves no backbone unit of the %d MLP units "
-                         "(--hidden); raise --p-gen", a.p_gen, a.cfg.hidden);
-        else if (a.sink_k < 0 && pool == 0)
-            rc = err_set(&e, CAPE_EINPUT, "--p-gen %g leaves no sink units: the backbone takes all "
-                         "%d MLP units (--hidden); lower --p-gen", a.p_gen, a.cfg.hidden);
-        else if (k > pool)
-            rc = err_set(&e, CAPE_EINPUT, "--sink-k %d exceeds the sink pool: --p-gen %g leaves "
-                         "%d of the %d MLP units (--hidden) for sinks; lower --sink-k or --p-gen",
-                         k, a.p_gen, pool, a.cfg.hidden);
-        if (rc)
-            goto out;
-        if ((rc = sink_layout_init(&sinks.layout, a.cfg.hidden, (float)a.p_gen, k, a.sink_seed,
-                                   &e)))
+        if ((rc = sink_layout_from_options(&sinks.layout, a.cfg.hidden, a.p_gen, a.sink_k,
+                                           a.sink_seed, &e)))
             goto out;
         sinks.enabled = 1;
         sink_router_builder rb;

@@ -24,6 +24,24 @@ int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t se
     return 0;
 }
 
+int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, uint64_t seed,
+                             cape_err *e)
+{
+    int backbone = (int)floor(hidden * p_gen), pool = hidden - backbone;
+    int kk = k >= 0 ? k : (pool / 16 > 0 ? pool / 16 : 1);
+    if (backbone < 1)
+        return err_set(e, CAPE_EINPUT, "--p-gen %g leaves no backbone unit of the %d MLP units "
+                       "(--hidden); raise --p-gen", p_gen, hidden);
+    if (k < 0 && pool == 0)
+        return err_set(e, CAPE_EINPUT, "--p-gen %g leaves no sink units: the backbone takes all "
+                       "%d MLP units (--hidden); lower --p-gen", p_gen, hidden);
+    if (kk > pool)
+        return err_set(e, CAPE_EINPUT, "--sink-k %d exceeds the sink pool: --p-gen %g leaves "
+                       "%d of the %d MLP units (--hidden) for sinks; lower --sink-k or --p-gen",
+                       kk, p_gen, pool, hidden);
+    return sink_layout_init(s, hidden, (float)p_gen, kk, seed, e);
+}
+
 static uint64_t mix64(uint64_t z)
 {
     z += 0x9e3779b97f4a7c15ull;

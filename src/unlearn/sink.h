@@ -22,6 +22,12 @@ typedef struct {
 } sink_layout;
 
 int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t seed, cape_err *e);
+/* The layout `cape train --sinks` asks for: k < 0 takes the default (a
+ * sixteenth of the sink pool, at least 1); a split that leaves no backbone
+ * unit, no sink unit or fewer than k is refused in the options' terms
+ * (--p-gen, --sink-k, --hidden). */
+int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, uint64_t seed,
+                             cape_err *e);
 
 /* The k pool units of source `id`, as absolute hidden indices, ascending. */
 void sink_units(const sink_layout *s, uint32_t id, int *units);
