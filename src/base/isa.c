@@ -91,7 +91,7 @@ static int forced = -1;
 
 void cape_isa_force(int level) { forced = level; }
 
-int cape_isa_cap(void)
+static int parse_cap(void)
 {
     const char *s = getenv("CAPE_ISA");
     if (!s || !*s)
@@ -100,6 +100,15 @@ int cape_isa_cap(void)
         if (strcmp(s, NAMES[i]) == 0)
             return i;
     return -1;
+}
+
+/* CAPE_ISA is read once: kernels ask for the level on every call */
+int cape_isa_cap(void)
+{
+    static int cap = -2;
+    if (cap == -2)
+        cap = parse_cap();
+    return cap;
 }
 
 cape_isa cape_isa_level(void)
