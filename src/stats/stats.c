@@ -394,3 +394,22 @@ void stats_wilson(int k, int n, double z, double *lo, double *hi)
     *lo = centre - half;
     *hi = centre + half;
 }
+
+stats_spread stats_finite_spread(double *v, int n)
+{
+    stats_spread z = {NAN, NAN, NAN};
+    int m = 0;
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            v[m++] = v[i];
+            sum += v[i];
+        }
+    if (m == 0)
+        return z;
+    stats_sort(v, m);
+    z.mean = sum / m;
+    z.p05 = stats_percentile_sorted(v, m, 5);
+    z.p95 = stats_percentile_sorted(v, m, 95);
+    return z;
+}

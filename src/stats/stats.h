@@ -45,6 +45,14 @@ int stats_perm_test(const double *x, const double *y, int n, perm_side side, int
 double stats_percentile_sorted(const double *sorted, int n, double q);
 void stats_sort(double *x, int n);
 
+/* A chance level from repeated shuffles: the mean and the 5th and 95th
+ * percentiles of the finite values of v[n] (all NaN when none is finite).
+ * Reorders v. */
+typedef struct {
+    double mean, p05, p95;
+} stats_spread;
+stats_spread stats_finite_spread(double *v, int n);
+
 typedef struct {
     double slope, intercept;
     double r, p;             /* Pearson r of (x, y) and its two-sided p */

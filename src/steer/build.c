@@ -87,24 +87,6 @@ static double probe_layer(const acts_ctx *c, int l, int npos, int nneg, int pair
     return acc;
 }
 
-static sbuild_null null_of(double *v, int n)
-{
-    sbuild_null z = {NAN, NAN, NAN};
-    int m = 0;
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            v[m++] = v[i];
-            sum += v[i];
-        }
-    if (m == 0)
-        return z;
-    stats_sort(v, m);
-    z.mean = sum / m;
-    z.p05 = stats_percentile_sorted(v, m, 5);
-    z.p95 = stats_percentile_sorted(v, m, 95);
-    return z;
-}
 
 int sbuild_probe(const float *acts, int L, int d, int npos, int nneg, const sbuild_opts *o,
                  double *acc, sbuild_null *null, int *chosen, cape_err *e)
@@ -165,7 +147,7 @@ int sbuild_probe(const float *acts, int L, int d, int npos, int nneg, const sbui
                 probe_layer(&c, l, npos, nneg, paired, perm, ntrain, lambda, lab, scratch);
     }
     for (int l = 0; l < L && K; l++)
-        null[l] = null_of(sh + (size_t)l * K, K);
+        null[l] = stats_finite_spread(sh + (size_t)l * K, K);
     free(perm);
     free(lab);
     free(scratch);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "stats/stats.h"
 #include "steer/capture.h"
 
 typedef enum { DIR_MEAN, DIR_PCA, DIR_PCA_CENTRED } dir_method;
@@ -29,9 +30,7 @@ typedef struct {
     void *progress_user;
 } sbuild_opts;
 
-typedef struct {
-    double mean, p05, p95; /* over the label shuffles */
-} sbuild_null;
+typedef stats_spread sbuild_null; /* over the label shuffles */
 
 typedef struct {
     int n_layers, dim;

@@ -189,24 +189,6 @@ static int summarise(prun_ctx *c, const prun_opts *o, int nb, prun_result *r, ca
     return 0;
 }
 
-static prun_null null_of(double *v, int n)
-{
-    prun_null z = {NAN, NAN, NAN};
-    int m = 0;
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(v[i])) {
-            v[m++] = v[i];
-            sum += v[i];
-        }
-    if (m == 0)
-        return z;
-    stats_sort(v, m);
-    z.mean = sum / m;
-    z.p05 = stats_percentile_sorted(v, m, 5);
-    z.p95 = stats_percentile_sorted(v, m, 95);
-    return z;
-}
 
 /* Shuffled set A' = the rows dealt to it; B' = all rows minus A'. */
 static void split_means(const double *sum_a_b, const double *sh, int L, int l, int w, int n_a,
@@ -268,12 +250,12 @@ static int summarise_shuffles(prun_ctx *c, int nb, prun_result *r, cape_err *e)
                 la[j] = lg[(size_t)2 * k * V + j];
             vo[k] = coup_cosine_of_means(la, la + V, V);
         }
-        r->sh_hidden[l] = null_of(vh, K);
-        r->sh_normed[l] = null_of(vn, K);
-        r->sh_output[l] = null_of(vo, K);
-        r->sh_gelu[l] = null_of(vg, K);
+        r->sh_hidden[l] = stats_finite_spread(vh, K);
+        r->sh_normed[l] = stats_finite_spread(vn, K);
+        r->sh_output[l] = stats_finite_spread(vo, K);
+        r->sh_gelu[l] = stats_finite_spread(vg, K);
         if (c->sh_head)
-            r->sh_head_net[l] = null_of(vnet, K);
+            r->sh_head_net[l] = stats_finite_spread(vnet, K);
     }
     if (c->sh_head) {
         /* all heads of all layers, per shuffle */
@@ -290,8 +272,8 @@ static int summarise_shuffles(prun_ctx *c, int nb, prun_result *r, cape_err *e)
             all_net[k] = ct.net;
             all_coop[k] = ct.heads ? (double)ct.cooperative / ct.heads : NAN;
         }
-        r->sh_head_all_net = null_of(all_net, K);
-        r->sh_head_all_coop = null_of(all_coop, K);
+        r->sh_head_all_net = stats_finite_spread(all_net, K);
+        r->sh_head_all_coop = stats_finite_spread(all_coop, K);
     }
 done:
     free(ma);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "stats/stats.h"
 #include "steer/capture.h"
 #include "steer/coupling.h"
 
@@ -23,9 +24,7 @@ typedef struct {
 
 /* A coupling with the two sets' labels shuffled: over the shuffles, the mean
  * and the 5th and 95th percentiles. */
-typedef struct {
-    double mean, p05, p95;
-} prun_null;
+typedef stats_spread prun_null;
 
 typedef struct {
     int n_layers, dim, n_heads, head_dim, n_vocab;
