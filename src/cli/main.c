@@ -27,6 +27,7 @@ static const cli_command COMMANDS[] = {
     {"steer", cmd_steer, "build, apply and evaluate steering directions (control vectors)"},
     {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},
     {"forget", cmd_forget, "switch sources off in a sink model; per-source loss by mode"},
+    {"unlearn", cmd_unlearn, "unlearning evaluation (TOFU metrics) and post-hoc methods"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 
