@@ -73,4 +73,18 @@ double stats_polyval(const double *coef, int deg, double x);
 /* Wilson score interval for k successes in n trials at normal quantile z. */
 void stats_wilson(int k, int n, double z, double *lo, double *hi);
 
+
+/* Two-sample Kolmogorov-Smirnov test, two-sided: the statistic D and its
+ * p-value as scipy.stats.ks_2samp(a, b) computes them with method='auto'
+ * (the exact distribution when max(na, nb) <= 10000, else the asymptotic
+ * one). NaN p when either sample is empty. */
+typedef struct {
+    double d, p;
+} stats_ks;
+stats_ks stats_ks_2samp(const double *a, int na, const double *b, int nb);
+
+/* Area under the ROC curve of scores of positives against negatives, ties
+ * counted one half (sklearn.metrics.roc_auc_score); NaN when a class is empty. */
+double stats_roc_auc(const double *pos, int npos, const double *neg, int nneg);
+
 #endif
