@@ -3,13 +3,33 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* The first index of the largest value; NaNs never win, except that a NaN
+ * at index 0 is kept (the comparison "x[i] > x[best]" of the plain loop).
+ * Two passes: the maximum over 16 independent lanes (no loop-carried
+ * dependency, so the compiler vectorises it), then its first position. A
+ * large vocabulary's argmax is otherwise a visible part of a batched
+ * decoding step. */
 int sample_argmax(const float *x, int n)
 {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
+    enum { LANES = 16 };
+    if (n <= 0 || x[0] != x[0])
+        return 0;
+    float lane[LANES];
+    for (int k = 0; k < LANES; k++)
+        lane[k] = x[0];
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++)
+            lane[k] = x[i + k] > lane[k] ? x[i + k] : lane[k];
+    float best = lane[0];
+    for (int k = 1; k < LANES; k++)
+        best = lane[k] > best ? lane[k] : best;
+    for (; i < n; i++)
+        best = x[i] > best ? x[i] : best;
+    for (i = 0; i < n; i++)
+        if (x[i] == best)
+            return i;
+    return 0;
 }
 
 int sample_init(sampler *s, const sample_opts *o)

@@ -428,8 +428,8 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
  * would be mapped and zeroed by the kernel on every matmul. */
 static void *scratch(int which, size_t bytes)
 {
-    static __thread void *buf[3];
-    static __thread size_t cap[3];
+    static __thread void *buf[4];
+    static __thread size_t cap[4];
     if (bytes > cap[which]) {
         free(buf[which]);
         size_t c = bytes + bytes / 4 + 4096;
@@ -472,11 +472,22 @@ static int matmul_qmm(pool *p, const tensor_mat *w, const float *x, int64_t n, f
     if (!act || !info || !ws)
         return 0;
     memset(act + (size_t)n * ab, 0, (size_t)(npad - n) * ab);
-    qmm_job q = {w->type, w->cols, w->rows, w->row_bytes, w->data, act, ab, info, n, npad, y};
+    qmm_job q = {w->type, w->cols, w->rows, w->row_bytes, w->data, act, ab, info, n, npad, y, NULL};
     quant_job qj = {w, x, &q, info};
     pool_for(n >= 64 ? p : NULL, npad, 16, quant_worker, &qj);
+    if (n <= QMM_LANES && qmm_lanes_supported(w->type)) {
+        void *lanes = scratch(3, qmm_lanes_bytes(w->type, w->cols) + 64);
+        if (!lanes)
+            return 0;
+        lanes = (void *)(((uintptr_t)lanes + 63) & ~(uintptr_t)63);
+        qmm_prepare_lanes(&q, info, lanes);
+        q.lanes = lanes;
+    }
     mm_job j = {w, x, n, y, NULL, 0, NULL, &q, ws, ws_bytes};
-    pool_for(p, w->rows, QMM_ROWS, mm_worker, &j);
+    /* chunks of several panels, so that a thread streams the next panel of
+     * its chunk in while it computes one (about 8 chunks per thread) */
+    int64_t grain = w->rows / (8 * (int64_t)pool_size(p)) / QMM_ROWS * QMM_ROWS;
+    pool_for(p, w->rows, grain > QMM_ROWS ? grain : QMM_ROWS, mm_worker, &j);
     return 1;
 }
 

@@ -61,10 +61,47 @@ void qmm_prepare(const qmm_job *j, int64_t t0, int64_t t1, void *info)
 size_t qmm_workspace_bytes(uint32_t t, int64_t cols)
 {
     int64_t subs = cols / sub_len(t);
-    /* panel, one expanded scale block, scales, minimums, one tile's results,
+    /* panel, one expanded scale block, scales, minimums, one tile's results
+     * (or a lane panel's),
      * alignment */
     return (size_t)QMM_ROWS * (size_t)cols + (size_t)QMM_ROWS * QK_K +
-           2 * (size_t)subs * QMM_ROWS * sizeof(float) + QMM_TOKENS * QMM_ROWS * sizeof(float) + 64;
+           2 * (size_t)subs * QMM_ROWS * sizeof(float) +
+           (QMM_LANES > QMM_TOKENS ? QMM_LANES : QMM_TOKENS) * QMM_ROWS * sizeof(float) + 64;
+}
+
+size_t qmm_lanes_bytes(uint32_t t, int64_t cols)
+{
+    act_shape s = shape_of(t, cols);
+    return (size_t)QMM_LANES * ((size_t)cols + 4 * (size_t)(s.subs + s.blocks + 8 * s.blocks));
+}
+
+void qmm_prepare_lanes(const qmm_job *j, const void *info, void *lanes)
+{
+    const act_shape sh = shape_of(j->type, j->cols);
+    const int ks = sub_len(j->type);
+    const int32_t *start = info;
+    const float *dx = (const float *)(start + j->npad * sh.subs), *xs = dx + j->npad * sh.blocks;
+    qmm_lanes_view v = qmm_lanes_of(j->type, j->cols, lanes);
+    uint8_t *x = (uint8_t *)v.x;
+    int32_t *vs = (int32_t *)v.start;
+    float *vdx = (float *)v.dx, *vxs = (float *)v.xs;
+    memset(lanes, 0, qmm_lanes_bytes(j->type, j->cols));
+    for (int64_t t = 0; t < j->n && t < QMM_LANES; t++) {
+        const char *row = j->act + (size_t)t * j->act_bytes + sh.qs_offset;
+        for (int64_t s = 0; s < sh.subs; s++) {
+            const char *src = row + (size_t)(s / sh.per_block) * sh.block_bytes +
+                              (size_t)(s % sh.per_block) * (size_t)ks;
+            for (int k4 = 0; k4 < ks / 4; k4++)
+                memcpy(x + ((size_t)s * (size_t)(ks / 4) + (size_t)k4) * 64 + 4 * (size_t)t, src + 4 * k4, 4);
+            vs[s * QMM_LANES + t] = start[t * sh.subs + s];
+        }
+        for (int64_t b = 0; b < sh.blocks; b++) {
+            vdx[b * QMM_LANES + t] = dx[t * sh.blocks + b];
+            if (has_mins(j->type))
+                for (int k = 0; k < 8; k++)
+                    vxs[(b * 8 + k) * QMM_LANES + t] = xs[(t * sh.blocks + b) * 8 + k];
+        }
+    }
 }
 
 /* ---- dispatch ---- */
@@ -97,6 +134,16 @@ int qmm_available(void)
 }
 
 int qmm_supported(uint32_t t) { return int8_type(t) && kernel_for(t) != NULL; }
+
+int qmm_lanes_supported(uint32_t t)
+{
+#if defined(__x86_64__)
+    return int8_type(t) && kernel_for(t) == qmm_rows_vnni;
+#else
+    (void)t;
+    return 0;
+#endif
+}
 
 void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
 {

@@ -59,11 +59,30 @@ typedef struct {
     const void *info; /* qmm_prepare's output */
     int64_t n, npad;  /* real rows, padded rows (a multiple of QMM_TOKENS) */
     float *y;         /* [n][rows] */
+    const void *lanes; /* few tokens: qmm_prepare_lanes's output, or NULL */
 } qmm_job;
 
 /* Fills info (qmm_info_bytes) for activation rows t0..t1-1 of j from their
  * quantised values. */
 void qmm_prepare(const qmm_job *j, int64_t t0, int64_t t1, void *info);
+/* Few tokens (batched decoding: one new token for each of up to QMM_LANES
+ * sequences). Expanding weights into panels and transposing them costs as
+ * much as the products when a panel serves only a handful of tokens, so
+ * instead the tokens go in the lanes of a vector: the activations of the
+ * (at most 16) tokens are transposed once per call so that one 64-byte
+ * vector holds four consecutive values of every token, and VPDPBUSD
+ * multiplies it by four codes of one weight row broadcast to every lane.
+ * The weights are expanded to codes row by row and never transposed. The
+ * integer sums and the float operations, in their order, are the panels'
+ * (the results are the same to the bit). */
+#define QMM_LANES 16
+/* 1 when the current level has the few-token kernel for this type. */
+int qmm_lanes_supported(uint32_t wtype);
+size_t qmm_lanes_bytes(uint32_t wtype, int64_t cols);
+/* Fills lanes (qmm_lanes_bytes, 64-byte aligned) from j's quantised
+ * activations and its prepared info, for j->n <= QMM_LANES tokens. */
+void qmm_prepare_lanes(const qmm_job *j, const void *info, void *lanes);
+
 /* y[t][r] for every t < n and r0 <= r < r1 (r0 a multiple of QMM_ROWS),
  * with qmm_workspace_bytes of scratch. */
 void qmm_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace);

@@ -54,6 +54,28 @@ typedef struct {
     const float *dw, *mw;
 } qmm_panel;
 
+/* The few-token layout (qmm_prepare_lanes): x[(s * sub_len / 4 + k4) * 64
+ * + 4 * t + i] is value 4 * k4 + i of sub-block s of token t; per sub-block
+ * the integer starts of the 16 tokens, per scale block their scales, and for
+ * Q4_K/Q5_K per block and sub-block their scaled sums; tokens past n are 0. */
+typedef struct {
+    const uint8_t *x;
+    const int32_t *start; /* [subs][16] */
+    const float *dx;      /* [blocks][16] */
+    const float *xs;      /* [blocks][8][16] */
+} qmm_lanes_view;
+
+static inline qmm_lanes_view qmm_lanes_of(uint32_t t, int64_t cols, const void *lanes)
+{
+    act_shape s = shape_of(t, cols);
+    qmm_lanes_view v;
+    v.x = lanes;
+    v.start = (const int32_t *)(v.x + (size_t)cols * QMM_LANES);
+    v.dx = (const float *)(v.start + s.subs * QMM_LANES);
+    v.xs = v.dx + s.blocks * QMM_LANES;
+    return v;
+}
+
 static inline char *qmm_align64(void *p) { return (char *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 #if defined(__x86_64__)

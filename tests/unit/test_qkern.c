@@ -15,6 +15,7 @@
 #include "tensor/pool.h"
 #include "tensor/qdot.h"
 #include "tensor/quant.h"
+#include "tensor/qmm.h"
 
 static const uint32_t TYPES[] = {TENSOR_Q8_0, TENSOR_Q5_0, TENSOR_Q4_0,
                                  TENSOR_Q4_K, TENSOR_Q5_K, TENSOR_Q6_K};
@@ -197,7 +198,7 @@ static void matmul_matches_scalar(void **state)
     rng_fast_seed(&g, 13);
     pool *two = pool_new(2);
     assert_non_null(two);
-    const int64_t rows = 37, toks[] = {1, 3, 4, 6, 13, 19};
+    const int64_t rows = 37, toks[] = {1, 3, 4, 6, 13, 16, 19};
     for (int level = 0; level <= (int)cape_isa_level(); level++) {
         for (size_t ti = 0; ti < NTYPES; ti++) {
             uint32_t t = TYPES[ti];
@@ -237,12 +238,52 @@ static void matmul_matches_scalar(void **state)
     pool_free(two);
 }
 
+/* The few-token kernel (tokens in lanes, n <= QMM_LANES) and the panels
+ * (more tokens) do the same float operations in the same order: the first
+ * 16 tokens of a 17-token product equal the 16-token product bit for bit. */
+static void lanes_match_panels(void **state)
+{
+    (void)state;
+    rng_fast g;
+    rng_fast_seed(&g, 17);
+    const int64_t rows = 75, n = QMM_LANES;
+    for (size_t ti = 0; ti < NTYPES; ti++) {
+        uint32_t t = TYPES[ti];
+        if (!qmm_lanes_supported(t))
+            continue;
+        int64_t ns[3];
+        lengths(t, ns);
+        int64_t cols = ns[2];
+        size_t rb = (size_t)tensor_row_bytes(t, cols);
+        uint8_t *w = malloc(rb * rows);
+        float *x = malloc(sizeof(float) * (size_t)(cols * (n + 1)));
+        float *y16 = malloc(sizeof(float) * (size_t)(rows * n));
+        float *y17 = malloc(sizeof(float) * (size_t)(rows * (n + 1)));
+        random_rows(&g, t, rows, cols, w);
+        random_x(&g, x, cols * (n + 1));
+        tensor_mat m = tensor_mat_make(t, cols, rows, w);
+        tensor_matmul(NULL, &m, x, n, y16);
+        tensor_matmul(NULL, &m, x, n + 1, y17);
+        for (int64_t i = 0; i < rows * n; i++)
+            if (memcmp(&y16[i], &y17[i], sizeof(float))) {
+                print_error("type %u: token %ld row %ld: lanes %.9g, panels %.9g\n", t,
+                            (long)(i / rows), (long)(i % rows), y16[i], y17[i]);
+                fail();
+            }
+        free(w);
+        free(x);
+        free(y16);
+        free(y17);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quantisers_round_alike),
         cmocka_unit_test(products_match_scalar),
         cmocka_unit_test(matmul_matches_scalar),
+        cmocka_unit_test(lanes_match_panels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,8 +105,155 @@ KERN static void tile_q6k(const qmm_job *j, const panel *p, int64_t t0, float *o
 }
 
 
+
+/* ---- few tokens: the tokens in the lanes (qmm.h) ---- */
+
+/* Rows per lane tile: each keeps an integer and a float vector of the 16
+ * tokens; the activation vector of four values is loaded once for all. */
+#define EACH_ROW(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+enum { LANE_ROWS = 8 };
+
+/* Rows r0..r0+7 of the expanded panel (codes: QMM_ROWS rows of cols codes,
+ * scales and minimums as the panels') times the (up to 16) tokens; row r's
+ * 16 results go to out[r * 16 ...]. */
+KERN INLINE void lane_tile(const qmm_job *j, const uint8_t *codes, const float *dw, const float *mw,
+                           int r0, float *out, const char *pf, size_t pf_lines, size_t per_s,
+                           const int ks, const int per_block, const int mins)
+{
+    const act_shape sh = shape_of(j->type, j->cols);
+    const qmm_lanes_view v = qmm_lanes_of(j->type, j->cols, j->lanes);
+    const size_t cols = (size_t)j->cols;
+    const uint8_t *cw = codes + (size_t)r0 * cols;
+#define LDECL(r) __m512 f_##r = _mm512_setzero_ps();
+    EACH_ROW(LDECL)
+    for (int64_t s = 0; s < sh.subs; s++) {
+        const int64_t b = s / per_block;
+        for (size_t k = 0, l = (size_t)s * per_s; k < per_s && l < pf_lines; k++, l++)
+            _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+        const __m512i st = _mm512_load_si512(v.start + s * QMM_LANES);
+        const uint8_t *xq = v.x + (size_t)s * (size_t)ks * QMM_LANES;
+        const uint8_t *cs = cw + (size_t)s * (size_t)ks;
+#define LSTART(r) __m512i i_##r = st;
+        EACH_ROW(LSTART)
+#pragma GCC unroll 8
+        for (int k4 = 0; k4 < ks / 4; k4++) {
+            const __m512i x = _mm512_load_si512(xq + 64 * k4);
+#define LDOT(r)                                                                                    \
+    {                                                                                              \
+        int32_t c4;                                                                                \
+        memcpy(&c4, cs + (size_t)(r) * cols + 4 * k4, 4);                                          \
+        i_##r = _mm512_dpbusd_epi32(i_##r, _mm512_set1_epi32(c4), x);                              \
+    }
+            EACH_ROW(LDOT)
+        }
+        const __m512 dx = _mm512_load_ps(v.dx + b * QMM_LANES);
+        const float *d = dw + s * QMM_ROWS + r0;
+#define LSCALE(r) f_##r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i_##r), _mm512_mul_ps(_mm512_set1_ps(d[r]), dx), f_##r);
+        EACH_ROW(LSCALE)
+        if (mins && s % per_block == per_block - 1) {
+            const float *mwb = mw + (s - per_block + 1) * QMM_ROWS + r0;
+            for (int k = 0; k < 8; k++) {
+                const __m512 x = _mm512_load_ps(v.xs + (b * 8 + k) * QMM_LANES);
+#define LMINS(r) f_##r = _mm512_fnmadd_ps(_mm512_set1_ps(mwb[k * QMM_ROWS + (r)]), x, f_##r);
+                EACH_ROW(LMINS)
+            }
+        }
+    }
+#define LSTORE(r) _mm512_store_ps(out + (size_t)(r0 + (r)) * QMM_LANES, f_##r);
+    EACH_ROW(LSTORE)
+#undef LDECL
+#undef LSTART
+#undef LDOT
+#undef LSCALE
+#undef LMINS
+#undef LSTORE
+}
+
+#define LANES_KERNEL(name, ks, per_block, mins)                                                    \
+    KERN static void name(const qmm_job *j, const uint8_t *c, const float *dw, const float *mw,    \
+                          int r0, float *out, const char *pf, size_t pf_lines, size_t per_s)      \
+    {                                                                                              \
+        lane_tile(j, c, dw, mw, r0, out, pf, pf_lines, per_s, ks, per_block, mins);               \
+    }
+LANES_KERNEL(lanes_q32, 32, 1, 0)
+LANES_KERNEL(lanes_qk45, 32, 8, 1)
+LANES_KERNEL(lanes_q6k, 16, 16, 0)
+
+/* One weight row's nb blocks to codes (the type a constant in each). */
+#define LANES_EXPAND_ROW(name, type)                                                               \
+    KERN static void name(const char *row, int64_t nb, int bs, int per, uint8_t *codes, float *dw,  \
+                          float *mw)                                                               \
+    {                                                                                              \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            expand_block(type, row, b, codes + (size_t)b * (size_t)bs, dw + b * per * QMM_ROWS,    \
+                         mw + b * per * QMM_ROWS, 1);                                              \
+    }
+LANES_EXPAND_ROW(row_q8_0, TENSOR_Q8_0)
+LANES_EXPAND_ROW(row_q4_0, TENSOR_Q4_0)
+LANES_EXPAND_ROW(row_q5_0, TENSOR_Q5_0)
+LANES_EXPAND_ROW(row_q4_k, TENSOR_Q4_K)
+LANES_EXPAND_ROW(row_q5_k, TENSOR_Q5_K)
+LANES_EXPAND_ROW(row_q6_k, TENSOR_Q6_K)
+
+/* Panels of QMM_ROWS rows expanded to codes, row after row (no transpose),
+ * then lane tiles of LANE_ROWS rows. */
+KERN static void lanes_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
+{
+    const uint32_t t = j->type;
+    const int ks = sub_len(t), bs = legacy(t) ? QK : QK_K, per = bs / ks;
+    const int64_t cols = j->cols, subs = cols / ks, nb = cols / bs;
+    uint8_t *codes = (uint8_t *)qmm_align64(workspace);
+    float *dw = (float *)(codes + (size_t)QMM_ROWS * cols + (size_t)QMM_ROWS * QK_K);
+    float *mw = dw + subs * QMM_ROWS;
+    float *out = mw + subs * QMM_ROWS; /* [QMM_ROWS][QMM_LANES] */
+    const __m512i rows16 = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(QMM_LANES));
+    void (*kernel)(const qmm_job *, const uint8_t *, const float *, const float *, int, float *,
+                   const char *, size_t, size_t) = legacy(t) ? lanes_q32 : has_mins(t) ? lanes_qk45 : lanes_q6k;
+    void (*expand)(const char *, int64_t, int, int, uint8_t *, float *, float *) =
+        t == TENSOR_Q8_0 ? row_q8_0 : t == TENSOR_Q4_0 ? row_q4_0 : t == TENSOR_Q5_0 ? row_q5_0
+        : t == TENSOR_Q4_K ? row_q4_k : t == TENSOR_Q5_K ? row_q5_k : row_q6_k;
+    for (int64_t rp = r0; rp < r1; rp += QMM_ROWS) {
+        int nr = (int)(j->rows - rp < QMM_ROWS ? j->rows - rp : QMM_ROWS);
+        const char *w = (const char *)j->w + (size_t)rp * j->row_bytes;
+        for (int i = 0; i < nr; i++)
+            expand(w + (size_t)i * j->row_bytes, nb, bs, per, codes + (size_t)i * (size_t)cols, dw + i,
+                   mw + i);
+        /* while this panel computes, the next one comes in from memory: a
+         * few lines per sub-block of every lane tile */
+        const char *next = w + (size_t)QMM_ROWS * j->row_bytes;
+        size_t next_bytes = rp + 2 * QMM_ROWS <= r1 ? (size_t)QMM_ROWS * j->row_bytes
+                            : rp + QMM_ROWS < r1 ? (size_t)(r1 - rp - QMM_ROWS) * j->row_bytes : 0;
+        const int tiles = (nr + LANE_ROWS - 1) / LANE_ROWS;
+        const size_t per_s = (next_bytes / 64 + 1) / (size_t)(tiles * subs) + 1;
+        for (int g = 0; g < nr; g += LANE_ROWS) {
+            if (g + LANE_ROWS > nr) { /* rows past the end: zero codes (read, not stored) */
+                memset(codes + (size_t)nr * (size_t)cols, 0, (size_t)(g + LANE_ROWS - nr) * (size_t)cols);
+                for (int64_t s = 0; s < subs; s++)
+                    for (int i = nr; i < g + LANE_ROWS; i++)
+                        dw[s * QMM_ROWS + i] = mw[s * QMM_ROWS + i] = 0;
+            }
+            size_t from = (size_t)(g / LANE_ROWS) * (size_t)subs * per_s * 64;
+            kernel(j, codes, dw, mw, g, out, next + from,
+                   from < next_bytes ? (next_bytes - from + 63) / 64 : 0, per_s);
+        }
+        /* the panel's results, token by token: 32 rows gathered from out */
+        const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+        const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+        for (int64_t tt = 0; tt < j->n; tt++) {
+            float *y = j->y + tt * j->rows + rp;
+            _mm512_mask_storeu_ps(y, m0, _mm512_i32gather_ps(rows16, out + tt, 4));
+            _mm512_mask_storeu_ps(y + 16, m1, _mm512_i32gather_ps(rows16, out + 16 * QMM_LANES + tt, 4));
+        }
+    }
+}
+
 KERN void qmm_rows_vnni(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
 {
+    if (j->lanes) {
+        lanes_rows(j, r0, r1, workspace);
+        return;
+    }
     const uint32_t t = j->type;
     const int ks = sub_len(t), bs = legacy(t) ? QK : QK_K, per = bs / ks;
     const int64_t cols = j->cols, subs = cols / ks;
