@@ -238,42 +238,45 @@ static void matmul_matches_scalar(void **state)
     pool_free(two);
 }
 
-/* The few-token kernel (tokens in lanes, n <= QMM_LANES) and the panels
- * (more tokens) do the same float operations in the same order: the first
- * 16 tokens of a 17-token product equal the 16-token product bit for bit. */
+/* The few-token kernels (tokens in the lanes of a vector: 8 or 16 wide,
+ * QMM_LANES at most) and the panels (more tokens) do the same float
+ * operations in the same order: the first n tokens of a QMM_LANES + 1 token
+ * product equal the n-token product bit for bit. */
 static void lanes_match_panels(void **state)
 {
     (void)state;
     rng_fast g;
     rng_fast_seed(&g, 17);
-    const int64_t rows = 75, n = QMM_LANES;
+    const int64_t rows = 75, big = QMM_LANES + 1, ns[] = {2, 5, 8, 9, QMM_LANES};
     for (size_t ti = 0; ti < NTYPES; ti++) {
         uint32_t t = TYPES[ti];
         if (!qmm_lanes_supported(t))
             continue;
-        int64_t ns[3];
-        lengths(t, ns);
-        int64_t cols = ns[2];
+        int64_t len[3];
+        lengths(t, len);
+        int64_t cols = len[2];
         size_t rb = (size_t)tensor_row_bytes(t, cols);
         uint8_t *w = malloc(rb * rows);
-        float *x = malloc(sizeof(float) * (size_t)(cols * (n + 1)));
-        float *y16 = malloc(sizeof(float) * (size_t)(rows * n));
-        float *y17 = malloc(sizeof(float) * (size_t)(rows * (n + 1)));
+        float *x = malloc(sizeof(float) * (size_t)(cols * big));
+        float *ys = malloc(sizeof(float) * (size_t)(rows * big));
+        float *yb = malloc(sizeof(float) * (size_t)(rows * big));
         random_rows(&g, t, rows, cols, w);
-        random_x(&g, x, cols * (n + 1));
+        random_x(&g, x, cols * big);
         tensor_mat m = tensor_mat_make(t, cols, rows, w);
-        tensor_matmul(NULL, &m, x, n, y16);
-        tensor_matmul(NULL, &m, x, n + 1, y17);
-        for (int64_t i = 0; i < rows * n; i++)
-            if (memcmp(&y16[i], &y17[i], sizeof(float))) {
-                print_error("type %u: token %ld row %ld: lanes %.9g, panels %.9g\n", t,
-                            (long)(i / rows), (long)(i % rows), y16[i], y17[i]);
-                fail();
-            }
+        tensor_matmul(NULL, &m, x, big, yb);
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            tensor_matmul(NULL, &m, x, ns[k], ys);
+            for (int64_t i = 0; i < rows * ns[k]; i++)
+                if (memcmp(&ys[i], &yb[i], sizeof(float))) {
+                    print_error("type %u, %ld tokens: token %ld row %ld: lanes %.9g, panels %.9g\n", t,
+                                (long)ns[k], (long)(i / rows), (long)(i % rows), ys[i], yb[i]);
+                    fail();
+                }
+        }
         free(w);
         free(x);
-        free(y16);
-        free(y17);
+        free(ys);
+        free(yb);
     }
 }
 

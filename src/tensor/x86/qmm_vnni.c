@@ -113,71 +113,28 @@ KERN static void tile_q6k(const qmm_job *j, const panel *p, int64_t t0, float *o
 #define EACH_ROW(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 enum { LANE_ROWS = 8 };
 
-/* Rows r0..r0+7 of the expanded panel (codes: QMM_ROWS rows of cols codes,
- * scales and minimums as the panels') times the (up to 16) tokens; row r's
- * 16 results go to out[r * 16 ...]. */
-KERN INLINE void lane_tile(const qmm_job *j, const uint8_t *codes, const float *dw, const float *mw,
-                           int r0, float *out, const char *pf, size_t pf_lines, size_t per_s,
-                           const int ks, const int per_block, const int mins)
-{
-    const act_shape sh = shape_of(j->type, j->cols);
-    const qmm_lanes_view v = qmm_lanes_of(j->type, j->cols, j->lanes);
-    const size_t cols = (size_t)j->cols;
-    const uint8_t *cw = codes + (size_t)r0 * cols;
-#define LDECL(r) __m512 f_##r = _mm512_setzero_ps();
-    EACH_ROW(LDECL)
-    for (int64_t s = 0; s < sh.subs; s++) {
-        const int64_t b = s / per_block;
-        for (size_t k = 0, l = (size_t)s * per_s; k < per_s && l < pf_lines; k++, l++)
-            _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
-        const __m512i st = _mm512_load_si512(v.start + s * QMM_LANES);
-        const uint8_t *xq = v.x + (size_t)s * (size_t)ks * QMM_LANES;
-        const uint8_t *cs = cw + (size_t)s * (size_t)ks;
-#define LSTART(r) __m512i i_##r = st;
-        EACH_ROW(LSTART)
-#pragma GCC unroll 8
-        for (int k4 = 0; k4 < ks / 4; k4++) {
-            const __m512i x = _mm512_load_si512(xq + 64 * k4);
-#define LDOT(r)                                                                                    \
-    {                                                                                              \
-        int32_t c4;                                                                                \
-        memcpy(&c4, cs + (size_t)(r) * cols + 4 * k4, 4);                                          \
-        i_##r = _mm512_dpbusd_epi32(i_##r, _mm512_set1_epi32(c4), x);                              \
-    }
-            EACH_ROW(LDOT)
-        }
-        const __m512 dx = _mm512_load_ps(v.dx + b * QMM_LANES);
-        const float *d = dw + s * QMM_ROWS + r0;
-#define LSCALE(r) f_##r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i_##r), _mm512_mul_ps(_mm512_set1_ps(d[r]), dx), f_##r);
-        EACH_ROW(LSCALE)
-        if (mins && s % per_block == per_block - 1) {
-            const float *mwb = mw + (s - per_block + 1) * QMM_ROWS + r0;
-            for (int k = 0; k < 8; k++) {
-                const __m512 x = _mm512_load_ps(v.xs + (b * 8 + k) * QMM_LANES);
-#define LMINS(r) f_##r = _mm512_fnmadd_ps(_mm512_set1_ps(mwb[k * QMM_ROWS + (r)]), x, f_##r);
-                EACH_ROW(LMINS)
-            }
-        }
-    }
-#define LSTORE(r) _mm512_store_ps(out + (size_t)(r0 + (r)) * QMM_LANES, f_##r);
-    EACH_ROW(LSTORE)
-#undef LDECL
-#undef LSTART
-#undef LDOT
-#undef LSCALE
-#undef LMINS
-#undef LSTORE
-}
+/* lane_tile16 (zmm, up to 16 tokens) and lane_tile8 (ymm, up to 8, with
+ * twice the instruction throughput of 512-bit VPDPBUSD on most cores):
+ * one body, two widths. */
+#define LANE_W 16
+#include "tensor/x86/qmm_lane_tile.h"
+#undef LANE_W
+#define LANE_W 8
+#include "tensor/x86/qmm_lane_tile.h"
+#undef LANE_W
 
-#define LANES_KERNEL(name, ks, per_block, mins)                                                    \
+#define LANES_KERNEL(name, tile, ks, per_block, mins)                                              \
     KERN static void name(const qmm_job *j, const uint8_t *c, const float *dw, const float *mw,    \
                           int r0, float *out, const char *pf, size_t pf_lines, size_t per_s)      \
     {                                                                                              \
-        lane_tile(j, c, dw, mw, r0, out, pf, pf_lines, per_s, ks, per_block, mins);               \
+        tile(j, c, dw, mw, r0, out, pf, pf_lines, per_s, ks, per_block, mins);                    \
     }
-LANES_KERNEL(lanes_q32, 32, 1, 0)
-LANES_KERNEL(lanes_qk45, 32, 8, 1)
-LANES_KERNEL(lanes_q6k, 16, 16, 0)
+LANES_KERNEL(lanes16_q32, lane_tile16, 32, 1, 0)
+LANES_KERNEL(lanes16_qk45, lane_tile16, 32, 8, 1)
+LANES_KERNEL(lanes16_q6k, lane_tile16, 16, 16, 0)
+LANES_KERNEL(lanes8_q32, lane_tile8, 32, 1, 0)
+LANES_KERNEL(lanes8_qk45, lane_tile8, 32, 8, 1)
+LANES_KERNEL(lanes8_q6k, lane_tile8, 16, 16, 0)
 
 /* One weight row's nb blocks to codes (the type a constant in each). */
 #define LANES_EXPAND_ROW(name, type)                                                               \
@@ -209,7 +166,9 @@ KERN static void lanes_rows(const qmm_job *j, int64_t r0, int64_t r1, void *work
     const __m512i rows16 = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(QMM_LANES));
     void (*kernel)(const qmm_job *, const uint8_t *, const float *, const float *, int, float *,
-                   const char *, size_t, size_t) = legacy(t) ? lanes_q32 : has_mins(t) ? lanes_qk45 : lanes_q6k;
+                   const char *, size_t, size_t) =
+        j->n > 8 ? (legacy(t) ? lanes16_q32 : has_mins(t) ? lanes16_qk45 : lanes16_q6k)
+                 : (legacy(t) ? lanes8_q32 : has_mins(t) ? lanes8_qk45 : lanes8_q6k);
     void (*expand)(const char *, int64_t, int, int, uint8_t *, float *, float *) =
         t == TENSOR_Q8_0 ? row_q8_0 : t == TENSOR_Q4_0 ? row_q4_0 : t == TENSOR_Q5_0 ? row_q5_0
         : t == TENSOR_Q4_K ? row_q4_k : t == TENSOR_Q5_K ? row_q5_k : row_q6_k;
