@@ -491,18 +491,10 @@ static int matmul_qmm(pool *p, const tensor_mat *w, const float *x, int64_t n, f
     return 1;
 }
 
-/* Below this many tokens expanding the weights costs more than it saves
- * (measured: the four-token kernels win at 4, the panels from 5 on). Where
- * the few-token kernel exists (VNNI) it wins from 2 tokens on (Gemma 3
- * 270M, one thread: a decoding step of 2 or 4 sequences 40-42 ms against
- * 49 ms with the four-token kernels; one sequence reads each weight once
- * with the one-token kernels). */
-enum { QMM_MIN_TOKENS = 5, QMM_MIN_LANES = 2 };
 
 void tensor_matmul(pool *p, const tensor_mat *w, const float *x, int64_t n, float *y)
 {
-    int min_tokens = qmm_lanes_supported(w->type) ? QMM_MIN_LANES : QMM_MIN_TOKENS;
-    if (n >= min_tokens && !exact_mode && qmm_supported(w->type) && qmm_available() &&
+    if (n >= qmm_min_tokens(w->type) && !exact_mode && qmm_supported(w->type) && qmm_available() &&
         matmul_qmm(p, w, x, n, y))
         return;
     mm_job j = {w, x, n, y, NULL, 0, NULL, NULL, NULL, 0};

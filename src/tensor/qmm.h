@@ -42,6 +42,9 @@ int qmm_available(void);
 void qmm_disable(int off);
 /* 1 when weights of this type have a kernel at the current level. */
 int qmm_supported(uint32_t wtype);
+/* The fewest tokens for which these kernels beat the one- and four-token
+ * products (qdot) at the current level. */
+int qmm_min_tokens(uint32_t wtype);
 
 /* Per-token block data the kernels read besides the quantised activations:
  * offsets, scales and sums, for npad activation rows of cols values. */

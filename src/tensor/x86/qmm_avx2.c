@@ -142,6 +142,193 @@ KERN static void tile_q6k(const qmm_job *j, const qmm_panel *p, int64_t t0, int 
     tile8(j, p, t0, g, out, 16, 16, 0, 2, 0);
 }
 
+
+/* ---- few tokens: the tokens in the lanes (qmm.h) ---- */
+
+/* Rows per lane tile; each row keeps an integer and a float vector of 8
+ * tokens (16 tokens go as two halves over the same expanded codes). */
+#define EACH_ROW(X) X(0) X(1) X(2) X(3)
+enum { LANE_ROWS = 4 };
+
+/* Rows r0..r0+3 of the expanded panel times tokens 8h..8h+7, into
+ * out[r * QMM_LANES + 8h ...]. The integer steps are the panel tile's
+ * (tile8 above), with the weights broadcast instead of the activations;
+ * Q8_0's magnitudes |w| come from mags (laid out as codes), taken once per
+ * row rather than once per broadcast. */
+KERN INLINE void lane_tile(const qmm_job *j, const uint8_t *codes, const uint8_t *mags,
+                           const float *dw, const float *mw, int r0, int h, float *out, const char *pf, size_t pf_lines, size_t per_s,
+                           const int ks, const int per_block, const int mins, const int grp,
+                           const int q8)
+{
+    const act_shape sh = shape_of(j->type, j->cols);
+    const qmm_lanes_view v = qmm_lanes_of(j->type, j->cols, j->lanes);
+    const size_t cols = (size_t)j->cols;
+    const uint8_t *cw = codes + (size_t)r0 * cols;
+    const __m256i ones = _mm256_set1_epi16(1);
+#define LDECL(r) __m256 f_##r = _mm256_setzero_ps();
+    EACH_ROW(LDECL)
+    for (int64_t s = 0; s < sh.subs; s++) {
+        const int64_t b = s / per_block;
+        for (size_t k = 0, l = (size_t)s * per_s; k < per_s && l < pf_lines; k++, l++)
+            _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+        const __m256i st = q8 ? _mm256_setzero_si256()
+                              : _mm256_loadu_si256((const __m256i *)(v.start + s * QMM_LANES + 8 * h));
+        const uint8_t *xq = v.x + (size_t)s * (size_t)ks * QMM_LANES + 32 * h;
+        const uint8_t *cs = cw + (size_t)s * (size_t)ks;
+        const uint8_t *ms = q8 ? mags + (size_t)r0 * cols + (size_t)s * (size_t)ks : NULL;
+#define LSTART(r) __m256i i_##r = st;
+        EACH_ROW(LSTART)
+        if (q8) {
+#pragma GCC unroll 1
+            for (int k = 0; k < ks / 4; k++) {
+                const __m256i x = _mm256_load_si256((const __m256i *)(xq + 64 * k));
+#define LDOT8(r)                                                                                   \
+    {                                                                                              \
+        const __m256i w = bcast4((const char *)cs + (size_t)(r) * cols + 4 * k);                   \
+        const __m256i a = bcast4((const char *)ms + (size_t)(r) * cols + 4 * k);                   \
+        i_##r = _mm256_add_epi32(i_##r, _mm256_madd_epi16(_mm256_maddubs_epi16(a, _mm256_sign_epi8(x, w)), \
+                                                          ones));                                  \
+    }
+                EACH_ROW(LDOT8)
+            }
+        } else {
+#pragma GCC unroll 1
+            for (int k = 0; k < ks / 4; k += grp) {
+                const __m256i x0 = _mm256_load_si256((const __m256i *)(xq + 64 * k));
+                const __m256i x1 = _mm256_load_si256((const __m256i *)(xq + 64 * k + 64));
+                const __m256i x2 = grp == 4 ? _mm256_load_si256((const __m256i *)(xq + 64 * k + 128)) : x0;
+                const __m256i x3 = grp == 4 ? _mm256_load_si256((const __m256i *)(xq + 64 * k + 192)) : x0;
+#define CW(r, o) bcast4((const char *)cs + (size_t)(r) * cols + 4 * (k + (o)))
+#define LDOT(r)                                                                                    \
+    {                                                                                              \
+        __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(CW(r, 0), x0),                         \
+                                       _mm256_maddubs_epi16(CW(r, 1), x1));                        \
+        if (grp == 4)                                                                              \
+            s16 = _mm256_add_epi16(s16, _mm256_add_epi16(_mm256_maddubs_epi16(CW(r, 2), x2),       \
+                                                          _mm256_maddubs_epi16(CW(r, 3), x3)));    \
+        i_##r = _mm256_add_epi32(i_##r, _mm256_madd_epi16(s16, ones));                             \
+    }
+                EACH_ROW(LDOT)
+            }
+        }
+        const __m256 dx = _mm256_loadu_ps(v.dx + b * QMM_LANES + 8 * h);
+        const float *d = dw + s * QMM_ROWS + r0;
+#define LSCALE(r) f_##r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i_##r), _mm256_mul_ps(_mm256_set1_ps(d[r]), dx), f_##r);
+        EACH_ROW(LSCALE)
+        if (mins && s % per_block == per_block - 1) {
+            const float *mwb = mw + (s - per_block + 1) * QMM_ROWS + r0;
+            for (int k = 0; k < 8; k++) {
+                const __m256 x = _mm256_loadu_ps(v.xs + (b * 8 + k) * QMM_LANES + 8 * h);
+#define LMINS(r) f_##r = _mm256_fnmadd_ps(_mm256_set1_ps(mwb[k * QMM_ROWS + (r)]), x, f_##r);
+                EACH_ROW(LMINS)
+            }
+        }
+    }
+#define LSTORE(r) _mm256_storeu_ps(out + (size_t)(r0 + (r)) * QMM_LANES + 8 * h, f_##r);
+    EACH_ROW(LSTORE)
+#undef LDECL
+#undef LSTART
+#undef LDOT8
+#undef CW
+#undef LDOT
+#undef LSCALE
+#undef LMINS
+#undef LSTORE
+}
+
+#define LANES_KERNEL(name, ks, per_block, mins, grp, q8)                                           \
+    KERN static void name(const qmm_job *j, const uint8_t *c, const uint8_t *mags, const float *dw, \
+                          const float *mw, int r0, int h, float *out, const char *pf,              \
+                          size_t pf_lines, size_t per_s)                                           \
+    {                                                                                              \
+        lane_tile(j, c, mags, dw, mw, r0, h, out, pf, pf_lines, per_s, ks, per_block, mins, grp,   \
+                  q8);                                                                             \
+    }
+LANES_KERNEL(lanes_q8, 32, 1, 0, 1, 1)
+LANES_KERNEL(lanes_q32, 32, 1, 0, 4, 0)
+LANES_KERNEL(lanes_qk45, 32, 8, 1, 4, 0)
+LANES_KERNEL(lanes_q6k, 16, 16, 0, 2, 0)
+
+/* One weight row's nb blocks expanded (Q8_0 as signed values, see tile8). */
+#define LANES_EXPAND_ROW(name, type)                                                               \
+    KERN static void name(const char *row, int64_t nb, int bs, int per, uint8_t *codes, float *dw,  \
+                          float *mw)                                                               \
+    {                                                                                              \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            expand_block(type, row, b, codes + (size_t)b * (size_t)bs, dw + b * per * QMM_ROWS,    \
+                         mw + b * per * QMM_ROWS, 0);                                              \
+    }
+LANES_EXPAND_ROW(row_q8_0, TENSOR_Q8_0)
+LANES_EXPAND_ROW(row_q4_0, TENSOR_Q4_0)
+LANES_EXPAND_ROW(row_q5_0, TENSOR_Q5_0)
+LANES_EXPAND_ROW(row_q4_k, TENSOR_Q4_K)
+LANES_EXPAND_ROW(row_q5_k, TENSOR_Q5_K)
+LANES_EXPAND_ROW(row_q6_k, TENSOR_Q6_K)
+
+/* Panels of QMM_ROWS rows expanded row after row (no transpose), then lane
+ * tiles of LANE_ROWS rows for each half of the tokens. */
+KERN static void lanes_rows(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
+{
+    const uint32_t t = j->type;
+    const int ks = sub_len(t), bs = legacy(t) ? QK : QK_K, per = bs / ks;
+    const int64_t cols = j->cols, subs = cols / ks, nb = cols / bs;
+    const int halves = j->n > 8 ? 2 : 1;
+    uint8_t *codes = (uint8_t *)qmm_align64(workspace);
+    float *dw = (float *)(codes + (size_t)QMM_ROWS * cols + (size_t)QMM_ROWS * QK_K);
+    float *mw = dw + subs * QMM_ROWS;
+    float *out = mw + subs * QMM_ROWS; /* [QMM_ROWS][QMM_LANES] */
+    uint8_t *mag = (uint8_t *)qmm_align64(out + QMM_ROWS * QMM_LANES); /* Q8_0: |w| */
+    const __m256i rows8 = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
+    void (*kernel)(const qmm_job *, const uint8_t *, const uint8_t *, const float *, const float *, int,
+                   int, float *, const char *, size_t, size_t) =
+        t == TENSOR_Q8_0 ? lanes_q8 : legacy(t) ? lanes_q32 : has_mins(t) ? lanes_qk45 : lanes_q6k;
+    void (*expand)(const char *, int64_t, int, int, uint8_t *, float *, float *) =
+        t == TENSOR_Q8_0 ? row_q8_0 : t == TENSOR_Q4_0 ? row_q4_0 : t == TENSOR_Q5_0 ? row_q5_0
+        : t == TENSOR_Q4_K ? row_q4_k : t == TENSOR_Q5_K ? row_q5_k : row_q6_k;
+    for (int64_t rp = r0; rp < r1; rp += QMM_ROWS) {
+        int nr = (int)(j->rows - rp < QMM_ROWS ? j->rows - rp : QMM_ROWS);
+        const char *w = (const char *)j->w + (size_t)rp * j->row_bytes;
+        for (int i = 0; i < nr; i++)
+            expand(w + (size_t)i * j->row_bytes, nb, bs, per, codes + (size_t)i * (size_t)cols, dw + i,
+                   mw + i);
+        if (t == TENSOR_Q8_0)
+            for (size_t i = 0; i < (size_t)nr * (size_t)cols; i += 32)
+                _mm256_store_si256((__m256i *)(mag + i),
+                                   _mm256_abs_epi8(_mm256_load_si256((const __m256i *)(codes + i))));
+        /* while this panel computes, the next one comes in from memory */
+        const char *next = w + (size_t)QMM_ROWS * j->row_bytes;
+        size_t next_bytes = rp + 2 * QMM_ROWS <= r1 ? (size_t)QMM_ROWS * j->row_bytes
+                            : rp + QMM_ROWS < r1 ? (size_t)(r1 - rp - QMM_ROWS) * j->row_bytes : 0;
+        const int tiles = (nr + LANE_ROWS - 1) / LANE_ROWS * halves;
+        const size_t per_s = (next_bytes / 64 + 1) / (size_t)(tiles * subs) + 1;
+        int tile = 0;
+        for (int g = 0; g < nr; g += LANE_ROWS) {
+            if (g + LANE_ROWS > nr) { /* rows past the end: zero codes (read, not stored) */
+                memset(codes + (size_t)nr * (size_t)cols, 0, (size_t)(g + LANE_ROWS - nr) * (size_t)cols);
+                memset(mag + (size_t)nr * (size_t)cols, 0, (size_t)(g + LANE_ROWS - nr) * (size_t)cols);
+                for (int64_t s = 0; s < subs; s++)
+                    for (int i = nr; i < g + LANE_ROWS; i++)
+                        dw[s * QMM_ROWS + i] = mw[s * QMM_ROWS + i] = 0;
+            }
+            for (int h = 0; h < halves; h++, tile++) {
+                size_t from = (size_t)tile * (size_t)subs * per_s * 64;
+                kernel(j, codes, mag, dw, mw, g, h, out, next + from,
+                       from < next_bytes ? (next_bytes - from + 63) / 64 : 0, per_s);
+            }
+        }
+        /* the panel's results, token by token: rows gathered from out */
+        for (int64_t tt = 0; tt < j->n; tt++) {
+            float *y = j->y + tt * j->rows + rp;
+            if (nr == QMM_ROWS)
+                for (int g = 0; g < 4; g++)
+                    _mm256_storeu_ps(y + 8 * g, _mm256_i32gather_ps(out + (size_t)(8 * g) * QMM_LANES + tt, rows8, 4));
+            else
+                for (int r = 0; r < nr; r++)
+                    y[r] = out[(size_t)r * QMM_LANES + tt];
+        }
+    }
+}
+
 KERN void qmm_rows_avx2(const qmm_job *j, int64_t r0, int64_t r1, void *workspace)
 {
     const uint32_t t = j->type;
@@ -160,6 +347,10 @@ KERN void qmm_rows_avx2(const qmm_job *j, int64_t r0, int64_t r1, void *workspac
         : t == TENSOR_Q4_K ? expand_q4_k : t == TENSOR_Q5_K ? expand_q5_k : expand_q6_k;
     if (!qmm_avx2_supported(t))
         return;
+    if (j->lanes) {
+        lanes_rows(j, r0, r1, workspace);
+        return;
+    }
     for (int64_t rp = r0; rp < r1; rp += QMM_ROWS) {
         int nr = (int)(j->rows - rp < QMM_ROWS ? j->rows - rp : QMM_ROWS);
         const char *w = (const char *)j->w + (size_t)rp * j->row_bytes;
