@@ -475,12 +475,13 @@ static int matmul_qmm(pool *p, const tensor_mat *w, const float *x, int64_t n, f
     qmm_job q = {w->type, w->cols, w->rows, w->row_bytes, w->data, act, ab, info, n, npad, y, NULL};
     quant_job qj = {w, x, &q, info};
     pool_for(n >= 64 ? p : NULL, npad, 16, quant_worker, &qj);
-    if (n <= QMM_LANES && qmm_lanes_supported(w->type)) {
-        void *lanes = scratch(3, qmm_lanes_bytes(w->type, w->cols) + 64);
+    int groups = qmm_lanes_groups(w->type, n);
+    if (groups) {
+        void *lanes = scratch(3, qmm_lanes_bytes(w->type, w->cols) * (size_t)groups + 64);
         if (!lanes)
             return 0;
         lanes = (void *)(((uintptr_t)lanes + 63) & ~(uintptr_t)63);
-        qmm_prepare_lanes(&q, info, lanes);
+        qmm_prepare_lanes(&q, info, groups, lanes);
         q.lanes = lanes;
     }
     mm_job j = {w, x, n, y, NULL, 0, NULL, &q, ws, ws_bytes};

@@ -76,31 +76,36 @@ size_t qmm_lanes_bytes(uint32_t t, int64_t cols)
     return (size_t)QMM_LANES * ((size_t)cols + 4 * (size_t)(s.subs + s.blocks + 8 * s.blocks));
 }
 
-void qmm_prepare_lanes(const qmm_job *j, const void *info, void *lanes)
+void qmm_prepare_lanes(const qmm_job *j, const void *info, int groups, void *lanes)
 {
     const act_shape sh = shape_of(j->type, j->cols);
     const int ks = sub_len(j->type);
+    const size_t gb = qmm_lanes_bytes(j->type, j->cols);
     const int32_t *start = info;
     const float *dx = (const float *)(start + j->npad * sh.subs), *xs = dx + j->npad * sh.blocks;
-    qmm_lanes_view v = qmm_lanes_of(j->type, j->cols, lanes);
-    uint8_t *x = (uint8_t *)v.x;
-    int32_t *vs = (int32_t *)v.start;
-    float *vdx = (float *)v.dx, *vxs = (float *)v.xs;
-    memset(lanes, 0, qmm_lanes_bytes(j->type, j->cols));
-    for (int64_t t = 0; t < j->n && t < QMM_LANES; t++) {
-        const char *row = j->act + (size_t)t * j->act_bytes + sh.qs_offset;
-        for (int64_t s = 0; s < sh.subs; s++) {
-            const char *src = row + (size_t)(s / sh.per_block) * sh.block_bytes +
-                              (size_t)(s % sh.per_block) * (size_t)ks;
-            for (int k4 = 0; k4 < ks / 4; k4++)
-                memcpy(x + ((size_t)s * (size_t)(ks / 4) + (size_t)k4) * 64 + 4 * (size_t)t, src + 4 * k4, 4);
-            vs[s * QMM_LANES + t] = start[t * sh.subs + s];
-        }
-        for (int64_t b = 0; b < sh.blocks; b++) {
-            vdx[b * QMM_LANES + t] = dx[t * sh.blocks + b];
-            if (has_mins(j->type))
-                for (int k = 0; k < 8; k++)
-                    vxs[(b * 8 + k) * QMM_LANES + t] = xs[(t * sh.blocks + b) * 8 + k];
+    memset(lanes, 0, gb * (size_t)groups);
+    for (int g = 0; g < groups; g++) {
+        qmm_lanes_view v = qmm_lanes_of(j->type, j->cols, (char *)lanes + gb * (size_t)g);
+        uint8_t *x = (uint8_t *)v.x;
+        int32_t *vs = (int32_t *)v.start;
+        float *vdx = (float *)v.dx, *vxs = (float *)v.xs;
+        for (int64_t l = 0; l < QMM_LANES && (int64_t)g * QMM_LANES + l < j->n; l++) {
+            const int64_t t = (int64_t)g * QMM_LANES + l;
+            const char *row = j->act + (size_t)t * j->act_bytes + sh.qs_offset;
+            for (int64_t s = 0; s < sh.subs; s++) {
+                const char *src = row + (size_t)(s / sh.per_block) * sh.block_bytes +
+                                  (size_t)(s % sh.per_block) * (size_t)ks;
+                for (int k4 = 0; k4 < ks / 4; k4++)
+                    memcpy(x + ((size_t)s * (size_t)(ks / 4) + (size_t)k4) * 64 + 4 * (size_t)l,
+                           src + 4 * k4, 4);
+                vs[s * QMM_LANES + l] = start[t * sh.subs + s];
+            }
+            for (int64_t b = 0; b < sh.blocks; b++) {
+                vdx[b * QMM_LANES + l] = dx[t * sh.blocks + b];
+                if (has_mins(j->type))
+                    for (int k = 0; k < 8; k++)
+                        vxs[(b * 8 + k) * QMM_LANES + l] = xs[(t * sh.blocks + b) * 8 + k];
+            }
         }
     }
 }
@@ -119,6 +124,9 @@ static rows_fn kernel_for(uint32_t t)
     case CAPE_ISA_AVX512: return qmm_avx2_supported(t) ? qmm_rows_avx2 : NULL;
     default: return qmm_rows_vnni;
     }
+#elif defined(__aarch64__)
+    (void)t;
+    return cape_isa_level() >= CAPE_ISA_NEON ? qmm_rows_neon : NULL;
 #else
     (void)t;
     return NULL;
@@ -151,13 +159,16 @@ int qmm_min_tokens(uint32_t t)
 #endif
 }
 
-int qmm_lanes_supported(uint32_t t)
+int qmm_lanes_supported(uint32_t t) { return int8_type(t) && kernel_for(t) != NULL; }
+
+int qmm_lanes_groups(uint32_t t, int64_t n)
 {
-#if defined(__x86_64__)
-    return int8_type(t) && kernel_for(t) != NULL;
+    if (!qmm_lanes_supported(t) || n < 1)
+        return 0;
+#if defined(__aarch64__)
+    return (int)((n + QMM_LANES - 1) / QMM_LANES); /* the only many-token layout there */
 #else
-    (void)t;
-    return 0;
+    return n <= QMM_LANES;
 #endif
 }
 

@@ -77,14 +77,23 @@ void qmm_prepare(const qmm_job *j, int64_t t0, int64_t t1, void *info);
  * multiplies it by four codes of one weight row broadcast to every lane.
  * The weights are expanded to codes row by row and never transposed. The
  * integer sums and the float operations, in their order, are the panels'
- * (the results are the same to the bit). */
+ * (the results are the same to the bit). On aarch64 (arm/qmm_neon.c) this
+ * layout serves every many-token product, 16 tokens at a time, with SDOT
+ * or widening multiplies on signed values. */
 #define QMM_LANES 16
 /* 1 when the current level has the few-token kernel for this type. */
 int qmm_lanes_supported(uint32_t wtype);
+/* How many groups of QMM_LANES tokens a product of n tokens goes through
+ * in lanes: 0 for the panels (x86 above QMM_LANES tokens), 1 for n <=
+ * QMM_LANES, and on aarch64, whose only many-token kernel this is,
+ * ceil(n / QMM_LANES). */
+int qmm_lanes_groups(uint32_t wtype, int64_t n);
+/* Bytes of one group (a multiple of 64). */
 size_t qmm_lanes_bytes(uint32_t wtype, int64_t cols);
-/* Fills lanes (qmm_lanes_bytes, 64-byte aligned) from j's quantised
- * activations and its prepared info, for j->n <= QMM_LANES tokens. */
-void qmm_prepare_lanes(const qmm_job *j, const void *info, void *lanes);
+/* Fills `groups` consecutive groups at lanes (64-byte aligned): group g
+ * holds tokens 16g..16g+15 of j's quantised activations and prepared info,
+ * tokens past n zero. */
+void qmm_prepare_lanes(const qmm_job *j, const void *info, int groups, void *lanes);
 
 /* y[t][r] for every t < n and r0 <= r < r1 (r0 a multiple of QMM_ROWS),
  * with qmm_workspace_bytes of scratch. */

@@ -78,6 +78,11 @@ static inline qmm_lanes_view qmm_lanes_of(uint32_t t, int64_t cols, const void *
 
 static inline char *qmm_align64(void *p) { return (char *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
+#if defined(__aarch64__)
+/* NEON / dotprod (arm/qmm_neon.c), every type, lanes only */
+void qmm_rows_neon(const qmm_job *j, int64_t r0, int64_t r1, void *workspace);
+#endif
+
 #if defined(__x86_64__)
 /* AVX-512 VNNI (x86/qmm_vnni.c), every type */
 void qmm_rows_vnni(const qmm_job *j, int64_t r0, int64_t r1, void *workspace);
