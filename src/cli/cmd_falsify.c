@@ -45,7 +45,7 @@ static void help(void)
         "  --min-family N       models a family needs (3)\n"
         "  --skip-delta X       skip pairs with |delta reasoning| <= X points (0.5)\n"
         "  --boot N             bootstrap resamples of tests 1 and 4 (10000)\n"
-        "  --stability-boot N   resamples per pooled N_c of test 5 (2000)\n"
+        "  --stability-boot N   resamples per pooled N_c of test 5 (1000)\n"
         "  --sims N             null-model simulations (10000)\n"
         "  --perms N            permutations of the pooled partial coupling (10000)\n"
         "  --width-draws N      random growing factors of test 6 (10000)\n"

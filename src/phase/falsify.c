@@ -13,7 +13,7 @@ void falsify_options_default(falsify_options *o)
     memset(o, 0, sizeof *o);
     phase_options_default(&o->po);
     o->nboot = 10000;
-    o->stab_boot = 2000;
+    o->stab_boot = 1000;
     o->nsim = 10000;
     o->nperm = 10000;
     o->nwidth = 10000;
@@ -601,6 +601,53 @@ static int boot_median(const double *x, const double *t, int n, int nboot,
 
 /* ---- test 4: benchmark pairs ----------------------------------------------- */
 
+static void pair_vertex(falsify_pair *p, const phase_ucurve *u)
+{
+    if (!u->estimable)
+        return;
+    p->vertex_is_min = u->vertex_is_min;
+    p->vertex_log = u->vertex_log;
+    p->valid = u->valid;
+    if (u->valid > 0) {
+        p->median = u->median;
+        p->lo95 = u->lo95;
+        p->hi95 = u->hi95;
+    }
+}
+
+static void pair_survives(falsify_pair *p, const falsify_options *o)
+{
+    p->survives = isfinite(p->gamma.nc_log) && in_range(p->gamma.nc_log, &o->po) &&
+                  2 * p->gamma.n_nc >= o->nboot;
+}
+
+/* The table's own pair: its points and the pooled gamma12 bootstrap of test 1
+ * are reused; only the truth vertex bootstrap (phase_ucurve_bootstrap, the
+ * published estimator) is run. x, y: the pooled points. */
+static int run_main_pair(const falsify_options *o, falsify_table *T, const double *x,
+                         const double *y, cape_err *e)
+{
+    falsify_pair *p = &T->pair[T->npair++];
+    memset(p, 0, sizeof *p);
+    p->reasoning = o->po.reasoning;
+    p->truth = o->po.truth;
+    p->nboot = o->nboot;
+    p->vertex_log = p->median = p->lo95 = p->hi95 = NAN;
+    p->present = 1;
+    p->nfam = T->nfam;
+    p->nflip = T->null.flips_obs;
+    p->npoint = T->npoint;
+    p->gamma = T->pooled_ushape;
+    phase_ucurve u;
+    int rc = phase_ucurve_bootstrap(x, y, T->npoint, o->nboot, o->po.seed, o->po.vertex_lo,
+                                    o->po.vertex_hi, &u, e);
+    if (rc == 0)
+        pair_vertex(p, &u);
+    free(u.boot_log);
+    pair_survives(p, o);
+    return rc;
+}
+
 static int run_pair(const scores_table *t, const falsify_options *o, falsify_pair *p,
                     cape_err *e)
 {
@@ -641,16 +688,8 @@ static int run_pair(const scores_table *t, const falsify_options *o, falsify_pai
     phase_ucurve u;
     rc = phase_ucurve_bootstrap(x, y, p->npoint, o->nboot, po.seed, po.vertex_lo, po.vertex_hi,
                                 &u, e);
-    if (rc == 0 && u.estimable) {
-        p->vertex_is_min = u.vertex_is_min;
-        p->vertex_log = u.vertex_log;
-        p->valid = u.valid;
-        if (u.valid > 0) {
-            p->median = u.median;
-            p->lo95 = u.lo95;
-            p->hi95 = u.hi95;
-        }
-    }
+    if (rc == 0)
+        pair_vertex(p, &u);
     free(u.boot_log);
     if (rc == 0) {
         double *xr = malloc(3 * (size_t)total * sizeof *xr);
@@ -663,8 +702,7 @@ static int run_pair(const scores_table *t, const falsify_options *o, falsify_pai
         o2.po = po;
         rc = falsify_ushape_run(xr, xr + total, xr + 2 * total, p->npoint, 1, &o2, &p->gamma, e);
         free(xr);
-        p->survives = rc == 0 && isfinite(p->gamma.nc_log) && in_range(p->gamma.nc_log, &po) &&
-                      2 * p->gamma.n_nc >= o->nboot;
+        pair_survives(p, o);
     }
 done:
     free(x);
@@ -683,7 +721,6 @@ static int run_pairs(const scores_table *t, const falsify_options *o, falsify_ta
     static const bench_id CONTROL[] = {BENCH_WINOGRANDE, BENCH_ARC, BENCH_MMLU};
     bench_id list[8];
     int n = 0;
-    list[n++] = o->po.reasoning;
     for (size_t i = 0; i < sizeof REASON / sizeof *REASON; i++)
         if (REASON[i] != o->po.reasoning && REASON[i] != o->po.truth)
             list[n++] = REASON[i];
@@ -868,18 +905,18 @@ static int run_table(const scores_table *t, const falsify_options *o, falsify_ta
     }
     if ((rc = falsify_ushape_run(x, r, y, total, 1, o, &T->pooled_ushape, e)))
         goto done;
+    /* test 4's own pair first: its vertex bootstrap gives the default N_c of test 2 */
+    if ((rc = run_main_pair(o, T, x, y, e)))
+        goto done;
     /* test 2 */
     falsify_null *nl = &T->null;
     if (o->nc_below > 0) {
         nl->nc_below = o->nc_below;
         nl->nc_below_from = 0;
     } else {
-        phase_ucurve u;
-        double med;
-        if ((rc = boot_median(x, y, total, o->nboot, &o->po, &u, &med, e)))
-            goto done;
-        int ok = isfinite(med) && 2 * u.valid >= o->nboot;
-        nl->nc_below = ok ? med : PUBLISHED_NC;
+        const falsify_pair *mp = &T->pair[0];
+        int ok = isfinite(mp->median) && 2 * mp->valid >= o->nboot;
+        nl->nc_below = ok ? mp->median : PUBLISHED_NC;
         nl->nc_below_from = ok ? 1 : 2;
     }
     {

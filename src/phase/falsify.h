@@ -28,7 +28,7 @@ typedef struct {
     phase_options po;     /* pair, skip_delta, seed, vertex range, families, sizes, min_family,
                              perm_exact_max */
     int nboot;            /* bootstrap resamples of tests 1 and 4 (10000) */
-    int stab_boot;        /* resamples per N_c of test 5 (2000) */
+    int stab_boot;        /* resamples per N_c of test 5 (1000) */
     int nsim;             /* null-model simulations (10000) */
     int nperm;            /* Monte Carlo permutations of the pooled partial coupling (10000) */
     int nwidth;           /* random growing factors of test 6 (10000) */
