@@ -82,6 +82,14 @@ expect_out 'inside the published \[1B, 5B\]'
 expect_exit 0 "$CAPE" falsify "${FAST[@]}" --family OPT,BLOOM data/benchmarks/base_models.csv
 expect_out '2 points|in 2 families'
 
+# the report carries the verdicts: set B's gamma12 N_c coincides with TQA's vertex
+expect_exit 0 "$CAPE" report --html "$TMP/r.html" --boot 2000
+grep -q 'Stress tests of the phase claim (cape falsify)' "$TMP/r.html" || die "report lacks the section"
+grep -q 'N_c from the gamma12 line 4.73B, TQA vertex 3.43B; difference .*: coincide' "$TMP/r.html" ||
+  die "report lacks set B's verdict"
+grep -q 'pythia: -0.989 -&gt; +0.963, random factor' "$TMP/r.html" || die "report lacks the width null"
+npass=$((npass + 3))
+
 # bad input: one line, exit 2
 bad() { printf '%b' "$2" > "$TMP/bad.csv"; expect_exit 2 "$CAPE" falsify "$TMP/bad.csv"; expect_one_line_err; expect_err "$1"; }
 bad 'bad.csv:3:3: column .hellaswag.: expected a number' 'model,params,hellaswag,truthfulqa\na,1B,30,40\nb,2B,x,40\n'
