@@ -239,8 +239,13 @@ static const char *num(char *buf, size_t n, const char *fmt, double v)
 static void print_ushape_row(FILE *out, const char *name, const falsify_ushape *u)
 {
     char a[16], b[16], c[16], d[16], f[16];
-    fprintf(out, "  %-22.22s %6d %9s %9s %7d/%-6d %7s [%s, %s]  %s\n", name, u->n,
-            szl(a, sizeof a, u->nc_log), szl(b, sizeof b, u->vertex_log), u->n_both, u->nboot,
+    fprintf(out, "  %-22.22s %6d %9s %9s ", name, u->n, szl(a, sizeof a, u->nc_log),
+            szl(b, sizeof b, u->vertex_log));
+    if (u->nboot == 0) {
+        fprintf(out, "%14s\n", "no resamples (fewer than 4 points)");
+        return;
+    }
+    fprintf(out, "%7d/%-6d %7s [%s, %s]  %s\n", u->n_both, u->nboot,
             num(c, sizeof c, "%+.2f", u->diff_med), num(d, sizeof d, "%+.2f", u->diff_lo),
             num(f, sizeof f, "%+.2f", u->diff_hi),
             u->coincide < 0 ? "-" : u->coincide ? "coincide" : "differ");
@@ -275,8 +280,8 @@ static void print_table(FILE *out, const falsify_table *t, const falsify_options
                  "of a %s-only\n   quadratic in log10 N, on the same %d resamples "
                  "(diff = log10 N_c - log10 vertex)\n",
             tl, tl, o->nboot);
-    fprintf(out, "  %-22s %6s %9s %9s %14s %-22s %s\n", "", "points", "N_c", "vertex",
-            "both", "diff median [95%]", "");
+    fprintf(out, "  %-22s %6s %9s %9s %14s %s\n", "", "points", "N_c", "vertex", "both",
+            "diff median [95%]");
     for (int k = 0; k < t->nfam; k++)
         print_ushape_row(out, t->fam[k].name, &t->fam[k].ushape);
     print_ushape_row(out, "pooled (gamma12 line)", &t->pooled_ushape);
@@ -313,10 +318,15 @@ static void print_table(FILE *out, const falsify_table *t, const falsify_options
             sz(a, sizeof a, n->nc_below), from[n->nc_below_from],
             num(b, sizeof b, "%+.4f", n->r_below), n->n_below,
             num(c, sizeof c, "%.4f", n->p_r_below));
-    fprintf(out, "  pooled vertex %s %s the published [%s, %s]; p(null vertex inside) = %s\n",
-            szl(a, sizeof a, n->vertex_obs_log), n->vertex_in_obs ? "inside" : "outside",
-            sz(b, sizeof b, o->pub_lo), sz(c, sizeof c, o->pub_hi),
-            num(d, sizeof d, "%.4f", n->p_vertex_in));
+    if (isfinite(n->vertex_obs_log))
+        fprintf(out, "  pooled vertex %s %s the published [%s, %s]; p(null vertex inside) = %s\n",
+                szl(a, sizeof a, n->vertex_obs_log), n->vertex_in_obs ? "inside" : "outside",
+                sz(b, sizeof b, o->pub_lo), sz(c, sizeof c, o->pub_hi),
+                num(d, sizeof d, "%.4f", n->p_vertex_in));
+    else
+        fprintf(out, "  pooled %s has no minimum in log10 N; p(null vertex inside [%s, %s]) = %s\n",
+                tl, sz(b, sizeof b, o->pub_lo), sz(c, sizeof c, o->pub_hi),
+                num(d, sizeof d, "%.4f", n->p_vertex_in));
 
     fprintf(out, "\n3. partial coupling r(%s, %s | log10 N): residuals of a polynomial in log10 N "
                  "per family;\n   permutation p permutes %s residuals within families\n",
@@ -355,7 +365,10 @@ static void print_table(FILE *out, const falsify_table *t, const falsify_options
         snprintf(cg, sizeof cg, "%s [%s, %s]", szl(a, sizeof a, g->nc_med),
                  szl(b, sizeof b, g->nc_lo), szl(c, sizeof c, g->nc_hi));
         fprintf(out, "  %-20s %4d %4d %7s %-24s %6d %7s %-24s %6d  %s\n", name, p->nfam, p->nflip,
-                p->vertex_is_min ? szl(d, sizeof d, p->vertex_log) : "max", ci, p->valid,
+                isnan(p->vertex_log) ? "n/a"
+                : p->vertex_is_min   ? szl(d, sizeof d, p->vertex_log)
+                                     : "max",
+                ci, p->valid,
                 szl(g1, sizeof g1, g->nc_log), cg, g->n_nc,
                 p->survives ? "survives" : "does not survive");
     }
@@ -364,18 +377,20 @@ static void print_table(FILE *out, const falsify_table *t, const falsify_options
     fprintf(out, "\n5. stability of the pooled N_c (vertex bootstrap median, %d resamples): all "
                  "points %s\n",
             s->nboot, sz(a, sizeof a, s->nc_all));
-    if (s->nfam)
+    if (s->nfam == 0)
+        fprintf(out, "  leave one family out: one family only\n");
+    else if (s->fam_most < 0)
+        fprintf(out, "  leave one family out: no N_c without any one family\n");
+    else
         fprintf(out, "  leave one family out: %s .. %s; %s moves it most (%s)\n",
                 sz(a, sizeof a, s->fam_min), sz(b, sizeof b, s->fam_max),
-                s->fam_most >= 0 ? s->fam[s->fam_most].label : "none",
-                s->fam_most >= 0 ? sz(c, sizeof c, s->fam[s->fam_most].nc) : "n/a");
-    else
-        fprintf(out, "  leave one family out: one family only\n");
-    if (s->nsize)
+                s->fam[s->fam_most].label, sz(c, sizeof c, s->fam[s->fam_most].nc));
+    if (s->nsize && s->size_most < 0)
+        fprintf(out, "  leave one size out:   no N_c without any one size\n");
+    else if (s->nsize)
         fprintf(out, "  leave one size out:   %s .. %s; size %s moves it most (%s)\n",
                 sz(a, sizeof a, s->size_min), sz(b, sizeof b, s->size_max),
-                s->size_most >= 0 ? s->size[s->size_most].label : "none",
-                s->size_most >= 0 ? sz(c, sizeof c, s->size[s->size_most].nc) : "n/a");
+                s->size[s->size_most].label, sz(c, sizeof c, s->size[s->size_most].nc));
 
     fprintf(out, "\n6. width-normalisation null (%d random growing factors with the spread of "
                  "d_model/%g)\n",

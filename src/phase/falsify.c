@@ -145,9 +145,9 @@ int falsify_ushape_run(const double *x, const double *r, const double *t, int n,
     double xc = stats_mean(x, n);
     if (n >= 4)
         u->vertex_log = vertex_of(x, t, NULL, n, xc);
-    u->nboot = o->nboot;
     if (n < 4 || o->nboot <= 0)
-        goto done;
+        goto done; /* no vertex in a resample of fewer than four points */
+    u->nboot = o->nboot;
     nb = malloc((size_t)o->nboot * sizeof *nb);
     vb = malloc((size_t)o->nboot * sizeof *vb);
     db = malloc((size_t)o->nboot * sizeof *db);
@@ -396,7 +396,7 @@ int falsify_null_simulate(const double *x, const double *r_mu, const double *t_m
     null->p_flips = c_flips / ns;
     null->mean_flips = sum_flips / ns;
     null->p_r_below = nbelow >= 3 && !isnan(null->r_below) ? c_below / ns : NAN;
-    null->p_vertex_in = c_vertex / ns;
+    null->p_vertex_in = total >= 4 ? c_vertex / ns : NAN;
     for (int k = 0; k < nfam; k++)
         p_flip[k] = flips[k] / ns;
     free(rs);
