@@ -22,6 +22,7 @@ static const cli_command COMMANDS[] = {
     {"frontier", cmd_frontier, "one benchmark against another across frontier models, by lab"},
     {"eigen", cmd_eigen, "PCA of a benchmark panel: spectra and effective dimension"},
     {"advise", cmd_advise, "phase, distance to N_c, next-size prediction and interventions"},
+    {"falsify", cmd_falsify, "stress tests of the phase claim: U-shape, null model, controls"},
     {"report", cmd_report, "the diagnostic as one self-contained HTML page with SVG figures"},
     {"probe", cmd_probe, "internal coupling of two prompt sets, per layer and per head"},
     {"steer", cmd_steer, "build, apply and evaluate steering directions (control vectors)"},

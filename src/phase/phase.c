@@ -128,6 +128,12 @@ static int quad_fit_centred(const double *x, const double *y, const int *idx, in
     return 1;
 }
 
+int phase_quadratic_fit(const double *x, const double *y, const int *idx, int n, double xc,
+                        double c[3])
+{
+    return quad_fit_centred(x, y, idx, n, xc, c);
+}
+
 int phase_ucurve_bootstrap(const double *x, const double *y, int n, int nboot, uint32_t seed,
                            double lo, double hi, phase_ucurve *u, cape_err *e)
 {

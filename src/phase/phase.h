@@ -137,5 +137,10 @@ int phase_ucurve_bootstrap(const double *x, const double *y, int n, int nboot, u
 double phase_width_r(const double *reason, const double *truth, const double *d_model, int n,
                      double d_ref);
 int phase_isocline_bonus(double reason_pct, double truth_pct, double k);
+/* Least-squares quadratic y = c[0] u^2 + c[1] u + c[2] in u = x - xc through
+ * the rows idx[0..n) of (x, y) (idx NULL: the first n rows; repeated rows
+ * count repeatedly, as in a bootstrap resample); 0 when singular. */
+int phase_quadratic_fit(const double *x, const double *y, const int *idx, int n, double xc,
+                        double c[3]);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "base/file.h"
 #include "phase/eigen.h"
+#include "phase/falsify.h"
 #include "phase/frontier.h"
 #include "phase/ode.h"
 #include "phase/phase.h"
@@ -39,6 +40,8 @@ typedef struct {
     int have_fr;
     eigen_result eig_a, eig_p;
     int have_eig_a, have_eig_p;
+    falsify_result fals; /* stress tests on set A, the pooled and the phase tables */
+    int have_fals;
 } report_state;
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -182,11 +185,19 @@ static int compute(const report_inputs *in, report_state *s, cape_err *e)
     s->have_eig_p = 1;
     if ((rc = eigen_run(&s->phase_t, &eo, s->phase_d.row_phase, &s->eig_p, e)) != 0)
         return rc;
-    return 0;
+    falsify_options xo;
+    falsify_options_default(&xo);
+    xo.nboot = in->nboot;
+    xo.po.seed = in->seed;
+    const scores_table *ft[3] = {&s->ode_t, &s->pooled_t, &s->phase_t};
+    s->have_fals = 1; /* freed even after a failure */
+    return falsify_run(ft, 3, &xo, &s->fals, e);
 }
 
 static void release(report_state *s)
 {
+    if (s->have_fals)
+        falsify_result_free(&s->fals);
     if (s->have_eig_p)
         eigen_result_free(&s->eig_p);
     if (s->have_eig_a)
@@ -900,6 +911,101 @@ static void summary_table(html_doc *h, const report_state *s)
     html_table_end(h);
 }
 
+static const char *fsz(char *buf, size_t n, double lg)
+{
+    if (isfinite(lg) && (lg > 14 || lg < 6))
+        snprintf(buf, n, "%s", lg > 14 ? ">100T" : "<1M");
+    else
+        fmt_size(isfinite(lg) ? pow(10, lg) : NAN, buf, n);
+    return buf;
+}
+
+/* One row per test, one column per table: the verdicts of cape falsify. */
+static void falsify_section(html_doc *h, const report_state *s)
+{
+    const falsify_result *r = &s->fals;
+    html_heading(h, 2, "Stress tests of the phase claim (cape falsify)");
+    html_para(h, "Is the tax-to-bonus switch a coupling between reasoning and truthfulness, or "
+                 "what two independent size trends give when TruthfulQA is U-shaped in log10 N? "
+                 "Six tests (docs/METHODS.md, \"Stress tests\"); p values are frequencies "
+                 "under a null model of independent per-family trends.");
+    const char *hdr[4] = {"test", "", "", ""};
+    for (int i = 0; i < r->nt && i < 3; i++)
+        hdr[i + 1] = r->t[i].path;
+    html_table_begin(h, hdr, 1 + (r->nt < 3 ? r->nt : 3));
+    char cell[6][3][320];
+    for (int i = 0; i < r->nt && i < 3; i++) {
+        const falsify_table *t = &r->t[i];
+        char a[16], b[16], c[16], d[16], e[16];
+        const falsify_ushape *u = &t->pooled_ushape;
+        snprintf(cell[0][i], sizeof cell[0][i],
+                 "N_c from the gamma12 line %s, TQA vertex %s; difference %s dex [%s, %s]: %s",
+                 fsz(a, sizeof a, u->nc_log), fsz(b, sizeof b, u->vertex_log),
+                 fx(c, sizeof c, "%+.2f", u->diff_med), fx(d, sizeof d, "%+.2f", u->diff_lo),
+                 fx(e, sizeof e, "%+.2f", u->diff_hi),
+                 u->coincide < 0 ? "not estimable" : u->coincide ? "coincide" : "differ");
+        const falsify_null *n = &t->null;
+        snprintf(cell[1][i], sizeof cell[1][i],
+                 "families flipping %d (null p %s); r below %s = %s (null p %s); vertex %s "
+                 "published interval (null p %s)",
+                 n->flips_obs, fx(a, sizeof a, "%.3f", n->p_flips),
+                 fsz(b, sizeof b, log10(n->nc_below)), fx(c, sizeof c, "%+.3f", n->r_below),
+                 fx(d, sizeof d, "%.3f", n->p_r_below), n->vertex_in_obs ? "inside" : "outside",
+                 fx(e, sizeof e, "%.3f", n->p_vertex_in));
+        const falsify_partial *p = &t->pooled_partial[0], *q = &t->pooled_partial[1];
+        snprintf(cell[2][i], sizeof cell[2][i],
+                 "r | log10 N = %s (perm p %s, n = %d); r | quadratic = %s (perm p %s)",
+                 fx(a, sizeof a, "%+.3f", p->r),
+                 fx(b, sizeof b, "%.3g", p->perm.total ? p->perm.p : NAN), p->n,
+                 fx(c, sizeof c, "%+.3f", q->r),
+                 fx(d, sizeof d, "%.3g", q->perm.total ? q->perm.p : NAN));
+        size_t w = 0;
+        cell[3][i][0] = 0;
+        for (int k = 0; k < t->npair && w < sizeof cell[3][i] - 64; k++) {
+            const falsify_pair *pp = &t->pair[k];
+            if (!pp->present)
+                continue;
+            w += (size_t)snprintf(cell[3][i] + w, sizeof cell[3][i] - w, "%s%s-%s%s %s",
+                                  w ? "; " : "", scores_bench_info(pp->reasoning)->label,
+                                  scores_bench_info(pp->truth)->label,
+                                  pp->control ? " (control)" : "",
+                                  pp->survives ? "survives" : "does not");
+        }
+        const falsify_stability *st = &t->stab;
+        char f1[16], f2[16], s1[16], s2[16];
+        snprintf(cell[4][i], sizeof cell[4][i],
+                 "all %s; leave one family out %s..%s (%s moves it most); one size out %s..%s",
+                 fsz(a, sizeof a, log10(st->nc_all)), fsz(f1, sizeof f1, log10(st->fam_min)),
+                 fsz(f2, sizeof f2, log10(st->fam_max)),
+                 st->fam_most >= 0 ? st->fam[st->fam_most].label : "-",
+                 fsz(s1, sizeof s1, log10(st->size_min)), fsz(s2, sizeof s2, log10(st->size_max)));
+        w = 0;
+        cell[5][i][0] = 0;
+        for (int k = 0; k < t->nfam && w < sizeof cell[5][i] - 80; k++) {
+            const falsify_width *wd = &t->fam[k].width;
+            if (!wd->estimable)
+                continue;
+            w += (size_t)snprintf(cell[5][i] + w, sizeof cell[5][i] - w,
+                                  "%s%s: %s -> %s, random factor %s (%s of the flip)",
+                                  w ? "; " : "", t->fam[k].name, fx(a, sizeof a, "%+.3f", wd->r_raw),
+                                  fx(b, sizeof b, "%+.3f", wd->r_norm),
+                                  fx(c, sizeof c, "%+.3f", wd->null_mean),
+                                  fx(d, sizeof d, "%.0f%%", 100 * wd->share));
+        }
+        if (!w)
+            snprintf(cell[5][i], sizeof cell[5][i], "no d_model");
+    }
+    static const char *tests[6] = {
+        "1. transition = TQA's U-shape?", "2. null of independent trends",
+        "3. partial coupling", "4. benchmark pairs", "5. stability of the pooled N_c",
+        "6. width-normalisation null"};
+    for (int row = 0; row < 6; row++) {
+        const char *cells[4] = {tests[row], cell[row][0], cell[row][1], cell[row][2]};
+        html_table_row(h, cells, 1 + (r->nt < 3 ? r->nt : 3));
+    }
+    html_table_end(h);
+}
+
 static void figure(html_doc *h, const char *id, char *svg, char *svg2, const char *caption)
 {
     const char *svgs[2] = {svg, svg2};
@@ -1030,6 +1136,7 @@ int report_html(const report_inputs *in, char **html, size_t *len, cape_err *e)
     html_heading(h, 2, "Published numbers and cape's");
     summary_table(h, &s);
     figures(h, &s);
+    falsify_section(h, &s);
     char foot[512];
     snprintf(foot, sizeof foot,
              "<footer>%s. Methods and sources: docs/METHODS.md of cape.</footer>\n",

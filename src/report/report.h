@@ -2,7 +2,7 @@
  * figures: phase diagram, gamma12 against size with the N_c interval, the N_c
  * bootstrap, width normalisation, the loss law, the ODE fit and its hold-out,
  * the frontier scatter and the eigenvalue spectra, plus a table of the
- * published numbers beside cape's. */
+ * published numbers beside cape's and one of the stress tests (falsify). */
 #ifndef CAPE_REPORT_H
 #define CAPE_REPORT_H
 
