@@ -77,7 +77,8 @@ void stats_wilson(int k, int n, double z, double *lo, double *hi);
 /* Two-sample Kolmogorov-Smirnov test, two-sided: the statistic D and its
  * p-value as scipy.stats.ks_2samp(a, b) computes them with method='auto'
  * (the exact distribution when max(na, nb) <= 10000, else the asymptotic
- * one). NaN p when either sample is empty. */
+ * one, which scipy also falls back on when the exact value rounds outside
+ * [0, 1]). D and p are NaN when either sample is empty or holds a NaN. */
 typedef struct {
     double d, p;
 } stats_ks;
@@ -86,5 +87,10 @@ stats_ks stats_ks_2samp(const double *a, int na, const double *b, int nb);
 /* Area under the ROC curve of scores of positives against negatives, ties
  * counted one half (sklearn.metrics.roc_auc_score); NaN when a class is empty. */
 double stats_roc_auc(const double *pos, int npos, const double *neg, int nneg);
+
+/* Pr(D_n >= x) for the one-sample two-sided Kolmogorov-Smirnov statistic of
+ * n observations (scipy.stats.kstwo.sf(x, n)): the law ks_2samp falls back on
+ * with n = round(n1 n2 / (n1 + n2)). */
+double stats_kstwo_sf(double x, int n);
 
 #endif
