@@ -8,11 +8,10 @@
 #include <stdio.h>
 
 #include "base/err.h"
+#include "base/version.h"
 #include "model/model.h"
 #include "model/tok.h"
 #include "phase/scores.h"
-
-#define CAPE_VERSION "0.1.0"
 
 typedef struct {
     const char *name;
