@@ -57,6 +57,7 @@ int cmd_frontier(int argc, char **argv);
 int cmd_eigen(int argc, char **argv);
 int cmd_advise(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Output of a command: text to stdout, or collected and written atomically
  * to a file; --json output goes through json_emit. */

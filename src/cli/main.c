@@ -23,6 +23,7 @@ static const cli_command COMMANDS[] = {
     {"eigen", cmd_eigen, "PCA of a benchmark panel: spectra and effective dimension"},
     {"advise", cmd_advise, "phase, distance to N_c, next-size prediction and interventions"},
     {"report", cmd_report, "the diagnostic as one self-contained HTML page with SVG figures"},
+    {"serve", cmd_serve, "the interactive dashboard on a local HTTP port (JSON API too)"},
     {"probe", cmd_probe, "internal coupling of two prompt sets, per layer and per head"},
     {"steer", cmd_steer, "build, apply and evaluate steering directions (control vectors)"},
     {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},
