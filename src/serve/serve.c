@@ -693,9 +693,7 @@ static void h_advise(const serve_ctx *c, const serve_request *q, serve_response 
     if (rc) {
         answer_err(r, &e);
     } else {
-        json_t *doc = analysis_doc("advise", t->path, advice_result_json(&in, &ar));
-        json_object_set_new(doc, "scores_were_fractions", json_boolean(a.scaled));
-        answer_json(r, 200, doc);
+        answer_json(r, 200, analysis_doc("advise", t->path, advice_result_json(&in, &ar)));
     }
     if (owned)
         scores_free(&own);
