@@ -418,7 +418,27 @@ static json_t *table_summary(const table_entry *te)
 
 static void h_tables(const serve_ctx *c, const serve_request *q, serve_response *r)
 {
-    (void)q;
+    if (q->body && q->len > 0) { /* a posted table: how cape reads it */
+        table_entry te;
+        memset(&te, 0, sizeof te);
+        te.name = (char *)upload_name(q);
+        te.len = q->len;
+        scores_options so;
+        cape_err e = {0};
+        int rc = p_table_options(c, q, &so, &e);
+        if (rc == 0)
+            rc = scores_parse(q->body, q->len, te.name, &so, &te.t, &e);
+        if (rc) {
+            answer_err(r, &e);
+            return;
+        }
+        te.ok = 1;
+        json_t *s = table_summary(&te);
+        json_object_set_new(s, "source", json_string("posted"));
+        scores_free(&te.t);
+        answer_json(r, 200, json_pack("{s:s,s:[o]}", "cape_version", CAPE_VERSION, "tables", s));
+        return;
+    }
     json_t *arr = json_array();
     for (int i = 0; i < c->ntab; i++)
         json_array_append_new(arr, table_summary(&c->tab[i]));
@@ -755,7 +775,7 @@ typedef struct {
 } route;
 
 static const route ROUTES[] = {
-    {"/api/health", 0, h_health},     {"/api/tables", 0, h_tables},
+    {"/api/health", 0, h_health},     {"/api/tables", 1, h_tables},
     {"/api/table", 0, h_table},       {"/api/diagnose", 1, h_diagnose},
     {"/api/ode", 1, h_ode},           {"/api/frontier", 1, h_frontier},
     {"/api/eigen", 1, h_eigen},       {"/api/advise", 1, h_advise},
