@@ -31,19 +31,23 @@ static void help(void)
         "  -h, --help           this help\n");
 }
 
+static int is_loopback(const char *h)
+{
+    return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0;
+}
+
 static void ready(void *user, int port)
 {
     const serve_options *o = user;
     const char *h = o->host;
     int v6 = strchr(h, ':') != NULL;
+    if (!is_loopback(h))
+        fprintf(stderr, "cape serve: warning: listening on %s, not loopback: anyone who can "
+                        "reach this machine can use the dashboard (it has no authentication)\n",
+                h);
     printf("cape serve: listening on http://%s%s%s:%d/ (Ctrl-C stops)\n", v6 ? "[" : "", h,
            v6 ? "]" : "", port);
     fflush(stdout);
-}
-
-static int is_loopback(const char *h)
-{
-    return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -93,10 +97,6 @@ int cmd_serve(int argc, char **argv)
     o.ntables = argc - optind;
     o.assets = serve_assets;
     o.nassets = serve_nassets;
-    if (!is_loopback(o.host))
-        fprintf(stderr, "cape serve: warning: listening on %s, not loopback: anyone who can "
-                        "reach this machine can use the dashboard (it has no authentication)\n",
-                o.host);
     serve_ctx *ctx;
     cape_err e = {0};
     if (serve_ctx_new(&o, &ctx, &e))
