@@ -211,8 +211,18 @@ static void limits_and_paths(void **state)
     call("DELETE", "/api/health", NULL, NULL, &r);
     assert_int_equal(r.status, 405);
     serve_response_free(&r);
-    call("POST", "/api/tables", NULL, "x", &r);
+    call("POST", "/api/health", NULL, "x", &r);
     assert_int_equal(r.status, 405);
+    serve_response_free(&r);
+    /* a posted table: how cape reads it (families, benchmarks) */
+    call("POST", "/api/tables", "name=toy.csv", FAMILY_CSV, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = body_json(&r);
+    json_t *t0 = json_array_get(json_object_get(j, "tables"), 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "source")), "posted");
+    assert_int_equal(json_integer_value(json_object_get(t0, "models")), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(t0, "families"), "toy")), 3);
+    json_decref(j);
     serve_response_free(&r);
     /* the page is the embedded copy of web/index.html */
     call("GET", "/", NULL, NULL, &r);
