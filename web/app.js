@@ -325,18 +325,6 @@ async function diagnose() {
   return api('/api/diagnose', p, body);
 }
 
-function userCsv(diag) {
-  // the table's models (as diagnosed) plus the analysed model, for the phase diagram
-  const rows = [['model', 'family', 'params', 'hellaswag', 'truthfulqa_mc2']];
-  for (const f of diag.families) for (const m of f.models) rows.push([m.model, f.name, m.params, m.reasoning, m.truth]);
-  const a = state.analysed;
-  if (a && a.hs && a.tqa && a.params) {
-    const fam = state.form.family;
-    rows.push([a.name + ' (yours)', fam || 'yours', a.params, a.hs, a.tqa]);
-  }
-  return csvText(rows);
-}
-
 async function phaseMap() {
   const out = $('phasemap-out');
   status('diagnosing ' + tableName() + ' ...');
@@ -352,8 +340,10 @@ async function phaseMap() {
   const d = doc.tables[0];
   refreshFamilies(d);
   const svgs = {};
-  const withUser = state.analysed && state.form.hs && state.form.tqa;
-  svgs['phase-diagram'] = await figure($('fig-phase'), 'fig-phase-diagram', {name: tableName() + (withUser ? ' + yours' : '')}, userCsv(d));
+  const a = state.analysed;
+  const mark = a && a.hs && a.tqa ? {mark: a.name + ' (yours)', mark_hs: a.hs, mark_tqa: a.tqa} : {};
+  const [pm, bm] = tableArgs(mark);
+  svgs['phase-diagram'] = await figure($('fig-phase'), 'fig-phase-diagram', pm, bm);
   const [p, body] = tableArgs({boot: 2000});
   svgs['gamma-size'] = await figure($('fig-gamma'), 'fig-gamma-size', p, body);
   const u = d.ucurve || {};

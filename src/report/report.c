@@ -42,6 +42,7 @@ typedef struct {
     /* labels of the set-A figures, and the family of the width figure */
     const char *seta_label, *seta_short;
     int width_fam;
+    const report_figure_options *fig; /* one figure for the server, else NULL */
 } report_state;
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -293,6 +294,14 @@ static char *fig_phase(const report_state *s)
     char il[80];
     snprintf(il, sizeof il, "isocline TQA = √(%.3g·HS)", o->isocline_k);
     svg_line(p, ix, iy, 60, (svg_style){.color = "#222", .width = 1.2, .dash = "6 4"}, il);
+    const report_figure_options *fo = s->fig;
+    if (fo && fo->mark_label && isfinite(fo->mark_x) && isfinite(fo->mark_y)) {
+        const char *tt1[1] = {fo->mark_label};
+        svg_scatter(p, &fo->mark_x, &fo->mark_y, 1,
+                    (svg_style){.color = "#111", .marker = SVG_MARK_TRIANGLE, .size = 7},
+                    fo->mark_label, tt1);
+        svg_text(p, fo->mark_x, fo->mark_y, 9, 4, fo->mark_label, SVG_ANCHOR_START, "#111", 11);
+    }
     free(x), free(y), free(tt);
     return finish_plot(p);
 }
@@ -1134,6 +1143,7 @@ int report_figure(const scores_table *t, const report_figure_options *o, char **
 {
     report_state s;
     memset(&s, 0, sizeof s);
+    s.fig = o;
     *svg = NULL;
     char label[160];
     snprintf(label, sizeof label, "%s", t->path ? t->path : "table");

@@ -38,6 +38,9 @@ typedef struct {
     int nboot;          /* N_c bootstrap resamples (fig-gamma-size, fig-nc-bootstrap) */
     uint32_t seed;
     const char *family; /* fig-width: the family (NULL: the table's first) */
+    /* fig-phase-diagram: one more point, marked and labelled (the user's model) */
+    const char *mark_label; /* NULL: none */
+    double mark_x, mark_y;  /* reasoning and truth scores */
 } report_figure_options;
 int report_figure(const scores_table *t, const report_figure_options *o, char **svg, size_t *len,
                   cape_err *e);

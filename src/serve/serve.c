@@ -734,6 +734,13 @@ static void h_figure(const serve_ctx *c, const serve_request *q, serve_response 
     o.family = arg(q, "family");
     if (o.family && !*o.family)
         o.family = NULL;
+    o.mark_label = arg(q, "mark");
+    if (rc == 0 && o.mark_label) {
+        if (!arg(q, "mark_hs") || !arg(q, "mark_tqa"))
+            rc = err_set(&e, CAPE_EINPUT, "mark needs mark_hs and mark_tqa");
+        else if ((rc = p_double(q, "mark_hs", &o.mark_x, &e)) == 0)
+            rc = p_double(q, "mark_tqa", &o.mark_y, &e);
+    }
     const char *def = T_BASE;
     if (rc == 0) {
         if (strcmp(o.id, "fig-phase-diagram") == 0)

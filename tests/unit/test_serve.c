@@ -270,6 +270,17 @@ static void figures(void **state)
     assert_string_equal(r.type, "image/svg+xml");
     assert_true(r.len > 100 && memcmp(r.body, "<svg", 4) == 0);
     serve_response_free(&r);
+    /* the user's model marked on the phase diagram; a mark without scores is refused */
+    call("POST", "/api/figure", "id=fig-phase-diagram&mark=mine%20(yours)&mark_hs=50&mark_tqa=40",
+         FAMILY_CSV, &r);
+    assert_int_equal(r.status, 200);
+    char *svg = strndup(r.body, r.len);
+    assert_non_null(strstr(svg, "mine (yours)"));
+    free(svg);
+    serve_response_free(&r);
+    call("POST", "/api/figure", "id=fig-phase-diagram&mark=x", FAMILY_CSV, &r);
+    assert_int_equal(r.status, 400);
+    serve_response_free(&r);
     call("GET", "/api/figure", "id=fig-nope", NULL, &r);
     assert_int_equal(r.status, 400);
     serve_response_free(&r);
