@@ -108,8 +108,28 @@ try:
     with open(path) as f:
         exported = json.load(f)
     check(exported["name"] == "toyfam" and len(exported["steps"]) == 2, "exported JSON content")
-    # the state is in the URL
     check("explore=toyfam" in d.current_url and "tab=family" in d.current_url, "state in the URL")
+    # drag and drop a second table onto the drop zone (a DragEvent carrying a File)
+    d.execute_script("""
+      const csv = 'model,family,params,hellaswag,truthfulqa_mc2\\n' +
+        'd-1,dropfam,100M,30,40\\nd-2,dropfam,1B,40,41\\nd-3,dropfam,10B,50,45\\n';
+      const dt = new DataTransfer();
+      dt.items.add(new File([csv], 'dropped.csv', {type: 'text/csv'}));
+      document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+    """)
+    wait(lambda: "dropfam" in d.find_element(By.ID, "family-select").get_attribute("innerHTML") and
+         "dropped.csv (uploaded)" in d.find_element(By.ID, "table-select").get_attribute("innerHTML"),
+         "the dropped table's family")
+    wait(lambda: d.find_elements(By.ID, "steps-table") and "dropfam" in d.find_element(By.ID, "family-out").text,
+         "the family explorer recomputed from the dropped table")
+    check("explore=dropfam" in d.current_url and "upload=dropped.csv" in d.current_url, "state in the URL")
+    # a link reproduces a view: a fresh page on a link with the tab, family and form
+    d.get(url + "#tab=family&explore=Pythia&model=linked&size=1B&hs=49.7&tqa=38.9&family=Pythia")
+    d.refresh()
+    wait(lambda: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1", "the linked page")
+    wait(lambda: "Pythia:" in d.find_element(By.ID, "family-out").text, "the linked family view")
+    check(d.find_element(By.ID, "f-model").get_attribute("value") == "linked" and
+          d.find_element(By.ID, "phase-label").get_attribute("textContent") == "tax", "the linked analysis")
     logs = d.get_log("browser")
     check(not logs, "the console is not empty: %s" % logs)
 finally:
