@@ -451,7 +451,7 @@ async function eigen() {
     t.append(el('tr', {}, el('td', {}, `${g.group}: ${g.name}`), el('td', {}, g.models),
                 el('td', {}, g.estimable ? fmt(g.d_eff, 3) : 'not estimable'),
                 el('td', {}, b.ci95_lo != null ? `[${fmt(b.ci95_lo, 3)}, ${fmt(b.ci95_hi, 3)}]` : 'n/a'),
-                el('td', {}, (g.explained || []).map((x) => fmt(100 * x, 1) + '%').join(' / '))));
+                el('td', {}, (g.explained || []).map((x) => fmt(Math.max(0, 100 * x), 1) + '%').join(' / '))));
   }
   out.replaceChildren(el('p', {}, `${doc.table}: panel ${doc.panel.join(', ')}; ${doc.matrix} matrix; ${doc.skipped_rows} rows lacked a benchmark.`), t);
   setExports('eigen', {json: doc, csv: rows, svgs: svg ? {eigen: svg} : {}});
