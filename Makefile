@@ -10,7 +10,7 @@ OPT      ?= -O2
 SAN      ?=
 WERROR   ?= -Werror
 CAPE_CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -Isrc -MMD -MP $(SAN) $(CFLAGS)
-LDLIBS   := -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread
+LDLIBS   := -lmicrohttpd -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread
 TEST_LIBS := -lcmocka
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
@@ -18,6 +18,9 @@ CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/repro/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# the dashboard's page (web/) compiled into the library as byte arrays
+WEB_SRC  := $(sort $(wildcard web/*))
+LIB_OBJ  += $(BUILD)/gen/serve_assets.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 LIBCAPE  := $(BUILD)/libcape.a
@@ -50,6 +53,13 @@ build: deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CAPE_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/serve_assets.c: $(WEB_SRC) scripts/embed_assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed_assets.sh $@ $(WEB_SRC)
+
+$(BUILD)/gen/serve_assets.o: $(BUILD)/gen/serve_assets.c
 	$(CC) $(CAPE_CFLAGS) -c $< -o $@
 
 $(LIBCAPE): $(LIB_OBJ)

@@ -9,7 +9,8 @@
 # apt-get; otherwise it prints the commands and stops.
 set -euo pipefail
 host=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libgsl-dev)
-arm=(libgsl27 libgslcblas0 libopenblas-dev liblapacke-dev libjansson-dev libpcre2-dev libcmocka-dev)
+arm=(libgsl27 libgslcblas0 libopenblas-dev liblapacke-dev libjansson-dev libpcre2-dev libcmocka-dev
+     libmicrohttpd-dev)
 missing=()
 for p in "${host[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

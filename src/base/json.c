@@ -12,21 +12,36 @@ json_t *json_num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-int json_emit(json_t *root, const char *path, cape_err *e)
+char *json_emit_string(const json_t *root, size_t *len)
 {
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        return NULL;
+    }
+    t[n] = '\n';
+    t[n + 1] = 0;
+    if (len)
+        *len = n + 1;
+    return t;
+}
+
+int json_emit(json_t *root, const char *path, cape_err *e)
+{
+    size_t n;
+    char *s = json_emit_string(root, &n);
     json_decref(root);
     if (!s)
         return err_set(e, CAPE_EFAIL, "cannot serialise JSON");
     int rc = 0;
-    size_t n = strlen(s);
-    if (!path || strcmp(path, "-") == 0) {
+    if (!path || strcmp(path, "-") == 0)
         fputs(s, stdout);
-        fputc('\n', stdout);
-    } else {
-        s[n] = '\n';
-        rc = file_write_atomic(path, s, n + 1, e);
-    }
+    else
+        rc = file_write_atomic(path, s, n, e);
     free(s);
     return rc;
 }

@@ -11,6 +11,9 @@ json_t *json_num(double v);
 /* Writes `root` (indented, keys in insertion order) to path, atomically, or
  * to stdout when path is NULL or "-". Steals the reference. */
 int json_emit(json_t *root, const char *path, cape_err *e);
+/* The text json_emit writes (the same indentation and key order, ending in
+ * a newline), malloc'd; NULL when out of memory. Does not steal root. */
+char *json_emit_string(const json_t *root, size_t *len);
 
 /* Records a jansson parse error of `path` as a one-line input error:
  * "PATH:LINE:COL: what" (LINE overrides jansson's when > 0; unknown line

@@ -8,11 +8,10 @@
 #include <stdio.h>
 
 #include "base/err.h"
+#include "base/version.h"
 #include "model/model.h"
 #include "model/tok.h"
 #include "phase/scores.h"
-
-#define CAPE_VERSION "0.1.0"
 
 typedef struct {
     const char *name;
@@ -59,6 +58,7 @@ int cmd_eigen(int argc, char **argv);
 int cmd_advise(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_falsify(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Output of a command: text to stdout, or collected and written atomically
  * to a file; --json output goes through json_emit. */

@@ -10,6 +10,7 @@
 
 #include "base/text.h"
 #include "cli/cli.h"
+#include "phase/analysis.h"
 #include "phase/advice.h"
 
 static const char *DEFAULT_TABLE = "benchmarks/base_models.csv";
@@ -136,114 +137,29 @@ static int parse_args(int argc, char **argv, adv_args *a, int *first)
     return rc;
 }
 
-static void member_from_model(const scores_model *m, advice_member *out)
-{
-    out->params = m->params;
-    out->d_model = m->d_model;
-    memcpy(out->score, m->score, sizeof out->score);
-}
-
-static int name_matches(const char *table_name, const char *want)
-{
-    if (strcasecmp(table_name, want) == 0)
-        return 1;
-    const char *slash = strrchr(table_name, '/');
-    return slash && strcasecmp(slash + 1, want) == 0;
-}
-
-static int parse_sibling(const char *s, advice_member *m)
-{
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *p1 = strchr(buf, ':'), *p2 = p1 ? strchr(p1 + 1, ':') : NULL;
-    int had;
-    if (!p1 || !p2)
-        return -1;
-    *p1 = *p2 = 0;
-    for (int b = 0; b < BENCH_COUNT; b++)
-        m->score[b] = NAN;
-    m->d_model = NAN;
-    if (text_parse_size(buf, 1, &m->params, &had) || !(m->params > 0) ||
-        text_parse_double(p1 + 1, &m->score[BENCH_HELLASWAG]) ||
-        text_parse_double(p2 + 1, &m->score[BENCH_TRUTHFULQA_MC2]))
-        return -1;
-    return 0;
-}
-
 /* Fills the input from the table and the flags; returns an exit code. */
 static int build_input(adv_args *a, const scores_table *t, const char *shown)
 {
-    advice_input *in = &a->in;
-    advice_member *self = &in->self;
-    for (int b = 0; b < BENCH_COUNT; b++)
-        self->score[b] = NAN;
-    self->params = NAN;
-    self->d_model = NAN;
-    int row = -1;
-    for (int i = 0; t && i < t->n && row < 0; i++)
-        if (name_matches(t->model[i].name, in->name))
-            row = i;
-    if (row >= 0) {
-        member_from_model(&t->model[row], self);
-        in->name = t->model[row].name;
-        if (!a->family && t->has_family)
-            a->family = t->model[row].family;
-    }
-    if (a->size > 0)
-        self->params = a->size;
-    const struct {
-        double v;
-        bench_id b;
-    } given[] = {{a->hs, BENCH_HELLASWAG}, {a->tqa, BENCH_TRUTHFULQA_MC2}, {a->arc, BENCH_ARC},
-                 {a->wg, BENCH_WINOGRANDE}, {a->mmlu, BENCH_MMLU}};
-    for (size_t k = 0; k < sizeof given / sizeof *given; k++)
-        if (!isnan(given[k].v))
-            self->score[given[k].b] = given[k].v;
-    if (!isnan(a->d_model))
-        self->d_model = a->d_model;
-    if (row < 0 && (!(self->params > 0) || isnan(self->score[BENCH_HELLASWAG]) ||
-                    isnan(self->score[BENCH_TRUTHFULQA_MC2])))
-        return cli_usage_error("advise",
-                               "model '%s' is not in %s; describe it with --size, --hs and --tqa",
-                               in->name, shown);
-    if (!(self->params > 0) || isnan(self->score[BENCH_HELLASWAG]) ||
-        isnan(self->score[BENCH_TRUTHFULQA_MC2]))
-        return cli_usage_error("advise",
-                               "%s:%d: model '%s' lacks a size, HellaSwag or TruthfulQA; give "
-                               "--size, --hs, --tqa",
-                               shown, t->model[row].line, in->name);
-    in->family = a->family;
-    if (a->family && t) {
-        int found = 0;
-        for (int i = 0; i < t->n; i++) {
-            if (i == row || strcasecmp(t->model[i].family, a->family) != 0)
-                continue;
-            found = 1;
-            const scores_model *m = &t->model[i];
-            if (!(m->params > 0) || m->params == self->params || isnan(m->score[BENCH_HELLASWAG]) ||
-                isnan(m->score[BENCH_TRUTHFULQA_MC2]) || in->nsib >= ADVICE_MAX_SIBLINGS)
-                continue;
-            member_from_model(m, &in->sib[in->nsib++]);
-        }
-        if (!found && row < 0 && a->nsibling == 0)
-            return cli_usage_error("advise", "family '%s' not found in %s", a->family, shown);
-    }
-    for (int k = 0; k < a->nsibling; k++) {
-        if (in->nsib >= ADVICE_MAX_SIBLINGS)
-            return cli_usage_error("advise", "at most %d siblings", ADVICE_MAX_SIBLINGS);
-        if (parse_sibling(a->sibling[k], &in->sib[in->nsib]))
-            return cli_usage_error("advise", "--sibling expects SIZE:HS:TQA such as "
-                                             "410M:40.9:41.2, got '%s'",
-                                   a->sibling[k]);
-        if (a->scaled) { /* siblings on the same scale as --hs/--tqa */
-            in->sib[in->nsib].score[BENCH_HELLASWAG] *= 100;
-            in->sib[in->nsib].score[BENCH_TRUTHFULQA_MC2] *= 100;
-        }
-        in->nsib++;
-    }
-    if (!in->family && in->nsib > 0)
-        in->family = "given";
-    in->next_params = a->next;
+    analysis_advise_args aa;
+    analysis_advise_args_init(&aa);
+    aa.name = a->in.name;
+    aa.family = a->family;
+    aa.size = a->size;
+    aa.score[BENCH_HELLASWAG] = a->hs;
+    aa.score[BENCH_TRUTHFULQA_MC2] = a->tqa;
+    aa.score[BENCH_ARC] = a->arc;
+    aa.score[BENCH_WINOGRANDE] = a->wg;
+    aa.score[BENCH_MMLU] = a->mmlu;
+    aa.d_model = a->d_model;
+    aa.next = a->next;
+    aa.nsibling = a->nsibling;
+    for (int k = 0; k < a->nsibling; k++)
+        aa.sibling[k] = a->sibling[k];
+    aa.scaled = a->scaled;
+    cape_err e = {0};
+    if (analysis_advise_input(t, shown, &aa, &a->in, &e))
+        return cli_usage_error("advise", "%s", e.msg);
+    a->family = aa.family;
     return 0;
 }
 

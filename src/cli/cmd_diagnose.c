@@ -9,6 +9,7 @@
 #include "base/json.h"
 #include "base/text.h"
 #include "cli/cli.h"
+#include "phase/analysis.h"
 #include "phase/phase.h"
 #include "phase/phase_json.h"
 
@@ -401,18 +402,15 @@ static int diagnose_one(const char *path, const char *shown, diag_args *a, FILE 
 {
     scores_table t;
     size_t len;
-    a->so.require_params = 1;
     char *buf = file_read_all(path, &len, e);
     if (!buf)
         return e->code;
-    int prc = scores_parse(buf, len, shown, &a->so, &t, e);
-    free(buf);
-    if (prc)
-        return prc;
     phase_diagnosis d;
-    int rc = phase_diagnose(&t, &a->po, &d, e);
-    if (rc == 0)
-        cli_table_notes(&t);
+    int rc = analysis_diagnose(buf, len, shown, &a->so, &a->po, &t, &d, e);
+    free(buf);
+    if (rc)
+        return rc;
+    cli_table_notes(&t);
     if (rc == 0 && d.nsmall) {
         fprintf(stderr, "cape: note: %s: skipped famil%s with fewer than %d models:", shown,
                 d.nsmall == 1 ? "y" : "ies", a->po.min_family);
@@ -464,9 +462,7 @@ int cmd_diagnose(int argc, char **argv)
         rc = cli_report(&e);
         goto out;
     }
-    rc = cli_out_close(&out, a.json ? json_pack("{s:s,s:s,s:o}", "cape_version", CAPE_VERSION,
-                                                "command", "diagnose", "tables", jarr)
-                                    : NULL);
+    rc = cli_out_close(&out, a.json ? analysis_diagnose_doc(jarr) : NULL);
 out:
     for (int i = 0; i < a.po.nfamilies; i++)
         free(a.family_buf[i]);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "phase/analysis.h"
 #include "phase/eigen.h"
 
 static void help(void)
@@ -169,27 +170,6 @@ static void print_text(FILE *out, const eigen_result *r, const char *path, int v
 }
 
 /* Phases of each row from the running coupling (cape diagnose). */
-static int row_phases(const scores_table *t, phase_diagnosis *d, int *have)
-{
-    *have = 0;
-    if (!t->has_column[BENCH_HELLASWAG] || !t->has_column[BENCH_TRUTHFULQA_MC2] || !t->has_params)
-        return 0;
-    phase_options po;
-    phase_options_default(&po);
-    po.skip_small = 1;
-    po.nboot = 0;
-    po.perm_exact_max = 0;
-    po.perm_draws = 1;
-    cape_err e = {0};
-    if (phase_diagnose(t, &po, d, &e)) {
-        phase_diagnosis_free(d); /* no phases: the per-phase groups are left out */
-        memset(d, 0, sizeof *d);
-        return 0;
-    }
-    *have = 1;
-    return 0;
-}
-
 int cmd_eigen(int argc, char **argv)
 {
     eig_args a;
@@ -206,14 +186,9 @@ int cmd_eigen(int argc, char **argv)
                                 "benchmarks/paper/pythia_set_a.csv", &a.so, &t);
     if (rc)
         return rc;
-    phase_diagnosis d;
-    int have_phase = 0;
-    memset(&d, 0, sizeof d);
-    if (a.o.by_phase)
-        row_phases(&t, &d, &have_phase);
     eigen_result r;
     cape_err e = {0};
-    rc = eigen_run(&t, &a.o, have_phase ? d.row_phase : NULL, &r, &e);
+    rc = analysis_eigen(&t, &a.o, &r, &e);
     if (rc) {
         rc = cli_report(&e);
     } else {
@@ -230,8 +205,6 @@ int cmd_eigen(int argc, char **argv)
         }
     }
     eigen_result_free(&r);
-    if (have_phase)
-        phase_diagnosis_free(&d);
     scores_free(&t);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "base/text.h"
 #include "cli/cli.h"
+#include "phase/analysis.h"
 #include "phase/ode.h"
 
 static void help(void)
@@ -522,10 +523,7 @@ int cmd_ode(int argc, char **argv)
         return 0;
     if (rc)
         return rc;
-    if (a.o.fit == ODE_FIT_UCURVE) {
-        a.o.nbench = 1;
-        a.o.bench[0] = a.o.target;
-    }
+    analysis_ode_prepare(&a.o);
     int ntab = argc - first, bundled = ntab == 0;
     a.so.allow_unknown_columns = a.extra;
     char bpath[4096];
@@ -560,65 +558,30 @@ int cmd_ode(int argc, char **argv)
         if (rc == 0) {
             const scores_table *h = &tables[nread];
             tp[nread++] = h;
-            if (h->has_family && h->n > 0) {
-                snprintf(holdname, sizeof holdname, "%s", h->model[0].family);
-                for (int i = 1; i < h->n && rc == 0; i++)
-                    if (strcmp(h->model[i].family, holdname) != 0)
-                        rc = cli_usage_error("ode",
-                                             "--holdout-table %s holds several families; give "
-                                             "one family, or use --holdout",
-                                             a.holdout_table);
-            } else {
-                const char *base = strrchr(a.holdout_table, '/');
-                snprintf(holdname, sizeof holdname, "%s", base ? base + 1 : a.holdout_table);
-                char *dot = strrchr(holdname, '.');
-                if (dot && dot != holdname)
-                    *dot = 0;
-            }
+            cape_err he = {0};
+            if (analysis_ode_holdout_name(h, a.holdout_table, holdname, sizeof holdname, &he))
+                rc = cli_usage_error("ode", "%s", he.msg);
             a.holdout = holdname;
         }
     }
-    ode_data train, test;
-    ode_result r;
-    int built = 0, ran = 0;
+    analysis_ode an;
+    memset(&an, 0, sizeof an);
     cape_err e = {0};
-    if (rc == 0) {
-        rc = ode_data_build(tp, nread, &a.o, a.holdout, &train, a.holdout ? &test : NULL, &e);
-        if (rc)
-            rc = cli_report(&e);
-        else
-            built = 1;
-    }
-    if (rc == 0) {
-        rc = ode_run(&train, a.holdout ? &test : NULL, &a.o, &r, &e);
-        ran = 1;
-        if (rc)
-            rc = cli_report(&e);
-    }
+    if (rc == 0 && analysis_ode_run(tp, nread, &a.o, a.holdout, &an, &e))
+        rc = cli_report(&e);
     if (rc == 0) {
         cli_out out;
         rc = cli_out_open(&out, a.output, a.json);
         if (rc == 0) {
             json_t *root = NULL;
-            if (a.json) {
-                root = cli_json_doc("ode", NULL, ode_result_json(&r, &train));
-                json_t *tabs = json_array();
-                for (int i = 0; i < nread; i++)
-                    json_array_append_new(tabs, json_string(tp[i]->path));
-                json_object_set_new(root, "tables", tabs);
-            } else {
-                print_text(out.fp, &r, &train);
-            }
+            if (a.json)
+                root = analysis_ode_doc(&an, tp, nread);
+            else
+                print_text(out.fp, &an.r, &an.train);
             rc = cli_out_close(&out, root);
         }
     }
-    if (ran)
-        ode_result_free(&r);
-    if (built) {
-        ode_data_free(&train);
-        if (a.holdout)
-            ode_data_free(&test);
-    }
+    analysis_ode_free(&an);
     for (int i = 0; i < nread; i++)
         scores_free(&tables[i]);
     return rc;

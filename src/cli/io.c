@@ -9,6 +9,7 @@
 #include "base/json.h"
 #include "base/text.h"
 #include "cli/cli.h"
+#include "phase/analysis.h"
 
 int cli_out_open(cli_out *o, const char *path, int json)
 {
@@ -51,12 +52,7 @@ int cli_out_close(cli_out *o, json_t *root)
 
 json_t *cli_json_doc(const char *command, const char *table, json_t *body)
 {
-    json_t *root = json_pack("{s:s,s:s}", "cape_version", CAPE_VERSION, "command", command);
-    if (table)
-        json_object_set_new(root, "table", json_string(table));
-    json_object_update(root, body);
-    json_decref(body);
-    return root;
+    return analysis_doc(command, table, body);
 }
 
 void cli_out_abort(cli_out *o)

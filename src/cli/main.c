@@ -24,6 +24,7 @@ static const cli_command COMMANDS[] = {
     {"advise", cmd_advise, "phase, distance to N_c, next-size prediction and interventions"},
     {"falsify", cmd_falsify, "stress tests of the phase claim: U-shape, null model, controls"},
     {"report", cmd_report, "the diagnostic as one self-contained HTML page with SVG figures"},
+    {"serve", cmd_serve, "the interactive dashboard on a local HTTP port (JSON API too)"},
     {"probe", cmd_probe, "internal coupling of two prompt sets, per layer and per head"},
     {"steer", cmd_steer, "build, apply and evaluate steering directions (control vectors)"},
     {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},

@@ -42,6 +42,10 @@ typedef struct {
     int have_eig_a, have_eig_p;
     falsify_result fals; /* stress tests on set A, the pooled and the phase tables */
     int have_fals;
+    /* labels of the set-A figures, and the family of the width figure */
+    const char *seta_label, *seta_short;
+    int width_fam;
+    const report_figure_options *fig; /* one figure for the server, else NULL */
 } report_state;
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -301,6 +305,14 @@ static char *fig_phase(const report_state *s)
     char il[80];
     snprintf(il, sizeof il, "isocline TQA = √(%.3g·HS)", o->isocline_k);
     svg_line(p, ix, iy, 60, (svg_style){.color = "#222", .width = 1.2, .dash = "6 4"}, il);
+    const report_figure_options *fo = s->fig;
+    if (fo && fo->mark_label && isfinite(fo->mark_x) && isfinite(fo->mark_y)) {
+        const char *tt1[1] = {fo->mark_label};
+        svg_scatter(p, &fo->mark_x, &fo->mark_y, 1,
+                    (svg_style){.color = "#111", .marker = SVG_MARK_TRIANGLE, .size = 7},
+                    fo->mark_label, tt1);
+        svg_text(p, fo->mark_x, fo->mark_y, 9, 4, fo->mark_label, SVG_ANCHOR_START, "#111", 11);
+    }
     free(x), free(y), free(tt);
     return finish_plot(p);
 }
@@ -449,9 +461,9 @@ static char *fig_width(const report_state *s, char **second)
     const phase_diagnosis *d = &s->seta_d;
     const scores_table *t = &s->ode_t;
     *second = NULL;
-    if (d->nfam < 1)
+    if (d->nfam <= s->width_fam)
         return NULL;
-    const phase_family *f = &d->fam[0];
+    const phase_family *f = &d->fam[s->width_fam];
     if (!f->width.estimable)
         return NULL;
     double hs[64], tq[64], hn[64], tn[64];
@@ -488,8 +500,11 @@ static char *fig_width(const report_state *s, char **second)
     svg_axis_x(q, "HellaSwag / w (%)", SVG_LINEAR, NULL);
     svg_axis_y(q, "TruthfulQA / w (%)", SVG_LINEAR, NULL);
     svg_style st = {.color = "#1f77b4", .size = 4.5};
-    svg_scatter(p, hs, tq, n, st, "Pythia (set A)", (const char *const *)names);
-    svg_scatter(q, hn, tn, n, (svg_style){.color = "#2a9d3a", .size = 4.5}, "Pythia, normalised",
+    char la[160], lb[160];
+    snprintf(la, sizeof la, "%s", s->seta_label);
+    snprintf(lb, sizeof lb, "%s, normalised", s->seta_short);
+    svg_scatter(p, hs, tq, n, st, la, (const char *const *)names);
+    svg_scatter(q, hn, tn, n, (svg_style){.color = "#2a9d3a", .size = 4.5}, lb,
                 (const char *const *)names);
     ols_line(p, hs, tq, n, "#1f77b4", "least-squares line");
     ols_line(q, hn, tn, n, "#2a9d3a", "least-squares line");
@@ -788,7 +803,7 @@ static char *fig_eigen(const report_state *s)
     struct {
         const eigen_result *r;
         const char *what;
-    } src[2] = {{&s->eig_a, "Pythia set A, correlation"}, {&s->eig_p, "covariance"}};
+    } src[2] = {{&s->eig_a, s->seta_short}, {&s->eig_p, "covariance"}};
     int color = 0;
     for (int q = 0; q < 2; q++) {
         const eigen_result *r = src[q].r;
@@ -798,7 +813,7 @@ static char *fig_eigen(const report_state *s)
                 continue;
             char lab[128];
             if (q == 0)
-                snprintf(lab, sizeof lab, "%s: d_eff %.2f", src[q].what, g->d_eff);
+                snprintf(lab, sizeof lab, "%s, correlation: d_eff %.2f", src[q].what, g->d_eff);
             else
                 snprintf(lab, sizeof lab, "%s phase, %d models (%s): d_eff %.2f", g->name, g->n,
                          src[q].what, g->d_eff);
@@ -1119,6 +1134,8 @@ int report_html(const report_inputs *in, char **html, size_t *len, cape_err *e)
 {
     report_state s;
     memset(&s, 0, sizeof s);
+    s.seta_label = "Pythia (set A)";
+    s.seta_short = "Pythia set A";
     *html = NULL;
     int rc = compute(in, &s, e);
     if (rc) {
@@ -1148,4 +1165,141 @@ int report_html(const report_inputs *in, char **html, size_t *len, cape_err *e)
     if (!*html)
         return err_set(e, CAPE_EFAIL, "out of memory");
     return 0;
+}
+
+/* ---- one figure from one table (the server) -------------------------------- */
+
+static int figure_compute(const char *id, const scores_table *t, const report_figure_options *o,
+                          report_state *s, cape_err *e)
+{
+    phase_options po;
+    phase_options_default(&po);
+    po.nboot = o->nboot;
+    po.seed = o->seed;
+    po.skip_small = 1;
+    po.perm_exact_max = 8;
+    po.perm_draws = 1000;
+    int rc;
+    if (strcmp(id, "fig-phase-diagram") == 0) {
+        s->phase_t = *t;
+        po.nboot = 0;
+        s->have_phase_d = 1;
+        return phase_diagnose(t, &po, &s->phase_d, e);
+    }
+    if (strcmp(id, "fig-gamma-size") == 0 || strcmp(id, "fig-nc-bootstrap") == 0 ||
+        strcmp(id, "fig-loss-law") == 0) {
+        s->pooled_t = *t;
+        s->have_pooled_d = 1;
+        return phase_diagnose(t, &po, &s->pooled_d, e);
+    }
+    if (strcmp(id, "fig-width") == 0) {
+        s->ode_t = *t;
+        po.nboot = 0;
+        s->have_seta_d = 1;
+        if ((rc = phase_diagnose(t, &po, &s->seta_d, e)) != 0)
+            return rc;
+        if (o->family) {
+            s->width_fam = -1;
+            for (int k = 0; k < s->seta_d.nfam; k++)
+                if (strcmp(s->seta_d.fam[k].name, o->family) == 0)
+                    s->width_fam = k;
+            if (s->width_fam < 0)
+                return err_set(e, CAPE_EINPUT, "%s: no family '%s' with at least %d models",
+                               t->path, o->family, po.min_family);
+        }
+        return 0;
+    }
+    if (strcmp(id, "fig-frontier") == 0) {
+        s->front_t = *t;
+        frontier_options fo;
+        frontier_options_default(&fo);
+        frontier_default_pair(t, &fo, 0, 0);
+        s->have_fr = 1;
+        return frontier_run(t, &fo, &s->fr, e);
+    }
+    if (strcmp(id, "fig-eigen") == 0) {
+        s->ode_t = *t;
+        s->phase_t = *t;
+        eigen_options eo;
+        eigen_options_default(&eo);
+        eo.nboot = 200;
+        eo.seed = o->seed;
+        eo.by_family = 0;
+        eo.by_phase = 0;
+        s->have_eig_a = 1;
+        if ((rc = eigen_run(t, &eo, NULL, &s->eig_a, e)) != 0)
+            return rc;
+        if (!t->has_params || !t->has_column[BENCH_HELLASWAG] ||
+            !t->has_column[BENCH_TRUTHFULQA_MC2])
+            return 0; /* no phases: the spectrum of the whole panel only */
+        po.nboot = 0;
+        cape_err pe = {0};
+        s->have_phase_d = 1;
+        if (phase_diagnose(t, &po, &s->phase_d, &pe) != 0)
+            return 0;
+        eo.matrix = EIGEN_COVARIANCE;
+        eo.by_phase = 1;
+        s->have_eig_p = 1;
+        return eigen_run(t, &eo, s->phase_d.row_phase, &s->eig_p, e);
+    }
+    return err_set(e, CAPE_EINPUT, "unknown figure '%s'", id);
+}
+
+int report_figure(const scores_table *t, const report_figure_options *o, char **svg, size_t *len,
+                  cape_err *e)
+{
+    report_state s;
+    memset(&s, 0, sizeof s);
+    s.fig = o;
+    *svg = NULL;
+    char label[160];
+    snprintf(label, sizeof label, "%s", t->path ? t->path : "table");
+    s.seta_label = label;
+    s.seta_short = label;
+    /* the tables are borrowed: release() frees only what was computed */
+    int rc = figure_compute(o->id, t, o, &s, e);
+    char *a = NULL, *b = NULL;
+    if (rc == 0) {
+        const char *id = o->id;
+        if (strcmp(id, "fig-phase-diagram") == 0)
+            a = fig_phase(&s);
+        else if (strcmp(id, "fig-gamma-size") == 0)
+            a = fig_gamma(&s);
+        else if (strcmp(id, "fig-nc-bootstrap") == 0)
+            a = s.pooled_d.ucurve.estimable && s.pooled_d.ucurve.valid > 0 ? fig_bootstrap(&s)
+                                                                           : NULL;
+        else if (strcmp(id, "fig-loss-law") == 0)
+            a = fig_loss(&s);
+        else if (strcmp(id, "fig-width") == 0)
+            a = fig_width(&s, &b);
+        else if (strcmp(id, "fig-frontier") == 0)
+            a = s.fr.n > 0 ? fig_frontier(&s) : NULL;
+        else
+            a = fig_eigen(&s);
+        if (!a)
+            rc = err_set(e, CAPE_EINPUT, "%s: not enough data in %s for this figure", id,
+                         t->path ? t->path : "the table");
+    }
+    if (rc == 0) {
+        size_t na = strlen(a), nb = b ? strlen(b) : 0;
+        char *out = malloc(na + nb + 2);
+        if (!out) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+        } else {
+            memcpy(out, a, na);
+            if (b) {
+                out[na] = '\n';
+                memcpy(out + na + 1, b, nb);
+                na += nb + 1;
+            }
+            out[na] = 0;
+            *svg = out;
+            if (len)
+                *len = na;
+        }
+    }
+    free(a);
+    free(b);
+    release(&s);
+    return rc;
 }

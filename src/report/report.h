@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "phase/scores.h"
 
 typedef struct {
     const char *phase_table;    /* many families: phase diagram, per-phase spectra */
@@ -26,6 +27,23 @@ typedef struct {
 /* Builds the page; *html is malloc'd. Input errors (unreadable tables) are
  * CAPE_EINPUT with a one-line message. */
 int report_html(const report_inputs *in, char **html, size_t *len, cape_err *e);
+
+/* One figure of the page drawn from one table (the dashboard's figures are
+ * the report's): fig-phase-diagram, fig-gamma-size, fig-nc-bootstrap,
+ * fig-loss-law, fig-width (two SVGs, before and after, separated by a
+ * newline), fig-frontier, fig-eigen. The table is borrowed. *svg is
+ * malloc'd. A figure the table cannot feed is an input error. */
+typedef struct {
+    const char *id;
+    int nboot;          /* N_c bootstrap resamples (fig-gamma-size, fig-nc-bootstrap) */
+    uint32_t seed;
+    const char *family; /* fig-width: the family (NULL: the table's first) */
+    /* fig-phase-diagram: one more point, marked and labelled (the user's model) */
+    const char *mark_label; /* NULL: none */
+    double mark_x, mark_y;  /* reasoning and truth scores */
+} report_figure_options;
+int report_figure(const scores_table *t, const report_figure_options *o, char **svg, size_t *len,
+                  cape_err *e);
 
 /* The figure ids the page holds, in order (for tests). */
 extern const char *const REPORT_FIGURES[];
