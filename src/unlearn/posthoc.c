@@ -750,22 +750,21 @@ static int build_model_file(run_ctx *c, long step, const posthoc_result *r, int 
         rc |= ckpt_set_f32(f, "cape.unlearn.steering", (float)c->st.h.steering);
     }
     if (!final) {
-        /* what a resumed run reports for the epochs already done */
+        /* what a resumed run reports for the epochs already done (f64) */
         int ne = r->epochs;
-        float *v = malloc(sizeof(float) * 3 * (ne ? ne : 1));
+        double *v = malloc(sizeof(double) * 3 * (ne ? ne : 1));
         if (!v)
             return -1;
         for (int i = 0; i < ne; i++) {
-            v[i] = (float)r->forget_loss[i];
-            v[ne + i] = (float)r->retain_loss[i];
-            v[2 * ne + i] = (float)r->train_loss[i];
+            v[i] = r->forget_loss[i];
+            v[ne + i] = r->retain_loss[i];
+            v[2 * ne + i] = r->train_loss[i];
         }
-        rc |= ckpt_set_f32s(f, "cape.unlearn.epoch_losses", v, (size_t)3 * ne);
-        rc |= ckpt_set_u64(f, "cape.unlearn.hash", c->hash);
-        uint64_t bits;
-        memcpy(&bits, &partial, sizeof bits);
-        rc |= ckpt_set_u64(f, "cape.unlearn.epoch_partial", bits);
+        rc |= ckpt_set_u64(f, "cape.unlearn.hash", c->hash); /* creates the writer */
+        rc |= !f->w || gguf_writer_set_arr(f->w, "cape.unlearn.epoch_losses", GGUF_FLOAT64, v,
+                                           (size_t)3 * ne);
         free(v);
+        rc |= !f->w || gguf_writer_set_f64(f->w, "cape.unlearn.epoch_partial", partial);
     }
     return rc;
 }
@@ -832,30 +831,30 @@ static int resume(run_ctx *c, adamw_state *opt, long *start, posthoc_result *r,
     if (rc)
         return rc;
     uint64_t h;
-    float *v = NULL;
-    size_t nv = 0;
+    gguf_arr a;
     if (ckpt_get_u64(&f, "cape.unlearn.hash", &h) || h != c->hash)
         rc = err_set(e, CAPE_EINPUT, "%s: was written for another model, method, data or "
                      "settings; resume with the same ones", g);
     if (!rc)
         rc = train_model_load_params(&c->m, &f, g, e);
-    if (!rc && (ckpt_get_f32s(&f, "cape.unlearn.epoch_losses", &v, &nv) || nv % 3 ||
-                nv / 3 > (size_t)c->o->epochs + 1))
+    if (!rc && (!gguf_get_arr(f.r, "cape.unlearn.epoch_losses", &a) || a.type != GGUF_FLOAT64 ||
+                a.n % 3 || a.n / 3 > (uint64_t)c->o->epochs + 1))
         rc = err_set(e, CAPE_EINPUT, "%s: cape.unlearn.epoch_losses is missing or malformed", g);
     if (!rc) {
-        int ne = (int)(nv / 3);
+        int ne = (int)(a.n / 3);
+        const uint8_t *v = a.data; /* packed, maybe unaligned */
         for (int i = 0; i < ne; i++) {
-            r->forget_loss[i] = v[i];
-            r->retain_loss[i] = v[ne + i];
-            r->train_loss[i] = v[2 * ne + i];
+            memcpy(&r->forget_loss[i], v + 8 * i, sizeof(double));
+            memcpy(&r->retain_loss[i], v + 8 * (ne + i), sizeof(double));
+            memcpy(&r->train_loss[i], v + 8 * (2 * ne + i), sizeof(double));
         }
         r->epochs = ne;
-        uint64_t bits;
-        if (ckpt_get_u64(&f, "cape.unlearn.epoch_partial", &bits))
+        const gguf_kv *kv = gguf_find_kv(f.r, "cape.unlearn.epoch_partial");
+        if (!kv || kv->type != GGUF_FLOAT64)
             rc = err_set(e, CAPE_EINPUT, "%s: cape.unlearn.epoch_partial is missing", g);
-        memcpy(partial, &bits, sizeof *partial);
+        else
+            *partial = kv->v.f;
     }
-    free(v);
     ckpt_free(&f);
     long ostep = 0;
     if (!rc)
@@ -1045,7 +1044,7 @@ static int setup(run_ctx *c, posthoc_result *r, cape_err *e)
         hh = fnv(hh, c->forget.v[i].tokens, sizeof(int) * c->forget.v[i].len);
     for (int i = 0; i < c->retain.n; i++)
         hh = fnv(hh, c->retain.v[i].tokens, sizeof(int) * c->retain.v[i].len);
-    c->hash = hh;
+    c->hash = hh >> 1; /* GGUF integer getters stop at INT64_MAX */
     r->steps = c->total;
     r->n_forget = c->forget.n;
     r->n_retain = c->retain.n;
