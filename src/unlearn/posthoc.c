@@ -634,7 +634,74 @@ static int doc_qa(const char *doc, char **q, char **a)
     return *q && *a ? 0 : -1;
 }
 
-/* Refusals: one per line (a JSON string or plain text), blank lines skipped. */
+void posthoc_refusals_free(char **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int posthoc_refusals_parse(const char *buf, size_t len, const char *what, char ***out, int *n,
+                           cape_err *e)
+{
+    char **v = NULL;
+    int k = 0, rc = 0, line = 0;
+    *out = NULL;
+    *n = 0;
+    for (const char *p = buf, *end = buf + len; p < end && !rc; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t m = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *next = nl ? nl + 1 : end;
+        while (m && (p[m - 1] == '\r' || p[m - 1] == ' ' || p[m - 1] == '\t'))
+            m--;
+        while (m && (*p == ' ' || *p == '\t'))
+            p++, m--;
+        if (m) {
+            char *s = NULL;
+            if (memchr(p, 0, m)) {
+                rc = err_set(e, CAPE_EINPUT, "%s:%d: a NUL byte in a refusal", what, line + 1);
+                break;
+            }
+            if (*p == '"') {
+                json_error_t je;
+                json_t *j = json_loadb(p, m, JSON_DECODE_ANY, &je);
+                if (!json_is_string(j) || !json_string_length(j) ||
+                    strlen(json_string_value(j)) != json_string_length(j)) {
+                    json_decref(j);
+                    rc = err_set(e, CAPE_EINPUT, "%s:%d: a line that starts with '\"' must be "
+                                 "one non-empty JSON string without NUL", what, line + 1);
+                    break;
+                }
+                s = strdup(json_string_value(j));
+                json_decref(j);
+            } else {
+                s = strndup(p, m);
+            }
+            char **nv = realloc(v, sizeof *nv * (k + 1));
+            if (!s || !nv) {
+                free(s);
+                if (nv)
+                    v = nv;
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                break;
+            }
+            v = nv;
+            v[k++] = s;
+        }
+        p = next;
+    }
+    if (!rc && !k)
+        rc = err_set(e, CAPE_EINPUT, "%s: no refusal strings", what);
+    if (rc) {
+        posthoc_refusals_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* Refusals: TOFU's idontknow.jsonl in the TOFU directory. */
 static int load_idk(const char *dir, char ***out, int *n, cape_err *e)
 {
     char path[4096];
@@ -643,44 +710,8 @@ static int load_idk(const char *dir, char ***out, int *n, cape_err *e)
     char *buf = file_read_all(path, &len, e);
     if (!buf)
         return e->code ? e->code : CAPE_EINPUT;
-    char **v = NULL;
-    int k = 0, rc = 0;
-    for (char *p = buf, *end = buf + len; p < end && !rc;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t m = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        while (m && (p[m - 1] == '\r' || p[m - 1] == ' ' || p[m - 1] == '\t'))
-            m--;
-        while (m && (*p == ' ' || *p == '\t'))
-            p++, m--;
-        if (m) {
-            char *s = NULL;
-            if (*p == '"') {
-                json_error_t je;
-                json_t *j = json_loadb(p, m, JSON_DECODE_ANY, &je);
-                if (json_is_string(j))
-                    s = strdup(json_string_value(j));
-                json_decref(j);
-            }
-            if (!s)
-                s = strndup(p, m);
-            char **nv = realloc(v, sizeof *nv * (k + 1));
-            if (!s || !nv) {
-                free(s);
-                rc = err_set(e, CAPE_EFAIL, "out of memory");
-                break;
-            }
-            v = nv;
-            v[k++] = s;
-        }
-        p += m + (nl ? (size_t)(nl - p) - m + 1 : 0);
-        if (!nl)
-            break;
-    }
+    int rc = posthoc_refusals_parse(buf, len, path, out, n, e);
     free(buf);
-    if (!rc && !k)
-        rc = err_set(e, CAPE_EINPUT, "%s: no refusal strings", path);
-    *out = v;
-    *n = k;
     return rc;
 }
 
@@ -1058,15 +1089,13 @@ static void run_free(run_ctx *c)
     posthoc_state_free(&c->st);
     train_model_free(&c->m);
     train_model_free(&c->ref);
-    items_free(&c->forget);
-    items_free(&c->retain);
-    items_free(&c->evret);
-    for (int i = 0; i < c->n_idk; i++)
-        free(c->idk[i]);
-    free(c->idk);
     for (int i = 0; c->fq && i < c->forget.n; i++)
         free(c->fq[i]);
     free(c->fq);
+    items_free(&c->forget);
+    items_free(&c->retain);
+    items_free(&c->evret);
+    posthoc_refusals_free(c->idk, c->n_idk);
     train_tokenizer_free(&c->tk);
     sink_model_free(&c->sinks);
     ckpt_free(&c->src);

@@ -129,6 +129,14 @@ double posthoc_apply(posthoc_state *s, adamw_state *opt, const adamw_hparams *h,
  * lr * (total - step) / (total - warmup); step is 0-based. */
 float posthoc_lr_at(long step, long warmup, long total, float lr);
 
+/* The refusals of TOFU's idontknow.jsonl: one per line, plain text or a
+ * JSON string (a line starting with '"'), surrounding blanks trimmed, blank
+ * lines skipped. A bad JSON line, a NUL byte or no refusal at all is an
+ * input error naming `what` and the line. */
+int posthoc_refusals_parse(const char *buf, size_t len, const char *what, char ***out, int *n,
+                           cape_err *e);
+void posthoc_refusals_free(char **v, int n);
+
 /* ---- the whole run ---------------------------------------------------- */
 
 typedef struct {

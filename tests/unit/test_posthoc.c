@@ -331,12 +331,38 @@ static void test_injection(void **state)
     train_model_free(&m);
 }
 
+/* idontknow.jsonl: plain lines and JSON strings, trimmed; errors named */
+static void test_refusals(void **state)
+{
+    (void)state;
+    const char ok[] = "  I don't know.  \r\n\n\"No idea, \\\"really\\\".\"\nlast";
+    char **v;
+    int n;
+    cape_err e = {0};
+    assert_int_equal(posthoc_refusals_parse(ok, sizeof ok - 1, "x", &v, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "I don't know.");
+    assert_string_equal(v[1], "No idea, \"really\".");
+    assert_string_equal(v[2], "last");
+    posthoc_refusals_free(v, n);
+    const char bad[] = "fine\n\"unterminated\n";
+    assert_int_equal(posthoc_refusals_parse(bad, sizeof bad - 1, "r.jsonl", &v, &n, &e),
+                     CAPE_EINPUT);
+    assert_non_null(strstr(e.msg, "r.jsonl:2:"));
+    err_clear(&e);
+    const char nul[] = "\"a\\u0000b\"";
+    assert_int_equal(posthoc_refusals_parse(nul, sizeof nul - 1, "r", &v, &n, &e), CAPE_EINPUT);
+    err_clear(&e);
+    assert_int_equal(posthoc_refusals_parse(" \n\n", 3, "r", &v, &n, &e), CAPE_EINPUT);
+    assert_non_null(strstr(e.msg, "no refusal strings"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),     cmocka_unit_test(test_gpt2),
         cmocka_unit_test(test_registry),  cmocka_unit_test(test_schedule),
-        cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_injection), cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
