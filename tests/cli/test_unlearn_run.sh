@@ -88,6 +88,20 @@ expect_exit 0 "${U[@]}" "$M" --method idkdpo --epochs 8 --ckpt-every 1 -o "$TMP/
 expect_exit 0 "${U[@]}" "$M" --method idkdpo --epochs 8 -o "$TMP/k2.gguf"
 cmp -s "$TMP/k.gguf" "$TMP/k2.gguf" || die "kill -9 + resume differs from an uninterrupted run"
 
+# Ctrl-C: checkpoints the step in progress, exits 130; resumed, the same model
+"${U[@]}" "$M" --method idkdpo --epochs 8 --ckpt-every 1 -o "$TMP/i.gguf" >/dev/null 2>"$TMP/ierr" &
+pid=$!
+for _ in $(seq 1 600); do
+  [ -e "$TMP/i.gguf.ckpt/ckpt-00000002.gguf" ] && break
+  sleep 0.05
+done
+kill -INT $pid; wait $pid; code=$?
+[ "$code" -eq 130 ] || die "SIGINT: exit $code, expected 130: $(cat "$TMP/ierr")"
+grep -Eq 'stopped after step [0-9]+ of 40 \(SIGINT\); the checkpoint is in' "$TMP/ierr" || die "SIGINT: $(cat "$TMP/ierr")"
+[ -e "$TMP/i.gguf" ] && die "an interrupted run wrote its output"
+expect_exit 0 "${U[@]}" "$M" --method idkdpo --epochs 8 --ckpt-every 1 -o "$TMP/i.gguf" --resume
+cmp -s "$TMP/i.gguf" "$TMP/k2.gguf" || die "SIGINT + resume differs from an uninterrupted run"
+
 # a model with sinks: unlearned, it keeps sinks, sources and tokenizer
 expect_exit 0 "$CAPE" train --tofu "$TMP/tofu" --dim 16 --layers 2 --heads 2 --hidden 32 --ctx 96 \
   --vocab 280 --batch 4 --steps 10 --threads 1 --quiet --sinks --p-gen 0.5 --sink-k 2 -o "$TMP/s"
