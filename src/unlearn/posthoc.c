@@ -383,9 +383,12 @@ static void put_row(posthoc_state *s, int row, const posthoc_item *it)
     }
     s->rowlen[row] = len;
     s->scored_from[row] = it->scored_from < len ? it->scored_from : len;
-    if (s->sinks)
+    float *mask = s->sinks ? s->masks + (size_t)row * s->m->cfg.hidden : NULL;
+    if (mask && it->source) /* its own sinks, as in training */
         sink_mask_source_excluding(&s->sinks->layout, it->source, s->sinks->off, s->sinks->n_off,
-                                   s->masks + (size_t)row * s->m->cfg.hidden);
+                                   mask);
+    else if (mask) /* an author the model has no sinks for */
+        sink_mask_backbone(&s->sinks->layout, mask);
 }
 
 static void row_nll(const train_model *m, const int *targets, int row, int T, double *nll,
