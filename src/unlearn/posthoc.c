@@ -108,7 +108,7 @@ static double retain_term(posthoc_batch *b)
             b->ce_scale[r] = n ? (float)(alpha / n) : 0.0f;
         return alpha * mean;
     }
-    int T = s->T, V = s->m->cfg.vocab;
+    int T = s->Tb, V = s->m->cfg.vocab;
     double sum = 0;
     long pos = 0;
     for (int r = lo; r < b->n; r++)
@@ -193,7 +193,7 @@ static double act_mse(posthoc_batch *b, int lo, int hi, const float *target_vec,
                       const float *target_act, double weight)
 {
     posthoc_state *s = b->s;
-    int T = s->T, C = s->m->cfg.dim, L = s->m->cfg.n_layers;
+    int T = s->Tb, C = s->m->cfg.dim, L = s->m->cfg.n_layers;
     const float *h = s->layer + 1 < L ? s->m->acts[s->layer + 1].resid : s->m->resid_out;
     double total = 0;
     int items = hi - lo;
@@ -372,9 +372,15 @@ int posthoc_state_init(posthoc_state *s, const posthoc_method *meth, const posth
 
 /* ---- one micro-batch ----------------------------------------------------- */
 
+static int width(const posthoc_state *s, const posthoc_item *it)
+{
+    int len = it->len < s->T ? it->len : s->T;
+    return len > s->Tb ? len : s->Tb;
+}
+
 static void put_row(posthoc_state *s, int row, const posthoc_item *it)
 {
-    int T = s->T;
+    int T = s->Tb;
     int *tok = s->tokens + (size_t)row * T, *tgt = s->targets + (size_t)row * T;
     int len = it->len < T ? it->len : T;
     for (int t = 0; t < T; t++) {
@@ -404,9 +410,18 @@ int posthoc_batch_grad(posthoc_state *s, const posthoc_item *const *forget,
 {
     const posthoc_method *meth = s->method;
     int ni = meth->needs_idk ? nf : 0;
-    int n = nf + ni + nr, T = s->T, V = s->m->cfg.vocab, C = s->m->cfg.dim;
+    int n = nf + ni + nr, V = s->m->cfg.vocab, C = s->m->cfg.dim;
     if (n > s->max_rows || nf < 1 || (ni && !idk))
         return err_set(e, CAPE_EFAIL, "posthoc: a batch of %d rows (at most %d)", n, s->max_rows);
+    /* rows as wide as the batch's longest item: less padding to compute */
+    s->Tb = 1;
+    for (int i = 0; i < nf; i++)
+        s->Tb = width(s, forget[i]);
+    for (int i = 0; i < ni; i++)
+        s->Tb = width(s, idk[i]);
+    for (int i = 0; i < nr; i++)
+        s->Tb = width(s, retain[i]);
+    int T = s->Tb;
     for (int i = 0; i < nf; i++)
         put_row(s, i, forget[i]);
     for (int i = 0; i < ni; i++)
@@ -740,11 +755,15 @@ typedef struct {
 static int eval_loss(run_ctx *c, const item_list *l, double *out)
 {
     posthoc_state *s = &c->st;
-    int T = s->T, R = s->max_rows;
+    int R = s->max_rows;
     double sum = 0;
     int n = 0;
     for (int i0 = 0; i0 < l->n; i0 += R) {
         int k = l->n - i0 < R ? l->n - i0 : R;
+        s->Tb = 1;
+        for (int r = 0; r < k; r++)
+            s->Tb = width(s, &l->v[i0 + r]);
+        int T = s->Tb;
         for (int r = 0; r < k; r++)
             put_row(s, r, &l->v[i0 + r]);
         train_forward(s->m, s->tokens, NULL, s->sinks ? s->masks : NULL, NULL, k, T, NULL);

@@ -85,7 +85,8 @@ typedef struct {
     train_model *m;   /* trained; activations for at least max_rows x T */
     train_model *ref; /* frozen reference (same shape and activations), or NULL */
     const sink_model *sinks; /* NULL or disabled: no masks */
-    int max_rows, T;
+    int max_rows, T;  /* T: the longest row */
+    int Tb;           /* the width of the batch in progress (its longest item) */
     int layer;        /* RMU layer in force */
     float *u;         /* RMU direction (dim), unit norm */
     /* scratch */
