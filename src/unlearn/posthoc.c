@@ -347,8 +347,9 @@ int posthoc_state_init(posthoc_state *s, const posthoc_method *meth, const posth
         /* blocks above the layer, the final norm and the head: no gradient */
         char name[64];
         snprintf(name, sizeof name, "blk.%d.attn_norm.weight", s->layer + 1);
-        const train_tensor *t = train_model_tensor(m, s->layer + 1 < c->n_layers ? name
-                                                                                  : "output_norm.weight");
+        if (s->layer + 1 >= c->n_layers)
+            snprintf(name, sizeof name, "output_norm.weight");
+        const train_tensor *t = train_model_tensor(m, name);
         s->frozen_from = t ? t->offset : m->n_params;
         s->frozen = malloc(sizeof(float) * (m->n_params - s->frozen_from + 1));
     } else {
@@ -1011,8 +1012,8 @@ static int setup(run_ctx *c, posthoc_result *r, cape_err *e)
             rc = err_set(e, CAPE_EFAIL, "out of memory");
             break;
         }
-        uint32_t sid = c->sinks.enabled ? sink_sources_id(&c->sinks.sources, corpus.docs[d].source, 0)
-                                        : 0;
+        uint32_t sid =
+            c->sinks.enabled ? sink_sources_id(&c->sinks.sources, corpus.docs[d].source, 0) : 0;
         posthoc_item it = {0};
         int kept;
         rc = item_build(&c->tk, q, ans, sid, ctx, &it, &kept, e);

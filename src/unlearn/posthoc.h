@@ -42,7 +42,7 @@ typedef struct {
     double beta, alpha, gamma, delta;
     double steering; /* RMU's steering coefficient c */
     int layer;       /* RMU's layer (output of block `layer`); -1 = n_layers / 3 */
-    int retain_kl;   /* retain term KL(ref || model) instead of NLL (graddiff, npo, simnpo, idkdpo) */
+    int retain_kl;   /* retain term KL(ref || model), not NLL (graddiff, npo, simnpo, idkdpo) */
 } posthoc_hparams;
 
 /* One tokenised QA item: tokens = start, prompt, answer, end; the answer
