@@ -193,6 +193,7 @@ int cmd_unlearn_run(int argc, char **argv)
         json_object_set_new(j, "forget", json_string(a.o.forget));
         json_object_set_new(j, "forget_items", json_integer(r.n_forget));
         json_object_set_new(j, "retain_items", json_integer(r.n_retain));
+        json_object_set_new(j, "skipped_items", json_integer(r.n_skipped));
         json_object_set_new(j, "steps", json_integer(r.steps));
         for (int i = 0; i < r.epochs; i++) {
             json_t *o = json_object();
@@ -217,6 +218,9 @@ int cmd_unlearn_run(int argc, char **argv)
                "%.4f, retain loss %.4f -> %.4f\n",
                a.o.out, a.o.method, a.o.forget, r.n_forget, r.n_retain, r.steps, r.forget_loss[0],
                r.forget_loss[r.epochs - 1], r.retain_loss[0], r.retain_loss[r.epochs - 1]);
+        if (r.n_skipped)
+            printf("%d items had no answer token within the model's context and were left out\n",
+                   r.n_skipped);
     }
     posthoc_result_free(&r);
     return 0;

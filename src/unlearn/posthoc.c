@@ -1044,7 +1044,7 @@ static int setup(run_ctx *c, posthoc_result *r, cape_err *e)
     if (c->forget.n == 0 || (c->meth->needs_retain && c->retain.n == 0))
         return err_set(e, CAPE_EINPUT, "%s: no %s item has an answer token within the model's "
                        "context of %d tokens", o->tofu, c->forget.n ? "retain" : "forget", ctx);
-    (void)dropped;
+    r->n_skipped = dropped;
     if (c->meth->needs_idk) {
         if ((rc = load_idk(o->tofu, &c->idk, &c->n_idk, e)))
             return rc;

@@ -173,6 +173,7 @@ typedef struct {
     double *train_loss;   /* mean method loss over the epoch's steps (NAN for epoch 0) */
     long steps, start_step, done_steps;
     int n_forget, n_retain, layer;
+    int n_skipped; /* items with no answer token within the model's context */
     posthoc_hparams h;
     int stopped; /* stopped before the end (checkpoint written) */
 } posthoc_result;
