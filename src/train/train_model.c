@@ -515,22 +515,41 @@ static void layer_backward(train_model *m, int l, float *dres, const float *mask
 void train_backward(train_model *m, const int *tokens, const int *targets, const float *masks,
                     const int *pos, int B, int T, float loss_scale)
 {
-    const train_config *c = &m->cfg;
-    int N = B * T, C = c->dim, n = 0;
+    int N = B * T, n = 0;
     for (int i = 0; i < N; i++)
         n += targets[i] >= 0;
     if (!n)
         return;
-    crossentropy_backward(m->logits, targets, N, c->vocab, loss_scale / n);
+    crossentropy_backward(m->logits, targets, N, m->cfg.vocab, loss_scale / n);
+    train_backward_from(m, tokens, masks, pos, B, T, 1, -1, NULL);
+}
+
+void train_backward_from(train_model *m, const int *tokens, const float *masks, const int *pos,
+                         int B, int T, int head, int at, const float *dact)
+{
+    const train_config *c = &m->cfg;
+    int N = B * T, C = c->dim;
     float *dres = m->scratch, *dnormf = m->scratch + (size_t)N * C;
     memset(dres, 0, sizeof(float) * 2 * (size_t)N * C);
-    matmul_backward(dnormf, m->g.head, NULL, m->logits, m->normf, m->p.head, N, C, c->vocab);
-    if (c->arch == TRAIN_LLAMA)
-        rmsnorm_backward(dres, m->g.norm_w, dnormf, m->resid_out, m->p.norm_w, m->rstdf, N, C);
-    else
-        layernorm_backward(dres, m->g.norm_w, m->g.norm_b, dnormf, m->resid_out, m->p.norm_w,
-                           m->meanf, m->rstdf, N, C);
-    for (int l = c->n_layers - 1; l >= 0; l--)
+    int top = c->n_layers - 1;
+    if (head) {
+        matmul_backward(dnormf, m->g.head, NULL, m->logits, m->normf, m->p.head, N, C, c->vocab);
+        if (c->arch == TRAIN_LLAMA)
+            rmsnorm_backward(dres, m->g.norm_w, dnormf, m->resid_out, m->p.norm_w, m->rstdf, N,
+                             C);
+        else
+            layernorm_backward(dres, m->g.norm_w, m->g.norm_b, dnormf, m->resid_out, m->p.norm_w,
+                               m->meanf, m->rstdf, N, C);
+    } else if (dact && at >= 0 && at < c->n_layers) {
+        top = at; /* nothing above the injection point has a gradient */
+    } else {
+        return;
+    }
+    for (int l = top; l >= 0; l--) {
+        if (dact && l == at)
+            for (size_t i = 0; i < (size_t)N * C; i++)
+                dres[i] += dact[i];
         layer_backward(m, l, dres, masks, pos, B, T);
+    }
     encoder_backward(m->g.tok_emb, m->g.pos_emb, dres, tokens, pos, B, T, C);
 }

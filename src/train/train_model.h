@@ -131,6 +131,15 @@ float train_forward(train_model *m, const int *tokens, const int *targets, const
  * loss)/d(params) into m->grads. */
 void train_backward(train_model *m, const int *tokens, const int *targets, const float *masks,
                     const int *pos, int B, int T, float loss_scale);
+/* Backward from gradients the caller computed. With head, m->logits holds
+ * d(loss)/d(logits) (N,V) (rows that do not count are zero) and the
+ * gradient flows through the head and every layer. With dact (N,C), the
+ * gradient of the loss with respect to the output of layer `at` (the input
+ * of layer at + 1, the residual stream there) is added as the backward
+ * passes that point; without head only the layers at and below are
+ * visited (a loss on that activation alone). Adds into m->grads. */
+void train_backward_from(train_model *m, const int *tokens, const float *masks, const int *pos,
+                         int B, int T, int head, int at, const float *dact);
 void train_zero_grads(train_model *m);
 
 /* Loss per row (mean over counted targets of that row), for evaluation:
