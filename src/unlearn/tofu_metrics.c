@@ -329,12 +329,15 @@ static int m_model_utility(const tofu_metric_ctx *c, const void *arg, const json
 {
     (void)c;
     (void)arg;
+    (void)e;
     double inv = 0;
     int zero = 0;
     for (int k = 0; k < 9; k++) {
         const json_t *v = json_object_get(json_object_get(done, UTILITY_PARTS[k]), "agg_value");
-        if (!json_is_number(v))
-            return err_set(e, CAPE_EFAIL, "model_utility: %s has no value", UTILITY_PARTS[k]);
+        if (!json_is_number(v)) { /* a part without items: null, for the sanity check */
+            *entry = entry_new(NAN, NULL);
+            return 0;
+        }
         double x = json_number_value(v);
         if (x == 0)
             zero = 1;
