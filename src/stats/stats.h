@@ -87,4 +87,9 @@ stats_ks stats_ks_2samp(const double *a, int na, const double *b, int nb);
  * counted one half (sklearn.metrics.roc_auc_score); NaN when a class is empty. */
 double stats_roc_auc(const double *pos, int npos, const double *neg, int nneg);
 
+/* Pr(D_n >= x) for the one-sample two-sided Kolmogorov-Smirnov statistic of
+ * n observations (scipy.stats.kstwo.sf(x, n)): the law ks_2samp falls back on
+ * with n = round(n1 n2 / (n1 + n2)). */
+double stats_kstwo_sf(double x, int n);
+
 #endif
