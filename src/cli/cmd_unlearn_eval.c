@@ -134,6 +134,12 @@ int cmd_unlearn_eval(int argc, char **argv)
             fprintf(stderr, "cape unlearn eval: no --oracle: forget_quality is null (it needs the "
                             "retain model's TOFU_EVAL.json) and privleak is relative to an AUC of "
                             "0.5\n");
+        const json_t *nz = json_object_get(json_object_get(r.eval, "cape"),
+                                           "answers_without_scored_tokens");
+        if (json_integer_value(nz) > 0)
+            fprintf(stderr, "cape unlearn eval: %lld answers had no token within the model's "
+                            "context and are left out of the means\n",
+                    (long long)json_integer_value(nz));
         if (json) {
             char *s = json_dumps(r.summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
                                                 JSON_REAL_PRECISION(17));
