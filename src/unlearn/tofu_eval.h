@@ -148,7 +148,8 @@ typedef struct {
                                   cape-trained models, else "plain"; "cape", "plain",
                                   or a text holding {question} */
     int threads, batch, max_items, max_new_tokens;
-    int exact;                 /* f32 matmuls for quantised weights */
+    int exact;                 /* f32 matmuls for quantised weights, so that the
+                                  numbers do not depend on the batch (tensor_set_exact) */
     void (*progress)(void *user, long done, long total);
     void *progress_user;
 } tofu_eval_opts;

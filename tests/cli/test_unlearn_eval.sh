@@ -149,4 +149,19 @@ expect_one_line_err; expect_err "unknown mode 'nonsense'"
 expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/x" --template nope
 expect_one_line_err; expect_err 'template'
 [ -e "$TMP/x" ] && die "an output directory after bad input"
+
+# a quantised GGUF (slow, so only when CAPE_GEMMA_GGUF names Gemma 3 270M): the plain template,
+# and the same bytes for --batch 1 and 8 and --threads 1 and 2 (exact mode by default)
+if [ -n "${CAPE_GEMMA_GGUF:-}" ]; then
+  for b in "1 1" "8 2"; do
+    set -- $b
+    expect_exit 0 "$CAPE" unlearn eval "$CAPE_GEMMA_GGUF" --tofu ../shared/data/tofu --forget forget01 \
+      -o "$TMP/g$1" --max-items 2 --max-new-tokens 16 --batch "$1" --threads "$2"
+  done
+  cmp -s "$TMP/g1/TOFU_EVAL.json" "$TMP/g8/TOFU_EVAL.json" || die "Gemma: --batch 8 --threads 2 changed TOFU_EVAL.json"
+  python3 -c "
+import json, sys; c = json.load(open(sys.argv[1]))['cape']
+assert c['template']['name'] == 'plain' and c['exact'] is True and c['tokenizer']['n_vocab'] == 262144, c" \
+    "$TMP/g1/TOFU_EVAL.json" || die "Gemma: the cape block"
+fi
 done_ok
