@@ -171,6 +171,7 @@ typedef struct {
     tofu_split_scores sc[TOFU_NSPLITS];
     long done, total;
     int truncated;
+    int bos; /* BOS before each prompt: 0 or 1 */
 } run_ctx;
 
 static void seq_from_tokens(tofu_seq *q, score_tokens *t)
@@ -242,7 +243,7 @@ static int score_split(run_ctx *r, tofu_split_id id, cape_err *e)
     /* with a mask per question, a prefix cached under another question's
      * mask must not be reused */
     score_par_opts po = {.truncate = 1, .tokens = tk, .group = r->hook.per_query ? row_of : NULL};
-    if ((rc = score_items_par_ex(r->s, r->m, items, n, -1, &po, eh_before, &r->hook, res, e)))
+    if ((rc = score_items_par_ex(r->s, r->m, items, n, r->bos, &po, eh_before, &r->hook, res, e)))
         goto out;
     for (int j = 0; j < n; j++) {
         tofu_item_scores *it = &ss->items[row_of[j]];
@@ -309,7 +310,7 @@ static int generate_all(run_ctx *r, cape_err *e)
     }
     /* prompts that leave no room for a token are not generated (empty) */
     const tok *t = model_tok(r->m);
-    int bos = tok_wants_bos(t);
+    int bos = r->bos;
     int limit = model_cfg(r->m)->n_ctx_train < 4096 ? model_cfg(r->m)->n_ctx_train : 4096;
     for (int s = 0, k = 0; s < TOFU_HOLDOUT; s++)
         for (int i = 0; i < r->split[s].n; i++, k++) {
@@ -326,7 +327,7 @@ static int generate_all(run_ctx *r, cape_err *e)
             idx[n++] = k;
         }
     gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
-                   .add_bos = -1, .n_seq = o->batch, .n_threads = o->threads,
+                   .add_bos = r->bos, .n_seq = o->batch, .n_threads = o->threads,
                    .hook = r->hook.h.enabled ? eh_fn : NULL, .hook_user = &r->hook,
                    .on_start = r->hook.per_query ? eh_start : NULL};
     if (r->hook.per_query && o->batch > r->hook.n_seq)
@@ -384,7 +385,7 @@ static json_t *cape_block(run_ctx *r, int pct, const char *template_name)
     json_t *tk = json_object();
     json_object_set_new(tk, "describe", json_text(tok_describe(t)));
     json_object_set_new(tk, "n_vocab", json_integer(tok_n_vocab(t)));
-    json_object_set_new(tk, "bos", json_boolean(tok_wants_bos(t)));
+    json_object_set_new(tk, "bos", json_boolean(r->bos));
     json_object_set_new(c, "tokenizer", tk);
     json_t *g = json_object();
     json_object_set_new(g, "do_sample", json_false());
@@ -489,6 +490,10 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
         goto out;
     }
     r.m = m;
+    /* cape's trainer starts every document with its start token (the BOS of
+     * the GGUF it writes): prompts of cape-trained models start with it too */
+    r.bos = tok_wants_bos(model_tok(m)) ||
+            (is_cape_model(o->model_path) && tok_bos(model_tok(m)) >= 0);
     if ((rc = sink_hook_open(&r.hook.h, o->model_path, model_cfg(m)->ffn_dim, o->sinks_mode,
                              o->source, e)))
         goto out;
@@ -518,7 +523,7 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
             if (row->para && strlen(row->para) > strlen(longest))
                 longest = row->para;
             score_item it = {c ? c : "", longest};
-            int k = c ? score_max_tokens(m, &it, 1, -1, e) : -1;
+            int k = c ? score_max_tokens(m, &it, 1, r.bos, e) : -1;
             free(p);
             free(c);
             if (k < 0) {

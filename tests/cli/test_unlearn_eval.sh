@@ -80,6 +80,7 @@ c = e["cape"]
 assert c["template"]["name"] == "cape" and c["template"]["prompt"] == "Question: {question}\nAnswer:"
 assert c["generation"]["max_new_tokens"] == 200 and c["generation"]["do_sample"] is False
 assert c["forget_split"] == "forget01" and c["holdout_split"] == "holdout01"
+assert c["tokenizer"]["bos"] is True  # cape's trainer starts every document with it
 for f, h in c["data"]["files"].items():
     assert h["sha256"] == hashlib.sha256(open(sys.argv[2] + "/" + f, "rb").read()).hexdigest(), f
 assert c["sinks"]["mode"] == "off" and c["sinks"]["routed_per_question"] is True
