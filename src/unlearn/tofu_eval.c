@@ -461,6 +461,15 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     model *m = NULL;
     if (o->oracle_path && (rc = tofu_oracle_load(o->oracle_path, &oracle, e)))
         return rc;
+    const char *ofs = oracle ? json_string_value(json_object_get(
+                                   json_object_get(oracle, "cape"), "forget_split"))
+                             : NULL;
+    if (ofs && strcmp(ofs, o->forget)) {
+        rc = err_set(e, CAPE_EINPUT, "--oracle %s: evaluated on %s, not %s", o->oracle_path, ofs,
+                     o->forget);
+        json_decref(oracle);
+        return rc;
+    }
     for (int s = 0; s < TOFU_NSPLITS && !rc; s++)
         rc = tofu_split_load(&r.split[s], o->tofu_dir, s, pct, o->max_items, e);
     if (rc)

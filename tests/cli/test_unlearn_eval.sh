@@ -144,6 +144,9 @@ expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/x
 expect_one_line_err; expect_err 'not a TOFU_EVAL\.json'
 expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/x" --oracle "$TMP/none.json"
 expect_one_line_err
+sed 's/"forget_split": "forget01"/"forget_split": "forget05"/' "$TMP/e1/TOFU_EVAL.json" > "$TMP/o5.json"
+expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/x" --oracle "$TMP/o5.json"
+expect_one_line_err; expect_err 'o5\.json: evaluated on forget05, not forget01'
 expect_exit 2 "$CAPE" unlearn eval "$M" --forget forget01 -o "$TMP/x"; expect_err 'tofu DIR is required'
 expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/x" --sinks nonsense
 expect_one_line_err; expect_err "unknown mode 'nonsense'"
