@@ -4,6 +4,7 @@
 #include "unlearn/tofu_eval.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "unlearn/sink_hook.h"
 
 #define PLAIN_TEMPLATE "Question: {question}\nAnswer:"
+#define MAX_SESS 64
 
 static double now_s(void)
 {
@@ -120,9 +122,10 @@ typedef struct {
     float *masks;              /* [n_seq * width] */
     int n_seq;
     const char *const *query;  /* per item of the current call */
-    long *done;                /* progress */
+    long *done;                /* progress (shared, atomic) */
     long total;
     const tofu_eval_opts *o;
+    const void *first;         /* the hook that draws progress */
 } eval_hook;
 
 static void eh_select(eval_hook *x, int item, int seq)
@@ -137,8 +140,9 @@ static void eh_before(void *user, int item, int seq, int ctx_tokens)
     (void)ctx_tokens;
     eval_hook *x = user;
     eh_select(x, item, seq);
-    if (x->o->progress && (++*x->done % 64) == 0)
-        x->o->progress(x->o->progress_user, *x->done, x->total);
+    long d = __atomic_add_fetch(x->done, 1, __ATOMIC_RELAXED);
+    if (x->o->progress && x == x->first && d % 64 == 0)
+        x->o->progress(x->o->progress_user, d, x->total);
 }
 
 static void eh_start(void *user, int item, int seq)
@@ -165,8 +169,10 @@ typedef struct {
     const tofu_eval_opts *o;
     const model *m;
     char *template;
-    eval_hook hook;
-    model_session *s;
+    eval_hook hook;            /* the sink state; generation's hook */
+    int n_sess;                /* scoring sessions, one thread each, run side by side */
+    model_session *sess[MAX_SESS];
+    eval_hook shook[MAX_SESS]; /* a hook per session (its own masks) */
     tofu_split split[TOFU_NSPLITS];
     tofu_split_scores sc[TOFU_NSPLITS];
     long done, total;
@@ -197,6 +203,32 @@ static char *context_of(const char *prompt)
         c[n + (ws ? 0 : 1)] = 0;
     }
     return c;
+}
+
+typedef struct {
+    run_ctx *r;
+    int k; /* session */
+    const score_item *items;
+    int n;
+    const int *group;
+    const char **query;
+    score_result *res;
+    score_tokens *tk;
+    int rc;
+    cape_err e;
+} score_job;
+
+static void *score_thread(void *arg)
+{
+    score_job *j = arg;
+    if (j->n == 0)
+        return NULL;
+    eval_hook *h = &j->r->shook[j->k];
+    h->query = j->query;
+    score_par_opts po = {.truncate = 1, .tokens = j->tk, .group = j->group};
+    j->rc = score_items_par_ex(j->r->sess[j->k], j->r->m, j->items, j->n, j->r->bos, &po,
+                               eh_before, h, j->res, &j->e);
+    return NULL;
 }
 
 static int score_split(run_ctx *r, tofu_split_id id, cape_err *e)
@@ -239,11 +271,36 @@ static int score_split(run_ctx *r, tofu_split_id id, cape_err *e)
             query[n] = row->question, row_of[n] = i, kind[n++] = k;
         }
     }
-    r->hook.query = query;
-    /* with a mask per question, a prefix cached under another question's
-     * mask must not be reused */
-    score_par_opts po = {.truncate = 1, .tokens = tk, .group = r->hook.per_query ? row_of : NULL};
-    if ((rc = score_items_par_ex(r->s, r->m, items, n, r->bos, &po, eh_before, &r->hook, res, e)))
+    /* the rows in contiguous chunks, one per session, scored side by side;
+     * an item's numbers do not depend on its chunk */
+    score_job jobs[MAX_SESS];
+    pthread_t th[MAX_SESS];
+    int started[MAX_SESS] = {0};
+    for (int k = 0, at = 0; k < r->n_sess; k++) {
+        int row_end = (int)((long)sp->n * (k + 1) / r->n_sess), end = at;
+        while (end < n && row_of[end] < row_end)
+            end++;
+        /* with a mask per question, a prefix cached under another question's
+         * mask must not be reused */
+        jobs[k] = (score_job){r, k, items + at, end - at, r->hook.per_query ? row_of + at : NULL,
+                              query + at, res + at, tk + at, 0, {0}};
+        at = end;
+    }
+    for (int k = 1; k < r->n_sess; k++)
+        started[k] = jobs[k].n > 0 && !pthread_create(&th[k], NULL, score_thread, &jobs[k]);
+    score_thread(&jobs[0]);
+    for (int k = 1; k < r->n_sess; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else if (jobs[k].n > 0)
+            score_thread(&jobs[k]);
+    }
+    for (int k = 0; k < r->n_sess && !rc; k++)
+        if (jobs[k].rc) {
+            rc = jobs[k].rc;
+            err_set(e, jobs[k].e.code, "%s", jobs[k].e.msg);
+        }
+    if (rc)
         goto out;
     for (int j = 0; j < n; j++) {
         tofu_item_scores *it = &ss->items[row_of[j]];
@@ -509,6 +566,7 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     r.hook.per_query = sink_hook_per_query(&r.hook.h);
     r.hook.o = o;
     r.hook.done = &r.done;
+    r.hook.first = &r.hook;
     int B = o->batch > 0 ? o->batch : 1;
     r.hook.n_seq = B;
     if (r.hook.per_query &&
@@ -542,14 +600,27 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
             need = k > need ? k : need;
         }
     }
-    model_session_opts so = {.n_ctx = need < def ? need : def, .n_threads = o->threads,
-                             .n_seq = B};
-    if (!(r.s = model_session_new(m, &so, e))) {
-        rc = e->code;
-        goto out;
+    /* one single-threaded session per thread: the products of a small model
+     * are too small to split, whole items are not */
+    r.hook.total = r.total;
+    r.n_sess = o->threads > 1 ? (o->threads < MAX_SESS ? o->threads : MAX_SESS) : 1;
+    model_session_opts so = {.n_ctx = need < def ? need : def, .n_threads = 1, .n_seq = B};
+    for (int k = 0; k < r.n_sess; k++) {
+        if (!(r.sess[k] = model_session_new(m, &so, e))) {
+            rc = e->code;
+            goto out;
+        }
+        r.shook[k] = r.hook;
+        r.shook[k].first = &r.shook[0];
+        r.shook[k].masks = NULL;
+        if (r.hook.per_query &&
+            !(r.shook[k].masks = malloc(sizeof(float) * (size_t)B * (size_t)r.hook.h.width))) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            goto out;
+        }
+        if (r.hook.h.enabled)
+            model_session_set_hook(r.sess[k], eh_fn, &r.shook[k]);
     }
-    if (r.hook.h.enabled)
-        model_session_set_hook(r.s, eh_fn, &r.hook);
     for (int s = 0; s < TOFU_NSPLITS && !rc; s++)
         rc = score_split(&r, s, e);
     if (!rc)
@@ -588,8 +659,11 @@ out:
     }
     free(r.template);
     free(r.hook.masks);
+    for (int k = 0; k < r.n_sess; k++) {
+        free(r.shook[k].masks);
+        model_session_free(r.sess[k]);
+    }
     sink_hook_free(&r.hook.h);
-    model_session_free(r.s);
     model_free(m);
     if (o->exact)
         tensor_set_exact(0);
