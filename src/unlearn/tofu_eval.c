@@ -328,14 +328,17 @@ out:
 
 typedef struct {
     run_ctx *r;
-    char **out; /* per prompt */
-    const model *m;
+    int k;                /* session (hook) */
+    const char **prompts, **query;
+    char **out;           /* per prompt */
+    int n, rc;
+    cape_err e;
 } gen_ctx;
 
 static void gen_done(void *user, int i, const gen_result *g)
 {
     gen_ctx *c = user;
-    char *s = tok_decode(model_tok(c->m), g->ids, g->n, 0);
+    char *s = tok_decode(model_tok(c->r->m), g->ids, g->n, 0);
     if (s) {
         /* strip, as open-unlearning does */
         size_t a = 0, n = strlen(s);
@@ -347,14 +350,31 @@ static void gen_done(void *user, int i, const gen_result *g)
         s[n - a] = 0;
     }
     c->out[i] = s;
-    c->r->done++;
-    if (c->r->o->progress && (c->r->done % 8) == 0)
-        c->r->o->progress(c->r->o->progress_user, c->r->done, c->r->total);
+    long d = __atomic_add_fetch(&c->r->done, 1, __ATOMIC_RELAXED);
+    if (c->r->o->progress && c->k == 0 && d % 8 == 0)
+        c->r->o->progress(c->r->o->progress_user, d, c->r->total);
+}
+
+static void *gen_thread(void *arg)
+{
+    gen_ctx *c = arg;
+    run_ctx *r = c->r;
+    const tofu_eval_opts *o = r->o;
+    eval_hook *h = &r->shook[c->k];
+    if (c->n == 0)
+        return NULL;
+    gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
+                   .add_bos = r->bos, .n_seq = h->n_seq, .n_threads = 1,
+                   .hook = h->h.enabled ? eh_fn : NULL, .hook_user = h,
+                   .on_start = h->per_query ? eh_start : NULL};
+    h->query = c->query;
+    gen_stats st;
+    c->rc = gen_many(r->m, c->prompts, c->n, &go, gen_done, c, &st, &c->e);
+    return NULL;
 }
 
 static int generate_all(run_ctx *r, cape_err *e)
 {
-    const tofu_eval_opts *o = r->o;
     int total = 0;
     for (int s = 0; s < TOFU_HOLDOUT; s++)
         total += r->split[s].n;
@@ -383,17 +403,28 @@ static int generate_all(run_ctx *r, cape_err *e)
             query[n] = r->split[s].rows[i].question;
             idx[n++] = k;
         }
-    gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
-                   .add_bos = r->bos, .n_seq = o->batch, .n_threads = o->threads,
-                   .hook = r->hook.h.enabled ? eh_fn : NULL, .hook_user = &r->hook,
-                   .on_start = r->hook.per_query ? eh_start : NULL};
-    if (r->hook.per_query && o->batch > r->hook.n_seq)
-        go.n_seq = r->hook.n_seq;
-    r->hook.query = query;
-    gen_ctx gc = {r, outs, r->m};
-    gen_stats st;
-    if (n > 0 && (rc = gen_many(r->m, prompts, n, &go, gen_done, &gc, &st, e)))
-        goto out;
+    /* the prompts in contiguous chunks, one per session's thread */
+    gen_ctx jobs[MAX_SESS];
+    pthread_t th[MAX_SESS];
+    int started[MAX_SESS] = {0};
+    for (int k = 0; k < r->n_sess; k++) {
+        int a = (int)((long)n * k / r->n_sess), b = (int)((long)n * (k + 1) / r->n_sess);
+        jobs[k] = (gen_ctx){r, k, prompts + a, query + a, outs + a, b - a, 0, {0}};
+    }
+    for (int k = 1; k < r->n_sess; k++)
+        started[k] = jobs[k].n > 0 && !pthread_create(&th[k], NULL, gen_thread, &jobs[k]);
+    gen_thread(&jobs[0]);
+    for (int k = 1; k < r->n_sess; k++) {
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            gen_thread(&jobs[k]);
+    }
+    for (int k = 0; k < r->n_sess; k++)
+        if (jobs[k].rc) {
+            rc = err_set(e, jobs[k].e.code, "%s", jobs[k].e.msg);
+            goto out;
+        }
     for (int j = 0; j < n; j++)
         if (!outs[j]) {
             rc = err_set(e, CAPE_EFAIL, "out of memory decoding a generation");
