@@ -169,7 +169,7 @@ typedef struct {
     const tofu_eval_opts *o;
     const model *m;
     char *template;
-    eval_hook hook;            /* the sink state; generation's hook */
+    eval_hook hook;            /* the sink state the sessions' hooks copy */
     int n_sess;                /* scoring sessions, one thread each, run side by side */
     model_session *sess[MAX_SESS];
     eval_hook shook[MAX_SESS]; /* a hook per session (its own masks) */
@@ -597,15 +597,9 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     r.hook.per_query = sink_hook_per_query(&r.hook.h);
     r.hook.o = o;
     r.hook.done = &r.done;
-    r.hook.first = &r.hook;
     int B = o->batch > 0 ? o->batch : 1;
     r.hook.n_seq = B;
-    if (r.hook.per_query &&
-        !(r.hook.masks = malloc(sizeof(float) * (size_t)B * (size_t)r.hook.h.width))) {
-        rc = err_set(e, CAPE_EFAIL, "out of memory");
-        goto out;
-    }
-    /* one session for all the scoring: as long as the longest item needs */
+    /* the sessions' context: as long as the longest item needs */
     int def = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096, need = 0;
     for (int s = 0; s < TOFU_NSPLITS; s++) {
         r.total += r.split[s].n * (1 + (s <= TOFU_RETAIN) + r.split[s].rows[0].n_pert);
@@ -689,7 +683,6 @@ out:
         tofu_split_free(&r.split[s]);
     }
     free(r.template);
-    free(r.hook.masks);
     for (int k = 0; k < r.n_sess; k++) {
         free(r.shook[k].masks);
         model_session_free(r.sess[k]);
