@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "base/file.h"
+#include "base/isa.h"
 #include "base/json.h"
 #include "model/generate.h"
 #include "model/score.h"
@@ -628,6 +629,8 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     /* one single-threaded session per thread: the products of a small model
      * are too small to split, whole items are not */
     r.hook.total = r.total;
+    /* the ISA level is detected lazily: once here, before the threads start */
+    (void)cape_isa_level();
     r.n_sess = o->threads > 1 ? (o->threads < MAX_SESS ? o->threads : MAX_SESS) : 1;
     model_session_opts so = {.n_ctx = need < def ? need : def, .n_threads = 1, .n_seq = B};
     for (int k = 0; k < r.n_sess; k++) {
