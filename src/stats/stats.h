@@ -77,7 +77,8 @@ void stats_wilson(int k, int n, double z, double *lo, double *hi);
 /* Two-sample Kolmogorov-Smirnov test, two-sided: the statistic D and its
  * p-value as scipy.stats.ks_2samp(a, b) computes them with method='auto'
  * (the exact distribution when max(na, nb) <= 10000, else the asymptotic
- * one). NaN p when either sample is empty. */
+ * one, which scipy also falls back on when the exact value rounds outside
+ * [0, 1]). D and p are NaN when either sample is empty or holds a NaN. */
 typedef struct {
     double d, p;
 } stats_ks;

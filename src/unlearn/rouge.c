@@ -284,17 +284,17 @@ size_t rouge_porter_stem(const char *word, size_t len, char *out)
 /* ------------------------------------------------------------- tokenizer */
 
 typedef struct {
-    char *buf;    /* the tokens, each NUL-terminated */
-    size_t *off;  /* start of token i in buf */
-    size_t *len;  /* its length */
-    uint32_t *id; /* its id, shared between the two texts */
+    char *buf;      /* the words, each NUL-terminated */
+    const char **s; /* token i: its text (in buf, or in a repeat's first copy) */
+    size_t *len;    /* its length */
+    uint32_t *id;   /* its id, shared between the two texts */
     size_t n;
 } token_list;
 
 static void tokens_free(token_list *t)
 {
     free(t->buf);
-    free(t->off);
+    free(t->s);
     free(t->len);
     free(t->id);
     memset(t, 0, sizeof *t);
@@ -322,16 +322,17 @@ static size_t next_char(const unsigned char *s, size_t L, size_t i, char *c)
     return 1;
 }
 
+/* The words of a text, lower-cased and not yet stemmed */
 static int tokenize(const char *text, token_list *t)
 {
     memset(t, 0, sizeof *t);
     size_t L = text ? strlen(text) : 0;
     const unsigned char *s = (const unsigned char *)text;
     t->buf = malloc(L + 2);
-    t->off = malloc((L / 2 + 1) * sizeof *t->off);
+    t->s = malloc((L / 2 + 1) * sizeof *t->s);
     t->len = malloc((L / 2 + 1) * sizeof *t->len);
     t->id = malloc((L / 2 + 1) * sizeof *t->id);
-    if (!t->buf || !t->off || !t->len || !t->id) {
+    if (!t->buf || !t->s || !t->len || !t->id) {
         tokens_free(t);
         return -1;
     }
@@ -348,11 +349,8 @@ static int tokenize(const char *text, token_list *t)
             t->buf[w++] = c;
         } else if (in_tok) {
             size_t len = w - start;
-            if (len > 3)
-                len = rouge_porter_stem(t->buf + start, len, t->buf + start);
-            w = start + len;
             t->buf[w++] = 0;
-            t->off[t->n] = start;
+            t->s[t->n] = t->buf + start;
             t->len[t->n] = len;
             t->n++;
             in_tok = 0;
@@ -381,7 +379,7 @@ static long intern(token_list *a, token_list *b)
     for (int l = 0; l < 2; l++) {
         token_list *t = lists[l];
         for (size_t i = 0; i < t->n; i++) {
-            const char *s = t->buf + t->off[i];
+            const char *s = t->s[i];
             size_t len = t->len[i];
             uint64_t h = 1469598103934665603ULL;
             for (size_t k = 0; k < len; k++)
@@ -475,6 +473,38 @@ static long lcs_length(const token_list *ref, const token_list *gen, size_t k)
     return zeros;
 }
 
+/* Stems each distinct word of the two lists once (words longer than three
+ * characters, as rouge_score) and gives the tokens ids by their stems;
+ * returns the number of distinct stems, or -1 when out of memory. */
+static long stem_and_intern(token_list *a, token_list *b)
+{
+    long k = intern(a, b);
+    if (k < 0)
+        return -1;
+    struct rep {
+        const char *s;
+        size_t len;
+    } *rep = calloc((size_t)k + 1, sizeof *rep);
+    if (!rep)
+        return -1;
+    token_list *lists[2] = {a, b};
+    for (int l = 0; l < 2; l++) {
+        token_list *t = lists[l];
+        for (size_t i = 0; i < t->n; i++) {
+            struct rep *r = &rep[t->id[i]];
+            if (!r->s) {
+                char *w = (char *)t->s[i]; /* points into t->buf */
+                r->s = w;
+                r->len = t->len[i] > 3 ? rouge_porter_stem(w, t->len[i], w) : t->len[i];
+            }
+            t->s[i] = r->s;
+            t->len[i] = r->len;
+        }
+    }
+    free(rep);
+    return intern(a, b);
+}
+
 static double fmeasure(double p, double r)
 {
     return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
@@ -493,7 +523,7 @@ static rouge_score score(const char *reference, const char *generated, score_kin
         tokens_free(&ref);
         return fail;
     }
-    long k = intern(&ref, &gen);
+    long k = stem_and_intern(&ref, &gen);
     size_t hits = 0;
     if (k < 0)
         goto oom;

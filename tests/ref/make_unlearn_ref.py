@@ -174,10 +174,10 @@ def ks_cases():
         for _ in range(2):
             n2 = int(rng.integers(1, 61))
             shift = float(rng.choice([0, 0.3, 1.0, 3.0]))
-            add(np.round(rng.normal(0, 90, n1)), np.round(rng.normal(90 * shift, 90, n2)))
+            add(np.round(rng.normal(0, 40, n1)), np.round(rng.normal(40 * shift, 40, n2)))
     for n in range(1, 61):  # equal sizes (the square method and its fallback)
-        a = np.round(rng.normal(0, 100, n))
-        add(a, np.round(rng.normal(float(rng.choice([0, 20, 100])), 100, n)))
+        a = np.round(rng.normal(0, 40, n))
+        add(a, np.round(rng.normal(float(rng.choice([0, 8, 40])), 40, n)))
         add(a, a)  # identical samples
         add(a, a + 0.5 * (np.arange(n) % 2))
     for _ in range(40):  # heavy ties: small integer values
