@@ -88,6 +88,36 @@ assert 0 < e["model_utility"]["agg_value"] < 1
 PY
 npass=$((npass + 1))
 
+# the probabilities through another path: cape score, one item at a time, on the same prompts
+# (the trainer's start token first) and answers of each split
+python3 - "$TMP/e1/TOFU_EVAL.json" "$D" > "$TMP/items.jsonl" <<'PY' || die "score items"
+import json, sys
+e = json.load(open(sys.argv[1]))
+for split, f, key in (("forget", "forget01_perturbed.json", "paraphrased_answer"),
+                      ("ra", "real_authors_perturbed.json", "answer")):
+    rows = json.load(open(sys.argv[2] + "/" + f))
+    for r in rows[:4]:
+        ctx = "Question: %s\nAnswer: " % r["question"]
+        print(json.dumps({"context": ctx, "continuation": r[key]}))
+        print(json.dumps({"context": ctx, "continuation": r["perturbed_answer"][1]}))
+PY
+expect_exit 0 "$CAPE" score "$M" "$TMP/items.jsonl" --bos --json --parallel 1
+python3 - "$TMP/e1/TOFU_EVAL.json" "$TMP/out" <<'PY' || die "TOFU_EVAL.json against cape score"
+import json, sys
+e = json.load(open(sys.argv[1]))
+s = json.load(open(sys.argv[2]))
+want = []
+for name, pert in (("forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob"), ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob")):
+    for i in range(4):
+        want.append(e[name]["value_by_index"][str(i)]["avg_loss"])
+        want.append(e[pert]["value_by_index"][str(i)]["avg_loss"][1])
+got = [-x["logprob"] / x["n_tokens"] for x in s]
+assert len(got) == len(want) == 16
+for g, w in zip(got, want):
+    assert abs(g - w) <= 1e-6 * max(1, abs(w)), (g, w)
+PY
+npass=$((npass + 1))
+
 # the same bytes for any --threads and --batch
 expect_exit 0 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/e2" --threads 2 --batch 7
 cmp -s "$TMP/e1/TOFU_EVAL.json" "$TMP/e2/TOFU_EVAL.json" || die "--threads 2 --batch 7 changed TOFU_EVAL.json"
