@@ -10,7 +10,7 @@ OPT      ?= -O2
 SAN      ?=
 WERROR   ?= -Werror
 CAPE_CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -Isrc -MMD -MP $(SAN) $(CFLAGS)
-LDLIBS   := -lmicrohttpd -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread
+LDLIBS   := -lmicrohttpd -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lz -lm -lpthread
 TEST_LIBS := -lcmocka
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))

@@ -19,7 +19,7 @@ mkdir -p "$out"
 lib=$(mktemp -d "$out/lib.XXXXXX") # private: runs may overlap
 trap 'rm -rf "$lib"' EXIT
 flags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=address,undefined -fno-sanitize-recover=undefined"
-libs="-lmicrohttpd -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lm -lpthread"
+libs="-lmicrohttpd -lgsl -llapacke -lopenblas -ljansson -lpcre2-8 -lz -lm -lpthread"
 
 # the library once, instrumented for the fuzzer
 echo "== building the library"

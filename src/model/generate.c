@@ -58,6 +58,8 @@ int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *
     model_session *s = model_session_new(m, &so, e);
     if (!s)
         return e->code;
+    if (o->hook)
+        model_session_set_hook(s, o->hook, o->hook_user);
     n_ctx = model_session_n_ctx(s);
     st->n_ctx = n_ctx;
     st->kv_bytes = model_session_kv_bytes(s);
@@ -97,6 +99,8 @@ int gen_many(const model *m, const char *const *prompts, int n, const gen_opts *
                 g->gen = malloc((size_t)(o->n_predict > 0 ? o->n_predict : 1) * sizeof *g->gen);
                 sample_init(&g->smp, &o->sample);
                 model_seq_rewind(s, b, 0);
+                if (o->on_start)
+                    o->on_start(o->hook_user, g->item, b);
                 active++;
                 prefill = 1;
                 st->prompt_tokens += len;

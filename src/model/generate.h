@@ -24,6 +24,11 @@ typedef struct {
                             n_predict, at most min(trained context, 4096) */
     int n_threads;       /* 0 = 1 */
     model_kv_type kv_type;
+    model_hook_fn hook;  /* NULL, or a hook for the session (model_session_set_hook) */
+    void *hook_user;
+    /* NULL, or called before prompt `item` is first evaluated in sequence
+     * `seq` (a hook that keeps state per sequence sets it up here) */
+    void (*on_start)(void *user, int item, int seq);
 } gen_opts;
 
 typedef enum { GEN_STOP_LENGTH, GEN_STOP_EOS, GEN_STOP_CONTEXT } gen_stop;

@@ -142,18 +142,82 @@ static int common_prefix(const int *a, int na, const int *b, int nb)
     return k;
 }
 
+void score_tokens_free(score_tokens *t)
+{
+    free(t->ids);
+    free(t->logprob);
+    free(t->hit);
+    free(t->mu);
+    free(t->var);
+    memset(t, 0, sizeof *t);
+}
+
+/* log p of `id` and the moments of log p over the whole distribution. */
+static double log_softmax_moments(const float *lg, int n, int id, int *is_max, double *mu,
+                                  double *var)
+{
+    float mx = lg[0];
+    int arg = 0;
+    for (int i = 1; i < n; i++)
+        if (lg[i] > mx) {
+            mx = lg[i];
+            arg = i;
+        }
+    double s0 = 0, s1 = 0, s2 = 0;
+    for (int i = 0; i < n; i++) {
+        double d = (double)lg[i] - mx, w = exp(d);
+        s0 += w;
+        s1 += w * d;
+        s2 += w * d * d;
+    }
+    double ls = log(s0), m1 = s1 / s0, m2 = s2 / s0;
+    *is_max = arg == id;
+    *mu = m1 - ls;           /* E[d - ls] */
+    *var = m2 - m1 * m1;     /* Var[d] = Var[log p] */
+    if (*var < 0)
+        *var = 0;
+    return (double)lg[id] - mx - ls;
+}
+
+static int tokens_alloc(score_tokens *t, int n)
+{
+    memset(t, 0, sizeof *t);
+    size_t k = n > 0 ? (size_t)n : 1;
+    t->ids = malloc(k * sizeof *t->ids);
+    t->logprob = malloc(k * sizeof *t->logprob);
+    t->hit = malloc(k);
+    t->mu = malloc(k * sizeof *t->mu);
+    t->var = malloc(k * sizeof *t->var);
+    if (!t->ids || !t->logprob || !t->hit || !t->mu || !t->var) {
+        score_tokens_free(t);
+        return -1;
+    }
+    t->n = n;
+    return 0;
+}
+
 int score_items_par(model_session *s, const model *m, const score_item *items, int n, int add_bos,
                     score_before_seq_fn before, void *user, score_result *out, cape_err *e)
 {
+    return score_items_par_ex(s, m, items, n, add_bos, NULL, before, user, out, e);
+}
+
+int score_items_par_ex(model_session *s, const model *m, const score_item *items, int n,
+                       int add_bos, const score_par_opts *po, score_before_seq_fn before,
+                       void *user, score_result *out, cape_err *e)
+{
+    int truncate = po && po->truncate;
+    score_tokens *tokout = po ? po->tokens : NULL;
+    const int *group = po ? po->group : NULL;
     const tok *t = model_tok(m);
     int bos = add_bos < 0 ? tok_wants_bos(t) : add_bos && tok_bos(t) >= 0;
     int B = model_session_n_seq(s), n_vocab = model_cfg(m)->n_vocab, rc = 0;
     int **toks = calloc((size_t)B, sizeof *toks), *ntok = calloc((size_t)B, sizeof *ntok);
-    int *taken = calloc((size_t)B, sizeof *taken);
+    int *taken = calloc((size_t)B, sizeof *taken), *sgroup = calloc((size_t)B, sizeof *sgroup);
     par_item *step = calloc((size_t)B, sizeof *step);
     int *rseq = NULL, *rtok = NULL, cap = 0;
     unsigned char *want = NULL;
-    if (!toks || !ntok || !taken || !step) {
+    if (!toks || !ntok || !taken || !sgroup || !step) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto done;
     }
@@ -166,6 +230,19 @@ int score_items_par(model_session *s, const model *m, const score_item *items, i
             par_item it = {.item = i};
             if ((rc = encode_pair(t, &items[i], bos, &it.ids, &it.len, &it.ctx_n, e)))
                 break;
+            if (truncate && it.ctx_n > 0 && it.len > model_session_n_ctx(s)) {
+                it.len = model_session_n_ctx(s);
+                if (it.ctx_n >= it.len) { /* no continuation token fits */
+                    free(it.ids);
+                    out[i] = (score_result){0, 0, 1};
+                    if (tokout && tokens_alloc(&tokout[i], 0)) {
+                        rc = err_set(e, CAPE_EFAIL, "out of memory");
+                        break;
+                    }
+                    i++;
+                    continue;
+                }
+            }
             if (it.ctx_n == 0 || it.len > model_session_n_ctx(s)) {
                 free(it.ids);
                 rc = it.ctx_n == 0
@@ -177,7 +254,9 @@ int score_items_par(model_session *s, const model *m, const score_item *items, i
             /* the longest prefix already cached in some sequence */
             int src = -1, keep = 0;
             for (int b = 0; b < B; b++) {
-                int k = toks[b] ? common_prefix(toks[b], ntok[b], it.ids, it.len) : 0;
+                int k = toks[b] && (!group || sgroup[b] == group[i])
+                            ? common_prefix(toks[b], ntok[b], it.ids, it.len)
+                            : 0;
                 if (k > keep) {
                     keep = k;
                     src = b;
@@ -188,6 +267,8 @@ int score_items_par(model_session *s, const model *m, const score_item *items, i
             /* an item of this step computes a longer shared prefix: wait for it */
             int wait = 0;
             for (int j = 0; j < ns && !wait; j++) {
+                if (group && group[step[j].item] != group[i])
+                    continue;
                 int k = common_prefix(step[j].ids, step[j].len, it.ids, it.len);
                 wait = (k < it.ctx_n - 1 ? k : it.ctx_n - 1) > keep;
             }
@@ -214,6 +295,8 @@ int score_items_par(model_session *s, const model *m, const score_item *items, i
                 model_seq_rewind(s, dst, keep);
             }
             taken[dst] = 1;
+            if (group)
+                sgroup[dst] = group[i];
             free(toks[dst]);
             toks[dst] = it.ids;
             ntok[dst] = keep;
@@ -254,10 +337,26 @@ int score_items_par(model_session *s, const model *m, const score_item *items, i
         for (int j = 0; j < ns; j++) {
             par_item *it = &step[j];
             score_result r = {0, it->len - it->ctx_n, 1};
+            score_tokens *tk = tokout ? &tokout[it->item] : NULL;
+            if (tk && tokens_alloc(tk, r.n_tokens)) {
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                break;
+            }
             for (int p = it->ctx_n - 1; p < it->len - 1; p++) {
                 int is_max;
-                r.logprob += log_softmax_at(model_logits_at(s, it->row0 + p - it->keep), n_vocab,
-                                            it->ids[p + 1], &is_max);
+                const float *lg = model_logits_at(s, it->row0 + p - it->keep);
+                double lp;
+                if (tk) {
+                    int k = p - (it->ctx_n - 1);
+                    lp = log_softmax_moments(lg, n_vocab, it->ids[p + 1], &is_max, &tk->mu[k],
+                                             &tk->var[k]);
+                    tk->ids[k] = it->ids[p + 1];
+                    tk->logprob[k] = lp;
+                    tk->hit[k] = (unsigned char)is_max;
+                } else {
+                    lp = log_softmax_at(lg, n_vocab, it->ids[p + 1], &is_max);
+                }
+                r.logprob += lp;
                 r.greedy &= is_max;
             }
             out[it->item] = r;
@@ -270,6 +369,7 @@ done:
     free(toks);
     free(ntok);
     free(taken);
+    free(sgroup);
     free(step);
     free(rseq);
     free(rtok);

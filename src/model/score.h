@@ -52,4 +52,33 @@ typedef void (*score_before_seq_fn)(void *user, int item, int seq, int ctx_token
 int score_items_par(model_session *s, const model *m, const score_item *items, int n, int add_bos,
                     score_before_seq_fn before, void *user, score_result *out, cape_err *e);
 
+/* Per-token detail of one scored continuation: each token, its log p, whether
+ * it was the argmax, and the mean and variance of log p under the model's own
+ * distribution at that position (mu = sum_v p_v log p_v, var = sum_v p_v
+ * (log p_v)^2 - mu^2; the normalisers of Min-K%++). Arrays of n. */
+typedef struct {
+    int n;
+    int *ids;
+    double *logprob;
+    unsigned char *hit;
+    double *mu, *var;
+} score_tokens;
+void score_tokens_free(score_tokens *t);
+
+typedef struct {
+    /* Items longer than the session's context: 0 = an input error; 1 = score
+     * the continuation tokens that fit (none when the context alone fills it:
+     * n_tokens 0). */
+    int truncate;
+    score_tokens *tokens; /* NULL, or [n] filled per item (free each) */
+    /* NULL, or [n]: a cached prefix is reused only between items of the same
+     * group (a hook whose effect differs between groups) */
+    const int *group;
+} score_par_opts;
+
+/* score_items_par with options (NULL = score_items_par's behaviour). */
+int score_items_par_ex(model_session *s, const model *m, const score_item *items, int n,
+                       int add_bos, const score_par_opts *po, score_before_seq_fn before,
+                       void *user, score_result *out, cape_err *e);
+
 #endif
