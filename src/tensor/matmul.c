@@ -93,6 +93,87 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const
 }
 #endif
 
+/* Four dot products of one row a with b[0..3], each summed exactly as the
+ * level's single dot product sums it (the same accumulators, tail and
+ * reduction), so that a token's result does not depend on its neighbours;
+ * the row is read once for the four. */
+typedef void (*dot4_fn)(const float *a, const float *const b[4], int64_t n, float out[4]);
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void dot4_avx2(const float *a, const float *const b[4],
+                                                          int64_t n, float out[4])
+{
+    __m256 s0[4], s1[4];
+    for (int k = 0; k < 4; k++)
+        s0[k] = s1[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 a0 = _mm256_loadu_ps(a + i), a1 = _mm256_loadu_ps(a + i + 8);
+        for (int k = 0; k < 4; k++) {
+            s0[k] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[k] + i), s0[k]);
+            s1[k] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[k] + i + 8), s1[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        __m256 t = _mm256_add_ps(s0[k], s1[k]);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        float v = _mm_cvtss_f32(h);
+        for (int64_t e = i; e < n; e++)
+            v += a[e] * b[k][e];
+        out[k] = v;
+    }
+}
+
+__attribute__((target("avx512f"))) static void dot4_avx512(const float *a, const float *const b[4],
+                                                           int64_t n, float out[4])
+{
+    __m512 s0[4], s1[4];
+    for (int k = 0; k < 4; k++)
+        s0[k] = s1[k] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + i + 16);
+        for (int k = 0; k < 4; k++) {
+            s0[k] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b[k] + i), s0[k]);
+            s1[k] = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b[k] + i + 16), s1[k]);
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        const __m512 a0 = _mm512_loadu_ps(a + i);
+        for (int k = 0; k < 4; k++)
+            s0[k] = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b[k] + i), s0[k]);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        const __m512 a0 = _mm512_maskz_loadu_ps(m, a + i);
+        for (int k = 0; k < 4; k++)
+            s1[k] = _mm512_fmadd_ps(a0, _mm512_maskz_loadu_ps(m, b[k] + i), s1[k]);
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = _mm512_reduce_add_ps(_mm512_add_ps(s0[k], s1[k]));
+}
+#endif
+
+/* the other levels: four single dot products */
+static void dot4_each(const float *a, const float *const b[4], int64_t n, float out[4])
+{
+    for (int k = 0; k < 4; k++)
+        out[k] = tensor_dot_f32(a, b[k], n);
+}
+
+static dot4_fn dot4_now(void)
+{
+#if defined(__x86_64__)
+    if (have_avx512())
+        return dot4_avx512;
+    if (have_avx2())
+        return dot4_avx2;
+#endif
+    return dot4_each;
+}
+
 float tensor_dot_f32(const float *a, const float *b, int64_t n)
 {
 #if defined(__x86_64__)
@@ -410,16 +491,36 @@ static void mm_worker(void *arg, int64_t r0, int64_t r1, int ith)
         if (!buf)
             abort();
     }
-    for (int64_t r = r0; r < r1; r++) {
-        const float *row;
-        if (in_place) {
-            row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
-        } else {
-            tensor_mat_row(w, r, buf);
-            row = buf;
+    /* tiles of 16 rows x 16 tokens keep both operands in cache (rows that
+     * must be converted first: one tile of all tokens, so each row is
+     * converted once); four tokens per pass over a row */
+    const dot4_fn dot4 = dot4_now();
+    const int64_t tile_t = in_place ? 16 : j->n;
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+        for (int64_t tb = 0; tb < j->n; tb += tile_t) {
+            int64_t te = tb + tile_t < j->n ? tb + tile_t : j->n;
+            for (int64_t r = rb; r < re; r++) {
+                const float *row;
+                if (in_place) {
+                    row = (const float *)((const char *)w->data + (size_t)r * w->row_bytes);
+                } else {
+                    tensor_mat_row(w, r, buf);
+                    row = buf;
+                }
+                int64_t t = tb;
+                for (; t + 4 <= te; t += 4) {
+                    const float *const b4[4] = {j->x + t * w->cols, j->x + (t + 1) * w->cols,
+                                                j->x + (t + 2) * w->cols, j->x + (t + 3) * w->cols};
+                    float o[4];
+                    dot4(row, b4, w->cols, o);
+                    for (int i = 0; i < 4; i++)
+                        j->y[(t + i) * w->rows + r] = o[i];
+                }
+                for (; t < te; t++)
+                    j->y[t * w->rows + r] = tensor_dot_f32(row, j->x + t * w->cols, w->cols);
+            }
         }
-        for (int64_t t = 0; t < j->n; t++)
-            j->y[t * w->rows + r] = tensor_dot_f32(row, j->x + t * w->cols, w->cols);
     }
     free(buf);
 }

@@ -286,6 +286,42 @@ static void lanes_match_panels(void **state)
     }
 }
 
+/* F32 weights: a product of many tokens gives each token exactly its own
+ * dot product (the four-token pass sums as the one-token one does), on
+ * every level and for row lengths with every kind of tail. */
+static void f32_matmul_is_per_token(void **state)
+{
+    (void)state;
+    rng_fast g;
+    rng_fast_seed(&g, 19);
+    const int64_t rows = 21, n = 11, lens[] = {7, 40, 129, 256};
+    for (int level = 0; level <= (int)cape_isa_level(); level++)
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            int64_t cols = lens[li];
+            float *w = malloc(sizeof(float) * (size_t)(rows * cols));
+            float *x = malloc(sizeof(float) * (size_t)(n * cols)), *y = malloc(sizeof(float) * (size_t)(n * rows));
+            random_x(&g, w, rows * cols);
+            random_x(&g, x, n * cols);
+            tensor_mat m = tensor_mat_make(TENSOR_F32, cols, rows, w);
+            cape_isa_force(level);
+            tensor_matmul(NULL, &m, x, n, y);
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t r = 0; r < rows; r++) {
+                    float want = tensor_dot_f32(w + r * cols, x + t * cols, cols);
+                    if (memcmp(&want, &y[t * rows + r], sizeof want)) {
+                        cape_isa_force(-1);
+                        fail_msg("%s, %ld values: token %ld row %ld: %.9g, alone %.9g",
+                                 cape_isa_name((cape_isa)level), (long)cols, (long)t, (long)r,
+                                 y[t * rows + r], want);
+                    }
+                }
+            cape_isa_force(-1);
+            free(w);
+            free(x);
+            free(y);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +329,7 @@ int main(void)
         cmocka_unit_test(products_match_scalar),
         cmocka_unit_test(matmul_matches_scalar),
         cmocka_unit_test(lanes_match_panels),
+        cmocka_unit_test(f32_matmul_is_per_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
