@@ -100,7 +100,7 @@ int sink_mode_parse(const char *s, sink_mode *out)
 
 const char *sink_mode_name(sink_mode m)
 {
-    static const char *names[] = {"source", "backbone", "all", "off"};
+    static const char *names[] = {"source", "backbone", "all", "off", "own"};
     return names[m];
 }
 
@@ -181,6 +181,13 @@ uint32_t sink_model_mask(const sink_model *s, sink_mode mode, uint32_t id, const
     case SINK_MODE_BACKBONE:
         sink_mask_backbone(l, mask);
         return 0;
+    case SINK_MODE_OWN:
+        if (!id) {
+            sink_mask_backbone(l, mask);
+            return 0;
+        }
+        sink_mask_source_excluding(l, id, s->off, s->n_off, mask);
+        return sink_model_is_off(s, id) ? 0 : id;
     case SINK_MODE_ALL:
         sink_mask_all(l, s->off, s->n_off, mask);
         return 0;

@@ -26,6 +26,10 @@ typedef enum {
     SINK_MODE_BACKBONE, /* all sinks off, backbone rescaled */
     SINK_MODE_ALL,      /* all sinks at their keep rate (switched-off units 0) */
     SINK_MODE_OFF,      /* route the query to the most similar surviving source */
+    SINK_MODE_OWN,      /* the query's own source as the caller knows it (an evaluation
+                         * with labelled items), minus switched-off units, never routed;
+                         * no source: backbone only. Not a mode users name: sink_mode_parse
+                         * does not accept it */
 } sink_mode;
 
 int sink_model_write(const sink_model *s, ckpt_file *f);

@@ -127,13 +127,91 @@ typedef struct {
     long total;
     const tofu_eval_opts *o;
     const void *first;         /* the hook that draws progress */
+    /* --sinks own: the questions of the forget and retain splits, sorted,
+     * and their authors' source ids */
+    const char **own_q;
+    uint32_t *own_id;
+    int n_own;
 } eval_hook;
+
+static int cmp_own(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static uint32_t own_source(const eval_hook *x, const char *question)
+{
+    const char **hit = x->n_own ? bsearch(&question, x->own_q, (size_t)x->n_own, sizeof *x->own_q,
+                                          cmp_own)
+                                : NULL;
+    return hit ? x->own_id[hit - x->own_q] : 0;
+}
 
 static void eh_select(eval_hook *x, int item, int seq)
 {
     if (x->per_query && seq < x->n_seq)
-        sink_model_mask(&x->h.sm, x->h.mode, x->h.source, x->query[item],
-                        x->masks + (size_t)seq * x->h.width);
+        sink_model_mask(&x->h.sm, x->h.mode,
+                        x->h.mode == SINK_MODE_OWN ? own_source(x, x->query[item]) : x->h.source,
+                        x->query[item], x->masks + (size_t)seq * x->h.width);
+}
+
+/* --sinks own: each forget and retain question's author is the source of
+ * its QA pair in the data directory's full.json (the trainer's sources:
+ * "tofu-001", ... for each 20 pairs in file order), found by the pair's
+ * rendered document; a pair that is not there, or an author the model does
+ * not have, gets no source (backbone only). */
+typedef struct {
+    const char *key;
+    uint32_t id;
+} own_entry;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const own_entry *)a)->key, ((const own_entry *)b)->key);
+}
+
+static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, cape_err *e)
+{
+    train_corpus c = {0};
+    int rc = train_corpus_load_tofu(&c, dir, e);
+    if (rc)
+        return rc;
+    own_entry *docs = malloc(sizeof *docs * (c.n ? c.n : 1));
+    const tofu_split *sp[2] = {&split[TOFU_FORGET], &split[TOFU_RETAIN]};
+    int n = sp[0]->n + sp[1]->n;
+    x->own_q = malloc(sizeof *x->own_q * (size_t)(n ? n : 1));
+    x->own_id = malloc(sizeof *x->own_id * (size_t)(n ? n : 1));
+    own_entry *q = malloc(sizeof *q * (size_t)(n ? n : 1));
+    if (!docs || !x->own_q || !x->own_id || !q) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        docs[i] = (own_entry){c.docs[i].text, sink_sources_id(&x->h.sm.sources, c.docs[i].source, 0)};
+    qsort(docs, c.n, sizeof *docs, cmp_entry);
+    for (int k = 0, at = 0; k < 2; k++)
+        for (int i = 0; i < sp[k]->n; i++, at++) {
+            char *doc = train_tofu_render(sp[k]->rows[i].question, sp[k]->rows[i].answer);
+            if (!doc) {
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                goto out;
+            }
+            own_entry key = {doc, 0};
+            own_entry *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, cmp_entry) : NULL;
+            free(doc);
+            q[at] = (own_entry){sp[k]->rows[i].question, hit ? hit->id : 0};
+        }
+    qsort(q, (size_t)n, sizeof *q, cmp_entry);
+    for (int i = 0; i < n; i++) {
+        x->own_q[i] = q[i].key;
+        x->own_id[i] = q[i].id;
+    }
+    x->n_own = n;
+out:
+    free(docs);
+    free(q);
+    train_corpus_free(&c);
+    return rc;
 }
 
 static void eh_before(void *user, int item, int seq, int ctx_tokens)
@@ -592,10 +670,22 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
      * the GGUF it writes): prompts of cape-trained models start with it too */
     r.bos = tok_wants_bos(model_tok(m)) ||
             (is_cape_model(o->model_path) && tok_bos(model_tok(m)) >= 0);
-    if ((rc = sink_hook_open(&r.hook.h, o->model_path, model_cfg(m)->ffn_dim, o->sinks_mode,
-                             o->source, e)))
+    const int own = o->sinks_mode && strcmp(o->sinks_mode, "own") == 0;
+    if (own && o->source) {
+        rc = err_set(e, CAPE_EINPUT, "--sinks own takes each question's author; it does not "
+                     "combine with --source");
+        goto out;
+    }
+    if ((rc = sink_hook_open(&r.hook.h, o->model_path, model_cfg(m)->ffn_dim,
+                             own ? "backbone" : o->sinks_mode, o->source, e)))
         goto out;
     r.hook.per_query = sink_hook_per_query(&r.hook.h);
+    if (own) {
+        if ((rc = own_sources(&r.hook, r.split, o->tofu_dir, e)))
+            goto out;
+        r.hook.h.mode = SINK_MODE_OWN;
+        r.hook.per_query = 1;
+    }
     r.hook.o = o;
     r.hook.done = &r.done;
     int B = o->batch > 0 ? o->batch : 1;
@@ -691,6 +781,8 @@ out:
         model_session_free(r.sess[k]);
     }
     sink_hook_free(&r.hook.h);
+    free(r.hook.own_q);
+    free(r.hook.own_id);
     model_free(m);
     if (o->exact)
         tensor_set_exact(0);

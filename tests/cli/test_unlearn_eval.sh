@@ -145,6 +145,33 @@ e = json.load(open(sys.argv[2] + "/TOFU_EVAL.json"))
 assert e["cape"]["sinks"]["mode"] == "backbone" and e["cape"]["oracle"].endswith("TOFU_EVAL.json")
 PY
 npass=$((npass + 1))
+# --sinks own: each question with its own author's sinks (forget01 here is the
+# second author, tofu-002; retain the first, tofu-001), as --source names them
+expect_exit 0 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/o0" --sinks own --json
+expect_exit 0 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/o1" --sinks source --source tofu-001 --json
+expect_exit 0 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/o2" --sinks source --source tofu-002 --json
+"$CAPE" forget "$M" --source tofu-002 -o "$TMP/off.gguf" >/dev/null 2>&1 || die "cape forget"
+expect_exit 0 "$CAPE" unlearn eval "$TMP/off.gguf" --tofu "$D" --forget forget01 -o "$TMP/o3" --sinks own --json
+expect_exit 0 "$CAPE" unlearn eval "$TMP/off.gguf" --tofu "$D" --forget forget01 -o "$TMP/o4" --sinks source --source tofu-001 --json
+python3 - "$TMP" <<'PY' || die "--sinks own"
+import json, sys
+t = sys.argv[1]
+ld = lambda d: json.load(open(t + "/" + d + "/TOFU_EVAL.json"))
+own, a1, a2, off, off1 = ld("o0"), ld("o1"), ld("o2"), ld("o3"), ld("o4")
+v = lambda e, m: [e[m]["value_by_index"][k]["prob"] if isinstance(e[m]["value_by_index"][k], dict)
+                  else e[m]["value_by_index"][k] for k in sorted(e[m]["value_by_index"], key=int)]
+assert v(own, "forget_Q_A_Prob") == v(a2, "forget_Q_A_Prob")
+assert v(own, "retain_Q_A_Prob") == v(a1, "retain_Q_A_Prob")
+assert v(own, "forget_Q_A_Prob") != v(a1, "forget_Q_A_Prob")
+assert own["cape"]["sinks"]["mode"] == "own" and off["cape"]["sinks"]["mode"] == "own"
+# the switched-off author's questions lose their sinks (no routing); the other
+# author's keep theirs, minus the units the two share (as --source gives them)
+assert v(off, "forget_Q_A_Prob") != v(own, "forget_Q_A_Prob")
+assert v(off, "retain_Q_A_Prob") == v(off1, "retain_Q_A_Prob")
+PY
+npass=$((npass + 1))
+expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/x" --sinks own --source tofu-001
+expect_one_line_err; expect_err 'does not combine with --source'
 # --max-items: the first rows of each split
 expect_exit 0 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/e6" --max-items 3 --template plain
 python3 -c "
