@@ -27,6 +27,11 @@ int cli_report(const cape_err *e);
 void cli_tok_warning(const tok *t);
 
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
+/* --family A,B,...: appends each name (strdup'ed into buf, pointed to by
+ * names) after the *n already given, at most max in all; a usage error
+ * (exit 2) beyond that. */
+int cli_parse_families(const char *cmd, const char *arg, char **buf, const char **names, int *n,
+                       int max);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 /* --kv f32|f16 */
 int cli_parse_kv(const char *cmd, const char *s, model_kv_type *out);

@@ -73,22 +73,9 @@ typedef struct {
 
 static int parse_families(diag_args *a, const char *arg)
 {
-    char *copy = strdup(arg);
-    if (!copy)
-        return -1;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        if (a->po.nfamilies >= 64) {
-            free(copy);
-            return cli_usage_error("diagnose", "at most 64 --family values");
-        }
-        a->family_buf[a->po.nfamilies] = strdup(tok);
-        a->families[a->po.nfamilies] = a->family_buf[a->po.nfamilies];
-        a->po.nfamilies++;
-    }
-    free(copy);
+    int rc = cli_parse_families("diagnose", arg, a->family_buf, a->families, &a->po.nfamilies, 64);
     a->po.families = a->families;
-    return 0;
+    return rc;
 }
 
 static int parse_args(int argc, char **argv, diag_args *a, int *first_file)

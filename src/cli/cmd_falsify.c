@@ -76,22 +76,9 @@ typedef struct {
 
 static int parse_families(fals_args *a, const char *arg)
 {
-    char *copy = strdup(arg);
-    if (!copy)
-        return cli_usage_error("falsify", "out of memory");
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        if (a->fo.po.nfamilies >= 64) {
-            free(copy);
-            return cli_usage_error("falsify", "at most 64 --family values");
-        }
-        a->family_buf[a->fo.po.nfamilies] = strdup(tok);
-        a->families[a->fo.po.nfamilies] = a->family_buf[a->fo.po.nfamilies];
-        a->fo.po.nfamilies++;
-    }
-    free(copy);
+    int rc = cli_parse_families("falsify", arg, a->family_buf, a->families, &a->fo.po.nfamilies, 64);
     a->fo.po.families = a->families;
-    return 0;
+    return rc;
 }
 
 static int parse_count(const char *opt, const char *s, int *out)

@@ -89,3 +89,26 @@ const char *cli_data_dir(void)
     }
     return "data";
 }
+
+int cli_parse_families(const char *cmd, const char *arg, char **buf, const char **names, int *n,
+                       int max)
+{
+    char *copy = strdup(arg);
+    if (!copy)
+        return cli_usage_error(cmd, "out of memory");
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= max) {
+            free(copy);
+            return cli_usage_error(cmd, "at most %d --family values", max);
+        }
+        if (!(buf[*n] = strdup(tok))) {
+            free(copy);
+            return cli_usage_error(cmd, "out of memory");
+        }
+        names[*n] = buf[*n];
+        (*n)++;
+    }
+    free(copy);
+    return 0;
+}
