@@ -531,6 +531,14 @@ function falsifyRows(t) {
 async function falsify() {
   const out = $('falsify-out');
   $('falsify-seed').value = state.seed;
+  const info = currentInfo();
+  if (info && (!info.has_params || !info.benchmarks.includes('hellaswag') || !info.benchmarks.includes('truthfulqa_mc2'))) {
+    // said here rather than asked of the server (whose 400 would also reach the console)
+    out.replaceChildren(el('p', {class: 'why', id: 'falsify-error'},
+      `${tableName()} lacks ${!info.has_params ? 'model sizes' : 'HellaSwag or TruthfulQA mc2'}: the stress tests need sizes, HellaSwag and TruthfulQA mc2.`));
+    document.querySelector('.exports[data-for="falsify"]').replaceChildren();
+    return;
+  }
   const [p, body] = tableArgs({seed: state.seed});
   status('stress-testing ' + tableName() + ' ...');
   let doc;
@@ -575,6 +583,11 @@ function describeTable() {
     : tableName();
 }
 
+function hasSizes() {
+  const info = currentInfo();
+  return !info || info.has_params !== false;
+}
+
 async function tableChanged() {
   describeTable();
   // an analysis belongs to the table it was computed on
@@ -582,6 +595,8 @@ async function tableChanged() {
   document.querySelector('.exports[data-for="analyze"]').replaceChildren();
   state.analysed = null;
   try {
+    // a table without sizes has no diagnosis: its families come from its summary
+    if (!hasSizes()) throw new Error('no sizes');
     const doc = await diagnose();
     refreshFamilies(doc.tables[0]);
   } catch (e) {
@@ -673,7 +688,10 @@ async function main() {
   $('table-select').value = state.table;
   if (uploaded) status(`this link used an uploaded table (${uploaded}); upload it again to reproduce the view`, true);
   describeTable();
-  try { refreshFamilies((await diagnose()).tables[0]); } catch (e) { refreshFamilies(null); }
+  try {
+    if (!hasSizes()) throw new Error('no sizes');
+    refreshFamilies((await diagnose()).tables[0]);
+  } catch (e) { refreshFamilies(null); }
   writeForm();
   await showTab(state.tab);
   if (state.form.size || state.form.hs) await analyze();

@@ -169,6 +169,11 @@ try:
     fb = api("/api/falsify?table=data/benchmarks/paper/set_b_14.csv&seed=7")["tables"][0]
     check(("coincide" in d.find_element(By.ID, "falsify-verdict-1").text) ==
           (fb["pooled_ushape"]["coincide"] is True), "the linked view's test 1 verdict")
+    # a table without sizes: the tab says what is missing (and asks the server nothing)
+    Select(d.find_element(By.ID, "table-select")).select_by_value(
+        "data/benchmarks/paper/paper_frontier_34_swe_gpqa.csv")
+    wait(lambda: d.find_elements(By.ID, "falsify-error") and
+         "need sizes" in d.find_element(By.ID, "falsify-error").text, "the stress tests' refusal")
     logs = d.get_log("browser")
     check(not logs, "the console is not empty: %s" % logs)
 finally:
