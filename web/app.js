@@ -24,6 +24,7 @@ const state = {
   upload: null,         // {name, text}
   form: {},
   family: '',
+  seed: '42',           // the stress tests' seed
   tables: [],
   results: {},          // per tab: {json: {...}, csv: [[...]], svgs: {name: text}}
 };
@@ -108,6 +109,7 @@ function saveHash() {
   else if (state.table !== DEFAULT_TABLE) p.set('table', state.table);
   for (const k of FIELDS) if (state.form[k]) p.set(k, state.form[k]);
   if (state.family) p.set('explore', state.family);
+  if (state.seed !== '42') p.set('seed', state.seed);
   const h = '#' + p.toString();
   if (location.hash !== h) history.replaceState(null, '', h);
 }
@@ -119,6 +121,7 @@ function loadHash() {
   state.form = {};
   for (const k of FIELDS) if (p.get(k)) state.form[k] = p.get(k);
   state.family = p.get('explore') || '';
+  state.seed = /^[0-9]{1,10}$/.test(p.get('seed') || '') ? p.get('seed') : '42';
   return p.get('upload');
 }
 
@@ -457,9 +460,112 @@ async function eigen() {
   setExports('eigen', {json: doc, csv: rows, svgs: svg ? {eigen: svg} : {}});
 }
 
+// ---- stress tests (cape falsify) ----------------------------------------------
+
+function ci(a, f) { return a && a[0] != null ? `[${f(a[0])}, ${f(a[1])}]` : 'n/a'; }
+function pv(p) { return p == null || !isFinite(p) ? 'n/a' : Number(p).toPrecision(3).replace(/\.?0+$/, ''); }
+function dex(v) { return fmtSigned(v, 2); }
+
+// one row per test: [test, verdict, what the numbers say, csv rows]
+function falsifyRows(t) {
+  const rows = [];
+  const u = t.pooled_ushape, ub = u.bootstrap;
+  rows.push(['1. Is the transition just the TQA U-shape?',
+    u.coincide == null ? 'not estimable (too few resamples with both)'
+      : u.coincide ? 'N_c and the TQA vertex coincide: the coupling adds nothing beyond size'
+        : 'N_c and the TQA vertex differ (95% interval of the difference excludes 0)',
+    `N_c from the γ₁₂ line ${fmtSize(u.nc_gamma)} (bootstrap median ${fmtSize(ub.nc_median)}, 95% ${ci(ub.nc_ci95, fmtSize)}); ` +
+    `TQA-only vertex ${fmtSize(u.truth_vertex)}; log₁₀ N_c − log₁₀ vertex ${dex(ub.diff_dex_median)} dex, 95% ${ci(ub.diff_dex_ci95, dex)} ` +
+    `(${ub.with_both} of ${ub.resamples} resamples with both)`,
+    [['ushape', 'nc_gamma', u.nc_gamma, '', ub.nc_ci95[0], ub.nc_ci95[1]],
+     ['ushape', 'truth_vertex', u.truth_vertex, '', '', ''],
+     ['ushape', 'diff_dex', ub.diff_dex_median, '', ub.diff_dex_ci95[0], ub.diff_dex_ci95[1]]]]);
+  const n = t.null_model;
+  const ps = [n.p_flips, n.p_r_below, n.p_vertex_in_interval].filter((x) => x != null && isFinite(x));
+  const rare = ps.length && Math.min(...ps) < 0.05;
+  rows.push(['2. Null model of independent trends',
+    !ps.length ? 'not estimable' : rare ? 'part of the pattern is rare under independent trends (some p < 0.05)'
+      : 'independent trends reproduce the pattern (every p ≥ 0.05)',
+    `${n.simulations} simulations: families flipping ${n.flips_observed} observed, ${fmt(n.flips_mean)} per null draw (p ${pv(n.p_flips)}); ` +
+    `r below N_c = ${fmtSize(n.nc_below)}: ${fmtSigned(n.r_below)} over ${n.n_below} points (p ${pv(n.p_r_below)}); ` +
+    `pooled vertex ${fmtSize(n.vertex_observed)} ${n.vertex_in_interval ? 'inside' : 'outside'} the published ` +
+    `${ci(n.published_interval, fmtSize)} (p of a null vertex inside ${pv(n.p_vertex_in_interval)})`,
+    [['null', 'flips_observed', n.flips_observed, n.p_flips, '', ''],
+     ['null', 'r_below', n.r_below, n.p_r_below, '', ''],
+     ['null', 'vertex_in_interval', n.vertex_in_interval, n.p_vertex_in_interval, n.published_interval[0], n.published_interval[1]]]]);
+  const [pl, pq] = t.pooled_partial;
+  const pp = pl.permutation;
+  rows.push(['3. Partial coupling r(HS, TQA | log₁₀ N)',
+    !pp || !pp.total ? 'not estimable' : pp.p < 0.05 ? 'coupling beyond both growing with size (pooled p < 0.05)'
+      : 'no coupling beyond both growing with size (pooled p ≥ 0.05)',
+    `linear control: r ${fmtSigned(pl.r)} (permutation p ${pv(pp ? pp.p : null)}, n ${pl.n}); ` +
+    `quadratic control: r ${fmtSigned(pq.r)} (permutation p ${pv(pq.permutation ? pq.permutation.p : null)})`,
+    [['partial', 'r_linear', pl.r, pp ? pp.p : '', '', ''],
+     ['partial', 'r_quadratic', pq.r, pq.permutation ? pq.permutation.p : '', '', '']]]);
+  const present = t.pairs.filter((p) => p.present);
+  const main = present.filter((p) => !p.negative_control), ctl = present.filter((p) => p.negative_control);
+  const surv = main.filter((p) => p.sign_change_survives).length;
+  const label = (p) => `${p.reasoning}–${p.truth}${p.negative_control ? ' (control)' : ''}`;
+  rows.push(['4. Robustness across benchmark pairs',
+    `the sign change survives in ${surv} of ${main.length} reasoning–truth pair${main.length === 1 ? '' : 's'}` +
+    (ctl.length ? `; the control pair ${ctl[0].sign_change_survives ? 'also flips' : 'does not flip'}` : ''),
+    present.map((p) => `${label(p)}: vertex N_c ${fmtSize(p.nc_median)} ${ci(p.nc_ci95, fmtSize)}, ${p.sign_change_survives ? 'survives' : 'does not survive'}`).join('; ') || 'no pair in this table',
+    present.map((p) => ['pair', label(p), p.nc_median, '', p.nc_ci95[0], p.nc_ci95[1]])]);
+  const s = t.stability;
+  rows.push(['5. Stability of the pooled N_c',
+    s.family_moving_most ? `leaving out ${s.family_moving_most} moves it most (to ${fmtSize((s.leave_one_family_out.find((x) => x.left_out === s.family_moving_most) || {}).nc)})`
+      : 'leave one family out: not estimable',
+    `all points ${fmtSize(s.nc_all)}; leave one family out ${ci(s.family_range, fmtSize)}; leave one size out ${ci(s.size_range, fmtSize)}`,
+    [['stability', 'nc_all', s.nc_all, '', '', ''],
+     ['stability', 'leave_one_family_out', '', '', s.family_range[0], s.family_range[1]],
+     ['stability', 'leave_one_size_out', '', '', s.size_range[0], s.size_range[1]]]]);
+  const wf = t.families.filter((f) => f.width_null);
+  rows.push(['6. Width-normalisation null',
+    wf.length ? wf.map((f) => `${f.name}: a random growing factor gives ${fmt(100 * f.width_null.share_of_flip, 0)}% of the flip`).join('; ')
+      : 'not estimable: no family has d_model for every size',
+    wf.map((f) => { const w = f.width_null; return `${f.name}: r ${fmtSigned(w.r_raw)} → ${fmtSigned(w.r_normalised)}, random factor ${fmtSigned(w.null_mean)} [${fmtSigned(w.null_p05)}, ${fmtSigned(w.null_p95)}] (p ${pv(w.p_null_ge_normalised)})`; }).join('; ') || '',
+    wf.map((f) => ['width', f.name, f.width_null.share_of_flip, f.width_null.p_null_ge_normalised, f.width_null.null_p05, f.width_null.null_p95])]);
+  return rows;
+}
+
+async function falsify() {
+  const out = $('falsify-out');
+  $('falsify-seed').value = state.seed;
+  const info = currentInfo();
+  if (info && (!info.has_params || !info.benchmarks.includes('hellaswag') || !info.benchmarks.includes('truthfulqa_mc2'))) {
+    // said here rather than asked of the server (whose 400 would also reach the console)
+    out.replaceChildren(el('p', {class: 'why', id: 'falsify-error'},
+      `${tableName()} lacks ${!info.has_params ? 'model sizes' : 'HellaSwag or TruthfulQA mc2'}: the stress tests need sizes, HellaSwag and TruthfulQA mc2.`));
+    document.querySelector('.exports[data-for="falsify"]').replaceChildren();
+    return;
+  }
+  const [p, body] = tableArgs({seed: state.seed});
+  status('stress-testing ' + tableName() + ' ...');
+  let doc;
+  try { doc = await api('/api/falsify', p, body); } catch (e) {
+    out.replaceChildren(el('p', {class: 'why', id: 'falsify-error'}, e.message));
+    document.querySelector('.exports[data-for="falsify"]').replaceChildren();
+    status(e.message, true);
+    return;
+  }
+  status('');
+  const t = doc.tables[0];
+  const csv = [['test', 'verdict', 'statistic', 'value', 'p', 'ci95_lo', 'ci95_hi']];
+  const table = el('table', {id: 'falsify-table'}, el('tr', {}, el('th', {}, 'test'), el('th', {}, 'verdict'), el('th', {}, 'numbers')));
+  falsifyRows(t).forEach(([test, verdict, nums, data], i) => {
+    table.append(el('tr', {}, el('td', {}, test), el('td', {id: `falsify-verdict-${i + 1}`}, el('strong', {}, verdict)),
+                    el('td', {class: 'why'}, nums)));
+    for (const d of data) csv.push([test.replace(/^[0-9]\. /, ''), verdict, d[0] + ':' + d[1], d[2], d[3], d[4], d[5]]);
+  });
+  const skipped = t.skipped_families.length ? el('p', {class: 'why'}, 'Skipped (too few models): ' + t.skipped_families.join(', ')) : null;
+  out.replaceChildren(el('p', {}, `${t.table}: ${t.points} points (one per family size) in ${t.families.length} famil${t.families.length === 1 ? 'y' : 'ies'}; seed ${doc.options.seed}, ${doc.options.bootstrap} resamples, ${doc.options.simulations} null simulations.`),
+                      ...[table, skipped].filter((x) => x));
+  setExports('falsify', {json: doc, csv});
+}
+
 // ---- tabs and wiring ----------------------------------------------------------
 
-const RENDER = {analyze: null, phasemap: phaseMap, family: familyExplorer, frontier, eigen};
+const RENDER = {analyze: null, phasemap: phaseMap, family: familyExplorer, frontier, eigen, falsify};
 
 async function showTab(tab) {
   if (!(tab in RENDER)) tab = 'analyze';
@@ -477,6 +583,11 @@ function describeTable() {
     : tableName();
 }
 
+function hasSizes() {
+  const info = currentInfo();
+  return !info || info.has_params !== false;
+}
+
 async function tableChanged() {
   describeTable();
   // an analysis belongs to the table it was computed on
@@ -484,6 +595,8 @@ async function tableChanged() {
   document.querySelector('.exports[data-for="analyze"]').replaceChildren();
   state.analysed = null;
   try {
+    // a table without sizes has no diagnosis: its families come from its summary
+    if (!hasSizes()) throw new Error('no sizes');
     const doc = await diagnose();
     refreshFamilies(doc.tables[0]);
   } catch (e) {
@@ -542,6 +655,14 @@ function wire() {
     state.table = v;
     await tableChanged();
   });
+  $('falsify-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = $('falsify-seed').value.trim();
+    if (!/^[0-9]{1,10}$/.test(v)) { status('the seed is a whole number (0 to 4294967295)', true); return; }
+    state.seed = v;
+    saveHash();
+    falsify();
+  });
   $('family-select').addEventListener('change', (ev) => { state.family = ev.target.value; familyExplorer(); });
   $('file').addEventListener('change', (ev) => useUpload(ev.target.files[0]));
   const drop = $('drop');
@@ -567,7 +688,10 @@ async function main() {
   $('table-select').value = state.table;
   if (uploaded) status(`this link used an uploaded table (${uploaded}); upload it again to reproduce the view`, true);
   describeTable();
-  try { refreshFamilies((await diagnose()).tables[0]); } catch (e) { refreshFamilies(null); }
+  try {
+    if (!hasSizes()) throw new Error('no sizes');
+    refreshFamilies((await diagnose()).tables[0]);
+  } catch (e) { refreshFamilies(null); }
   writeForm();
   await showTab(state.tab);
   if (state.form.size || state.form.hs) await analyze();

@@ -7,16 +7,11 @@
 
 #include "base/text.h"
 #include "cli/cli.h"
+#include "phase/analysis.h"
 #include "phase/falsify.h"
-#include "phase/falsify_json.h"
 
-static const char *BUNDLED[] = {
-    "benchmarks/paper/pythia_set_a.csv",
-    "benchmarks/paper/set_b_14.csv",
-    "benchmarks/paper/paper_base_63.csv",
-    "benchmarks/base_models.csv",
-};
-enum { NBUNDLED = sizeof BUNDLED / sizeof *BUNDLED, MAXTABLES = 64 };
+#define BUNDLED analysis_falsify_tables
+enum { NBUNDLED = ANALYSIS_FALSIFY_NTABLES, MAXTABLES = 64 };
 
 static void help(void)
 {
@@ -449,7 +444,7 @@ int cmd_falsify(int argc, char **argv)
     if (!a.json)
         for (int i = 0; i < res.nt; i++)
             print_table(out.fp, &res.t[i], &a.fo);
-    rc = cli_out_close(&out, a.json ? cli_json_doc("falsify", NULL, falsify_result_json(&res))
+    rc = cli_out_close(&out, a.json ? analysis_falsify_doc(&res)
                                     : NULL);
     falsify_result_free(&res);
 out:

@@ -8,6 +8,7 @@
 
 #include "base/text.h"
 #include "base/version.h"
+#include "phase/falsify_json.h"
 #include "phase/phase_json.h"
 
 json_t *analysis_doc(const char *command, const char *table, json_t *body)
@@ -40,6 +41,20 @@ int analysis_diagnose(const char *buf, size_t len, const char *name, const score
         scores_free(t);
     }
     return rc;
+}
+
+/* ---- falsify -------------------------------------------------------------- */
+
+const char *const analysis_falsify_tables[ANALYSIS_FALSIFY_NTABLES] = {
+    "benchmarks/paper/pythia_set_a.csv",
+    "benchmarks/paper/set_b_14.csv",
+    "benchmarks/paper/paper_base_63.csv",
+    "benchmarks/base_models.csv",
+};
+
+json_t *analysis_falsify_doc(const falsify_result *r)
+{
+    return analysis_doc("falsify", NULL, falsify_result_json(r));
 }
 
 /* ---- eigen ---------------------------------------------------------------- */

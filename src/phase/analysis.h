@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "phase/advice.h"
 #include "phase/eigen.h"
+#include "phase/falsify.h"
 #include "phase/frontier.h"
 #include "phase/ode.h"
 #include "phase/phase.h"
@@ -28,6 +29,12 @@ json_t *analysis_diagnose_doc(json_t *tables);
  * and phase_diagnosis_free; on failure nothing is left to free). */
 int analysis_diagnose(const char *buf, size_t len, const char *name, const scores_options *so,
                       const phase_options *po, scores_table *t, phase_diagnosis *d, cape_err *e);
+
+/* The tables `cape falsify` reads when none is given (paths under the data
+ * directory), and the document of `cape falsify --json` for a result. */
+enum { ANALYSIS_FALSIFY_NTABLES = 4 };
+extern const char *const analysis_falsify_tables[ANALYSIS_FALSIFY_NTABLES];
+json_t *analysis_falsify_doc(const falsify_result *r);
 
 /* eigen_run with each row's gamma12 phase when o->by_phase and the table has
  * sizes, HS and TQA (otherwise the per-phase groups are left out). */

@@ -635,6 +635,117 @@ static void h_eigen(const serve_ctx *c, const serve_request *q, serve_response *
         scores_free(&own);
 }
 
+/* falsify: a posted table, the table=NAME ones (repeatable, as the command's
+ * TABLE arguments), or, with neither, the command's default tables. Each is
+ * read as the command reads it (every row needs a size). */
+enum { FALSIFY_MAX_TABLES = 16 };
+
+static int p_count(const serve_request *q, const char *key, int *out, cape_err *e)
+{
+    long v;
+    int rc = p_int(q, key, 0, 100000, &v, e);
+    if (rc == 0 && arg(q, key))
+        *out = (int)v;
+    return rc;
+}
+
+static int falsify_params(const serve_request *q, falsify_options *o, cape_err *e)
+{
+    long v;
+    int rc = p_bench(q, "reasoning", &o->po.reasoning, e);
+    if (rc == 0)
+        rc = p_bench(q, "truth", &o->po.truth, e);
+    if (rc == 0)
+        rc = p_count(q, "boot", &o->nboot, e);
+    if (rc == 0)
+        rc = p_count(q, "stability_boot", &o->stab_boot, e);
+    if (rc == 0)
+        rc = p_count(q, "sims", &o->nsim, e);
+    if (rc == 0)
+        rc = p_count(q, "perms", &o->nperm, e);
+    if (rc == 0)
+        rc = p_count(q, "width_draws", &o->nwidth, e);
+    if (rc == 0 && (rc = p_int(q, "null_degree", 0, 3, &v, e)) == 0 && arg(q, "null_degree"))
+        o->null_degree = (int)v;
+    if (rc == 0 && (rc = p_int(q, "min_family", 2, 1000000, &v, e)) == 0 && arg(q, "min_family"))
+        o->po.min_family = (int)v;
+    if (rc == 0 && (rc = p_int(q, "seed", 0, 4294967295L, &v, e)) == 0 && arg(q, "seed"))
+        o->po.seed = (uint32_t)v;
+    if (rc == 0 && o->po.reasoning == o->po.truth)
+        rc = err_set(e, CAPE_EINPUT, "reasoning and truth name the same benchmark");
+    return rc;
+}
+
+static void h_falsify(const serve_ctx *c, const serve_request *q, serve_response *r)
+{
+    falsify_options fo;
+    falsify_options_default(&fo);
+    cape_err e = {0};
+    int rc = falsify_params(q, &fo, &e);
+    scores_options so;
+    if (rc == 0)
+        rc = p_table_options(c, q, &so, &e);
+    struct {
+        const char *text, *name;
+        size_t len;
+        int bundled;
+    } in[FALSIFY_MAX_TABLES];
+    int nin = 0;
+    if (rc == 0 && q->body && q->len > 0) {
+        in[nin].text = q->body, in[nin].len = q->len, in[nin].name = upload_name(q);
+        in[nin++].bundled = 0;
+    }
+    for (int i = 0; i < q->nargs && rc == 0; i++) {
+        if (strcmp(q->key[i], "table") != 0)
+            continue;
+        const table_entry *te = find_table(c, q->val[i]);
+        if (!te)
+            rc = err_set(&e, CAPE_EINPUT, "no table '%s' is served (GET /api/tables lists them)",
+                         q->val[i]);
+        else if (nin >= FALSIFY_MAX_TABLES)
+            rc = err_set(&e, CAPE_EINPUT, "at most %d tables", FALSIFY_MAX_TABLES);
+        else {
+            in[nin].text = te->text, in[nin].len = te->len, in[nin].name = te->name;
+            in[nin++].bundled = !te->served;
+        }
+    }
+    if (rc == 0 && nin == 0) /* the command's default tables */
+        for (int i = 0; i < ANALYSIS_FALSIFY_NTABLES && rc == 0; i++) {
+            char name[512];
+            snprintf(name, sizeof name, "data/%s", analysis_falsify_tables[i]);
+            const table_entry *te = find_table(c, name);
+            if (!te)
+                rc = err_set(&e, CAPE_EFAIL, "the bundled %s is missing", name);
+            else {
+                in[nin].text = te->text, in[nin].len = te->len, in[nin].name = te->name;
+                in[nin++].bundled = 1;
+            }
+        }
+    scores_table tabs[FALSIFY_MAX_TABLES];
+    const scores_table *tp[FALSIFY_MAX_TABLES];
+    int nt = 0;
+    for (int i = 0; i < nin && rc == 0; i++) {
+        scores_options to = in[i].bundled ? (scores_options){0} : so; /* bundled: as the command */
+        to.require_params = 1;
+        rc = scores_parse(in[i].text, in[i].len, in[i].name, &to, &tabs[nt], &e);
+        if (rc == 0) {
+            tp[nt] = &tabs[nt];
+            nt++;
+        }
+    }
+    if (rc == 0) {
+        falsify_result res;
+        rc = falsify_run(tp, nt, &fo, &res, &e);
+        if (rc == 0)
+            answer_json(r, 200, analysis_falsify_doc(&res));
+        falsify_result_free(&res);
+    }
+    if (rc)
+        answer_err(r, &e);
+    for (int i = 0; i < nt; i++)
+        scores_free(&tabs[i]);
+}
+
 static const scores_table *bundled(const serve_ctx *c, const char *name)
 {
     const table_entry *te = find_table(c, name);
@@ -786,7 +897,7 @@ static const route ROUTES[] = {
     {"/api/table", 0, h_table},       {"/api/diagnose", 1, h_diagnose},
     {"/api/ode", 1, h_ode},           {"/api/frontier", 1, h_frontier},
     {"/api/eigen", 1, h_eigen},       {"/api/advise", 1, h_advise},
-    {"/api/figure", 1, h_figure},
+    {"/api/figure", 1, h_figure},     {"/api/falsify", 1, h_falsify},
 };
 
 void serve_handle(const serve_ctx *c, const serve_request *q, serve_response *r)

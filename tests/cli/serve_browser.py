@@ -1,7 +1,8 @@
 """Drives the dashboard of `cape serve` in headless Chromium as a person would:
 load the page, use an example loader, type Pythia-1B's scores, read the phase
 and N_c off the page, upload a CSV (its families must appear), export a JSON,
-with nothing logged to the browser console. Checks what the page shows
+open the stress tests (verdicts read off the page against the API, exported,
+another seed kept in the URL), with nothing logged to the browser console. Checks what the page shows
 against the API's own answers. usage: serve_browser.py URL DOWNLOAD_DIR CSV
 SCREENSHOT"""
 import json
@@ -130,6 +131,49 @@ try:
     wait(lambda: "Pythia:" in d.find_element(By.ID, "family-out").text, "the linked family view")
     check(d.find_element(By.ID, "f-model").get_attribute("value") == "linked" and
           d.find_element(By.ID, "phase-label").get_attribute("textContent") == "tax", "the linked analysis")
+    # the stress tests of the current table (the paper's 63 models): the verdicts
+    # on the page are the API's, with the same seed
+    d.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="falsify"]').click()
+    wait(lambda: d.find_elements(By.ID, "falsify-verdict-6"), "the stress tests")
+    fz = api("/api/falsify?table=data/benchmarks/paper/paper_base_63.csv")["tables"][0]
+    v1 = d.find_element(By.ID, "falsify-verdict-1").text
+    co = fz["pooled_ushape"]["coincide"]
+    check(("coincide" in v1) == (co is True) and ("differ" in v1) == (co is False),
+          "test 1 verdict %r, API coincide %r" % (v1, co))
+    v3 = d.find_element(By.ID, "falsify-verdict-3").text
+    pp = fz["pooled_partial"][0]["permutation"]["p"]
+    check(v3.startswith("no coupling") == (pp >= 0.05), "test 3 verdict %r, API p %r" % (v3, pp))
+    rows = d.find_element(By.ID, "falsify-table").text
+    check("%d observed" % fz["null_model"]["flips_observed"] in rows, "test 2 numbers on the page")
+    check("p %s" % ("%.3g" % fz["null_model"]["p_flips"]) in rows,
+          "test 2 p value %.3g on the page" % fz["null_model"]["p_flips"])
+    check("tab=falsify" in d.current_url, "the stress tests' tab in the URL")
+    d.find_element(By.ID, "export-falsify-json").click()
+    path = os.path.join(downloads, "cape-falsify.json")
+    wait(lambda: os.path.exists(path) and os.path.getsize(path) > 0, "the exported stress tests", 20)
+    with open(path) as f:
+        check(json.load(f)["tables"][0] == fz, "exported stress tests = the API's")
+    check(d.find_elements(By.ID, "export-falsify-csv"), "a CSV export of the stress tests")
+    # another seed: recomputed, kept in the URL, and a link to it reproduces it
+    e = d.find_element(By.ID, "falsify-seed")
+    e.clear()
+    e.send_keys("7")
+    d.find_element(By.ID, "falsify-go").click()
+    wait(lambda: "seed 7," in d.find_element(By.ID, "falsify-out").text, "the stress tests with seed 7")
+    check("seed=7" in d.current_url, "the seed in the URL")
+    d.get(url + "#tab=falsify&seed=7&table=data/benchmarks/paper/set_b_14.csv")
+    d.refresh()
+    wait(lambda: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1", "the linked stress tests")
+    wait(lambda: "set_b_14.csv" in d.find_element(By.ID, "falsify-out").text and
+         "seed 7," in d.find_element(By.ID, "falsify-out").text, "the linked stress tests view")
+    fb = api("/api/falsify?table=data/benchmarks/paper/set_b_14.csv&seed=7")["tables"][0]
+    check(("coincide" in d.find_element(By.ID, "falsify-verdict-1").text) ==
+          (fb["pooled_ushape"]["coincide"] is True), "the linked view's test 1 verdict")
+    # a table without sizes: the tab says what is missing (and asks the server nothing)
+    Select(d.find_element(By.ID, "table-select")).select_by_value(
+        "data/benchmarks/paper/paper_frontier_34_swe_gpqa.csv")
+    wait(lambda: d.find_elements(By.ID, "falsify-error") and
+         "need sizes" in d.find_element(By.ID, "falsify-error").text, "the stress tests' refusal")
     logs = d.get_log("browser")
     check(not logs, "the console is not empty: %s" % logs)
 finally:

@@ -72,6 +72,43 @@ code "$(get "$BASE/api/advise?model=mine&size=1B&hs=49.7&tqa=38.9&family=Pythia&
   data/benchmarks/paper/paper_base_63.csv >"$TMP/cli.json" 2>/dev/null
 same "GET /api/advise (described)" "$TMP/cli.json"
 
+# falsify: the command's default tables, a posted table, served tables (two
+# at once, as two TABLE arguments), the user's table, options
+code "$(get "$BASE/api/falsify")" 200 falsify
+"$CAPE" falsify --json >"$TMP/cli.json" 2>/dev/null || die "cape falsify failed"
+same "GET /api/falsify" "$TMP/cli.json"
+t=data/benchmarks/paper/set_b_14.csv
+code "$(get --data-binary @$t "$BASE/api/falsify?name=$t&seed=7&sims=500")" 200 "falsify (posted)"
+"$CAPE" falsify --json --seed 7 --sims 500 "$t" >"$TMP/cli.json" 2>/dev/null
+same "POST /api/falsify" "$TMP/cli.json"
+t2=data/benchmarks/paper/pythia_set_a.csv
+code "$(get "$BASE/api/falsify?table=$t2&table=$t&reasoning=arc&boot=300")" 200 "falsify (served)"
+"$CAPE" falsify --json --reasoning arc --boot 300 "$t2" "$t" >"$TMP/cli.json" 2>/dev/null
+same "GET /api/falsify?table=&table=" "$TMP/cli.json"
+(cd "$TMP" && "$CAPE" falsify --json mine.csv >cli_mine.json 2>/dev/null) || die "cape falsify mine.csv"
+code "$(get --data-binary @"$TMP/mine.csv" "$BASE/api/falsify?name=mine.csv")" 200 "falsify (user table)"
+same "POST /api/falsify (user table)" "$TMP/cli_mine.json"
+code "$(get "$BASE/api/falsify?table=$TMP/mine.csv")" 200 "falsify (served user table)"
+"$CAPE" falsify --json "$TMP/mine.csv" >"$TMP/cli.json" 2>/dev/null
+same "GET /api/falsify?table=mine" "$TMP/cli.json"
+# a table without sizes: the command's message, 400
+printf 'model,family,hellaswag,truthfulqa_mc2\na,f,30,40\n' >"$TMP/nosize.csv"
+(cd "$TMP" && "$CAPE" falsify --json nosize.csv >/dev/null 2>cli.err); want=$(cat "$TMP/cli.err")
+[ -n "$want" ] || die "cape falsify accepted a table without sizes"
+code "$(get --data-binary @"$TMP/nosize.csv" "$BASE/api/falsify?name=nosize.csv")" 400 "falsify: no sizes"
+got=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$TMP/body")
+[ "$got" = "$want" ] || die "falsify 400 message '$got', the command says '$want'"
+npass=$((npass + 1))
+cp "$TMP/bad.csv" "$TMP/b.csv"
+(cd "$TMP" && "$CAPE" falsify --json b.csv >/dev/null 2>cli.err); want=$(cat "$TMP/cli.err")
+code "$(get --data-binary @"$TMP/bad.csv" "$BASE/api/falsify?name=b.csv")" 400 "falsify: bad table"
+got=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"])' "$TMP/body")
+[ "$got" = "$want" ] || die "falsify 400 message '$got', the command says '$want'"
+npass=$((npass + 1))
+code "$(get "$BASE/api/falsify?sims=many")" 400 "falsify: bad parameter"
+grep -q "sims expects an integer in \[0, 100000\], got 'many'" "$TMP/body" || die "falsify parameter error: $(cat "$TMP/body")"
+code "$(get "$BASE/api/falsify?table=../etc/passwd")" 400 "falsify: a table that is not served"
+
 # the table given on the command line is served
 code "$(get "$BASE/api/tables")" 200 tables
 grep -q "\"name\": \"$TMP/mine.csv\"" "$TMP/body" && grep -q '"source": "served"' "$TMP/body" ||

@@ -3,9 +3,9 @@
  * serve_parse_query and the request through serve_handle with the bundled
  * tables loaded (from ./data: run from the repository root). Beyond "no
  * crash": every answer has a known status, a JSON answer parses as JSON and
- * an error answer is one line starting "cape: ". Bootstrap sizes are capped
- * (boot=20 comes first, and the first value of a key wins) so that one input
- * stays fast. */
+ * an error answer is one line starting "cape: ". Bootstrap and simulation
+ * counts are capped (boot=20, sims=20, ... come first, and the first value of
+ * a key wins) so that one input stays fast. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,9 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         target = sp + 1;
     }
     serve_request q = {.method = method};
-    q.key[0] = "boot";
-    q.val[0] = "20";
-    q.nargs = 1;
+    static const char *const CAP[] = {"boot", "sims", "perms", "width_draws", "stability_boot"};
+    for (size_t k = 0; k < sizeof CAP / sizeof *CAP; k++) {
+        q.key[k] = CAP[k];
+        q.val[k] = "20";
+    }
+    q.nargs = (int)(sizeof CAP / sizeof *CAP);
     char *qm = strchr(target, '?');
     cape_err e = {0};
     int qrc = 0;

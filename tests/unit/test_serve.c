@@ -5,6 +5,7 @@
  * client that does not block another, the idle timeout). */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,8 @@
 
 #include "testutil.h"
 
+#include "base/json.h"
+#include "phase/analysis.h"
 #include "serve/serve.h"
 
 static serve_ctx *ctx;
@@ -286,6 +289,75 @@ static void figures(void **state)
     serve_response_free(&r);
 }
 
+/* POST /api/falsify answers the document of the library's falsify_run on the
+ * same table, byte for byte; the family's N_c is where gamma12, linear in
+ * log10 N between the steps' midpoints (8.5, -0.3) and (9.5, +0.2), crosses
+ * zero: 10^(8.5 + 0.3 / 0.5) = 10^9.1, by hand. */
+static void falsify_posted_table(void **state)
+{
+    (void)state;
+    serve_response r;
+    call("POST", "/api/falsify", "name=toy.csv&boot=200&sims=300&perms=200&seed=3", FAMILY_CSV,
+         &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.type, "application/json");
+
+    scores_options so = {.require_params = 1};
+    scores_table t;
+    cape_err e = {0};
+    assert_int_equal(scores_parse(FAMILY_CSV, strlen(FAMILY_CSV), "toy.csv", &so, &t, &e), 0);
+    falsify_options fo;
+    falsify_options_default(&fo);
+    fo.nboot = 200;
+    fo.nsim = 300;
+    fo.nperm = 200;
+    fo.po.seed = 3;
+    const scores_table *tp = &t;
+    falsify_result res;
+    assert_int_equal(falsify_run(&tp, 1, &fo, &res, &e), 0);
+    size_t len = 0;
+    json_t *doc = analysis_falsify_doc(&res);
+    char *want = json_emit_string(doc, &len);
+    json_decref(doc);
+    falsify_result_free(&res);
+    scores_free(&t);
+    assert_int_equal(r.len, len);
+    assert_memory_equal(r.body, want, len);
+    free(want);
+
+    json_t *j = body_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "command")), "falsify");
+    json_t *t0 = json_array_get(json_object_get(j, "tables"), 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "table")), "toy.csv");
+    json_t *f = json_array_get(json_object_get(t0, "families"), 0);
+    json_t *u = json_object_get(f, "ushape");
+    assert_close(json_real_value(json_object_get(u, "nc_gamma")), pow(10, 9.1),
+                 1e-6 * pow(10, 9.1));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "options"), "seed")), 3);
+    json_decref(j);
+    serve_response_free(&r);
+
+    /* a table without sizes: 400 with the parser's message; a bad count */
+    json_t *k;
+    call("POST", "/api/falsify", "name=nosize.csv",
+         "model,family,hellaswag,truthfulqa_mc2\na,f,30,40\n", &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_of(&r, &k), "cape: nosize.csv:1:1: no size column (expected "
+                                          "'params' or 'params_b' / '#Params (B)')");
+    json_decref(k);
+    serve_response_free(&r);
+    call("GET", "/api/falsify", "table=data/benchmarks/paper/set_b_14.csv&boot=1000001", NULL, &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_of(&r, &k),
+                        "cape: boot expects an integer in [0, 100000], got '1000001'");
+    json_decref(k);
+    serve_response_free(&r);
+    call("GET", "/api/falsify", "table=data/benchmarks/paper/set_b_14.csv&reasoning=tqa&truth=tqa",
+         NULL, &r);
+    assert_int_equal(r.status, 400);
+    serve_response_free(&r);
+}
+
 /* ---- over a loopback socket -------------------------------------------------- */
 
 static int port_ready;
@@ -408,7 +480,7 @@ int main(void)
         cmocka_unit_test(health_and_tables), cmocka_unit_test(diagnose_posted_table),
         cmocka_unit_test(errors),            cmocka_unit_test(limits_and_paths),
         cmocka_unit_test(advise_from_family), cmocka_unit_test(figures),
-        cmocka_unit_test(over_http),
+        cmocka_unit_test(falsify_posted_table), cmocka_unit_test(over_http),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
