@@ -268,8 +268,10 @@ static void prune(const char *dir, long newest, int keep)
 }
 
 static int save_model(const train_model *m, const train_options *o, long step, const char *path,
-                      cape_err *e)
+                      cape_err *e, int final)
 {
+    if (o->save)
+        return o->save(o->save_ctx, m, step, path, final, e);
     ckpt_file f = {0};
     int rc = train_model_to_ckpt(m, &f) | ckpt_set_u64(&f, "cape.train.step", (uint64_t)step);
     if (!rc && o->add_meta)
@@ -288,7 +290,7 @@ static int checkpoint(const train_model *m, const train_options *o, const adamw_
     char g[4096], p[4096];
     snprintf(p, sizeof p, "%s/ckpt-%08ld.opt", o->out_dir, step);
     snprintf(g, sizeof g, "%s/ckpt-%08ld.gguf", o->out_dir, step);
-    if (train_opt_save(p, opt, step, hash, e) || save_model(m, o, step, g, e))
+    if (train_opt_save(p, opt, step, hash, e) || save_model(m, o, step, g, e, 0))
         return e->code;
     prune(o->out_dir, step, o->keep > 0 ? o->keep : 1);
     return 0;
@@ -420,7 +422,7 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/model.gguf", o->out_dir);
-    rc = save_model(m, o, o->steps, path, e);
+    rc = save_model(m, o, o->steps, path, e, 1);
 done:
     train_batcher_free(&bat);
     free(b.tokens);
