@@ -48,6 +48,7 @@ static void help(void)
         "                        vocabulary; OUTDIR/model.gguf keeps its architecture\n"
         "                        and metadata. --steps 0 writes it unchanged\n"
         "  --out-type T          f32 (default), f16, bf16 or q8_0 matrices in model.gguf\n"
+        "                        (--lr defaults to 2e-5 with --init)\n"
         "  --freeze embeddings   do not train the token embedding and the head\n"
         "  --ce-chunk N          vocabulary rows per cross-entropy chunk (auto)\n"
         "sinks (one mask per source in every MLP):\n"
@@ -95,7 +96,7 @@ typedef struct {
     double max_mem_gib;
     const char *init;
     train_out_type out_type;
-    int out_type_set, freeze_embd, ce_chunk, steps_given;
+    int out_type_set, freeze_embd, ce_chunk, steps_given, lr_given;
     tg_precision prec;
     double val_frac;
     /* which model flags were given, so --config does not override them */
@@ -210,7 +211,7 @@ static int parse_args(int argc, char **argv, train_args *a)
                                      optarg);
             break;
         case O_CECHUNK: rc = parse_long("--ce-chunk", optarg, 1, 1 << 24, &v); a->ce_chunk = (int)v; break;
-        case O_LR: rc = parse_float("--lr", optarg, 0, 10, &d); a->o.lr = (float)d; break;
+        case O_LR: rc = parse_float("--lr", optarg, 0, 10, &d); a->o.lr = (float)d; a->lr_given = 1; break;
         case O_MINLR: rc = parse_float("--min-lr", optarg, 0, 10, &min_lr); break;
         case O_WARMUP: rc = parse_long("--warmup", optarg, 0, 1L << 40, &v); warmup = (double)v; break;
         case O_WD: rc = parse_float("--wd", optarg, 0, 10, &d); a->o.adam.weight_decay = (float)d; break;
@@ -294,6 +295,8 @@ static int parse_args(int argc, char **argv, train_args *a)
             return cli_usage_error("train", "--arch expects llama or gpt2 (other architectures "
                                    "are fine-tuned with --init)");
     }
+    if (a->init && !a->lr_given)
+        a->o.lr = 2e-5f; /* a fine-tuning rate: 1e-3 wrecks a pretrained model in one step */
     a->o.lr_min = min_lr >= 0 ? (float)min_lr : a->o.lr / 10;
     a->o.warmup = warmup >= 0 ? (long)warmup : a->o.steps / 20;
     return 0;
