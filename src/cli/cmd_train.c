@@ -394,6 +394,11 @@ static int check_memory(const train_args *a, cape_err *e)
     fmt_bytes(sn, sizeof sn, (double)need);
     fmt_bytes(sv, sizeof sv, (double)(need - rest));
     fmt_bytes(sa, sizeof sa, (double)avail);
+    if (a->init)
+        return err_set(e, CAPE_EINPUT, "fine-tuning %s needs %s (weights, gradients and AdamW "
+                       "moments in f32, activations), and %s of memory is %s; lower --batch/--seq "
+                       "or fine-tune a smaller model", a->init, sn, sa,
+                       a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
     if (need - rest > rest)
         return err_set(e, CAPE_EINPUT, "model and batch need %s, %s of it for the vocabulary of "
                        "%d tokens, and %s of memory is %s; lower --dim or --batch/--seq, or use "
