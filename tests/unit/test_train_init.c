@@ -212,6 +212,65 @@ static void test_fd_variants(void **state)
     }
 }
 
+/* ---- the new layers on their own: GeGLU and the NeoX rotation ----------- */
+
+static double geglu_f(const float *a, const float *b, const float *mask, const float *r)
+{
+    float h[12];
+    geglu_forward(h, a, b, mask, 2, 1, 6);
+    double s = 0;
+    for (int i = 0; i < 12; i++)
+        s += (double)h[i] * r[i];
+    return s;
+}
+
+static void test_layers(void **state)
+{
+    (void)state;
+    rng_fast g;
+    rng_fast_seed(&g, 21);
+    float a[12], b[12], r[12], mask[12], da[12] = {0}, db[12] = {0};
+    for (int i = 0; i < 12; i++) {
+        a[i] = (float)(4 * rng_fast_double(&g) - 2);
+        b[i] = (float)(2 * rng_fast_double(&g) - 1);
+        r[i] = (float)(2 * rng_fast_double(&g) - 1);
+        mask[i] = i % 5 ? 1.0f : 0.0f;
+    }
+    geglu_backward(da, db, r, a, b, mask, 2, 1, 6);
+    float *xs[2] = {a, b}, *gs[2] = {da, db};
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 12; i++) {
+            float keep = xs[w][i], h = 1e-3f;
+            xs[w][i] = keep + h;
+            double fp = geglu_f(a, b, mask, r);
+            xs[w][i] = keep - h;
+            double fm = geglu_f(a, b, mask, r);
+            xs[w][i] = keep;
+            assert_close(gs[w][i], (fp - fm) / (2 * h), 2e-3);
+        }
+    /* NeoX rotation: norm-preserving per (i, i + hs/2) pair, and the
+     * backward is its inverse */
+    enum { HS = 8 };
+    float cs[3 * HS / 2], sn[3 * HS / 2];
+    rope_table(cs, sn, 3, HS, 100.0f);
+    float x[3 * 2 * HS], y[3 * 2 * HS];
+    for (int i = 0; i < 3 * 2 * HS; i++)
+        x[i] = (float)(2 * rng_fast_double(&g) - 1);
+    memcpy(y, x, sizeof x);
+    rope_neox_forward(y, 2 * HS, cs, sn, NULL, 1, 3, 2, HS);
+    for (int t = 0; t < 3; t++)
+        for (int hh = 0; hh < 2; hh++)
+            for (int i = 0; i < HS / 2; i++) {
+                const float *xv = x + t * 2 * HS + hh * HS, *yv = y + t * 2 * HS + hh * HS;
+                double c = cos(t * pow(100.0, -2.0 * i / HS)), s2 = sin(t * pow(100.0, -2.0 * i / HS));
+                assert_close(yv[i], xv[i] * c - xv[i + HS / 2] * s2, 1e-5);
+                assert_close(yv[i + HS / 2], xv[i] * s2 + xv[i + HS / 2] * c, 1e-5);
+            }
+    rope_neox_backward(y, 2 * HS, cs, sn, NULL, 1, 3, 2, HS);
+    for (int i = 0; i < 3 * 2 * HS; i++)
+        assert_close(y[i], x[i], 1e-5);
+}
+
 /* ---- chunked cross-entropy --------------------------------------------- */
 
 static void test_chunked_ce(void **state)
@@ -331,7 +390,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_llama),   cmocka_unit_test(test_ref_qwen2),
         cmocka_unit_test(test_ref_qwen3),   cmocka_unit_test(test_ref_gemma3),
-        cmocka_unit_test(test_fd_variants), cmocka_unit_test(test_chunked_ce),
+        cmocka_unit_test(test_fd_variants), cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_chunked_ce),
         cmocka_unit_test(test_freeze),      cmocka_unit_test(test_refuse),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
