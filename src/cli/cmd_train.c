@@ -333,7 +333,8 @@ static int read_config(train_args *a, cape_err *e)
         if (a->given[idx])
             continue;
         if (idx == 0) {
-            if (!json_is_string(v) || train_arch_parse(json_string_value(v), &a->cfg.arch)) {
+            if (!json_is_string(v) || train_arch_parse(json_string_value(v), &a->cfg.arch) ||
+                (a->cfg.arch != TRAIN_LLAMA && a->cfg.arch != TRAIN_GPT2)) {
                 rc = err_set(e, CAPE_EINPUT, "%s: field \"arch\" must be \"llama\" or \"gpt2\"",
                              a->config);
                 break;

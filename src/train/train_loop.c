@@ -88,7 +88,7 @@ int train_config_from_ckpt(const ckpt_file *f, train_config *c, const char *what
     memset(c, 0, sizeof *c);
     if (ckpt_get_str(f, "general.architecture", arch, sizeof arch))
         return err_set(e, CAPE_EINPUT, "%s: metadata key general.architecture is missing", what);
-    if (train_arch_parse(arch, &c->arch))
+    if (train_arch_parse(arch, &c->arch) || !(c->arch == TRAIN_LLAMA || c->arch == TRAIN_GPT2))
         return err_set(e, CAPE_EINPUT, "%s: architecture '%s' is not one cape trains (llama, gpt2)",
                        what, arch);
     char k[96];
