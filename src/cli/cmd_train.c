@@ -282,8 +282,6 @@ static int parse_args(int argc, char **argv, train_args *a)
         if (a->config || a->tok_from || a->tok_gguf)
             return cli_usage_error("train", "--init uses the model's configuration and tokenizer; "
                                    "drop --config, --tokenizer-from and --tokenizer-gguf");
-        if (a->resume)
-            return cli_usage_error("train", "--resume is not available for --init runs");
         if (a->sinks)
             return cli_usage_error("train", "--sinks is not available for --init runs");
     } else {
@@ -691,8 +689,8 @@ int cmd_train(int argc, char **argv)
         }
         if ((rc = ckpt_read(&resume_f, gpath, &e)))
             goto out;
-        train_config saved;
-        if ((rc = train_config_from_ckpt(&resume_f, &saved, gpath, &e)))
+        train_config saved = a.cfg;
+        if (!a.init && (rc = train_config_from_ckpt(&resume_f, &saved, gpath, &e)))
             goto out;
         if ((a.given[G_ARCH] && saved.arch != a.cfg.arch) ||
             (a.given[G_DIM] && saved.dim != a.cfg.dim) ||
@@ -749,10 +747,10 @@ int cmd_train(int argc, char **argv)
         goto out;
     if (a.random_data)
         rc = 0;
-    else if (a.resume)
-        rc = train_tokenizer_from_model(&tk, gpath, &e);
     else if (a.init)
         rc = train_tokenizer_from_gguf(&tk, a.init, &e);
+    else if (a.resume)
+        rc = train_tokenizer_from_model(&tk, gpath, &e);
     else if (a.tok_from)
         rc = train_tokenizer_from_model(&tk, a.tok_from, &e);
     else if (a.tok_gguf)
@@ -773,7 +771,7 @@ int cmd_train(int argc, char **argv)
     }
     if (rc)
         goto out;
-    if (a.resume && !a.random_data && tk.n_vocab != a.cfg.vocab) {
+    if (a.resume && !a.init && !a.random_data && tk.n_vocab != a.cfg.vocab) {
         rc = err_set(&e, CAPE_EINPUT, "%s: the tokenizer has %d tokens, the model %d", gpath,
                      tk.n_vocab, a.cfg.vocab);
         goto out;

@@ -32,6 +32,8 @@ uint64_t train_resume_hash(const train_model *m, const train_options *o, const t
                    c->hidden,        c->ctx,    o->B,   o->T,        o->accum};
     uint64_t h = fnv_bytes(0xcbf29ce484222325ull, f, sizeof f);
     h = fnv_bytes(h, &o->seed, sizeof o->seed);
+    if (m->freeze_embd) /* only then, so that older checkpoints keep their hash */
+        h = fnv_bytes(h, "frozen embeddings", 17);
     return fnv_bytes(h, &ds->hash, sizeof ds->hash);
 }
 

@@ -31,6 +31,19 @@ for a in llama qwen2 qwen3 gemma3; do
   expect_exit 0 "$CAPE" run "$TMP/ft-$a/model.gguf" -p "Once upon" -n 4 --temp 0
 done
 
+# an interrupted fine-tuning run resumes to the same model
+r=(--init tests/ref/hf/gemma3.gguf --steps 8 --lr 1e-2 --ckpt-every 4 --freeze embeddings "${common[@]}")
+expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/r1"
+expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/r2" --stop-after 4
+expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/r2" --resume
+cmp -s "$TMP/r1/model.gguf" "$TMP/r2/model.gguf" || die "resumed fine-tuning differs"
+npass=$((npass + 1))
+# resuming without the frozen embeddings the run had is refused
+expect_exit 2 "$CAPE" train --init tests/ref/hf/gemma3.gguf --steps 12 --lr 1e-2 --ckpt-every 4 \
+  "${common[@]}" -o "$TMP/r2" --resume
+expect_one_line_err
+expect_err "another configuration"
+
 # smaller output types load and stay close to the f32 model
 for ty in f16 bf16 q8_0; do
   expect_exit 0 "$CAPE" train --init tests/ref/hf/gemma3.gguf -o "$TMP/ty-$ty" --steps 0 \
