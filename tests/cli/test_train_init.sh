@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cape train --init: fine-tuning the tiny llama, qwen2, qwen3 and gemma3
-# models of tests/ref/hf/. --steps 0 writes the model unchanged (the same
+# models of tests/ref/hf/ and llama2.c's stories260K converted to GGUF. --steps 0 writes the model unchanged (the same
 # logits in cape run); a few steps lower the loss; the output loads in
 # cape run and in llama.cpp (llama-cpp-python, when installed), which
 # continue a prompt greedily the same way; bad input exits 2 with one line
@@ -12,8 +12,12 @@ for i in $(seq 1 24); do
 done >"$TMP/c.jsonl"
 common=(--data "$TMP/c.jsonl" --quiet --val-frac 0 --seq 16 --batch 4 --precision fp32)
 
-for a in llama qwen2 qwen3 gemma3; do
+# the tiny HF models, and a llama2.c checkpoint converted by llama.cpp (SentencePiece vocabulary)
+models="llama qwen2 qwen3 gemma3"
+[ -f ../shared/data/models/stories260K/stories260K.gguf ] && models="$models stories260K"
+for a in $models; do
   src=tests/ref/hf/$a.gguf
+  [ "$a" = stories260K ] && src=../shared/data/models/stories260K/stories260K.gguf
   # identity: the initial model, written again, gives the same logits
   expect_exit 0 "$CAPE" train --init "$src" -o "$TMP/id-$a" --steps 0 "${common[@]}"
   expect_out "unchanged"
@@ -45,13 +49,14 @@ expect_one_line_err
 expect_err "another configuration"
 
 # smaller output types load and stay close to the f32 model
+expect_exit 0 "$CAPE" run tests/ref/hf/gemma3.gguf -p "Once upon a time" -n 0 --dump-logits "$TMP/g.bin"
 for ty in f16 bf16 q8_0; do
   expect_exit 0 "$CAPE" train --init tests/ref/hf/gemma3.gguf -o "$TMP/ty-$ty" --steps 0 \
     --out-type "$ty" "${common[@]}"
   expect_exit 0 "$CAPE" info "$TMP/ty-$ty/model.gguf"
   expect_out "gemma3"
   expect_exit 0 "$CAPE" run "$TMP/ty-$ty/model.gguf" -p "Once upon a time" -n 0 --dump-logits "$TMP/c.bin"
-  python3 - "$TMP/a.bin" "$TMP/c.bin" "$ty" <<'PY' || die "$ty output: logits too far from f32"
+  python3 - "$TMP/g.bin" "$TMP/c.bin" "$ty" <<'PY' || die "$ty output: logits too far from f32"
 import struct, sys
 a = open(sys.argv[1], "rb").read(); b = open(sys.argv[2], "rb").read()
 x = struct.unpack(f"<{len(a)//4}f", a); y = struct.unpack(f"<{len(b)//4}f", b)
