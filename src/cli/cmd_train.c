@@ -18,6 +18,7 @@
 #include "base/isa.h"
 #include "cli/cli.h"
 #include "train/train_gemm.h"
+#include "train/train_init.h"
 #include "train/train_loop.h"
 #include "train/train_tok.h"
 #include "unlearn/sink_model.h"
@@ -41,6 +42,15 @@ static void help(void)
         "  --dim N --layers N --heads N --kv-heads N --hidden N --ctx N\n"
         "                        (128, 4, 4, heads, llama 8/3 dim or gpt2 4 dim, 128)\n"
         "  --vocab N             BPE vocabulary size, <|endoftext|> included (2048)\n"
+        "fine-tuning (instead of the model flags):\n"
+        "  --init MODEL.gguf     start from this model (llama, qwen2, qwen3, gemma3; any\n"
+        "                        weight type, dequantised to f32) and tokenise with its\n"
+        "                        vocabulary; OUTDIR/model.gguf keeps its architecture\n"
+        "                        and metadata. --steps 0 writes it unchanged\n"
+        "  --out-type T          f32 (default), f16, bf16 or q8_0 matrices in model.gguf\n"
+        "                        (--lr defaults to 2e-5 with --init)\n"
+        "  --freeze embeddings   do not train the token embedding and the head\n"
+        "  --ce-chunk N          vocabulary rows per cross-entropy chunk (auto)\n"
         "sinks (one mask per source in every MLP):\n"
         "  --sinks               enable sink neurons\n"
         "  --p-gen X             fraction of MLP units in the always-on backbone (0.5)\n"
@@ -84,6 +94,9 @@ typedef struct {
     train_options o;
     int threads, resume, quiet, json, prec_set, random_data, no_pack;
     double max_mem_gib;
+    const char *init;
+    train_out_type out_type;
+    int out_type_set, freeze_embd, ce_chunk, steps_given, lr_given;
     tg_precision prec;
     double val_frac;
     /* which model flags were given, so --config does not override them */
@@ -114,7 +127,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         O_VOCAB, O_SINKS, O_PGEN, O_SINKK, O_SINKSEED, O_BATCH, O_SEQ, O_ACCUM, O_STEPS, O_LR,
         O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_EPS, O_CLIP, O_SEED, O_VALFRAC, O_VALEVERY,
         O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM, O_TOKFROM, O_EXCLUDE,
-        O_TOKGGUF, O_NOPACK, O_MAXMEM
+        O_TOKGGUF, O_NOPACK, O_MAXMEM, O_INIT, O_OUTTYPE, O_FREEZE, O_CECHUNK
     };
     static const struct option opts[] = {
         {"data", 1, 0, O_DATA}, {"tofu", 1, 0, O_TOFU}, {"config", 1, 0, O_CONFIG},
@@ -132,6 +145,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"quiet", 0, 0, O_QUIET}, {"stop-after", 1, 0, O_STOPAFTER}, {"random-data", 0, 0, O_RANDOM}, {"tokenizer-from", 1, 0, O_TOKFROM},
         {"exclude-source", 1, 0, O_EXCLUDE}, {"tokenizer-gguf", 1, 0, O_TOKGGUF},
         {"no-pack", 0, 0, O_NOPACK}, {"max-mem", 1, 0, O_MAXMEM}, {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'},
+        {"init", 1, 0, O_INIT}, {"out-type", 1, 0, O_OUTTYPE}, {"freeze", 1, 0, O_FREEZE},
+        {"ce-chunk", 1, 0, O_CECHUNK},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     double d;
@@ -178,8 +193,25 @@ static int parse_args(int argc, char **argv, train_args *a)
         case O_BATCH: rc = parse_long("--batch", optarg, 1, 1 << 16, &v); a->o.B = (int)v; break;
         case O_SEQ: rc = parse_long("--seq", optarg, 1, 65536, &v); a->o.T = (int)v; break;
         case O_ACCUM: rc = parse_long("--accum", optarg, 1, 1 << 16, &v); a->o.accum = (int)v; break;
-        case O_STEPS: rc = parse_long("--steps", optarg, 1, 1L << 40, &v); a->o.steps = v; break;
-        case O_LR: rc = parse_float("--lr", optarg, 0, 10, &d); a->o.lr = (float)d; break;
+        case O_STEPS: rc = parse_long("--steps", optarg, 0, 1L << 40, &v); a->o.steps = v; a->steps_given = 1; break;
+        case O_INIT: a->init = optarg; break;
+        case O_OUTTYPE:
+            if (train_out_type_parse(optarg, &a->out_type))
+                rc = cli_usage_error("train", "--out-type expects f32, f16, bf16 or q8_0, got '%s'",
+                                     optarg);
+            a->out_type_set = 1;
+            break;
+        case O_FREEZE:
+            if (strcmp(optarg, "embeddings") == 0)
+                a->freeze_embd = 1;
+            else if (strcmp(optarg, "none") == 0)
+                a->freeze_embd = 0;
+            else
+                rc = cli_usage_error("train", "--freeze expects embeddings or none, got '%s'",
+                                     optarg);
+            break;
+        case O_CECHUNK: rc = parse_long("--ce-chunk", optarg, 1, 1 << 24, &v); a->ce_chunk = (int)v; break;
+        case O_LR: rc = parse_float("--lr", optarg, 0, 10, &d); a->o.lr = (float)d; a->lr_given = 1; break;
         case O_MINLR: rc = parse_float("--min-lr", optarg, 0, 10, &min_lr); break;
         case O_WARMUP: rc = parse_long("--warmup", optarg, 0, 1L << 40, &v); warmup = (double)v; break;
         case O_WD: rc = parse_float("--wd", optarg, 0, 10, &d); a->o.adam.weight_decay = (float)d; break;
@@ -241,6 +273,28 @@ static int parse_args(int argc, char **argv, train_args *a)
                                "from the tokenizer");
     if (a->o.lr <= 0)
         return cli_usage_error("train", "--lr must be positive");
+    if (a->init) {
+        for (int g = 0; g < 8; g++)
+            if (a->given[g])
+                return cli_usage_error("train", "--init takes the model's own sizes; drop --arch, "
+                                       "--dim, --layers, --heads, --kv-heads, --hidden, --ctx "
+                                       "and --vocab");
+        if (a->config || a->tok_from || a->tok_gguf)
+            return cli_usage_error("train", "--init uses the model's configuration and tokenizer; "
+                                   "drop --config, --tokenizer-from and --tokenizer-gguf");
+        if (a->sinks)
+            return cli_usage_error("train", "--sinks is not available for --init runs");
+    } else {
+        if (a->steps_given && a->o.steps == 0)
+            return cli_usage_error("train", "--steps 0 needs --init (it writes the initial model)");
+        if (a->out_type_set || a->freeze_embd)
+            return cli_usage_error("train", "--out-type and --freeze apply to --init runs");
+        if (a->cfg.arch != TRAIN_LLAMA && a->cfg.arch != TRAIN_GPT2)
+            return cli_usage_error("train", "--arch expects llama or gpt2 (other architectures "
+                                   "are fine-tuned with --init)");
+    }
+    if (a->init && !a->lr_given)
+        a->o.lr = 2e-5f; /* a fine-tuning rate: 1e-3 wrecks a pretrained model in one step */
     a->o.lr_min = min_lr >= 0 ? (float)min_lr : a->o.lr / 10;
     a->o.warmup = warmup >= 0 ? (long)warmup : a->o.steps / 20;
     return 0;
@@ -277,7 +331,8 @@ static int read_config(train_args *a, cape_err *e)
         if (a->given[idx])
             continue;
         if (idx == 0) {
-            if (!json_is_string(v) || train_arch_parse(json_string_value(v), &a->cfg.arch)) {
+            if (!json_is_string(v) || train_arch_parse(json_string_value(v), &a->cfg.arch) ||
+                (a->cfg.arch != TRAIN_LLAMA && a->cfg.arch != TRAIN_GPT2)) {
                 rc = err_set(e, CAPE_EINPUT, "%s: field \"arch\" must be \"llama\" or \"gpt2\"",
                              a->config);
                 break;
@@ -338,6 +393,11 @@ static int check_memory(const train_args *a, cape_err *e)
     fmt_bytes(sn, sizeof sn, (double)need);
     fmt_bytes(sv, sizeof sv, (double)(need - rest));
     fmt_bytes(sa, sizeof sa, (double)avail);
+    if (a->init)
+        return err_set(e, CAPE_EINPUT, "fine-tuning %s needs %s (weights, gradients and AdamW "
+                       "moments in f32, activations), and %s of memory is %s; lower --batch/--seq "
+                       "or fine-tune a smaller model", a->init, sn, sa,
+                       a->max_mem_gib > 0 ? "allowed (--max-mem)" : "available");
     if (need - rest > rest)
         return err_set(e, CAPE_EINPUT, "model and batch need %s, %s of it for the vocabulary of "
                        "%d tokens, and %s of memory is %s; lower --dim or --batch/--seq, or use "
@@ -439,6 +499,48 @@ static void on_step(void *ctx, const train_progress *p)
     if (p->step == p->steps)
         fputc('\n', stderr);
     fflush(stderr);
+}
+
+/* Fine-tuned models: the source's format and metadata, plus cape.train.*. */
+typedef struct {
+    train_init_src *src;
+    const train_args *a;
+    long step;
+} init_save_ctx;
+
+static int init_meta(void *ctx, gguf_writer *w)
+{
+    init_save_ctx *c = ctx;
+    const train_options *o = &c->a->o;
+    const char *base = strrchr(c->a->init, '/');
+    return gguf_writer_set_u64(w, "cape.train.step", (uint64_t)c->step) |
+           gguf_writer_set_str(w, "cape.train.tokenizer", "gguf") |
+           gguf_writer_set_str(w, "cape.train.init", base ? base + 1 : c->a->init) |
+           gguf_writer_set_f32(w, "cape.train.lr", o->lr) |
+           gguf_writer_set_u32(w, "cape.train.batch", (uint32_t)o->B) |
+           gguf_writer_set_u32(w, "cape.train.seq", (uint32_t)o->T) |
+           gguf_writer_set_u32(w, "cape.train.accum", (uint32_t)o->accum) |
+           gguf_writer_set_u64(w, "cape.train.seed", o->seed) |
+           gguf_writer_set_u32(w, "cape.train.frozen_embeddings", (uint32_t)c->a->freeze_embd)
+               ? -1 : 0;
+}
+
+static int init_save(void *ctx, const train_model *m, long step, const char *path, int final,
+                     cape_err *e)
+{
+    init_save_ctx *c = ctx;
+    c->step = step;
+    return train_init_save(m, c->src, final ? c->a->out_type : TRAIN_OUT_F32, init_meta, c, path,
+                           e);
+}
+
+/* Vocabulary rows per cross-entropy chunk: about 4M logits at a time. */
+static int auto_ce_chunk(int vocab, int B, int T)
+{
+    long n = (long)B * T, vc = (4L << 20) / (n ? n : 1);
+    if (vc < 256)
+        vc = 256;
+    return vc > vocab ? vocab : (int)vc;
 }
 
 /* The first SIGINT/SIGTERM stops training after the current step, with a
@@ -560,11 +662,15 @@ int cmd_train(int argc, char **argv)
     uint32_t *src_ids = NULL;
     FILE *log = NULL;
     ckpt_file resume_f = {0};
+    train_init_src isrc = {0};
+    init_save_ctx isave = {&isrc, &a, 0};
     long start = 0;
     char gpath[4096], opath[4096];
     int have_ckpt = 0, interrupted = 0;
 
     if (a.config && (rc = read_config(&a, &e)))
+        goto out;
+    if (a.init && (rc = train_init_open(&isrc, a.init, &a.cfg, &e)))
         goto out;
     /* a precision the CPU lacks is refused before anything is read or written */
     if (tg_set_precision(a.prec) != a.prec && a.prec_set) {
@@ -583,8 +689,8 @@ int cmd_train(int argc, char **argv)
         }
         if ((rc = ckpt_read(&resume_f, gpath, &e)))
             goto out;
-        train_config saved;
-        if ((rc = train_config_from_ckpt(&resume_f, &saved, gpath, &e)))
+        train_config saved = a.cfg;
+        if (!a.init && (rc = train_config_from_ckpt(&resume_f, &saved, gpath, &e)))
             goto out;
         if ((a.given[G_ARCH] && saved.arch != a.cfg.arch) ||
             (a.given[G_DIM] && saved.dim != a.cfg.dim) ||
@@ -641,6 +747,8 @@ int cmd_train(int argc, char **argv)
         goto out;
     if (a.random_data)
         rc = 0;
+    else if (a.init)
+        rc = train_tokenizer_from_gguf(&tk, a.init, &e);
     else if (a.resume)
         rc = train_tokenizer_from_model(&tk, gpath, &e);
     else if (a.tok_from)
@@ -663,15 +771,19 @@ int cmd_train(int argc, char **argv)
     }
     if (rc)
         goto out;
-    if (a.resume && !a.random_data && tk.n_vocab != a.cfg.vocab) {
+    if (a.resume && !a.init && !a.random_data && tk.n_vocab != a.cfg.vocab) {
         rc = err_set(&e, CAPE_EINPUT, "%s: the tokenizer has %d tokens, the model %d", gpath,
                      tk.n_vocab, a.cfg.vocab);
         goto out;
     }
-    a.cfg.vocab = a.random_data ? a.vocab : tk.n_vocab;
+    if (!a.init)
+        a.cfg.vocab = a.random_data ? a.vocab : tk.n_vocab;
     train_config_defaults(&a.cfg);
     if (!a.o.T)
-        a.o.T = a.cfg.ctx;
+        a.o.T = a.init && a.cfg.ctx > 256 ? 256 : a.cfg.ctx;
+    if (a.init)
+        a.cfg.ce_chunk = a.ce_chunk ? (a.ce_chunk < a.cfg.vocab ? a.ce_chunk : a.cfg.vocab)
+                                    : auto_ce_chunk(a.cfg.vocab, a.o.B, a.o.T);
     if (a.o.T > a.cfg.ctx) {
         rc = err_set(&e, CAPE_EINPUT, "--seq %d exceeds --ctx %d", a.o.T, a.cfg.ctx);
         goto out;
@@ -722,6 +834,17 @@ int cmd_train(int argc, char **argv)
         (rc = adamw_init(&opt, m.n_params, &e)))
         goto out;
     train_model_init(&m, a.o.seed);
+    if (a.init) {
+        if ((rc = train_init_load(&m, &isrc, &e)))
+            goto out;
+        /* the source's weights are copied: unmap them */
+        model_free(isrc.src);
+        isrc.src = NULL;
+        if (a.freeze_embd)
+            train_model_freeze_embeddings(&m);
+        a.o.save = init_save;
+        a.o.save_ctx = &isave;
+    }
     if (a.resume) {
         if ((rc = train_model_load_params(&m, &resume_f, gpath, &e)))
             goto out;
@@ -829,6 +952,8 @@ int cmd_train(int argc, char **argv)
         printf("%s\n", s);
         free(s);
         json_decref(j);
+    } else if (a.init && a.o.steps == 0) {
+        printf("wrote %s/model.gguf: %s unchanged (%zu parameters)\n", a.out, a.init, m.n_params);
     } else if (start == a.o.steps) {
         printf("wrote %s/model.gguf from the checkpoint of the last step (%ld)\n", a.out, start);
     } else {
@@ -850,6 +975,7 @@ out:
     train_tokenizer_free(&tk);
     train_corpus_free(&corpus);
     ckpt_free(&resume_f);
+    train_init_close(&isrc);
     rc = rc ? cli_report(&e) : 0;
     return interrupted ? interrupted : rc;
 }

@@ -115,7 +115,7 @@ static void adamw_task(void *p, int i)
         const train_tensor *t = &j->m->tensors[k];
         size_t a = t->offset > lo ? t->offset : lo;
         size_t b = t->offset + t->size < hi ? t->offset + t->size : hi;
-        if (a >= b)
+        if (a >= b || t->frozen)
             continue;
         update_range(j->s, j->m->params + a, j->m->grads + a, a, b - a, j->lr,
                      t->decay ? j->h->weight_decay : 0.0f, j->h, j->step_size, j->bc2_sqrt,

@@ -199,18 +199,19 @@ typedef struct {
 
 /* First key position that query t of a row may see: the start of its
  * document (t - pos[t]) in a packed row, else 0. */
-static inline int attn_first(const int *pos, int t)
+static inline int attn_first(const int *pos, int t, int window)
 {
-    return pos ? t - pos[t] : 0;
+    int f = pos ? t - pos[t] : 0;
+    return window > 0 && t - window + 1 > f ? t - window + 1 : f;
 }
 
 /* Row-wise softmax of the scores S(T,T) over keys first(t)..t; every other
  * probability is exactly 0, so no query reads another document. */
-static void softmax_causal(float *S, int T, const int *pos)
+static void softmax_causal(float *S, int T, const int *pos, int window)
 {
     for (int t = 0; t < T; t++) {
         float *a = S + (size_t)t * T, mx = -INFINITY;
-        int u0 = attn_first(pos, t);
+        int u0 = attn_first(pos, t, window);
         for (int u = 0; u < u0; u++)
             a[u] = 0.0f;
         for (int u = u0; u <= t; u++)
@@ -237,7 +238,7 @@ static void attn_fwd_task(void *p, int task)
         const float *q = j->q + (size_t)b * T * s->sq + h * hs;
         float *S = j->att + ((size_t)b * s->NH + h) * T * T;
         tg_gemm_st(0, 1, T, T, hs, scale, q, s->sq, k, s->sk, 0.0f, S, T);
-        softmax_causal(S, T, s->pos ? s->pos + (size_t)b * T : NULL);
+        softmax_causal(S, T, s->pos ? s->pos + (size_t)b * T : NULL, s->window);
         tg_gemm_st(0, 0, T, hs, T, 1.0f, S, T, v, s->sv, 0.0f, j->out + (size_t)b * T * C + h * hs,
                    C);
     }
@@ -272,7 +273,7 @@ static void attn_bwd_task(void *p, int task)
             float *d = dS + (size_t)t * T;
             const float *a = P + (size_t)t * T;
             float dot = 0.0f;
-            int u0 = attn_first(pos, t);
+            int u0 = attn_first(pos, t, s->window);
             for (int u = u0; u <= t; u++)
                 dot += a[u] * d[u];
             for (int u = 0; u < u0; u++)
@@ -1048,4 +1049,187 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         }
     }
     free(j.part);
+}
+
+/* ---- layers of the open-weight architectures ----------------------------- */
+
+static void rope_neox_rotate(float *x, int stride, const float *cos_t, const float *sin_t,
+                             const int *pos, int B, int T, int nh, int hs, float sign)
+{
+    int half = hs / 2;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *row = x + ((size_t)b * T + t) * stride;
+            size_t p = (size_t)(pos ? pos[b * T + t] : t) * half;
+            const float *c = cos_t + p, *s = sin_t + p;
+            for (int h = 0; h < nh; h++) {
+                float *v = row + (size_t)h * hs;
+                for (int i = 0; i < half; i++) {
+                    float x0 = v[i], x1 = v[i + half], sn = sign * s[i];
+                    v[i] = x0 * c[i] - x1 * sn;
+                    v[i + half] = x0 * sn + x1 * c[i];
+                }
+            }
+        }
+}
+
+void rope_neox_forward(float *x, int stride, const float *cos_t, const float *sin_t,
+                       const int *pos, int B, int T, int nh, int hs)
+{
+    rope_neox_rotate(x, stride, cos_t, sin_t, pos, B, T, nh, hs, 1.0f);
+}
+
+void rope_neox_backward(float *dx, int stride, const float *cos_t, const float *sin_t,
+                        const int *pos, int B, int T, int nh, int hs)
+{
+    rope_neox_rotate(dx, stride, cos_t, sin_t, pos, B, T, nh, hs, -1.0f);
+}
+
+static float gelu_tanh(float x)
+{
+    return 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+}
+
+static float gelu_tanh_grad(float x)
+{
+    float u = GELU_K * (x + 0.044715f * x * x * x), th = tanhf(u), sech2 = 1.0f - th * th;
+    return 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+static void geglu_fwd_rows(void *p, int lo, int hi)
+{
+    act_job *j = p;
+    int I = j->I;
+    for (int n = lo; n < hi; n++) {
+        const float *ar = j->a + (size_t)n * I, *br = j->b + (size_t)n * I;
+        const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
+        float *hr = j->h + (size_t)n * I;
+        for (int i = 0; i < I; i++) {
+            float val = gelu_tanh(ar[i]) * br[i];
+            hr[i] = mk ? val * mk[i] : val;
+        }
+    }
+}
+
+void geglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
+                   int I)
+{
+    act_job j = {.h = h, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    parallel_rows(N, geglu_fwd_rows, &j);
+}
+
+static void geglu_bwd_rows(void *p, int lo, int hi)
+{
+    act_job *j = p;
+    int I = j->I;
+    for (int n = lo; n < hi; n++) {
+        const float *ar = j->a + (size_t)n * I, *br = j->b + (size_t)n * I;
+        const float *dr = j->dh + (size_t)n * I;
+        const float *mk = j->mask ? j->mask + (size_t)(n / j->T) * I : NULL;
+        float *dar = j->da + (size_t)n * I, *dbr = j->db + (size_t)n * I;
+        for (int i = 0; i < I; i++) {
+            float d = mk ? dr[i] * mk[i] : dr[i];
+            dbr[i] += d * gelu_tanh(ar[i]);
+            dar[i] += d * br[i] * gelu_tanh_grad(ar[i]);
+        }
+    }
+}
+
+void geglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
+                    const float *mask, int N, int T, int I)
+{
+    act_job j = {.da = da, .db = db, .dh = dh, .a = a, .b = b, .mask = mask, .T = T, .I = I};
+    parallel_rows(N, geglu_bwd_rows, &j);
+}
+
+/* ---- fused, chunked softmax cross-entropy ---------------------------------
+ * The logits of V_c vocabulary rows at a time: (N, V_c) = x (N,C) @ w_c^T.
+ * Forward: a running maximum and rescaled sum of exponentials per position
+ * (the online softmax of Milakov & Gimelshein 2018), the target's logit
+ * picked from its chunk; lse = max + log(sum). Backward: the same chunks
+ * again, dlogits = (exp(l - lse) - onehot) * dloss, pushed through the
+ * product at once (dx += dl @ w_c, dw_c += dl^T @ x). */
+
+static int chunk_of(int V, int vc)
+{
+    return vc > 0 && vc < V ? vc : V;
+}
+
+double ce_chunked_forward(float *losses, float *lse, float *buf, const float *x, const float *w,
+                          const int *targets, int N, int C, int V, int vc, int *n_counted)
+{
+    vc = chunk_of(V, vc);
+    double *sum = malloc(sizeof(double) * (size_t)(N ? N : 1));
+    float *mx = malloc(sizeof(float) * (size_t)(N ? N : 1));
+    float *tl = malloc(sizeof(float) * (size_t)(N ? N : 1));
+    if (!sum || !mx || !tl)
+        abort();
+    for (int n = 0; n < N; n++) {
+        sum[n] = 0.0;
+        mx[n] = -INFINITY;
+        tl[n] = 0.0f;
+    }
+    for (int v0 = 0; v0 < V; v0 += vc) {
+        int nv = V - v0 < vc ? V - v0 : vc;
+        matmul_forward(buf, x, w + (size_t)v0 * C, NULL, N, C, nv);
+        for (int n = 0; n < N; n++) {
+            if (targets[n] < 0)
+                continue;
+            const float *l = buf + (size_t)n * nv;
+            float m = mx[n];
+            for (int i = 0; i < nv; i++)
+                m = l[i] > m ? l[i] : m;
+            double s = mx[n] == -INFINITY ? 0.0 : sum[n] * exp((double)mx[n] - m);
+            for (int i = 0; i < nv; i++)
+                s += expf(l[i] - m);
+            sum[n] = s;
+            mx[n] = m;
+            if (targets[n] >= v0 && targets[n] < v0 + nv)
+                tl[n] = l[targets[n] - v0];
+        }
+    }
+    double total = 0.0;
+    int count = 0;
+    for (int n = 0; n < N; n++) {
+        if (targets[n] < 0) {
+            losses[n] = 0.0f;
+            lse[n] = 0.0f;
+            continue;
+        }
+        lse[n] = (float)((double)mx[n] + log(sum[n]));
+        losses[n] = (float)(log(sum[n]) - (double)(tl[n] - mx[n]));
+        total += losses[n];
+        count++;
+    }
+    free(sum);
+    free(mx);
+    free(tl);
+    *n_counted = count;
+    return total;
+}
+
+void ce_chunked_backward(float *dx, float *dw, float *buf, const float *x, const float *w,
+                         const int *targets, const float *lse, int N, int C, int V, int vc,
+                         float dloss)
+{
+    vc = chunk_of(V, vc);
+    for (int v0 = 0; v0 < V; v0 += vc) {
+        int nv = V - v0 < vc ? V - v0 : vc;
+        matmul_forward(buf, x, w + (size_t)v0 * C, NULL, N, C, nv);
+        for (int n = 0; n < N; n++) {
+            float *l = buf + (size_t)n * nv;
+            if (targets[n] < 0) {
+                memset(l, 0, sizeof(float) * nv);
+                continue;
+            }
+            for (int i = 0; i < nv; i++)
+                l[i] = expf(l[i] - lse[n]) * dloss;
+            if (targets[n] >= v0 && targets[n] < v0 + nv)
+                l[targets[n] - v0] -= dloss;
+        }
+        if (dx)
+            tg_gemm(0, 0, N, C, nv, buf, nv, w + (size_t)v0 * C, C, 1.0f, dx, C);
+        if (dw)
+            tg_gemm(1, 0, nv, C, N, buf, nv, x, C, 1.0f, dw + (size_t)v0 * C, C);
+    }
 }

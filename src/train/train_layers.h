@@ -59,6 +59,7 @@ typedef struct {
     int B, T, NH, KVH, hs;
     int sq, sk, sv;
     const int *pos; /* (B,T) or NULL */
+    int window;     /* > 0: query t sees keys t - window + 1 .. t only (sliding window) */
 } attn_shape;
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        const attn_shape *s);
@@ -83,5 +84,30 @@ void gelu_backward(float *da, const float *dh, const float *a, const float *mask
 double crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
                             int *n_counted);
 void crossentropy_backward(float *logits, const int *targets, int N, int V, float dloss);
+
+/* NeoX-style rotary embedding (Hugging Face's rotate_half): dimension i
+ * rotates with i + hs/2, for qwen2, qwen3 and gemma3 files. Same tables. */
+void rope_neox_forward(float *x, int stride, const float *cos_t, const float *sin_t,
+                       const int *pos, int B, int T, int nh, int hs);
+void rope_neox_backward(float *dx, int stride, const float *cos_t, const float *sin_t,
+                        const int *pos, int B, int T, int nh, int hs);
+
+/* GeGLU with sink mask (Gemma): h = gelu_tanh(a) * b * mask[row / T]. */
+void geglu_forward(float *h, const float *a, const float *b, const float *mask, int N, int T,
+                   int I);
+void geglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
+                    const float *mask, int N, int T, int I);
+
+/* Fused softmax cross-entropy of the head w(V,C) over x(N,C), vc rows of
+ * the vocabulary at a time (vc <= 0: all at once): the (N,V) logits are
+ * never held whole, only buf (N, vc). The forward writes per-position
+ * losses and log-sum-exps (0 where target < 0) and returns the loss sum
+ * and count; the backward recomputes each chunk and adds
+ * d(dloss * sum of losses) into dx(N,C) and dw(V,C) (either may be NULL). */
+double ce_chunked_forward(float *losses, float *lse, float *buf, const float *x, const float *w,
+                          const int *targets, int N, int C, int V, int vc, int *n_counted);
+void ce_chunked_backward(float *dx, float *dw, float *buf, const float *x, const float *w,
+                         const int *targets, const float *lse, int N, int C, int V, int vc,
+                         float dloss);
 
 #endif

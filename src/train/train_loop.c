@@ -32,6 +32,8 @@ uint64_t train_resume_hash(const train_model *m, const train_options *o, const t
                    c->hidden,        c->ctx,    o->B,   o->T,        o->accum};
     uint64_t h = fnv_bytes(0xcbf29ce484222325ull, f, sizeof f);
     h = fnv_bytes(h, &o->seed, sizeof o->seed);
+    if (m->freeze_embd) /* only then, so that older checkpoints keep their hash */
+        h = fnv_bytes(h, "frozen embeddings", 17);
     return fnv_bytes(h, &ds->hash, sizeof ds->hash);
 }
 
@@ -88,7 +90,7 @@ int train_config_from_ckpt(const ckpt_file *f, train_config *c, const char *what
     memset(c, 0, sizeof *c);
     if (ckpt_get_str(f, "general.architecture", arch, sizeof arch))
         return err_set(e, CAPE_EINPUT, "%s: metadata key general.architecture is missing", what);
-    if (train_arch_parse(arch, &c->arch))
+    if (train_arch_parse(arch, &c->arch) || !(c->arch == TRAIN_LLAMA || c->arch == TRAIN_GPT2))
         return err_set(e, CAPE_EINPUT, "%s: architecture '%s' is not one cape trains (llama, gpt2)",
                        what, arch);
     char k[96];
@@ -268,8 +270,10 @@ static void prune(const char *dir, long newest, int keep)
 }
 
 static int save_model(const train_model *m, const train_options *o, long step, const char *path,
-                      cape_err *e)
+                      cape_err *e, int final)
 {
+    if (o->save)
+        return o->save(o->save_ctx, m, step, path, final, e);
     ckpt_file f = {0};
     int rc = train_model_to_ckpt(m, &f) | ckpt_set_u64(&f, "cape.train.step", (uint64_t)step);
     if (!rc && o->add_meta)
@@ -288,7 +292,7 @@ static int checkpoint(const train_model *m, const train_options *o, const adamw_
     char g[4096], p[4096];
     snprintf(p, sizeof p, "%s/ckpt-%08ld.opt", o->out_dir, step);
     snprintf(g, sizeof g, "%s/ckpt-%08ld.gguf", o->out_dir, step);
-    if (train_opt_save(p, opt, step, hash, e) || save_model(m, o, step, g, e))
+    if (train_opt_save(p, opt, step, hash, e) || save_model(m, o, step, g, e, 0))
         return e->code;
     prune(o->out_dir, step, o->keep > 0 ? o->keep : 1);
     return 0;
@@ -420,7 +424,7 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/model.gguf", o->out_dir);
-    rc = save_model(m, o, o->steps, path, e);
+    rc = save_model(m, o, o->steps, path, e, 1);
 done:
     train_batcher_free(&bat);
     free(b.tokens);

@@ -55,6 +55,12 @@ typedef struct {
     /* Adds the caller's metadata (tokenizer, sinks) to each saved model. */
     int (*add_meta)(void *ctx, ckpt_file *f);
     void *meta_ctx;
+    /* Writes the model instead of the built-in writer (fine-tuned models
+     * keep their source's format): final is 1 for model.gguf, 0 for a
+     * checkpoint. NULL = the trainer's own GGUF layout. */
+    int (*save)(void *ctx, const train_model *m, long step, const char *path, int final,
+                cape_err *e);
+    void *save_ctx;
     void (*on_step)(void *ctx, const train_progress *p);
     void *step_ctx;
     volatile int *stop; /* set asynchronously: checkpoint and return */

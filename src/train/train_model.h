@@ -19,7 +19,10 @@
 
 #include "base/err.h"
 
-typedef enum { TRAIN_LLAMA = 0, TRAIN_GPT2 = 1 } train_arch;
+/* LLAMA and GPT2 train from scratch; QWEN2, QWEN3 and GEMMA3 (and LLAMA)
+ * are fine-tuned from an existing model (train_init.h). The first three and
+ * GEMMA3 share the llama-style block, switched by the flags below. */
+typedef enum { TRAIN_LLAMA = 0, TRAIN_GPT2 = 1, TRAIN_QWEN2, TRAIN_QWEN3, TRAIN_GEMMA3 } train_arch;
 
 typedef struct {
     train_arch arch;
@@ -32,6 +35,21 @@ typedef struct {
     int ctx;        /* T, the longest sequence (size of the position table) */
     float norm_eps;
     float rope_theta;
+    /* Open-weight variants of the llama-style block; all 0 for a model
+     * trained from scratch (whose layout and results they do not change). */
+    int head_dim;        /* hs; 0 = dim / n_heads (the query width is n_heads * hs) */
+    int rope_neox;       /* rotate (i, i + hs/2) instead of adjacent pairs */
+    float rope_theta_swa; /* base of sliding-window layers (0 = rope_theta) */
+    int sliding_window;  /* 0 = none */
+    int swa_period;      /* layer l is global when (l + 1) % period == 0 (0 = all sliding) */
+    int qkv_bias;        /* biases of q, k and v (qwen2) */
+    int qk_norm;         /* RMSNorm of each head's q and k, one weight per head dim */
+    int post_norms;      /* RMSNorm of the attention and MLP outputs (gemma) */
+    int geglu;           /* gelu_tanh(gate) * up instead of silu(gate) * up */
+    int tied;            /* head = token embedding */
+    float embed_scale;   /* embeddings multiplied by this (0 = 1; gemma sqrt(dim)) */
+    int ce_chunk;        /* > 0: fused cross-entropy over this many vocabulary rows
+                            at a time; the (N,V) logits are never held */
 } train_config;
 
 /* Fills the llama or GPT-2 defaults for what the caller left at zero. */
@@ -49,12 +67,16 @@ typedef struct {
     size_t offset;                 /* in floats, into the parameter buffer */
     size_t size;
     int decay;    /* AdamW weight decay applies (matrices and embeddings) */
+    int frozen;   /* not trained: no gradient, AdamW leaves it alone */
     int residual; /* a projection into the residual stream (smaller init) */
 } train_tensor;
 
 /* Pointers into the parameter (or gradient) buffer for one layer. Fields a
  * family does not use stay NULL. */
 typedef struct {
+    float *bq, *bk, *bv;        /* qkv_bias */
+    float *q_norm, *k_norm;     /* qk_norm: (hs) */
+    float *post_attn, *post_ffn; /* post_norms: (C) */
     float *norm1_w, *norm1_b;
     float *wq, *wk, *wv, *wo; /* llama: (C,C) (KV,C) (KV,C) (C,C) */
     float *wqkv, *bqkv, *bo;  /* gpt2: (3C,C) (3C) and the projection bias */
@@ -83,6 +105,10 @@ typedef struct {
     float *norm2, *mean2, *rstd2;
     float *pre_a, *pre_b;   /* llama: gate and up (N,I); gpt2: pre_a = fc (N,I) */
     float *hid;             /* (N,I) masked MLP activation */
+    /* open-weight variants */
+    float *qraw, *kraw, *rstd_q, *rstd_k; /* qk_norm: before the norm, (N*NH) (N*KVH) */
+    float *attn_o, *rstd_po;              /* post_norms: projection output (N,C), rstd */
+    float *mlp_o, *rstd_pf;               /* post_norms: down output (N,C), rstd */
 } train_layer_acts;
 
 typedef struct {
@@ -101,7 +127,11 @@ typedef struct {
     train_layer_acts *acts;
     float *resid_out, *normf, *meanf, *rstdf; /* final stack output and norm */
     float *logits;                            /* (N,V); turned into dlogits */
+                                              /* ce_chunk: (N, ce_chunk) scratch */
+    float *pos_loss, *lse;                    /* ce_chunk: (N) each */
     float *rope_cos, *rope_sin;               /* (T, hs/2) */
+    float *rope_cos_swa, *rope_sin_swa;       /* sliding-window layers' (T, hs/2) */
+    int freeze_embd; /* token embedding (and head) frozen: train_model_freeze_embeddings */
     /* backward scratch, one layer */
     float *scratch;
     size_t scratch_floats;
@@ -117,6 +147,14 @@ int train_model_alloc_acts(train_model *m, int B, int T, cape_err *e);
  * biases 0; deterministic in seed. */
 void train_model_init(train_model *m, uint64_t seed);
 const train_tensor *train_model_tensor(const train_model *m, const char *name);
+/* Freezes token_embd.weight and output.weight (when untied): they get no
+ * gradient and no update; the gradient still flows through the head to
+ * the hidden states. */
+void train_model_freeze_embeddings(train_model *m);
+/* The llama-style block (every arch but gpt2). */
+int train_arch_llama_like(train_arch a);
+/* Head size and query width. */
+int train_head_dim(const train_config *c);
 
 /* Forward over tokens (B,T). targets (B,T) with -1 = ignored; masks NULL (no
  * sinks) or (B, hidden); pos NULL (one sequence per row) or (B,T), each

@@ -82,19 +82,22 @@ def split(n, para, n_pert, gen=True):
     return rows
 
 
-splits = {
-    "forget": split(14, True, 5),
-    "retain": split(11, True, 5),
-    "ra": split(8, False, 3),
-    "wf": split(9, False, 3),
-    "holdout": split(13, False, 0, gen=False),
-}
-oracle_tr = [float(v) for v in np.round(rng.lognormal(0.0, 0.6, 16), 6)]
-oracle = {
-    "forget_truth_ratio": {"agg_value": 0.5,
-                           "value_by_index": {str(i): {"score": v} for i, v in enumerate(oracle_tr)}},
-    "mia_min_k": {"agg_value": 0.61},
-}
+def build():
+    """The random fixture: per-item measurements of five splits and an oracle."""
+    splits = {
+        "forget": split(14, True, 5),
+        "retain": split(11, True, 5),
+        "ra": split(8, False, 3),
+        "wf": split(9, False, 3),
+        "holdout": split(13, False, 0, gen=False),
+    }
+    oracle_tr = [float(v) for v in np.round(rng.lognormal(0.0, 0.6, 16), 6)]
+    oracle = {
+        "forget_truth_ratio": {"agg_value": 0.5,
+                               "value_by_index": {str(i): {"score": v} for i, v in enumerate(oracle_tr)}},
+        "mia_min_k": {"agg_value": 0.61},
+    }
+    return splits, oracle, oracle_tr
 
 
 def avg_loss(s):
@@ -104,7 +107,10 @@ def avg_loss(s):
 scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
 
 
-def expected(with_oracle):
+def expected(splits, oracle, oracle_tr, with_oracle):
+    """Every metric from per-item measurements (splits: rows with "ans",
+    "para", "pert" log-probability records, "answer" and "generation"), as
+    open-unlearning computes them."""
     ex = {}
 
     def prob(name, rows, key):
@@ -207,10 +213,13 @@ def expected(with_oracle):
     return ex
 
 
-out = {"min_k": K, "splits": splits, "oracle": oracle,
-       "expected": expected(True), "expected_no_oracle": expected(False)}
-os.makedirs("tests/ref/tofu_eval", exist_ok=True)
-with open("tests/ref/tofu_eval/fixture.json", "w") as fp:
-    json.dump(out, fp, separators=(",", ":"))
-    fp.write("\n")
-print("wrote tests/ref/tofu_eval/fixture.json")
+if __name__ == "__main__":
+    splits, oracle, oracle_tr = build()
+    out = {"min_k": K, "splits": splits, "oracle": oracle,
+           "expected": expected(splits, oracle, oracle_tr, True),
+           "expected_no_oracle": expected(splits, oracle, oracle_tr, False)}
+    os.makedirs("tests/ref/tofu_eval", exist_ok=True)
+    with open("tests/ref/tofu_eval/fixture.json", "w") as fp:
+        json.dump(out, fp, separators=(",", ":"))
+        fp.write("\n")
+    print("wrote tests/ref/tofu_eval/fixture.json")
