@@ -179,6 +179,39 @@ import json, sys; c = json.load(open(sys.argv[1]))['cape']
 assert set(c['data']['rows'].values()) == {3} and c['data']['max_items'] == 3, c['data']
 assert c['template']['name'] == 'plain'" "$TMP/e6/TOFU_EVAL.json" || die "--max-items"
 
+# one complete evaluation of the tiny HF llama of tests/ref/hf against the same
+# formulas over transformers' log-probabilities (tests/ref/make_tofu_hf_ref.py):
+# every metric and item within 1e-4 relative, the same greedy generations. The
+# random model knows nothing, so its ROUGE and model utility are 0: the sanity
+# check fails (exit 1) and the files are written.
+expect_exit 1 "$CAPE" unlearn eval tests/ref/hf/llama --tofu ../shared/data/tofu --forget forget01 \
+  -o "$TMP/hf" --max-items 3 --max-new-tokens 8 --template plain
+expect_err 'sanity check failed: model_utility is exactly 0'
+python3 - "$TMP/hf/TOFU_EVAL.json" tests/ref/tofu_eval/hf_llama.json <<'PY' || die "against transformers"
+import json, math, sys
+c, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+def close(a, b, what):
+    if a is None or b is None:
+        assert a is None and b is None, what
+        return
+    assert abs(a - b) <= 1e-4 * abs(b) + 1e-12, "%s: cape %r, transformers %r" % (what, a, b)
+for m, ex in r["expected"].items():
+    close(c[m]["agg_value"], ex["agg_value"], m)
+    for i, want in enumerate(ex.get("by_index", [])):
+        got = c[m]["value_by_index"][str(i)]
+        got = got if not isinstance(got, dict) else got.get("prob", got.get("score",
+              got.get("rougeL_recall")))
+        if isinstance(want, list):
+            for k, w in enumerate(want):
+                close(got[k], w, "%s item %d option %d" % (m, i, k))
+        else:
+            close(got, want, "%s item %d" % (m, i))
+for split, key in (("forget", "forget_Q_A_ROUGE"), ("ra", "ra_Q_A_ROUGE")):
+    gens = [c[key]["value_by_index"][str(i)]["generation"] for i in range(3)]
+    assert gens == [x["generation"] for x in r["splits"][split]], (gens, r["splits"][split])
+PY
+npass=$((npass + 1))
+
 # sanity checks fail loudly: the retain split a copy of the forget split
 cp -r "$D" "$TMP/same"
 cp "$D/forget01_perturbed.json" "$TMP/same/retain_perturbed.json"

@@ -8,7 +8,8 @@ measures, with transformers, what cape measures: every answer's per-token
 log-probabilities after the plain prompt "Question: {q}\\nAnswer:" (the
 prompt and " " + answer tokenised as one text, the answer being the tokens
 after the prompt's own, as lm-evaluation-harness does; no BOS, as the
-fixture's tokenizer adds none), the argmax hits, the mean and variance of
+fixture's tokenizer adds none; a text longer than the model's context is cut
+to it, as cape and open-unlearning's max_length do), the argmax hits, the mean and variance of
 log p over the vocabulary (Min-K%++), and the greedy continuation of the
 prompt (MAX_NEW tokens, stripped). Then it computes every metric with
 make_tofu_eval_ref.expected (open-unlearning's formulas over rouge_score,
@@ -51,13 +52,14 @@ def rows_of(path):
 
 
 tok = tf.PreTrainedTokenizerFast(tokenizer_file=os.path.join(MODEL, "tokenizer.json"))
-model = tf.AutoModelForCausalLM.from_pretrained(MODEL, torch_dtype=torch.float32).eval()
+model = tf.AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32).eval()
+N_CTX = model.config.max_position_embeddings
 
 
 def measure(prompt, answer):
     ctx, cont = prompt, " " + answer
     ctx_ids = tok(ctx, add_special_tokens=False)["input_ids"]
-    ids = tok(ctx + cont, add_special_tokens=False)["input_ids"]
+    ids = tok(ctx + cont, add_special_tokens=False)["input_ids"][:N_CTX]  # cut at the context
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0].double()
     logp = torch.log_softmax(logits, -1)
