@@ -117,6 +117,7 @@ void cli_fmt_size(char *buf, size_t n, double v);
 int cmd_train(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_unlearn(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 /* the unlearn subcommands (cmd_unlearn.c dispatches) */
 
 #endif
