@@ -11,6 +11,10 @@
       line per difference and exits 1 when there is one.
   quantize_peer.py greedy MODEL PROMPT N
       llama.cpp's greedy continuation of PROMPT (N tokens), as text.
+  quantize_peer.py synth TOKSRC OUT
+      a random f32 llama model (dim 256, 8 layers, 4 query heads sharing one
+      key/value head, tied embeddings) with the tokenizer of TOKSRC: rows
+      long enough for the K-quants, so that their recipe rules apply.
 """
 import sys
 import time
@@ -82,12 +86,64 @@ def greedy(model, prompt, n):
     sys.stdout.write(out["choices"][0]["text"])
 
 
+def synth(toksrc, out):
+    import numpy as np
+    import gguf
+    src = gguf.GGUFReader(toksrc)
+    w = gguf.GGUFWriter(out, "llama")
+    dim, ffn, n_layer, n_head, n_kv = 256, 512, 8, 4, 1
+    for k, f in src.fields.items():
+        if k.startswith("tokenizer."):
+            t = f.types[0]
+            if t == gguf.GGUFValueType.ARRAY:
+                w.add_key_value(k, f.contents(), t, sub_type=f.types[1])
+            else:
+                w.add_key_value(k, f.contents(), t)
+    n_vocab = len(src.fields["tokenizer.ggml.tokens"].data)
+    w.add_context_length(128)
+    w.add_embedding_length(dim)
+    w.add_feed_forward_length(ffn)
+    w.add_block_count(n_layer)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_kv)
+    w.add_rope_dimension_count(dim // n_head)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(0)
+    rng = np.random.default_rng(13)
+
+    def mat(rows, cols, scale=0.05):
+        x = rng.standard_normal((rows, cols)).astype(np.float32) * scale
+        x[:, rng.integers(0, cols, 3)] *= 8  # a few outlier columns
+        return x
+
+    w.add_tensor("token_embd.weight", mat(n_vocab, dim, 0.5))
+    w.add_tensor("output_norm.weight", np.ones(dim, np.float32))
+    hd = dim // n_head
+    for i in range(n_layer):
+        b = "blk.%d." % i
+        w.add_tensor(b + "attn_norm.weight", np.ones(dim, np.float32))
+        w.add_tensor(b + "attn_q.weight", mat(dim, dim))
+        w.add_tensor(b + "attn_k.weight", mat(n_kv * hd, dim))
+        w.add_tensor(b + "attn_v.weight", mat(n_kv * hd, dim))
+        w.add_tensor(b + "attn_output.weight", mat(dim, dim))
+        w.add_tensor(b + "ffn_norm.weight", np.ones(dim, np.float32))
+        w.add_tensor(b + "ffn_gate.weight", mat(ffn, dim))
+        w.add_tensor(b + "ffn_up.weight", mat(ffn, dim))
+        w.add_tensor(b + "ffn_down.weight", mat(dim, ffn))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "quantize":
         quantize(*sys.argv[2:])
     elif cmd == "compare":
         compare(*sys.argv[2:])
+    elif cmd == "synth":
+        synth(*sys.argv[2:])
     elif cmd == "greedy":
         greedy(*sys.argv[2:])
     else:
