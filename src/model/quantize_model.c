@@ -177,14 +177,8 @@ static tensor_type mix_type(recipe_state *s, const gguf_tensor *t, category c, t
             else if (ft == FT_Q3_K_M)
                 nt = TENSOR_Q4_K;
         }
-    } else if (c == C_ATTN_QKV) {
-        if (ft == FT_Q3_K_M)
-            nt = TENSOR_Q4_K;
-        else if (ft == FT_Q4_K_M)
-            nt = TENSOR_Q5_K;
-        else if (ft == FT_Q5_K_M)
-            nt = TENSOR_Q6_K;
     }
+    /* (llama.cpp's separate attn_qkv rule is never reached: attn_qkv counts as attn_v) */
     return nt;
 }
 
