@@ -6,9 +6,12 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "base/rng.h"
+#include "model/gguf.h"
+#include "model/quantize_model.h"
 #include "tensor/pool.h"
 #include "tensor/quant.h"
 #include "tensor/quantize.h"
@@ -166,6 +169,122 @@ static void bad_arguments_refused(void **state)
         assert_int_equal(y[i], 0);
 }
 
+/* The recipe on a hand-built model (zero weights; only names and shapes
+ * matter): 8 layers, 4 query heads per key/value head, tied embeddings. The
+ * expected types are worked out by hand from llama.cpp's rules: use_more_bits
+ * picks layers i < 1, i >= 7 and (i - 1) % 3 == 2, i.e. 0, 3, 6, 7. */
+static void recipe_types(void **state)
+{
+    (void)state;
+    char in[] = "/tmp/cape_tq_in_XXXXXX", out[64];
+    int fd = mkstemp(in);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(out, sizeof out, "%s.out", in);
+    static float zeros[512 * 64];
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "llama.block_count", 8);
+    gguf_writer_set_u32(w, "llama.attention.head_count", 4);
+    gguf_writer_set_u32(w, "llama.attention.head_count_kv", 1);
+    gguf_writer_set_u32(w, "general.file_type", 0);
+    gguf_writer_set_str(w, "general.note", "kept");
+    int64_t emb[2] = {256, 40}, norm[2] = {256, 1}, v[2] = {256, 64}, down[2] = {512, 32},
+            o[2] = {256, 32}, narrow[2] = {64, 8}, odd[2] = {48, 8}, col[2] = {256, 1};
+    gguf_writer_add_tensor(w, "token_embd.weight", TENSOR_F32, 2, emb, zeros);
+    gguf_writer_add_tensor(w, "output_norm.weight", TENSOR_F32, 1, norm, zeros);
+    gguf_writer_add_tensor(w, "narrow.weight", TENSOR_F32, 2, narrow, zeros);
+    gguf_writer_add_tensor(w, "odd.weight", TENSOR_F32, 2, odd, zeros);
+    gguf_writer_add_tensor(w, "column.weight", TENSOR_F32, 2, col, zeros); /* 1-D for ggml */
+    gguf_writer_add_tensor(w, "blk.0.ffn_gate_inp.weight", TENSOR_F32, 2, o, zeros);
+    char name[64];
+    for (int l = 0; l < 8; l++) {
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
+        gguf_writer_add_tensor(w, name, TENSOR_F32, 1, norm, zeros);
+        snprintf(name, sizeof name, "blk.%d.attn_v.weight", l);
+        gguf_writer_add_tensor(w, name, TENSOR_F32, 2, v, zeros);
+        snprintf(name, sizeof name, "blk.%d.attn_output.weight", l);
+        gguf_writer_add_tensor(w, name, TENSOR_F32, 2, o, zeros);
+        snprintf(name, sizeof name, "blk.%d.ffn_down.weight", l);
+        gguf_writer_add_tensor(w, name, TENSOR_F32, 2, down, zeros);
+    }
+    cape_err e = {0};
+    assert_int_equal(gguf_writer_write(w, in, &e), 0);
+    gguf_writer_free(w);
+
+    static const struct {
+        const char *type;
+        int ftype;
+        tensor_type embd, narrow, odd, v_more, v_less, v01, down_more, down_less, attn_out;
+    } cases[] = {
+        /* Q4_K_M: more bits for attn_v/ffn_down in layers 0, 3, 6, 7 */
+        {"q4_k", 15, TENSOR_Q6_K, TENSOR_Q5_0, TENSOR_F16, TENSOR_Q6_K, TENSOR_Q4_K, TENSOR_Q6_K,
+         TENSOR_Q6_K, TENSOR_Q4_K, TENSOR_Q4_K},
+        /* Q3_K_M: attn_v Q5_K in layers 0-1, Q4_K after; ffn_down Q4_K (8/16 = 0 layers get
+         * Q5_K); attn_output Q4_K; Q3_K falls back to Q4_0 on 64-wide rows */
+        {"q3_k", 12, TENSOR_Q6_K, TENSOR_Q4_0, TENSOR_F16, TENSOR_Q4_K, TENSOR_Q4_K, TENSOR_Q5_K,
+         TENSOR_Q4_K, TENSOR_Q4_K, TENSOR_Q4_K},
+        /* Q2_K with 4 query heads per KV head: attn_v Q4_K, ffn_down and attn_output Q3_K */
+        {"q2_k", 10, TENSOR_Q6_K, TENSOR_Q4_0, TENSOR_F16, TENSOR_Q4_K, TENSOR_Q4_K, TENSOR_Q4_K,
+         TENSOR_Q3_K, TENSOR_Q3_K, TENSOR_Q3_K},
+        /* Q8_0: the tied embedding stays Q8_0; 48 is no multiple of 32 -> F16 */
+        {"q8_0", 7, TENSOR_Q8_0, TENSOR_Q8_0, TENSOR_F16, TENSOR_Q8_0, TENSOR_Q8_0, TENSOR_Q8_0,
+         TENSOR_Q8_0, TENSOR_Q8_0, TENSOR_Q8_0},
+        /* legacy 4-bit: tied embedding Q6_K, everything else Q4_0 */
+        {"q4_0", 2, TENSOR_Q6_K, TENSOR_Q4_0, TENSOR_F16, TENSOR_Q4_0, TENSOR_Q4_0, TENSOR_Q4_0,
+         TENSOR_Q4_0, TENSOR_Q4_0, TENSOR_Q4_0},
+        /* F16: every quantisable tensor (48-wide too) becomes F16 */
+        {"f16", 1, TENSOR_F16, TENSOR_F16, TENSOR_F16, TENSOR_F16, TENSOR_F16, TENSOR_F16,
+         TENSOR_F16, TENSOR_F16, TENSOR_F16},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        quantize_opts qo = {.recipe = quantize_recipe_find(cases[k].type), .n_threads = 2};
+        assert_non_null(qo.recipe);
+        quantize_stats st;
+        if (quantize_model(in, out, &qo, &st, &e))
+            fail_msg("%s: %s", cases[k].type, e.msg);
+        gguf_file *f = gguf_open(out, &e);
+        assert_non_null(f);
+        int64_t ft;
+        assert_true(gguf_get_int(f, "general.file_type", &ft));
+        assert_int_equal(ft, cases[k].ftype);
+        gguf_str note;
+        assert_true(gguf_get_str(f, "general.note", &note));
+        assert_int_equal(gguf_find_tensor(f, "token_embd.weight")->type, cases[k].embd);
+        assert_int_equal(gguf_find_tensor(f, "narrow.weight")->type, cases[k].narrow);
+        assert_int_equal(gguf_find_tensor(f, "odd.weight")->type, cases[k].odd);
+        assert_int_equal(gguf_find_tensor(f, "output_norm.weight")->type, TENSOR_F32);
+        assert_int_equal(gguf_find_tensor(f, "column.weight")->type, TENSOR_F32);
+        assert_int_equal(gguf_find_tensor(f, "blk.0.ffn_gate_inp.weight")->type, TENSOR_F32);
+        for (int l = 0; l < 8; l++) {
+            int more = l == 0 || l == 3 || l == 6 || l == 7;
+            snprintf(name, sizeof name, "blk.%d.attn_v.weight", l);
+            tensor_type want = l < 2 ? cases[k].v01 : more ? cases[k].v_more : cases[k].v_less;
+            if (strcmp(cases[k].type, "q3_k"))
+                want = more ? cases[k].v_more : cases[k].v_less;
+            if (gguf_find_tensor(f, name)->type != want)
+                fail_msg("%s %s: %s, expected %s", cases[k].type, name,
+                         tensor_type_name(gguf_find_tensor(f, name)->type), tensor_type_name(want));
+            snprintf(name, sizeof name, "blk.%d.ffn_down.weight", l);
+            want = more ? cases[k].down_more : cases[k].down_less;
+            assert_int_equal(gguf_find_tensor(f, name)->type, want);
+            snprintf(name, sizeof name, "blk.%d.attn_output.weight", l);
+            assert_int_equal(gguf_find_tensor(f, name)->type, cases[k].attn_out);
+            assert_int_equal(gguf_find_tensor(f, name)->ne[1], 32);
+        }
+        assert_int_equal(st.n_tensors, gguf_n_tensors(f));
+        gguf_close(f);
+    }
+    quantize_opts qo = {.recipe = quantize_recipe_find("q4_k_m")};
+    quantize_stats st;
+    assert_non_null(qo.recipe);
+    assert_null(quantize_recipe_find("q4_k_x"));
+    /* the output path may not be the input */
+    assert_int_equal(quantize_model(in, in, &qo, &st, &e), CAPE_EINPUT);
+    unlink(in);
+    unlink(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +292,7 @@ int main(void)
         cmocka_unit_test(same_bytes_for_any_thread_count),
         cmocka_unit_test(round_trip_error_within_bounds),
         cmocka_unit_test(bad_arguments_refused),
+        cmocka_unit_test(recipe_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
