@@ -239,11 +239,12 @@ typedef struct {
     int64_t n, row_in, row_out;
     uint8_t *dst;
     float **scratch; /* per thread */
+    int64_t bad_row; /* first row holding NaN or infinity, or -1 */
 } conv_job;
 
 static void conv_rows(void *arg, int64_t begin, int64_t end, int ith)
 {
-    const conv_job *j = arg;
+    conv_job *j = arg;
     const uint8_t *src = j->t->data;
     for (int64_t r = begin; r < end; r++) {
         const float *x;
@@ -253,7 +254,13 @@ static void conv_rows(void *arg, int64_t begin, int64_t end, int ith)
             quant_dequant_row(j->t->type, src + r * j->row_in, j->scratch[ith], j->n);
             x = j->scratch[ith];
         }
-        tquant_rows(j->to, x, j->dst + r * j->row_out, 1, j->n);
+        if (tquant_rows(j->to, x, j->dst + r * j->row_out, 1, j->n)) {
+            int64_t cur = __atomic_load_n(&j->bad_row, __ATOMIC_RELAXED);
+            while ((cur < 0 || r < cur) &&
+                   !__atomic_compare_exchange_n(&j->bad_row, &cur, r, 0, __ATOMIC_RELAXED,
+                                                __ATOMIC_RELAXED)) {
+            }
+        }
     }
 }
 
@@ -376,7 +383,7 @@ int quantize_model(const char *in, const char *out, const quantize_opts *o, quan
 
     for (int64_t i = 0; i < nt; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
-        int64_t nel = gguf_tensor_nelements(t), rows = nel / t->ne[0];
+        int64_t nel = gguf_tensor_nelements(t), rows = t->ne[0] > 0 ? nel / t->ne[0] : 0;
         const void *data = t->data;
         uint64_t nbytes = t->nbytes;
         st->count_in[t->type]++;
@@ -396,9 +403,15 @@ int quantize_model(const char *in, const char *out, const quantize_opts *o, quan
                              (unsigned long long)nbytes);
                 goto done;
             }
-            conv_job j = {t, to[i], t->ne[0], row_in, row_out, bufs[i], scratch};
-            int64_t grain = t->ne[0] >= 8192 ? 1 : 8192 / t->ne[0];
+            conv_job j = {t, to[i], t->ne[0], row_in, row_out, bufs[i], scratch, -1};
+            int64_t grain = t->ne[0] >= 8192 || t->ne[0] < 1 ? 1 : 8192 / t->ne[0];
             pool_for(p, rows, grain, conv_rows, &j);
+            if (j.bad_row >= 0) {
+                rc = err_set(e, CAPE_EINPUT,
+                             "%s: tensor %s row %lld holds NaN or infinity; cannot quantise it to %s",
+                             in, t->name, (long long)j.bad_row, tensor_type_name(to[i]));
+                goto done;
+            }
             data = bufs[i];
             st->n_converted++;
         }

@@ -24,7 +24,26 @@ static inline int round_even(float f)
     return (bits & 0x007fffff) - 0x00400000;
 }
 
+/* the reference's MIN(15, ...) and MIN(31, ...); the lower end only matters
+ * outside the normal range, where the reference is undefined */
+static inline int clamp15(int v) { return imax(0, imin(15, v)); }
+static inline int clamp31(int v) { return imax(0, imin(31, v)); }
+
 static inline float h2f(uint16_t h) { return tensor_f16_to_f32(h); }
+
+/* (int)v, defined for every float: the reference casts directly, which is
+ * undefined for NaN and out-of-range values (a block of subnormals makes
+ * 1/d infinite); in range the result is the same. */
+static inline int trunc_int(float v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 2147483520.f)
+        return INT32_MAX;
+    if (v <= -2147483648.f)
+        return INT32_MIN;
+    return (int)v;
+}
 
 /* ---- legacy formats: 32 values per block ---- */
 
@@ -60,8 +79,8 @@ void tquant_row_q4_0(const float *x, block_q4_0 *y, int64_t n)
         float d = signed_absmax(x, QK) / -8, id = d ? 1.0f / d : 0.0f;
         y[b].d = tensor_f32_to_f16(d);
         for (int j = 0; j < QK / 2; j++) {
-            int lo = imin(15, (int)(x[j] * id + 8.5f));
-            int hi = imin(15, (int)(x[j + QK / 2] * id + 8.5f));
+            int lo = clamp15(trunc_int(x[j] * id + 8.5f));
+            int hi = clamp15(trunc_int(x[j + QK / 2] * id + 8.5f));
             y[b].qs[j] = (uint8_t)(lo | (hi << 4));
         }
     }
@@ -76,8 +95,8 @@ void tquant_row_q4_1(const float *x, block_q4_1 *y, int64_t n)
         y[b].d = tensor_f32_to_f16(d);
         y[b].m = tensor_f32_to_f16(mn);
         for (int j = 0; j < QK / 2; j++) {
-            int lo = imin(15, (int)((x[j] - mn) * id + 0.5f));
-            int hi = imin(15, (int)((x[j + QK / 2] - mn) * id + 0.5f));
+            int lo = clamp15(trunc_int((x[j] - mn) * id + 0.5f));
+            int hi = clamp15(trunc_int((x[j + QK / 2] - mn) * id + 0.5f));
             y[b].qs[j] = (uint8_t)(lo | (hi << 4));
         }
     }
@@ -90,8 +109,8 @@ void tquant_row_q5_0(const float *x, block_q5_0 *y, int64_t n)
         y[b].d = tensor_f32_to_f16(d);
         uint32_t high = 0;
         for (int j = 0; j < QK / 2; j++) {
-            int lo = imin(31, (int)(x[j] * id + 16.5f));
-            int hi = imin(31, (int)(x[j + QK / 2] * id + 16.5f));
+            int lo = clamp31(trunc_int(x[j] * id + 16.5f));
+            int hi = clamp31(trunc_int(x[j + QK / 2] * id + 16.5f));
             y[b].qs[j] = (uint8_t)((lo & 15) | ((hi & 15) << 4));
             high |= (uint32_t)(lo >> 4 & 1) << j;
             high |= (uint32_t)(hi >> 4 & 1) << (j + QK / 2);
@@ -110,8 +129,8 @@ void tquant_row_q5_1(const float *x, block_q5_1 *y, int64_t n)
         y[b].m = tensor_f32_to_f16(mn);
         uint32_t high = 0;
         for (int j = 0; j < QK / 2; j++) {
-            int lo = (uint8_t)(int)((x[j] - mn) * id + 0.5f);
-            int hi = (uint8_t)(int)((x[j + QK / 2] - mn) * id + 0.5f);
+            int lo = (uint8_t)trunc_int((x[j] - mn) * id + 0.5f);
+            int hi = (uint8_t)trunc_int((x[j + QK / 2] - mn) * id + 0.5f);
             y[b].qs[j] = (uint8_t)((lo & 15) | ((hi & 15) << 4));
             high |= (uint32_t)(lo >> 4 & 1) << j;
             high |= (uint32_t)(hi >> 4 & 1) << (j + QK / 2);
@@ -129,7 +148,7 @@ void tquant_row_q8_0(const float *x, block_q8_0 *y, int64_t n)
         float d = amax / 127, id = d ? 1.0f / d : 0.0f;
         y[b].d = tensor_f32_to_f16(d);
         for (int j = 0; j < QK; j++)
-            y[b].qs[j] = (int8_t)roundf(x[j] * id);
+            y[b].qs[j] = (int8_t)trunc_int(roundf(x[j] * id));
     }
 }
 
@@ -332,7 +351,7 @@ void tquant_row_q2_k(const float *x, block_q2_k *y, int64_t n)
         if (max_min > 0) {
             float iscale = 15.f / max_min;
             for (int j = 0; j < QK_K / 16; j++)
-                y[b].scales[j] = (uint8_t)(y[b].scales[j] | round_even(iscale * mins[j]) << 4);
+                y[b].scales[j] = (uint8_t)(y[b].scales[j] | (unsigned)round_even(iscale * mins[j]) << 4);
             y[b].dmin = tensor_f32_to_f16(max_min / 15.f);
         } else {
             y[b].dmin = tensor_f32_to_f16(0.f);
@@ -555,6 +574,16 @@ int tquant_can_write(uint32_t type)
     }
 }
 
+static int block_type(uint32_t t) { return t != TENSOR_F32 && t != TENSOR_F16 && t != TENSOR_BF16; }
+
+static int row_finite(const float *x, int64_t n)
+{
+    int ok = 1;
+    for (int64_t i = 0; i < n; i++)
+        ok &= isfinite(x[i]) != 0;
+    return ok;
+}
+
 static void quant_one_row(uint32_t type, const float *x, void *y, int64_t n)
 {
     switch (type) {
@@ -586,14 +615,22 @@ typedef struct {
     const float *src;
     uint8_t *dst;
     int64_t n, row_bytes;
+    int bad; /* set when a row holds NaN or infinity */
 } rows_job;
 
 static void rows_range(void *arg, int64_t begin, int64_t end, int ith)
 {
     (void)ith;
-    const rows_job *j = arg;
-    for (int64_t r = begin; r < end; r++)
-        quant_one_row(j->type, j->src + r * j->n, j->dst + r * j->row_bytes, j->n);
+    rows_job *j = arg;
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->src + r * j->n;
+        if (block_type(j->type) && !row_finite(x, j->n)) {
+            memset(j->dst + r * j->row_bytes, 0, (size_t)j->row_bytes);
+            __atomic_store_n(&j->bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        quant_one_row(j->type, x, j->dst + r * j->row_bytes, j->n);
+    }
 }
 
 int tquant_rows_mt(pool *p, uint32_t type, const float *src, void *dst, int64_t nrows,
@@ -602,10 +639,10 @@ int tquant_rows_mt(pool *p, uint32_t type, const float *src, void *dst, int64_t 
     int64_t rb = tensor_row_bytes(type, n_per_row);
     if (!tquant_can_write(type) || rb < 0 || nrows < 0)
         return -1;
-    rows_job j = {type, src, dst, n_per_row, rb};
+    rows_job j = {type, src, dst, n_per_row, rb, 0};
     int64_t grain = n_per_row >= 4096 ? 1 : 4096 / (n_per_row ? n_per_row : 1);
     pool_for(p, nrows, grain, rows_range, &j);
-    return 0;
+    return j.bad ? -2 : 0;
 }
 
 int tquant_rows(uint32_t type, const float *src, void *dst, int64_t nrows, int64_t n_per_row)

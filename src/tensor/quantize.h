@@ -26,7 +26,9 @@ int tquant_can_write(uint32_t type);
 
 /* Quantises nrows rows of n_per_row f32 values (n_per_row a whole number of
  * the type's blocks) into dst, tensor_row_bytes(type, n_per_row) bytes per
- * row. Returns 0, or -1 for a type it cannot write or a bad row length. */
+ * row. Returns 0, -1 for a type it cannot write or a bad row length, or -2
+ * when a row to be block-quantised holds NaN or infinity (that row is
+ * zeroed; F32/F16/BF16 carry such values through). */
 int tquant_rows(uint32_t type, const float *src, void *dst, int64_t nrows, int64_t n_per_row);
 
 /* The same, with the rows shared among the threads of `p` (NULL: this

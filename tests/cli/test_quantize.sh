@@ -48,7 +48,7 @@ npass=$((npass + 3))
 # quantised input: dequantised, then requantised; a tensor already of its type is kept
 expect_exit 0 "$CAPE" quantize "$TMP/s_q8_0.gguf" "$TMP/r_q4_0.gguf" --type q4_0
 expect_exit 0 "$CAPE" quantize "$TMP/s_q8_0.gguf" "$TMP/r_q8_0.gguf" --type q8_0
-expect_out "37 copied unchanged|48 copied unchanged"
+expect_out "tensors: 48, 0 converted, 48 copied unchanged"
 cmp -s "$TMP/r_q8_0.gguf" "$TMP/s_q8_0.gguf" || die "q8_0 -> q8_0 is not the identity"
 npass=$((npass + 1))
 expect_exit 0 "$CAPE" quantize "$S" "$TMP/keep.gguf" --type q4_0 --keep-output
@@ -82,9 +82,16 @@ expect_err "not a regular file"
 head -c 4000 "$S" > "$TMP/bad/cut.gguf"
 expect_exit 2 "$CAPE" quantize "$TMP/bad/cut.gguf" "$TMP/bad/o.gguf" --type q4_0
 expect_one_line_err
+# a NaN weight cannot be quantised (llama.cpp fails its validation too); f16 carries it
+cp "$S" "$TMP/bad/nan.gguf"
+python3 tests/cli/gguf_patch.py "$TMP/bad/nan.gguf" tensor blk.1.attn_q.weight 8 0000c07f
+expect_exit 2 "$CAPE" quantize "$TMP/bad/nan.gguf" "$TMP/bad/o.gguf" --type q4_k
+expect_one_line_err
+expect_err "blk.1.attn_q.weight row 0 holds NaN"
+expect_exit 0 "$CAPE" quantize "$TMP/bad/nan.gguf" "$TMP/nan_f16.gguf" --type f16
 expect_exit 2 "$CAPE" quantize "$S" "$TMP/bad/o.gguf" --type q4_0 --threads 0
 expect_exit 2 "$CAPE" quantize "$S" --type q4_0
-left=$(ls "$TMP/bad" | grep -v -x -e text.gguf -e in.gguf -e dir.gguf -e cut.gguf || true)
+left=$(ls "$TMP/bad" | grep -v -x -e text.gguf -e in.gguf -e dir.gguf -e cut.gguf -e nan.gguf || true)
 [ -z "$left" ] || die "files left behind: $left"
 npass=$((npass + 1))
 

@@ -167,6 +167,28 @@ static void bad_arguments_refused(void **state)
     assert_int_equal(tquant_rows(TENSOR_Q8_0, x, y, 2, 32), 0);
     for (int i = 0; i < 2 * 34; i++) /* zeros quantise to zero blocks */
         assert_int_equal(y[i], 0);
+    /* NaN or infinity: refused for block formats, carried by the float ones */
+    float z[256] = {0};
+    static uint8_t big[4 * 256];
+    z[77] = NAN;
+    assert_int_equal(tquant_rows(TENSOR_Q4_K, z, big, 1, 256), -2);
+    assert_int_equal(tquant_rows(TENSOR_Q8_0, z, big, 1, 256), -2);
+    assert_int_equal(tquant_rows(TENSOR_F16, z, big, 1, 256), 0);
+    z[77] = INFINITY;
+    assert_int_equal(tquant_rows(TENSOR_Q5_1, z, big, 1, 256), -2);
+    /* subnormal and huge blocks (1/d overflows; the range overflows): defined
+     * behaviour (checked under UBSan), and the type's block layout */
+    static const uint32_t types[] = {TENSOR_Q4_0, TENSOR_Q4_1, TENSOR_Q5_0, TENSOR_Q5_1,
+                                     TENSOR_Q8_0, TENSOR_Q2_K, TENSOR_Q3_K, TENSOR_Q4_K,
+                                     TENSOR_Q5_K, TENSOR_Q6_K};
+    for (int i = 0; i < 256; i++)
+        z[i] = (i % 3 ? 1e-41f : -2e-41f) * (float)(i % 7);
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++)
+        assert_int_equal(tquant_rows(types[k], z, big, 1, 256), 0);
+    for (int i = 0; i < 256; i++)
+        z[i] = i % 2 ? 3e38f : -3e38f;
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++)
+        assert_int_equal(tquant_rows(types[k], z, big, 1, 256), 0);
 }
 
 /* The recipe on a hand-built model (zero weights; only names and shapes
