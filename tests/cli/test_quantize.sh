@@ -89,9 +89,14 @@ expect_exit 2 "$CAPE" quantize "$TMP/bad/nan.gguf" "$TMP/bad/o.gguf" --type q4_k
 expect_one_line_err
 expect_err "blk.1.attn_q.weight row 0 holds NaN"
 expect_exit 0 "$CAPE" quantize "$TMP/bad/nan.gguf" "$TMP/nan_f16.gguf" --type f16
+# the input fuzz_quantize once crashed on (a NaN cast to int); its first byte picked the type
+tail -c +2 tests/fuzz/seeds/quantize/crash-nan-q4_1.bin > "$TMP/bad/crash.gguf"
+expect_exit 2 "$CAPE" quantize "$TMP/bad/crash.gguf" "$TMP/bad/o.gguf" --type q4_1
+expect_one_line_err
+expect_err "holds NaN or infinity"
 expect_exit 2 "$CAPE" quantize "$S" "$TMP/bad/o.gguf" --type q4_0 --threads 0
 expect_exit 2 "$CAPE" quantize "$S" --type q4_0
-left=$(ls "$TMP/bad" | grep -v -x -e text.gguf -e in.gguf -e dir.gguf -e cut.gguf -e nan.gguf || true)
+left=$(ls "$TMP/bad" | grep -v -x -e text.gguf -e in.gguf -e dir.gguf -e cut.gguf -e nan.gguf -e crash.gguf || true)
 [ -z "$left" ] || die "files left behind: $left"
 npass=$((npass + 1))
 
