@@ -343,6 +343,8 @@ int quantize_model(const char *in, const char *out, const quantize_opts *o, quan
                 want = fallback(t, want, &st->n_fallback);
             }
         }
+        if (gguf_tensor_nelements(t) == 0)
+            want = t->type; /* nothing to convert */
         if (want != t->type && !quant_supported(t->type)) {
             rc = err_set(e, CAPE_EINPUT, "%s: tensor %s has type %s, which cape cannot convert",
                          in, t->name, tensor_type_name(t->type));
@@ -372,8 +374,8 @@ int quantize_model(const char *in, const char *out, const quantize_opts *o, quan
         goto done;
     }
     int64_t max_row = 1;
-    for (int64_t i = 0; i < nt; i++)
-        if (gguf_tensor_at(f, i)->ne[0] > max_row)
+    for (int64_t i = 0; i < nt; i++) /* the longest row to convert (its tensor is in the file) */
+        if (to[i] != gguf_tensor_at(f, i)->type && gguf_tensor_at(f, i)->ne[0] > max_row)
             max_row = gguf_tensor_at(f, i)->ne[0];
     for (int k = 0; k < nth; k++)
         if (!(scratch[k] = malloc((size_t)max_row * sizeof(float)))) {

@@ -94,6 +94,10 @@ tail -c +2 tests/fuzz/seeds/quantize/crash-nan-q4_1.bin > "$TMP/bad/crash.gguf"
 expect_exit 2 "$CAPE" quantize "$TMP/bad/crash.gguf" "$TMP/bad/o.gguf" --type q4_1
 expect_one_line_err
 expect_err "holds NaN or infinity"
+# ... and on a tensor with no elements but a row of 2^57 (a scratch row was sized by it)
+tail -c +2 tests/fuzz/seeds/quantize/crash-empty-huge-row.bin > "$TMP/empty.gguf"
+expect_exit 0 "$CAPE" quantize "$TMP/empty.gguf" "$TMP/empty_q2_k.gguf" --type q2_k
+expect_out "tensors: 6, 4 converted"
 expect_exit 2 "$CAPE" quantize "$S" "$TMP/bad/o.gguf" --type q4_0 --threads 0
 expect_exit 2 "$CAPE" quantize "$S" --type q4_0
 left=$(ls "$TMP/bad" | grep -v -x -e text.gguf -e in.gguf -e dir.gguf -e cut.gguf -e nan.gguf -e crash.gguf || true)
