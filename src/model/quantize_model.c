@@ -212,15 +212,18 @@ static int layer_of(const char *name)
     return l;
 }
 
-static const gguf_file *g_sort_file;
+typedef struct {
+    int layer;
+    const char *name;
+    int64_t index;
+} visit;
+
 static int by_layer_name(const void *a, const void *b)
 {
-    const char *na = gguf_tensor_at(g_sort_file, *(const int64_t *)a)->name;
-    const char *nb = gguf_tensor_at(g_sort_file, *(const int64_t *)b)->name;
-    int la = layer_of(na), lb = layer_of(nb);
-    if (la != lb)
-        return la < lb ? -1 : 1;
-    return strcmp(na, nb);
+    const visit *x = a, *y = b;
+    if (x->layer != y->layer)
+        return x->layer < y->layer ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 static int64_t arch_int(const gguf_file *f, const char *arch, const char *suffix, int64_t dflt)
@@ -295,7 +298,7 @@ int quantize_model(const char *in, const char *out, const quantize_opts *o, quan
     int64_t nt = gguf_n_tensors(f);
     tensor_type *to = calloc((size_t)(nt ? nt : 1), sizeof *to);
     uint8_t **bufs = calloc((size_t)(nt ? nt : 1), sizeof *bufs);
-    int64_t *order = calloc((size_t)(nt ? nt : 1), sizeof *order);
+    visit *order = calloc((size_t)(nt ? nt : 1), sizeof *order);
     gguf_writer *w = gguf_writer_new();
     pool *p = NULL;
     float **scratch = NULL;
@@ -327,13 +330,12 @@ int quantize_model(const char *in, const char *out, const quantize_opts *o, quan
             s.n_attention_wv++;
         if (c == C_FFN_DOWN)
             n_down++;
-        order[i] = i;
+        order[i] = (visit){layer_of(t->name), t->name, i};
     }
     s.n_ffn_down = n_layer > 0 ? (int)n_layer : n_down;
-    g_sort_file = f;
     qsort(order, (size_t)nt, sizeof *order, by_layer_name);
     for (int64_t k = 0; k < nt; k++) {
-        int64_t i = order[k];
+        int64_t i = order[k].index;
         const gguf_tensor *t = gguf_tensor_at(f, i);
         tensor_type want = t->type;
         if (allows_quantization(t, o->keep_output)) {
