@@ -122,6 +122,7 @@ void cli_fmt_size(char *buf, size_t n, double v);
 int cmd_train(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_unlearn(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 /* the unlearn subcommands (cmd_unlearn.c dispatches) */
 int cmd_unlearn_eval(int argc, char **argv);
 int cmd_unlearn_run(int argc, char **argv);

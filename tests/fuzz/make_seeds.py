@@ -85,3 +85,41 @@ for name, data in [("tiny_shared.bin", checkpoint(True)), ("tiny_unshared.bin", 
         f.write(data)
 with open(os.path.join(here, "seeds", "cvec", "cape_keys.gguf"), "wb") as f:
     f.write(control_vector())
+
+
+def quantize_seed():
+    """seeds/quantize/tiny.bin: one byte (the fuzz_quantize harness picks the
+    target type from it), then a small llama GGUF with F32, F16 and Q8_0
+    tensors of 1, 2 and 3 dimensions."""
+    rnd = random.Random(13)
+    kv = [("general.architecture", 8, gguf_str("llama")),
+          ("llama.block_count", 4, struct.pack("<I", 2)),
+          ("llama.attention.head_count", 4, struct.pack("<I", 4)),
+          ("llama.attention.head_count_kv", 4, struct.pack("<I", 1))]
+    f32 = lambda n: struct.pack("<%df" % n, *[rnd.gauss(0, 1) for _ in range(n)])
+    f16 = lambda n: struct.pack("<%de" % n, *[rnd.gauss(0, 1) for _ in range(n)])
+    q80 = lambda nb: b"".join(struct.pack("<e", 0.01) + bytes(rnd.randrange(256) for _ in range(32))
+                             for _ in range(nb))
+    tensors = [("token_embd.weight", [256, 4], 0, f32(1024)),
+               ("output_norm.weight", [256], 0, f32(256)),
+               ("blk.0.attn_v.weight", [256, 2], 0, f32(512)),
+               ("blk.0.ffn_down.weight", [512, 2], 1, f16(1024)),
+               ("blk.1.attn_v.weight", [64, 2], 8, q80(4)),
+               ("blk.1.ffn_up_exps.weight", [32, 2, 2], 0, f32(128))]
+    b = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for k, t, v in kv:
+        b += gguf_str(k) + struct.pack("<I", t) + v
+    off = 0
+    for name, ne, t, data in tensors:
+        b += gguf_str(name) + struct.pack("<I", len(ne)) + struct.pack("<%dQ" % len(ne), *ne)
+        b += struct.pack("<IQ", t, off)
+        off += len(data) + (-len(data) % 32)
+    b += b"\0" * (-len(b) % 32)
+    for _, _, _, data in tensors:
+        b += data + b"\0" * (-len(data) % 32)
+    return b"\x05" + b
+
+
+os.makedirs(os.path.join(here, "seeds", "quantize"), exist_ok=True)
+with open(os.path.join(here, "seeds", "quantize", "tiny.bin"), "wb") as f:
+    f.write(quantize_seed())
