@@ -143,9 +143,207 @@ static int cmd_attack_relearn(int argc, char **argv)
     return rc ? cli_report(&e) : 0;
 }
 
+/* ---- the options quantize and extract share ---- */
+
+typedef struct {
+    const char *model, *tofu, *forget, *out, *sinks, *source, *list;
+    int threads, batch, max_items, max_new, json;
+} common_args;
+
+static int parse_common(const char *C, int argc, char **argv, const char *list_opt,
+                        void (*help)(void), common_args *a)
+{
+    enum { O_TOFU = 256, O_FORGET, O_LIST, O_SINKS, O_SOURCE, O_EBATCH, O_MAX_ITEMS, O_MAX_NEW,
+           O_JSON };
+    const struct option opts[] = {
+        {"tofu", 1, 0, O_TOFU},         {"forget", 1, 0, O_FORGET},
+        {"output", 1, 0, 'o'},          {list_opt, 1, 0, O_LIST},
+        {"sinks", 1, 0, O_SINKS},       {"source", 1, 0, O_SOURCE},
+        {"threads", 1, 0, 't'},         {"eval-batch", 1, 0, O_EBATCH},
+        {"max-items", 1, 0, O_MAX_ITEMS}, {"max-new-tokens", 1, 0, O_MAX_NEW},
+        {"json", 0, 0, O_JSON},         {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->threads = 1;
+    a->batch = 8;
+    a->max_new = 200;
+    long v;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ht:o:", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 'h': help(); return -1;
+        case 't': rc = cli_parse_int(C, "--threads", optarg, 1, 256, &v); a->threads = (int)v; break;
+        case 'o': a->out = optarg; break;
+        case O_TOFU: a->tofu = optarg; break;
+        case O_FORGET: a->forget = optarg; break;
+        case O_LIST: a->list = optarg; break;
+        case O_SINKS: a->sinks = optarg; break;
+        case O_SOURCE: a->source = optarg; break;
+        case O_EBATCH: rc = cli_parse_int(C, "--eval-batch", optarg, 1, MODEL_MAX_SEQ, &v); a->batch = (int)v; break;
+        case O_MAX_ITEMS: rc = cli_parse_int(C, "--max-items", optarg, 1, 1 << 30, &v); a->max_items = (int)v; break;
+        case O_MAX_NEW: rc = cli_parse_int(C, "--max-new-tokens", optarg, 1, 1 << 20, &v); a->max_new = (int)v; break;
+        case O_JSON: a->json = 1; break;
+        default: return cli_usage_error(C, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc)
+            return rc;
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(C, "expected one MODEL");
+    if (!a->tofu || !a->forget || !a->out)
+        return cli_usage_error(C, "--tofu DIR, --forget SPLIT and -o OUT.json are required");
+    a->model = argv[optind];
+    return 0;
+}
+
+/* Writes the report, prints it or the table; returns the exit code. */
+static int finish(int rc, cape_err *e, const char *out, json_t *doc, int json,
+                  void (*table)(FILE *, const void *), const void *res)
+{
+    if (!rc)
+        rc = attack_write_json(out, doc, e);
+    if (!rc) {
+        if (json) {
+            size_t len;
+            char *s = json_emit_string(doc, &len);
+            if (s)
+                fwrite(s, 1, len, stdout);
+            free(s);
+        } else {
+            table(stdout, res);
+        }
+    }
+    json_decref(doc);
+    return rc ? cli_report(e) : 0;
+}
+
+/* ---- quantize ---- */
+
+static void quantize_help(void)
+{
+    printf("usage: cape unlearn attack quantize MODEL --tofu DIR --forget forgetNN -o OUT.json\n"
+           "                                   [options]\n"
+           "\n"
+           "The quantisation attack: MODEL's weights rounded to each type (cape quantize)\n"
+           "and the forget probability, ROUGE-L recall and truth ratio measured again, beside\n"
+           "the model as given (docs/UNLEARN.md, \"Attacks\").\n"
+           "\n"
+           "options:\n"
+           "  --tofu DIR, --forget SPLIT, -o FILE   data and the JSON report\n"
+           "  --types LIST          weight types (q8_0,q4_0,q4_k)\n"
+           "  --sinks MODE, --source NAME   a sink model's evaluation mode\n"
+           "  -t, --threads N, --eval-batch B, --max-items N, --max-new-tokens N, --json\n");
+}
+
+static void quantize_table(FILE *fp, const void *r)
+{
+    attack_quantize_table(fp, r);
+}
+
+static int cmd_attack_quantize(int argc, char **argv)
+{
+    const char *C = "unlearn attack quantize";
+    common_args a;
+    int rc = parse_common(C, argc, argv, "types", quantize_help, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    const char *types[16];
+    int nt = 0;
+    char buf[256];
+    if (a.list) {
+        snprintf(buf, sizeof buf, "%s", a.list);
+        for (char *sv, *t = strtok_r(buf, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+            if (nt == 16)
+                return cli_usage_error(C, "--types: at most 16");
+            types[nt++] = t;
+        }
+        if (!nt)
+            return cli_usage_error(C, "--types: an empty list");
+    }
+    attack_quantize_opts o = {.model = a.model, .tofu = a.tofu, .forget = a.forget,
+                              .types = a.list ? types : NULL, .n_types = nt,
+                              .requantize = attack_requantize_builtin, .sinks_mode = a.sinks,
+                              .source = a.source, .threads = a.threads, .eval_batch = a.batch,
+                              .max_items = a.max_items, .max_new_tokens = a.max_new};
+    cape_err e = {0};
+    attack_quantize_result r;
+    rc = attack_quantize_run(&o, &r, &e);
+    rc = finish(rc, &e, a.out, rc ? NULL : attack_quantize_json(&o, &r), a.json, quantize_table,
+                &r);
+    attack_quantize_result_free(&r);
+    return rc;
+}
+
+/* ---- extract ---- */
+
+static void extract_help(void)
+{
+    printf("usage: cape unlearn attack extract MODEL --tofu DIR --forget forgetNN -o OUT.json\n"
+           "                                  [options]\n"
+           "\n"
+           "Prefix extraction: MODEL continues greedily from each forget question and from\n"
+           "growing prefixes of its answer's tokens; per prefix the share of answers\n"
+           "reproduced exactly and the ROUGE-L recall of the rest; per answer the extraction\n"
+           "strength 1 - (shortest extracting prefix) / (answer tokens) (docs/UNLEARN.md,\n"
+           "\"Attacks\").\n"
+           "\n"
+           "options:\n"
+           "  --tofu DIR, --forget SPLIT, -o FILE   data and the JSON report\n"
+           "  --prefixes LIST       shares of the answer's tokens (0,0.25,0.5,0.75)\n"
+           "  --sinks MODE, --source NAME   a sink model's evaluation mode\n"
+           "  -t, --threads N, --eval-batch B, --max-items N, --max-new-tokens N, --json\n");
+}
+
+static void extract_table(FILE *fp, const void *r)
+{
+    attack_extract_table(fp, r);
+}
+
+static int cmd_attack_extract(int argc, char **argv)
+{
+    const char *C = "unlearn attack extract";
+    common_args a;
+    int rc = parse_common(C, argc, argv, "prefixes", extract_help, &a);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    double pf[ATTACK_MAX_PREFIX];
+    int np = 0;
+    if (a.list) {
+        const char *p = a.list;
+        while (1) {
+            char *end;
+            double x = strtod(p, &end);
+            if (end == p || (*end && *end != ',') || np == ATTACK_MAX_PREFIX)
+                return cli_usage_error(C, "--prefixes: '%s' is not a comma list of at most %d "
+                                       "shares", a.list, ATTACK_MAX_PREFIX);
+            pf[np++] = x;
+            if (!*end)
+                break;
+            p = end + 1;
+        }
+    }
+    attack_extract_opts o = {.model = a.model, .tofu = a.tofu, .forget = a.forget,
+                             .prefixes = a.list ? pf : NULL, .n_prefixes = np,
+                             .sinks_mode = a.sinks, .source = a.source, .threads = a.threads,
+                             .eval_batch = a.batch, .max_items = a.max_items,
+                             .max_new_tokens = a.max_new};
+    cape_err e = {0};
+    attack_extract_result r;
+    rc = attack_extract_run(&o, &r, &e);
+    rc = finish(rc, &e, a.out, rc ? NULL : attack_extract_json(&o, &r), a.json, extract_table,
+                &r);
+    attack_extract_result_free(&r);
+    return rc;
+}
+
 static const cli_command ATTACKS[] = {
     /* {"name", cmd_attack_name, "summary"}, one line per attack */
     {"relearn", cmd_attack_relearn, "fine-tune on half the forget facts, measure the other half"},
+    {"quantize", cmd_attack_quantize, "round the weights (q8_0, q4_0, q4_k), measure again"},
+    {"extract", cmd_attack_extract, "greedy extraction from growing prefixes of the answers"},
     {NULL, NULL, NULL},
 };
 

@@ -124,6 +124,9 @@ void attack_relearn_result_free(attack_relearn_result *r);
 typedef int (*attack_requantize_fn)(const char *in, const char *out, const char *type,
                                     cape_err *e);
 
+/* The quantiser this build of cape has, or NULL. */
+extern const attack_requantize_fn attack_requantize_builtin;
+
 typedef struct {
     const char *model, *tofu, *forget;
     const char *const *types; /* NULL: q8_0, q4_0, q4_k */

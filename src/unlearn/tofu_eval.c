@@ -751,7 +751,7 @@ int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, in
     int rc = ctx_open(&r, o, &tname, e);
     if (!rc && score)
         rc = score_split(&r, TOFU_FORGET, e);
-    else if (!rc && !(rc = prompts_only(&r, TOFU_FORGET)))
+    else if (!rc && !prompts_only(&r, TOFU_FORGET))
         rc = err_set(e, CAPE_EFAIL, "out of memory");
     if (!rc && generate)
         rc = generate_all(&r, e);
