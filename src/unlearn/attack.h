@@ -105,6 +105,7 @@ typedef struct {
     int n_steps;
     int *steps;
     int n_authors, n_relearn, n_eval, n_train_items;
+    int *eval_index;           /* [n_eval] rows of the forget split in the eval half */
     int has_full;
     attack_metrics full;
     attack_curve curve[2];

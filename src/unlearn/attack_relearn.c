@@ -333,9 +333,15 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
     ev.id = TOFU_FORGET;
     snprintf(ev.file, sizeof ev.file, "%s", fs.file);
     memcpy(ev.sha256, fs.sha256, sizeof ev.sha256);
+    if (!(r->eval_index = malloc(sizeof(int) * (size_t)fs.n))) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
     for (int i = 0; i < fs.n; i++)
-        if (!half[i])
+        if (!half[i]) {
+            r->eval_index[ev.n] = i;
             ev.rows[ev.n++] = fs.rows[i];
+        }
     r->n_eval = ev.n;
     r->n_relearn = fs.n - ev.n;
     if (ev.n == 0 || r->n_relearn == 0) {
@@ -473,6 +479,7 @@ void attack_relearn_result_free(attack_relearn_result *r)
         free(r->curve[c].train_nll);
     }
     free(r->steps);
+    free(r->eval_index);
     memset(r, 0, sizeof *r);
 }
 
@@ -500,6 +507,10 @@ json_t *attack_relearn_json(const attack_relearn_opts *o, const attack_relearn_r
     json_object_set_new(d, "relearn_rows", json_integer(r->n_relearn));
     json_object_set_new(d, "eval_rows", json_integer(r->n_eval));
     json_object_set_new(d, "train_items", json_integer(r->n_train_items));
+    json_t *ei = json_array();
+    for (int i = 0; i < r->n_eval; i++)
+        json_array_append_new(ei, json_integer(r->eval_index[i]));
+    json_object_set_new(d, "eval_rows_index", ei);
     json_t *st = json_array();
     for (int j = 0; j < r->n_steps; j++)
         json_array_append_new(st, json_integer(r->steps[j]));
