@@ -150,8 +150,9 @@ int attack_parse_steps(const char *s, const char *what, int **out, int *n, cape_
     qsort(v, (size_t)k, sizeof *v, cmp_int);
     for (int i = 1; i < k; i++)
         if (v[i] == v[i - 1]) {
+            int twice = v[i];
             free(v);
-            return err_set(e, CAPE_EINPUT, "%s: %d is given twice", what, v[i]);
+            return err_set(e, CAPE_EINPUT, "%s: %d is given twice", what, twice);
         }
     *out = v;
     *n = k;

@@ -100,6 +100,8 @@ static void step_lists(void **state)
         assert_int_equal(attack_parse_steps(bad[i], "--steps", &v, &n, &e), CAPE_EINPUT);
         assert_null(v);
         assert_non_null(strstr(e.msg, "--steps"));
+        if (i == 1)
+            assert_non_null(strstr(e.msg, "1 is given twice"));
     }
 }
 
