@@ -339,11 +339,92 @@ static int cmd_attack_extract(int argc, char **argv)
     return rc;
 }
 
+/* ---- gcg ---- */
+
+static void gcg_help(void)
+{
+    printf("usage: cape unlearn attack gcg MODEL --tofu DIR --forget forgetNN -o OUT.json\n"
+           "                              [options]\n"
+           "\n"
+           "The Adversarial Compression Ratio of forget answers: prompts found by greedy\n"
+           "coordinate gradient (GCG, through the trainer's backward) for ascending lengths\n"
+           "below the answer's; the ACR is answer tokens / the shortest prompt that elicits\n"
+           "the answer exactly under greedy decoding (above 1: memorised). MODEL must be one\n"
+           "cape train wrote (docs/UNLEARN.md, \"Attacks\").\n"
+           "\n"
+           "options:\n"
+           "  --tofu DIR, --forget SPLIT, -o FILE   data and the JSON report\n"
+           "  --max-items N     forget rows attacked, the first ones (10)\n"
+           "  --max-tokens N    the target: the answer's first N tokens (32)\n"
+           "  --iters N         GCG iterations per prompt length (40)\n"
+           "  --topk K          candidate tokens per position (32)\n"
+           "  --cands B         candidates evaluated per iteration (32)\n"
+           "  --seed N          initial prompts and candidate draws (1)\n"
+           "  --source NAME     a sink model: that source's sinks on (default: all off)\n"
+           "  --json            print the report instead of the table\n");
+}
+
+static void gcg_table(FILE *fp, const void *r)
+{
+    attack_gcg_table(fp, r);
+}
+
+static int cmd_attack_gcg(int argc, char **argv)
+{
+    enum { O_TOFU = 256, O_FORGET, O_MAX_ITEMS, O_MAX_TOK, O_ITERS, O_TOPK, O_CANDS, O_SEED,
+           O_SOURCE, O_JSON };
+    static const struct option opts[] = {
+        {"tofu", 1, 0, O_TOFU},       {"forget", 1, 0, O_FORGET},   {"output", 1, 0, 'o'},
+        {"max-items", 1, 0, O_MAX_ITEMS}, {"max-tokens", 1, 0, O_MAX_TOK},
+        {"iters", 1, 0, O_ITERS},     {"topk", 1, 0, O_TOPK},       {"cands", 1, 0, O_CANDS},
+        {"seed", 1, 0, O_SEED},       {"source", 1, 0, O_SOURCE},   {"json", 0, 0, O_JSON},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    const char *C = "unlearn attack gcg", *out = NULL;
+    attack_gcg_opts o;
+    attack_gcg_defaults(&o);
+    long v;
+    int json = 0, c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 'h': gcg_help(); return 0;
+        case 'o': out = optarg; break;
+        case O_TOFU: o.tofu = optarg; break;
+        case O_FORGET: o.forget = optarg; break;
+        case O_MAX_ITEMS: rc = cli_parse_int(C, "--max-items", optarg, 1, 1 << 20, &v); o.max_items = (int)v; break;
+        case O_MAX_TOK: rc = cli_parse_int(C, "--max-tokens", optarg, 2, 4096, &v); o.max_tokens = (int)v; break;
+        case O_ITERS: rc = cli_parse_int(C, "--iters", optarg, 0, 1 << 20, &v); o.iters = (int)v; break;
+        case O_TOPK: rc = cli_parse_int(C, "--topk", optarg, 1, 1 << 20, &v); o.topk = (int)v; break;
+        case O_CANDS: rc = cli_parse_int(C, "--cands", optarg, 1, 4096, &v); o.cands = (int)v; break;
+        case O_SEED: rc = cli_parse_int(C, "--seed", optarg, 0, 0x7fffffff, &v); o.seed = (uint64_t)v; break;
+        case O_SOURCE: o.source = optarg; break;
+        case O_JSON: json = 1; break;
+        default: return cli_usage_error(C, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (rc)
+            return rc;
+    }
+    if (optind != argc - 1)
+        return cli_usage_error(C, "expected one MODEL");
+    if (!o.tofu || !o.forget || !out)
+        return cli_usage_error(C, "--tofu DIR, --forget SPLIT and -o OUT.json are required");
+    o.model = argv[optind];
+    cape_err e = {0};
+    attack_gcg_result r;
+    int rc = attack_gcg_run(&o, &r, &e);
+    rc = finish(rc, &e, out, rc ? NULL : attack_gcg_json(&o, &r), json, gcg_table, &r);
+    attack_gcg_result_free(&r);
+    return rc;
+}
+
 static const cli_command ATTACKS[] = {
     /* {"name", cmd_attack_name, "summary"}, one line per attack */
     {"relearn", cmd_attack_relearn, "fine-tune on half the forget facts, measure the other half"},
     {"quantize", cmd_attack_quantize, "round the weights (q8_0, q4_0, q4_k), measure again"},
     {"extract", cmd_attack_extract, "greedy extraction from growing prefixes of the answers"},
+    {"gcg", cmd_attack_gcg, "adversarial compression ratio with GCG prompts (cape-trained models)"},
     {NULL, NULL, NULL},
 };
 

@@ -178,4 +178,40 @@ json_t *attack_extract_json(const attack_extract_opts *o, const attack_extract_r
 void attack_extract_table(FILE *fp, const attack_extract_result *r);
 void attack_extract_result_free(attack_extract_result *r);
 
+/* ---- gcg: adversarial compression ---- */
+
+typedef struct {
+    const char *model, *tofu, *forget; /* a cape-trained model */
+    int max_items;   /* forget rows attacked (the first ones; 10) */
+    int max_tokens;  /* target: the answer's first max_tokens tokens (32) */
+    int iters;       /* GCG iterations per prompt length (40) */
+    int topk;        /* candidate tokens per position (32) */
+    int cands;       /* candidates per iteration (32) */
+    uint64_t seed;
+    const char *source; /* sink models: that source's sinks on; NULL: all sinks off */
+} attack_gcg_opts;
+
+void attack_gcg_defaults(attack_gcg_opts *o);
+
+typedef struct {
+    int n;
+    int *target_tokens;   /* [n] */
+    int *prompt_tokens;   /* [n] the shortest eliciting prompt found, 0: none */
+    int **prompt;         /* [n] its token ids (NULL: none) */
+    int *question_tokens; /* [n] the question prompt's tokens (start token excluded) */
+    unsigned char *question_elicits; /* [n] the question alone elicits the target */
+    int n_lengths;
+    int lengths[16];      /* prompt lengths tried, ascending */
+    double mean_acr;      /* over the items where a prompt was found */
+    int n_found, n_memorised; /* ACR > 1 */
+} attack_gcg_result;
+
+/* The prompt lengths tried for a target of T tokens: 1, 2, 3, 4, 6, 8, 12,
+ * 16, ... below T (a prompt of T or more tokens compresses nothing). */
+int attack_gcg_lengths(int T, int *out, int max);
+int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e);
+json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r);
+void attack_gcg_table(FILE *fp, const attack_gcg_result *r);
+void attack_gcg_result_free(attack_gcg_result *r);
+
 #endif

@@ -165,10 +165,48 @@ expect_exit 0 "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 
   --max-new-tokens 30 --threads 2 --eval-batch 3
 cmp -s "$TMP/ex.json" "$TMP/ex2.json" || die "extract depends on --threads / --eval-batch"
 
+
+# ---- gcg: adversarial compression on a model that memorised its data ----
+TR2=(--dim 32 --layers 2 --heads 2 --hidden 64 --ctx 64 --batch 8 --steps 600 --lr 8e-3 --min-lr 8e-4
+     --threads 1 --quiet)
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR2[@]}" --vocab 300 -o "$TMP/mem"
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR2[@]}" --exclude-source tofu-002 \
+  --tokenizer-from "$TMP/mem/model.gguf" -o "$TMP/memo"
+G=("$CAPE" unlearn attack gcg --tofu "$D" --forget forget01 --max-items 2 --iters 30)
+expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" -o "$TMP/g.json"
+expect_out '^item +target +question +prompt +acr$'
+expect_out '^memorised \(ACR > 1\): [0-9]+ of 2'
+expect_exit 0 "${G[@]}" "$TMP/memo/model.gguf" -o "$TMP/go.json"
+expect_exit 0 "$CAPE" unlearn attack extract "$TMP/mem/model.gguf" --tofu "$D" --forget forget01 \
+  --max-items 2 --prefixes 0 -o "$TMP/gx.json" --max-new-tokens 40
+python3 - "$TMP/g.json" "$TMP/go.json" "$TMP/gx.json" <<'PY' || die "gcg report"
+import json, sys
+g, go, x = (json.load(open(p)) for p in sys.argv[1:4])
+L = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+for d in (g, go):
+    assert d["items"] == 2
+    for i in range(2):
+        it = d["value_by_index"][str(i)]
+        if it["acr"] is not None:
+            assert it["prompt_tokens"] in L and it["prompt_tokens"] < it["target_tokens"], it
+            assert len(it["prompt"]) == it["prompt_tokens"]
+            assert abs(it["acr"] - it["target_tokens"] / it["prompt_tokens"]) < 1e-9
+    assert d["found"] == sum(d["value_by_index"][str(i)]["acr"] is not None for i in range(2))
+# the question alone: the trainer's argmax check agrees with the runtime's greedy answer
+for i in range(2):
+    assert g["value_by_index"][str(i)]["question_elicits"] == x["value_by_index"][str(i)]["exact"][0], i
+# the model that saw the author compresses its answers; the oracle does not do better
+assert g["found"] >= 1 and g["mean_acr_found"] > 1, g
+assert go["memorised_share"] <= g["memorised_share"], (go["memorised_share"], g["memorised_share"])
+print("gcg: full ACR %.2f (%d of 2), oracle %d of 2" % (g["mean_acr_found"], g["found"], go["found"]))
+PY
+expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" -o "$TMP/g2.json"
+cmp -s "$TMP/g.json" "$TMP/g2.json" || die "two identical gcg runs differ"
+
 # ---- bad input: one line, exit 2 ----
 bad() { expect_exit 2 "$@"; expect_one_line_err; }
 bad "$CAPE" unlearn attack nosuch "$F"
-expect_err "unknown attack 'nosuch' \(the attacks are relearn, quantize, extract"
+expect_err "unknown attack 'nosuch' \(the attacks are relearn, quantize, extract, gcg"
 bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps ""
 expect_err '--steps: an empty list'
 bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps 1,2,1
@@ -187,4 +225,7 @@ bad "$CAPE" unlearn attack extract "$F" --tofu "$TMP/nowhere" --forget forget01 
 bad "$CAPE" unlearn attack quantize "$F" --tofu "$D" --forget forget01 -o "$TMP/x.json"
 expect_err 'the quantize attack needs the weight quantiser'
 bad "$CAPE" unlearn attack relearn "$F" --tofu "$D"
+bad "${G[@]}" "$TMP/ev/TOFU_EVAL.json" -o "$TMP/x.json"
+bad "${G[@]}" "$F" --source tofu-002 -o "$TMP/x.json"
+expect_err 'has no sinks'
 done_ok
