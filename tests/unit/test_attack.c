@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "train/train_model.h"
 #include "unlearn/attack.h"
 
 static void halves_per_author(void **state)
@@ -135,12 +136,64 @@ static void metrics_of_hand_scores(void **state)
     assert_int_equal(ATTACK_METRIC_DIR[2], -1);
 }
 
+static void gcg_lengths(void **state)
+{
+    (void)state;
+    int L[16];
+    int n = attack_gcg_lengths(27, L, 16);
+    int want[] = {1, 2, 3, 4, 6, 8, 12, 16, 24};
+    assert_int_equal(n, 9);
+    assert_memory_equal(L, want, sizeof want);
+    assert_int_equal(attack_gcg_lengths(2, L, 16), 1);
+    assert_int_equal(L[0], 1);
+    assert_int_equal(attack_gcg_lengths(1, L, 16), 0);
+    assert_int_equal(attack_gcg_lengths(27, L, 3), 3);
+}
+
+/* GCG's one-hot gradients rest on train_input_grad: d(loss)/d(input of the
+ * first block) per position. Checked by central differences through the
+ * GPT-2 position table, which only its own position reads. */
+static void input_grad_finite_differences(void **state)
+{
+    (void)state;
+    train_config cfg = {.arch = TRAIN_GPT2, .vocab = 20, .dim = 8, .n_layers = 2, .n_heads = 2,
+                        .hidden = 16, .ctx = 8};
+    train_config_defaults(&cfg);
+    train_model m = {0};
+    cape_err e = {0};
+    assert_int_equal(train_model_build(&m, &cfg, &e), 0);
+    train_model_init(&m, 7);
+    assert_int_equal(train_model_alloc_acts(&m, 1, 6, &e), 0);
+    int tok[6] = {1, 5, 3, 7, 2, 9}, tgt[6] = {-1, -1, 7, 2, 9, 4};
+    train_forward(&m, tok, tgt, NULL, NULL, 1, 6, NULL);
+    train_backward(&m, tok, tgt, NULL, NULL, 1, 6, 1.0f);
+    float g[6 * 8];
+    memcpy(g, train_input_grad(&m), sizeof g);
+    double maxg = 0;
+    for (int i = 0; i < 6 * 8; i++) {
+        float *x = &m.p.pos_emb[i], keep = *x, h = 1e-3f;
+        *x = keep + h;
+        double fp = train_forward(&m, tok, tgt, NULL, NULL, 1, 6, NULL);
+        *x = keep - h;
+        double fm = train_forward(&m, tok, tgt, NULL, NULL, 1, 6, NULL);
+        *x = keep;
+        double num = (fp - fm) / (2.0 * h);
+        double tol = 2e-2 * fmax(fabs(num), fabs(g[i])) + 2e-4;
+        if (!(fabs(num - g[i]) <= tol))
+            fail_msg("input gradient [%d]: analytic %.6g, numeric %.6g", i, g[i], num);
+        maxg = fmax(maxg, fabs(g[i]));
+    }
+    assert_true(maxg > 1e-3); /* not vacuously zero */
+    train_model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(halves_per_author),   cmocka_unit_test(steps_to_recover),
         cmocka_unit_test(extraction_strength), cmocka_unit_test(step_lists),
-        cmocka_unit_test(metrics_of_hand_scores),
+        cmocka_unit_test(metrics_of_hand_scores), cmocka_unit_test(gcg_lengths),
+        cmocka_unit_test(input_grad_finite_differences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
