@@ -11,7 +11,10 @@
 #include "unlearn/attack.h"
 
 /* The weight quantiser built into cape: NULL until the quantize module
- * provides a file-to-file entry point; the attack then refuses. */
+ * provides a file-to-file entry point; the attack then refuses. With the
+ * module's quantize_model (model/quantize_model.h) it is a function that
+ * finds the recipe of `type` (quantize_recipe_find; an unknown name is an
+ * input error) and calls quantize_model(in, out, {recipe}, &stats, e). */
 const attack_requantize_fn attack_requantize_builtin = NULL;
 
 static const char *const DEFAULT_TYPES[] = {"q8_0", "q4_0", "q4_k"};
