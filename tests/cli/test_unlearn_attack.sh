@@ -202,6 +202,13 @@ print("gcg: full ACR %.2f (%d of 2), oracle %d of 2" % (g["mean_acr_found"], g["
 PY
 expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" -o "$TMP/g2.json"
 cmp -s "$TMP/g.json" "$TMP/g2.json" || die "two identical gcg runs differ"
+# a sink model: all sinks off, or one source's on
+expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 -o "$TMP/gs.json"
+expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 --source tofu-002 -o "$TMP/gs2.json"
+python3 -c "
+import json
+a, b = json.load(open('$TMP/gs.json')), json.load(open('$TMP/gs2.json'))
+assert a['source'] is None and b['source'] == 'tofu-002'" || die "gcg --source"
 
 # ---- bad input: one line, exit 2 ----
 bad() { expect_exit 2 "$@"; expect_one_line_err; }
@@ -228,4 +235,6 @@ bad "$CAPE" unlearn attack relearn "$F" --tofu "$D"
 bad "${G[@]}" "$TMP/ev/TOFU_EVAL.json" -o "$TMP/x.json"
 bad "${G[@]}" "$F" --source tofu-002 -o "$TMP/x.json"
 expect_err 'has no sinks'
+bad "${G[@]}" "$TMP/s/model.gguf" --source nosuch -o "$TMP/x.json"
+expect_err 'not a source of'
 done_ok
