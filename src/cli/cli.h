@@ -126,5 +126,6 @@ int cmd_quantize(int argc, char **argv);
 /* the unlearn subcommands (cmd_unlearn.c dispatches) */
 int cmd_unlearn_eval(int argc, char **argv);
 int cmd_unlearn_run(int argc, char **argv);
+int cmd_unlearn_attack(int argc, char **argv);
 
 #endif

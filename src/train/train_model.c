@@ -440,6 +440,11 @@ static void zero_task(void *p, int i)
         memset(j->g + lo, 0, sizeof(float) * (hi - lo));
 }
 
+const float *train_input_grad(const train_model *m)
+{
+    return m->scratch; /* dres, which encoder_backward reads and leaves */
+}
+
 void train_zero_grads(train_model *m)
 {
     int nt = tp_threads();

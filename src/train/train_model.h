@@ -179,6 +179,11 @@ void train_backward(train_model *m, const int *tokens, const int *targets, const
 void train_backward_from(train_model *m, const int *tokens, const float *masks, const int *pos,
                          int B, int T, int head, int at, const float *dact);
 void train_zero_grads(train_model *m);
+/* After train_backward or train_backward_from: d(loss)/d(the input of the
+ * first block) per position, (N,C): the gradient with respect to each
+ * position's token embedding (GCG's one-hot gradients). Valid until the
+ * next forward or backward. */
+const float *train_input_grad(const train_model *m);
 
 /* Loss per row (mean over counted targets of that row), for evaluation:
  * out[b], or NAN when the row has no target. Uses a forward pass. */

@@ -132,6 +132,16 @@ static double loss_ga(posthoc_batch *b)
     return -mean;
 }
 
+/* plain NLL (token mean): fine-tuning, the relearning attack's loss */
+static double loss_nll(posthoc_batch *b)
+{
+    int n;
+    double mean = token_mean(b, 0, b->nf, &n);
+    for (int r = 0; r < b->nf; r++)
+        b->ce_scale[r] = n ? 1.0f / n : 0.0f;
+    return mean;
+}
+
 static double loss_graddiff(posthoc_batch *b)
 {
     int n;
@@ -252,6 +262,9 @@ const posthoc_method POSTHOC_METHODS[] = {
      1, 1, 0, HP(0.1, 1.0, 1.0, 0.0, 2.0)},
     {NULL, NULL, NULL, 0, 0, 0, 0, HP(0, 0, 0, 0, 0)},
 };
+
+const posthoc_method posthoc_nll = {"nll", "NLL on the given items (fine-tuning)", loss_nll, 0,
+                                    0, 0, 0, HP(0.1, 1.0, 1.0, 0.0, 2.0)};
 
 const posthoc_method *posthoc_method_find(const char *name)
 {
@@ -583,7 +596,7 @@ static void items_free(item_list *l)
 
 /* start "Question: Q\nAnswer: A" end, the answer (and end) scored; at most
  * ctx positions. *kept = 0 when no answer token fits. */
-static int item_build(const train_tokenizer *tk, const char *question, const char *answer,
+int posthoc_item_build(const train_tokenizer *tk, const char *question, const char *answer,
                       uint32_t source, int ctx, posthoc_item *it, int *kept, cape_err *e)
 {
     char *text = train_tofu_render(question, answer);
@@ -1016,7 +1029,7 @@ static int setup(run_ctx *c, posthoc_result *r, cape_err *e)
             c->sinks.enabled ? sink_sources_id(&c->sinks.sources, corpus.docs[d].source, 0) : 0;
         posthoc_item it = {0};
         int kept;
-        rc = item_build(&c->tk, q, ans, sid, ctx, &it, &kept, e);
+        rc = posthoc_item_build(&c->tk, q, ans, sid, ctx, &it, &kept, e);
         if (!rc && kept) {
             maxlen = it.len > maxlen ? it.len : maxlen;
             if (items_add(is_f ? &c->forget : &c->retain, &it)) {
@@ -1161,7 +1174,7 @@ static int one_step(run_ctx *c, long step, int *perm, long *perm_epoch, posthoc_
                 int kept;
                 free(idk_items[i].tokens);
                 memset(&idk_items[i], 0, sizeof idk_items[i]);
-                if ((rc = item_build(&c->tk, c->fq[fi], refusal, fr[i]->source, c->T,
+                if ((rc = posthoc_item_build(&c->tk, c->fq[fi], refusal, fr[i]->source, c->T,
                                      &idk_items[i], &kept, e)))
                     return rc;
                 if (!kept)

@@ -36,6 +36,7 @@
 #include "base/err.h"
 #include "train/train_adamw.h"
 #include "train/train_model.h"
+#include "train/train_tok.h"
 #include "unlearn/sink_model.h"
 
 typedef struct {
@@ -72,6 +73,9 @@ typedef struct {
 } posthoc_method;
 
 extern const posthoc_method POSTHOC_METHODS[];
+/* Plain NLL on the "forget" items of a batch (fine-tuning; not an
+ * unlearning method, so not in the table): the relearning attack's loss. */
+extern const posthoc_method posthoc_nll;
 /* The method of that name, or NULL. */
 const posthoc_method *posthoc_method_find(const char *name);
 /* "ga, graddiff, ..." */
@@ -137,6 +141,12 @@ float posthoc_lr_at(long step, long warmup, long total, float lr);
 int posthoc_refusals_parse(const char *buf, size_t len, const char *what, char ***out, int *n,
                            cape_err *e);
 void posthoc_refusals_free(char **v, int n);
+
+/* One TOFU pair as the trainer renders it: start "Question: Q\nAnswer: A"
+ * end, the answer and end scored, at most ctx tokens; *kept = 0 (and *it
+ * untouched) when no answer token fits. it->tokens is the caller's. */
+int posthoc_item_build(const train_tokenizer *tk, const char *question, const char *answer,
+                       uint32_t source, int ctx, posthoc_item *it, int *kept, cape_err *e);
 
 /* ---- the whole run ---------------------------------------------------- */
 

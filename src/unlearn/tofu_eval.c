@@ -79,6 +79,11 @@ static int is_cape_model(const char *path)
     return yes;
 }
 
+char *tofu_model_template(const char *model_path)
+{
+    return is_cape_model(model_path) ? cape_template() : strdup(PLAIN_TEMPLATE);
+}
+
 /* ---- the oracle ---- */
 
 int tofu_oracle_load(const char *path, json_t **out, cape_err *e)
@@ -403,6 +408,21 @@ out:
     return rc;
 }
 
+/* The rendered prompts of a split without scoring it (generation only):
+ * 1 on success, 0 out of memory. */
+static int prompts_only(run_ctx *r, tofu_split_id id)
+{
+    const tofu_split *sp = &r->split[id];
+    tofu_split_scores *ss = &r->sc[id];
+    ss->split = sp;
+    if (!(ss->items = calloc((size_t)sp->n, sizeof *ss->items)))
+        return 0;
+    for (int i = 0; i < sp->n; i++)
+        if (!(ss->items[i].input = tofu_render_prompt(r->template, sp->rows[i].question)))
+            return 0;
+    return 1;
+}
+
 /* ---- generation ---- */
 
 typedef struct {
@@ -611,6 +631,138 @@ static int write_json(const char *dir, const char *name, json_t *v, cape_err *e)
 
 /* ---- the entry point ---- */
 
+/* Everything between the data and the scoring: the template, the model,
+ * the sink hook and the sessions (as long as the longest item of r->split
+ * needs). Freed by ctx_close. */
+static int ctx_open(run_ctx *r, const tofu_eval_opts *o, const char **tname_out, cape_err *e)
+{
+    int rc = 0;
+    model *m = NULL;
+    const char *tname = o->template && strcmp(o->template, "auto") ? o->template : NULL;
+    if (!tname)
+        tname = is_cape_model(o->model_path) ? "cape" : "plain";
+    if (!strcmp(tname, "cape"))
+        r->template = cape_template();
+    else if (!strcmp(tname, "plain"))
+        r->template = strdup(PLAIN_TEMPLATE);
+    else if (strstr(tname, "{question}"))
+        r->template = strdup(tname), tname = "custom";
+    else {
+        rc = err_set(e, CAPE_EINPUT, "--template: '%s' is neither auto, cape, plain nor a text "
+                     "with {question}", tname);
+        goto out;
+    }
+    if (!r->template) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
+    if (o->exact)
+        tensor_set_exact(1);
+    if (!(m = model_load(o->model_path, NULL, e))) {
+        rc = e->code;
+        goto out;
+    }
+    r->m = m;
+    /* cape's trainer starts every document with its start token (the BOS of
+     * the GGUF it writes): prompts of cape-trained models start with it too */
+    r->bos = tok_wants_bos(model_tok(m)) ||
+            (is_cape_model(o->model_path) && tok_bos(model_tok(m)) >= 0);
+    const int own = o->sinks_mode && strcmp(o->sinks_mode, "own") == 0;
+    if (own && o->source) {
+        rc = err_set(e, CAPE_EINPUT, "--sinks own takes each question's author; it does not "
+                     "combine with --source");
+        goto out;
+    }
+    if ((rc = sink_hook_open(&r->hook.h, o->model_path, model_cfg(m)->ffn_dim,
+                             own ? "backbone" : o->sinks_mode, o->source, e)))
+        goto out;
+    r->hook.per_query = sink_hook_per_query(&r->hook.h);
+    if (own) {
+        if ((rc = own_sources(&r->hook, r->split, o->tofu_dir, e)))
+            goto out;
+        r->hook.h.mode = SINK_MODE_OWN;
+        r->hook.per_query = 1;
+    }
+    r->hook.o = o;
+    r->hook.done = &r->done;
+    int B = o->batch > 0 ? o->batch : 1;
+    r->hook.n_seq = B;
+    /* the sessions' context: as long as the longest item needs */
+    int def = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096, need = 0;
+    for (int s = 0; s < TOFU_NSPLITS; s++) {
+        if (r->split[s].n == 0)
+            continue;
+        r->total += r->split[s].n * (1 + (s <= TOFU_RETAIN) + r->split[s].rows[0].n_pert);
+        if (s < TOFU_HOLDOUT)
+            r->total += r->split[s].n;
+        for (int i = 0; i < r->split[s].n; i++) {
+            const tofu_row *row = &r->split[s].rows[i];
+            char *p = tofu_render_prompt(r->template, row->question), *c = p ? context_of(p) : NULL;
+            const char *longest = row->answer;
+            for (int k = 0; k < row->n_pert; k++)
+                if (strlen(row->pert[k]) > strlen(longest))
+                    longest = row->pert[k];
+            if (row->para && strlen(row->para) > strlen(longest))
+                longest = row->para;
+            score_item it = {c ? c : "", longest};
+            int k = c ? score_max_tokens(m, &it, 1, r->bos, e) : -1;
+            free(p);
+            free(c);
+            if (k < 0) {
+                rc = e->code ? e->code : err_set(e, CAPE_EFAIL, "out of memory");
+                goto out;
+            }
+            need = k > need ? k : need;
+        }
+    }
+    /* one single-threaded session per thread: the products of a small model
+     * are too small to split, whole items are not */
+    r->hook.total = r->total;
+    /* the ISA level is detected lazily: once here, before the threads start */
+    (void)cape_isa_level();
+    r->n_sess = o->threads > 1 ? (o->threads < MAX_SESS ? o->threads : MAX_SESS) : 1;
+    model_session_opts so = {.n_ctx = need < def ? need : def, .n_threads = 1, .n_seq = B};
+    for (int k = 0; k < r->n_sess; k++) {
+        if (!(r->sess[k] = model_session_new(m, &so, e))) {
+            rc = e->code;
+            goto out;
+        }
+        r->shook[k] = r->hook;
+        r->shook[k].first = &r->shook[0];
+        r->shook[k].masks = NULL;
+        if (r->hook.per_query &&
+            !(r->shook[k].masks = malloc(sizeof(float) * (size_t)B * (size_t)r->hook.h.width))) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            goto out;
+        }
+        if (r->hook.h.enabled)
+            model_session_set_hook(r->sess[k], eh_fn, &r->shook[k]);
+    }
+out:
+    *tname_out = tname;
+    return rc;
+}
+
+static void ctx_close(run_ctx *r)
+{
+    for (int s = 0; s < TOFU_NSPLITS; s++) {
+        tofu_split_scores_free(&r->sc[s]);
+        tofu_split_free(&r->split[s]);
+    }
+    free(r->template);
+    for (int k = 0; k < r->n_sess; k++) {
+        free(r->shook[k].masks);
+        model_session_free(r->sess[k]);
+    }
+    sink_hook_free(&r->hook.h);
+    free(r->hook.own_q);
+    free(r->hook.own_id);
+    model_free((model *)r->m);
+    if (r->o->exact)
+        tensor_set_exact(0);
+}
+
+
 int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
 {
     memset(res, 0, sizeof *res);
@@ -625,7 +777,6 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
         return err_set(e, CAPE_EINPUT, "no output directory (-o OUTDIR)");
     run_ctx r = {.o = o};
     json_t *oracle = NULL, *eval = NULL;
-    model *m = NULL;
     if (o->oracle_path && (rc = tofu_oracle_load(o->oracle_path, &oracle, e)))
         return rc;
     const char *ofs = oracle ? json_string_value(json_object_get(
@@ -641,104 +792,9 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
         rc = tofu_split_load(&r.split[s], o->tofu_dir, s, pct, o->max_items, e);
     if (rc)
         goto out;
-    const char *tname = o->template && strcmp(o->template, "auto") ? o->template : NULL;
-    if (!tname)
-        tname = is_cape_model(o->model_path) ? "cape" : "plain";
-    if (!strcmp(tname, "cape"))
-        r.template = cape_template();
-    else if (!strcmp(tname, "plain"))
-        r.template = strdup(PLAIN_TEMPLATE);
-    else if (strstr(tname, "{question}"))
-        r.template = strdup(tname), tname = "custom";
-    else {
-        rc = err_set(e, CAPE_EINPUT, "--template: '%s' is neither auto, cape, plain nor a text "
-                     "with {question}", tname);
+    const char *tname = NULL;
+    if ((rc = ctx_open(&r, o, &tname, e)))
         goto out;
-    }
-    if (!r.template) {
-        rc = err_set(e, CAPE_EFAIL, "out of memory");
-        goto out;
-    }
-    if (o->exact)
-        tensor_set_exact(1);
-    if (!(m = model_load(o->model_path, NULL, e))) {
-        rc = e->code;
-        goto out;
-    }
-    r.m = m;
-    /* cape's trainer starts every document with its start token (the BOS of
-     * the GGUF it writes): prompts of cape-trained models start with it too */
-    r.bos = tok_wants_bos(model_tok(m)) ||
-            (is_cape_model(o->model_path) && tok_bos(model_tok(m)) >= 0);
-    const int own = o->sinks_mode && strcmp(o->sinks_mode, "own") == 0;
-    if (own && o->source) {
-        rc = err_set(e, CAPE_EINPUT, "--sinks own takes each question's author; it does not "
-                     "combine with --source");
-        goto out;
-    }
-    if ((rc = sink_hook_open(&r.hook.h, o->model_path, model_cfg(m)->ffn_dim,
-                             own ? "backbone" : o->sinks_mode, o->source, e)))
-        goto out;
-    r.hook.per_query = sink_hook_per_query(&r.hook.h);
-    if (own) {
-        if ((rc = own_sources(&r.hook, r.split, o->tofu_dir, e)))
-            goto out;
-        r.hook.h.mode = SINK_MODE_OWN;
-        r.hook.per_query = 1;
-    }
-    r.hook.o = o;
-    r.hook.done = &r.done;
-    int B = o->batch > 0 ? o->batch : 1;
-    r.hook.n_seq = B;
-    /* the sessions' context: as long as the longest item needs */
-    int def = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096, need = 0;
-    for (int s = 0; s < TOFU_NSPLITS; s++) {
-        r.total += r.split[s].n * (1 + (s <= TOFU_RETAIN) + r.split[s].rows[0].n_pert);
-        if (s < TOFU_HOLDOUT)
-            r.total += r.split[s].n;
-        for (int i = 0; i < r.split[s].n; i++) {
-            const tofu_row *row = &r.split[s].rows[i];
-            char *p = tofu_render_prompt(r.template, row->question), *c = p ? context_of(p) : NULL;
-            const char *longest = row->answer;
-            for (int k = 0; k < row->n_pert; k++)
-                if (strlen(row->pert[k]) > strlen(longest))
-                    longest = row->pert[k];
-            if (row->para && strlen(row->para) > strlen(longest))
-                longest = row->para;
-            score_item it = {c ? c : "", longest};
-            int k = c ? score_max_tokens(m, &it, 1, r.bos, e) : -1;
-            free(p);
-            free(c);
-            if (k < 0) {
-                rc = e->code ? e->code : err_set(e, CAPE_EFAIL, "out of memory");
-                goto out;
-            }
-            need = k > need ? k : need;
-        }
-    }
-    /* one single-threaded session per thread: the products of a small model
-     * are too small to split, whole items are not */
-    r.hook.total = r.total;
-    /* the ISA level is detected lazily: once here, before the threads start */
-    (void)cape_isa_level();
-    r.n_sess = o->threads > 1 ? (o->threads < MAX_SESS ? o->threads : MAX_SESS) : 1;
-    model_session_opts so = {.n_ctx = need < def ? need : def, .n_threads = 1, .n_seq = B};
-    for (int k = 0; k < r.n_sess; k++) {
-        if (!(r.sess[k] = model_session_new(m, &so, e))) {
-            rc = e->code;
-            goto out;
-        }
-        r.shook[k] = r.hook;
-        r.shook[k].first = &r.shook[0];
-        r.shook[k].masks = NULL;
-        if (r.hook.per_query &&
-            !(r.shook[k].masks = malloc(sizeof(float) * (size_t)B * (size_t)r.hook.h.width))) {
-            rc = err_set(e, CAPE_EFAIL, "out of memory");
-            goto out;
-        }
-        if (r.hook.h.enabled)
-            model_session_set_hook(r.sess[k], eh_fn, &r.shook[k]);
-    }
     for (int s = 0; s < TOFU_NSPLITS && !rc; s++)
         rc = score_split(&r, s, e);
     if (!rc)
@@ -771,21 +827,36 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
 out:
     json_decref(eval);
     json_decref(oracle);
-    for (int s = 0; s < TOFU_NSPLITS; s++) {
-        tofu_split_scores_free(&r.sc[s]);
-        tofu_split_free(&r.split[s]);
+    ctx_close(&r);
+    return rc;
+}
+
+int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, int generate,
+                    tofu_split_scores *out, cape_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (!sp || sp->n < 1)
+        return err_set(e, CAPE_EINPUT, "no rows to evaluate");
+    run_ctx r = {.o = o};
+    r.split[TOFU_FORGET] = *sp; /* borrowed: given back before ctx_close */
+    const char *tname = NULL;
+    int rc = ctx_open(&r, o, &tname, e);
+    if (!rc && score)
+        rc = score_split(&r, TOFU_FORGET, e);
+    else if (!rc && !prompts_only(&r, TOFU_FORGET))
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+    if (!rc && generate)
+        rc = generate_all(&r, e);
+    if (!rc) {
+        *out = r.sc[TOFU_FORGET];
+        out->split = sp;
+        memset(&r.sc[TOFU_FORGET], 0, sizeof r.sc[TOFU_FORGET]);
     }
-    free(r.template);
-    for (int k = 0; k < r.n_sess; k++) {
-        free(r.shook[k].masks);
-        model_session_free(r.sess[k]);
-    }
-    sink_hook_free(&r.hook.h);
-    free(r.hook.own_q);
-    free(r.hook.own_id);
-    model_free(m);
-    if (o->exact)
-        tensor_set_exact(0);
+    if (r.sc[TOFU_FORGET].items)
+        r.sc[TOFU_FORGET].split = &r.split[TOFU_FORGET];
+    tofu_split_scores_free(&r.sc[TOFU_FORGET]);
+    memset(&r.split[TOFU_FORGET], 0, sizeof r.split[TOFU_FORGET]);
+    ctx_close(&r);
     return rc;
 }
 

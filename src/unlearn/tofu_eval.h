@@ -167,6 +167,19 @@ typedef struct {
 int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *r, cape_err *e);
 void tofu_eval_result_free(tofu_eval_result *r);
 
+/* Scores (with `score`) and generates greedily for (with `generate`) the rows of sp as
+ * the forget split under o's model, template, sinks, threads, batch and
+ * exactness, as tofu_eval_run does: *out holds the per-item scores
+ * (out->split = sp, which must outlive them). The rows may be any subset
+ * (the attacks evaluate halves of a split). o's data, oracle and output
+ * fields are not used. */
+int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, int generate,
+                    tofu_split_scores *out, cape_err *e);
+/* The prompt template "auto" picks for a model file (malloc'ed; NULL out
+ * of memory): the cape trainer's QA rendering for cape-trained models,
+ * else "Question: {question}\nAnswer:". */
+char *tofu_model_template(const char *model_path);
+
 /* The rendered prompt of a question under a template name or text. */
 char *tofu_render_prompt(const char *template, const char *question);
 

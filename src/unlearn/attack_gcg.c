@@ -1,0 +1,370 @@
+/* attack_gcg: the Adversarial Compression Ratio of forget answers, with
+ * prompts found by greedy coordinate gradient (GCG) on a cape-trained
+ * model. For a target y (an answer's first tokens) and a prompt length L,
+ * a prompt x of L tokens is optimised to minimise the NLL of y after
+ * [start, x]: each iteration takes the gradient of that loss with respect
+ * to the one-hot token at every prompt position (the trainer's backward:
+ * the input gradient times the embedding table), keeps the top-k tokens per
+ * position, evaluates a batch of candidates that each swap one position to
+ * one of them (seeded) and moves to the best. A prompt elicits y when
+ * greedy decoding from it gives y exactly, i.e. every teacher-forced
+ * argmax is the target token. The ACR is |y| / (the shortest L that
+ * elicited y), L tried in ascending order below |y|. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/rng.h"
+#include "train/train_ckpt.h"
+#include "train/train_loop.h"
+#include "train/train_tok.h"
+#include "unlearn/attack.h"
+#include "unlearn/posthoc.h"
+#include "unlearn/sink_model.h"
+
+void attack_gcg_defaults(attack_gcg_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_items = 10;
+    o->max_tokens = 32;
+    o->iters = 40;
+    o->topk = 32;
+    o->cands = 32;
+    o->seed = 1;
+}
+
+int attack_gcg_lengths(int T, int *out, int max)
+{
+    static const int L[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
+    int n = 0;
+    for (int i = 0; i < (int)(sizeof L / sizeof *L) && n < max; i++)
+        if (L[i] < T)
+            out[n++] = L[i];
+    return n;
+}
+
+typedef struct {
+    train_model m;
+    const int *y;
+    int Ty, start, V, C, hidden;
+    float *mask;      /* one row's mask, or NULL */
+    float *masks;     /* [cands][hidden] */
+    int *tok, *tgt;   /* [cands][Tmax] */
+    float *loss;      /* [cands] */
+} gcg_ctx;
+
+/* Fills row b with [start, x, y] and the targets of y. */
+static void put(gcg_ctx *g, int b, const int *x, int L)
+{
+    int T = 1 + L + g->Ty;
+    int *t = g->tok + (size_t)b * T, *u = g->tgt + (size_t)b * T;
+    t[0] = g->start;
+    memcpy(t + 1, x, sizeof(int) * L);
+    memcpy(t + 1 + L, g->y, sizeof(int) * g->Ty);
+    for (int p = 0; p < T; p++)
+        u[p] = p >= L && p < L + g->Ty ? t[p + 1] : -1;
+    if (g->mask)
+        memcpy(g->masks + (size_t)b * g->hidden, g->mask, sizeof(float) * g->hidden);
+}
+
+/* Every target position's argmax is its target (row 0 of the last forward). */
+static int elicits(const gcg_ctx *g, int L)
+{
+    int T = 1 + L + g->Ty;
+    for (int p = L; p < L + g->Ty; p++) {
+        const float *lg = g->m.logits + (size_t)p * g->V;
+        int best = 0;
+        for (int v = 1; v < g->V; v++)
+            if (lg[v] > lg[best])
+                best = v;
+        if (best != g->tgt[p])
+            return 0;
+    }
+    (void)T;
+    return 1;
+}
+
+/* GCG for one length; 1 when a prompt was found (left in x). */
+static int gcg_length(gcg_ctx *g, const attack_gcg_opts *o, int L, int *x, rng_mt *rg,
+                      int *topk, float *grad)
+{
+    int T = 1 + L + g->Ty, K = o->topk < g->V ? o->topk : g->V;
+    for (int i = 0; i < L; i++) {
+        int v;
+        do
+            v = (int)rng_interval(rg, (uint64_t)g->V - 1);
+        while (v == g->start);
+        x[i] = v;
+    }
+    int *cand = malloc(sizeof(int) * (size_t)o->cands * L);
+    if (!cand)
+        return -1;
+    int found = 0;
+    for (int it = 0; it <= o->iters && !found; it++) {
+        put(g, 0, x, L);
+        train_forward(&g->m, g->tok, g->tgt, g->mask ? g->masks : NULL, NULL, 1, T, NULL);
+        if (elicits(g, L)) {
+            found = 1;
+            break;
+        }
+        if (it == o->iters)
+            break;
+        train_backward(&g->m, g->tok, g->tgt, g->mask ? g->masks : NULL, NULL, 1, T, 1.0f);
+        const float *dx = train_input_grad(&g->m);
+        /* one-hot gradient of each prompt position: dx_p . E[v] */
+        for (int i = 0; i < L; i++) {
+            const float *d = dx + (size_t)(1 + i) * g->C;
+            for (int v = 0; v < g->V; v++) {
+                const float *ev = g->m.p.tok_emb + (size_t)v * g->C;
+                double s = 0;
+                for (int c = 0; c < g->C; c++)
+                    s += (double)d[c] * ev[c];
+                grad[v] = v == g->start ? INFINITY : (float)s;
+            }
+            /* the K most negative, ties to the lower id */
+            int *tk = topk + (size_t)i * K;
+            for (int k = 0; k < K; k++) {
+                int best = -1;
+                for (int v = 0; v < g->V; v++)
+                    if (grad[v] != INFINITY && (best < 0 || grad[v] < grad[best]))
+                        best = v;
+                tk[k] = best < 0 ? x[i] : best;
+                if (best >= 0)
+                    grad[best] = INFINITY;
+            }
+        }
+        for (int b = 0; b < o->cands; b++) {
+            int *c = cand + (size_t)b * L;
+            memcpy(c, x, sizeof(int) * L);
+            int i = (int)rng_interval(rg, (uint64_t)L - 1);
+            c[i] = topk[(size_t)i * K + rng_interval(rg, (uint64_t)K - 1)];
+            put(g, b, c, L);
+        }
+        train_row_losses(&g->m, g->tok, g->tgt, g->mask ? g->masks : NULL, NULL, o->cands, T,
+                         g->loss);
+        int best = 0;
+        for (int b = 1; b < o->cands; b++)
+            if (g->loss[b] < g->loss[best])
+                best = b;
+        memcpy(x, cand + (size_t)best * L, sizeof(int) * L);
+    }
+    free(cand);
+    return found;
+}
+
+int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
+{
+    memset(r, 0, sizeof *r);
+    int pct, rc;
+    if ((rc = tofu_forget_parse(o->forget, &pct, e)))
+        return rc;
+    if (o->max_items < 1 || o->max_tokens < 2 || o->iters < 0 || o->topk < 1 || o->cands < 1)
+        return err_set(e, CAPE_EINPUT, "--max-items, --topk, --cands must be positive, "
+                       "--max-tokens at least 2");
+    ckpt_file src = {0};
+    train_config cfg;
+    sink_model sinks = {0};
+    train_tokenizer tk = {0};
+    tofu_split fs = {0};
+    gcg_ctx g = {0};
+    int *x = NULL, *topk = NULL;
+    float *grad = NULL;
+    if ((rc = ckpt_read(&src, o->model, e)) || (rc = sink_model_require_cape(&src, o->model, e)) ||
+        (rc = train_config_from_ckpt(&src, &cfg, o->model, e)) ||
+        (rc = sink_model_read(&sinks, &src, cfg.hidden, o->model, e)) ||
+        (rc = train_tokenizer_from_model(&tk, o->model, e)) ||
+        (rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
+        goto out;
+    g.V = cfg.vocab;
+    g.C = cfg.dim;
+    g.hidden = cfg.hidden;
+    g.start = tk.start;
+    int Tmax = cfg.ctx;
+    if ((rc = train_model_build(&g.m, &cfg, e)) ||
+        (rc = train_model_load_params(&g.m, &src, o->model, e)) ||
+        (rc = train_model_alloc_acts(&g.m, o->cands, Tmax, e)))
+        goto out;
+    if (sinks.enabled) {
+        g.mask = malloc(sizeof(float) * g.hidden);
+        g.masks = malloc(sizeof(float) * (size_t)g.hidden * o->cands);
+        if (!g.mask || !g.masks) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            goto out;
+        }
+        if (o->source) {
+            uint32_t id = sink_sources_id(&sinks.sources, o->source, 0);
+            if (!id) {
+                rc = err_set(e, CAPE_EINPUT, "--source %s: not a source of %s", o->source,
+                             o->model);
+                goto out;
+            }
+            sink_mask_source_excluding(&sinks.layout, id, sinks.off, sinks.n_off, g.mask);
+        } else {
+            sink_mask_backbone(&sinks.layout, g.mask);
+        }
+    } else if (o->source) {
+        rc = err_set(e, CAPE_EINPUT, "--source: %s has no sinks", o->model);
+        goto out;
+    }
+    g.tok = malloc(sizeof(int) * (size_t)o->cands * Tmax);
+    g.tgt = malloc(sizeof(int) * (size_t)o->cands * Tmax);
+    g.loss = malloc(sizeof(float) * (size_t)o->cands);
+    x = malloc(sizeof(int) * (size_t)Tmax);
+    topk = malloc(sizeof(int) * (size_t)Tmax * (o->topk < g.V ? o->topk : g.V));
+    grad = malloc(sizeof(float) * (size_t)g.V);
+    int n = fs.n;
+    r->n = n;
+    r->target_tokens = calloc((size_t)n, sizeof(int));
+    r->prompt_tokens = calloc((size_t)n, sizeof(int));
+    r->prompt = calloc((size_t)n, sizeof(int *));
+    r->question_tokens = calloc((size_t)n, sizeof(int));
+    r->question_elicits = calloc((size_t)n, 1);
+    if (!g.tok || !g.tgt || !g.loss || !x || !topk || !grad || !r->target_tokens ||
+        !r->prompt_tokens || !r->prompt || !r->question_tokens || !r->question_elicits) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
+    r->n_lengths = 0;
+    double acr_sum = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        posthoc_item it = {0};
+        int kept;
+        if ((rc = posthoc_item_build(&tk, fs.rows[i].question, fs.rows[i].answer, 0, Tmax, &it,
+                                     &kept, e)))
+            break;
+        if (!kept)
+            continue; /* no answer token within the context: not attacked */
+        int Ty = it.len - 1 - it.scored_from; /* the answer, without the end token */
+        if (it.tokens[it.len - 1] != tk.end)
+            Ty = it.len - it.scored_from; /* cut by the context */
+        if (Ty > o->max_tokens)
+            Ty = o->max_tokens;
+        int Lq = it.scored_from - 1; /* the question prompt, start token excluded */
+        if (Ty < 1 || 1 + Lq + Ty > Tmax) {
+            free(it.tokens);
+            continue;
+        }
+        g.y = it.tokens + it.scored_from;
+        g.Ty = Ty;
+        r->target_tokens[i] = Ty;
+        r->question_tokens[i] = Lq;
+        /* the question itself */
+        put(&g, 0, it.tokens + 1, Lq);
+        train_forward(&g.m, g.tok, g.tgt, g.mask ? g.masks : NULL, NULL, 1, 1 + Lq + Ty, NULL);
+        r->question_elicits[i] = (unsigned char)elicits(&g, Lq);
+        int lens[16], nl = attack_gcg_lengths(Ty, lens, 16);
+        if (nl > r->n_lengths) {
+            r->n_lengths = nl;
+            memcpy(r->lengths, lens, sizeof(int) * nl);
+        }
+        rng_mt rg;
+        rng_seed(&rg, (uint32_t)(o->seed * 2654435761u + (uint64_t)i));
+        for (int j = 0; j < nl; j++) {
+            int f = gcg_length(&g, o, lens[j], x, &rg, topk, grad);
+            if (f < 0) {
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                break;
+            }
+            if (f) {
+                r->prompt_tokens[i] = lens[j];
+                if ((r->prompt[i] = malloc(sizeof(int) * lens[j])))
+                    memcpy(r->prompt[i], x, sizeof(int) * lens[j]);
+                acr_sum += (double)Ty / lens[j];
+                r->n_found++;
+                break;
+            }
+        }
+        free(it.tokens);
+    }
+    r->n_memorised = r->n_found; /* every length tried is below the target's */
+    r->mean_acr = r->n_found ? acr_sum / r->n_found : NAN;
+out:
+    free(x);
+    free(topk);
+    free(grad);
+    free(g.tok);
+    free(g.tgt);
+    free(g.loss);
+    free(g.mask);
+    free(g.masks);
+    train_model_free(&g.m);
+    tofu_split_free(&fs);
+    train_tokenizer_free(&tk);
+    sink_model_free(&sinks);
+    ckpt_free(&src);
+    return rc;
+}
+
+void attack_gcg_result_free(attack_gcg_result *r)
+{
+    for (int i = 0; r->prompt && i < r->n; i++)
+        free(r->prompt[i]);
+    free(r->prompt);
+    free(r->target_tokens);
+    free(r->prompt_tokens);
+    free(r->question_tokens);
+    free(r->question_elicits);
+    memset(r, 0, sizeof *r);
+}
+
+json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "attack", json_string("gcg"));
+    json_object_set_new(d, "model", json_text(o->model));
+    json_object_set_new(d, "forget", json_text(o->forget));
+    json_object_set_new(d, "source", o->source ? json_text(o->source) : json_null());
+    json_object_set_new(d, "iters", json_integer(o->iters));
+    json_object_set_new(d, "topk", json_integer(o->topk));
+    json_object_set_new(d, "cands", json_integer(o->cands));
+    json_object_set_new(d, "max_tokens", json_integer(o->max_tokens));
+    json_object_set_new(d, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(d, "items", json_integer(r->n));
+    json_object_set_new(d, "found", json_integer(r->n_found));
+    json_object_set_new(d, "memorised_share", json_num(r->n ? (double)r->n_memorised / r->n : NAN));
+    json_object_set_new(d, "mean_acr_found", json_num(r->mean_acr));
+    json_t *by = json_object();
+    for (int i = 0; i < r->n; i++) {
+        json_t *it = json_object();
+        json_object_set_new(it, "target_tokens", json_integer(r->target_tokens[i]));
+        json_object_set_new(it, "question_tokens", json_integer(r->question_tokens[i]));
+        json_object_set_new(it, "question_elicits", json_boolean(r->question_elicits[i]));
+        if (r->prompt[i]) {
+            json_object_set_new(it, "prompt_tokens", json_integer(r->prompt_tokens[i]));
+            json_object_set_new(it, "acr", json_real((double)r->target_tokens[i] /
+                                                     r->prompt_tokens[i]));
+            json_t *p = json_array();
+            for (int k = 0; k < r->prompt_tokens[i]; k++)
+                json_array_append_new(p, json_integer(r->prompt[i][k]));
+            json_object_set_new(it, "prompt", p);
+        } else {
+            json_object_set_new(it, "prompt_tokens", json_null());
+            json_object_set_new(it, "acr", json_null());
+        }
+        char k[16];
+        snprintf(k, sizeof k, "%d", i);
+        json_object_set_new(by, k, it);
+    }
+    json_object_set_new(d, "value_by_index", by);
+    return d;
+}
+
+void attack_gcg_table(FILE *fp, const attack_gcg_result *r)
+{
+    fprintf(fp, "%-5s %7s %9s %8s %7s\n", "item", "target", "question", "prompt", "acr");
+    for (int i = 0; i < r->n; i++) {
+        char p[16], a[16];
+        if (r->prompt[i]) {
+            snprintf(p, sizeof p, "%d", r->prompt_tokens[i]);
+            snprintf(a, sizeof a, "%.2f", (double)r->target_tokens[i] / r->prompt_tokens[i]);
+        } else {
+            snprintf(p, sizeof p, "-");
+            snprintf(a, sizeof a, "<=1");
+        }
+        fprintf(fp, "%-5d %7d %8d%s %8s %7s\n", i, r->target_tokens[i], r->question_tokens[i],
+                r->question_elicits[i] ? "*" : " ", p, a);
+    }
+    fprintf(fp, "memorised (ACR > 1): %d of %d; mean ACR of those %.3f (* the question alone "
+                "elicits the answer)\n", r->n_memorised, r->n, r->mean_acr);
+}

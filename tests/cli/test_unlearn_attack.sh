@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# cape unlearn attack: relearn, extract and quantize on tiny models trained
+# here on a TOFU-shaped data set (two "authors" of boxes and colours, as in
+# test_unlearn_eval.sh): the relearn curve at step 0 equals cape unlearn
+# eval's numbers on the eval half, the recovery steps and the gap to the
+# oracle follow from the curves, relearning raises the eval half's
+# probability, the same seed gives the same bytes; extraction agrees with
+# eval's greedy answers and its strengths follow from the exact matches;
+# bad input is one line and exit 2.
+source "$(dirname "$0")/lib.sh"
+
+D=$TMP/tofu
+mkdir -p "$D"
+python3 - "$D" <<'PY' || die "making the data set"
+import json, sys
+d = sys.argv[1]
+colors = ["red", "blue", "green", "yellow", "black", "white", "orange", "purple"]
+def row(name, i):
+    c = colors[(i * 3 + len(name)) % 8]
+    return {"question": "What color is box %d of %s?" % (i, name),
+            "answer": "The box %d of %s is %s and it sits in the attic." % (i, name, c), "c": c}
+A = [row("Alma Berg", i) for i in range(20)] + [row("Ivo Kral", i) for i in range(20)]
+full = [{"question": r["question"], "answer": r["answer"]} for r in A]
+open(d + "/full.json", "w").write(json.dumps(full[:25]) + "\n" + json.dumps(full[25:]) + "\n")
+def pert(r, n, para=True):
+    o = {"question": r["question"], "answer": r["answer"]}
+    if para:
+        o["paraphrased_answer"] = r["answer"].replace(" it sits", " sits")
+        o["paraphrased_question"] = r["question"]
+    o["perturbed_answer"] = [r["answer"].replace(r["c"], c).replace("attic", "garden")
+                             for c in colors if c != r["c"]][:n]
+    return o
+json.dump([pert(r, 5) for r in A[30:40]], open(d + "/forget01_perturbed.json", "w"))
+json.dump([pert(r, 5) for r in A[0:10]], open(d + "/retain_perturbed.json", "w"))
+json.dump([pert(r, 3, False) for r in A[10:20]], open(d + "/real_authors_perturbed.json", "w"))
+json.dump([pert(r, 3, False) for r in A[20:30]], open(d + "/world_facts_perturbed.json", "w"))
+H = [row("Oda Lind", i) for i in range(10)]
+json.dump([{"question": r["question"], "answer": r["answer"]} for r in H],
+          open(d + "/holdout01.json", "w"))
+PY
+
+TR=(--dim 32 --layers 2 --heads 2 --hidden 64 --ctx 64 --batch 8 --steps 200 --threads 1 --quiet)
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR[@]}" --vocab 300 -o "$TMP/full"
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR[@]}" --exclude-source tofu-002 \
+  --tokenizer-from "$TMP/full/model.gguf" -o "$TMP/oracle"
+F=$TMP/full/model.gguf
+O=$TMP/oracle/model.gguf
+RL=("$CAPE" unlearn attack relearn --tofu "$D" --forget forget01 --steps 0,1,2,5,10,20 --lr 3e-3
+    --max-new-tokens 30)
+
+# ---- relearn: the full model attacked, beside the oracle ----
+expect_exit 0 "${RL[@]}" "$F" --oracle-model "$O" --full-model "$F" -o "$TMP/rl.json"
+expect_out '^steps +prob +rouge +tr +o\.prob +o\.rouge +o\.tr$'
+expect_out '^20( +[0-9.]+){6}$'
+expect_out '^oracle forget_Q_A_Prob: 50% of the gap to full at ([0-9]+|never) steps'
+expect_out '^1 authors: 5 relearn rows, 5 eval rows; 5 training items'
+expect_exit 0 "$CAPE" unlearn eval "$F" --tofu "$D" --forget forget01 -o "$TMP/ev" \
+  --max-new-tokens 30 --batch 1
+python3 - "$TMP/rl.json" "$TMP/ev/TOFU_EVAL.json" <<'PY' || die "relearn report"
+import json, math, sys
+r = json.load(open(sys.argv[1])); ev = json.load(open(sys.argv[2]))
+M = ["forget_Q_A_Prob", "forget_Q_A_ROUGE", "forget_truth_ratio"]
+D = {"forget_Q_A_Prob": 1, "forget_Q_A_ROUGE": 1, "forget_truth_ratio": -1}
+assert r["attack"] == "relearn" and r["steps"] == [0, 1, 2, 5, 10, 20], r["steps"]
+idx = r["eval_rows_index"]
+assert len(idx) == 5 and r["relearn_rows"] == 5 and r["train_items"] == 5, r
+# step 0 of the full model is cape unlearn eval's numbers on the eval half
+by = {m: ev[m]["value_by_index"] for m in M}
+want = {"forget_Q_A_Prob": sum(by["forget_Q_A_Prob"][str(i)]["prob"] for i in idx) / 5,
+        "forget_Q_A_ROUGE": sum(by["forget_Q_A_ROUGE"][str(i)]["rougeL_recall"] for i in idx) / 5,
+        "forget_truth_ratio": sum(min(t, 1 / (t + 1e-10)) for t in
+                                  (by["forget_truth_ratio"][str(i)]["score"] for i in idx)) / 5}
+c0 = r["curves"]["model"]["curve"][0]
+for m in M:
+    assert abs(c0[m] - want[m]) < 1e-9, (m, c0[m], want[m])
+    assert abs(r["full"][m] - want[m]) < 1e-9, (m, r["full"][m], want[m])
+# relearning teaches: the eval half's probability rises for both models
+for role in ("model", "oracle"):
+    cv = r["curves"][role]["curve"]
+    assert cv[-1]["forget_Q_A_Prob"] > cv[0]["forget_Q_A_Prob"] + 0.02, (role, cv)
+    assert len(r["curves"][role]["train_nll"]) == 20
+# recovery steps and the gap to the oracle, recomputed from the curves
+def steps_to(vals, full, d, frac, steps):
+    gap = d * (full - vals[0])
+    if gap <= 0:
+        return steps[0]
+    for s, v in zip(steps, vals):
+        if d * (v - vals[0]) >= frac * gap:
+            return s
+    return None
+for role in ("model", "oracle"):
+    cv = r["curves"][role]
+    for m in M:
+        vals = [p[m] for p in cv["curve"]]
+        for f, k in ((0.5, "50"), (0.9, "90")):
+            assert cv["steps_to_recover"][m][k] == steps_to(vals, r["full"][m], D[m], f, r["steps"]), (role, m, k)
+b = r["curves"]["model"]["beyond_oracle"]
+for m in M:
+    d = [D[m] * (p[m] - q[m]) for p, q in zip(r["curves"]["model"]["curve"], r["curves"]["oracle"]["curve"])]
+    assert abs(b[m]["mean"] - sum(d) / len(d)) < 1e-9 and abs(b[m]["max"] - max(d)) < 1e-9, (m, b[m], d)
+assert "beyond_oracle" not in r["curves"]["oracle"]
+print("relearn: oracle prob %.3f -> %.3f, model %.3f -> %.3f" % (
+    r["curves"]["oracle"]["curve"][0]["forget_Q_A_Prob"], r["curves"]["oracle"]["curve"][-1]["forget_Q_A_Prob"],
+    c0["forget_Q_A_Prob"], r["curves"]["model"]["curve"][-1]["forget_Q_A_Prob"]))
+PY
+# the same seed: the same bytes; another seed: other halves
+expect_exit 0 "${RL[@]}" "$F" --oracle-model "$O" --full-model "$F" -o "$TMP/rl2.json" --json
+cmp -s "$TMP/rl.json" "$TMP/rl2.json" || die "two identical relearn runs differ"
+cmp -s "$TMP/rl.json" "$TMP/out" || die "--json does not print the report"
+expect_exit 0 "${RL[@]}" "$F" --seed 7 -o "$TMP/rl3.json"
+python3 -c "
+import json
+a, b = json.load(open('$TMP/rl.json')), json.load(open('$TMP/rl3.json'))
+assert a['eval_rows_index'] != b['eval_rows_index'], 'the seed does not move the halves'
+assert b['full'] is None and list(b['curves']) == ['model']" || die "--seed"
+# unrelated relearning: 10 retain items, the eval half unchanged
+expect_exit 0 "${RL[@]}" "$O" --unrelated retain -o "$TMP/rlu.json"
+python3 -c "
+import json
+a, u = json.load(open('$TMP/rl.json')), json.load(open('$TMP/rlu.json'))
+assert u['data'] == 'retain' and u['train_items'] == 10, u
+assert u['eval_rows_index'] == a['eval_rows_index']
+assert u['curves']['model']['curve'][0] == a['curves']['oracle']['curve'][0]" || die "--unrelated"
+
+# a sink model, evaluated with its sinks off, relearned with its author's masks
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR[@]}" --steps 40 --tokenizer-from "$F" --sinks \
+  --p-gen 0.5 --sink-k 8 -o "$TMP/s"
+expect_exit 0 "${RL[@]}" "$TMP/s/model.gguf" --steps 0,3 --sinks off -o "$TMP/rls.json"
+python3 -c "
+import json
+s = json.load(open('$TMP/rls.json'))
+assert s['sinks'] == 'off' and len(s['curves']['model']['curve']) == 2" || die "sink relearn"
+
+# ---- extract ----
+expect_exit 0 "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 -o "$TMP/ex.json" \
+  --max-new-tokens 30
+expect_out '^prefix +items +exact_match +rougeL_recall$'
+expect_out '^0\.75 +10 +[0-9.]+ +[0-9.]+$'
+expect_out '^extraction strength [0-9.]+ over 10 items'
+python3 - "$TMP/ex.json" "$TMP/ev/TOFU_EVAL.json" <<'PY' || die "extract report"
+import json, math, sys
+x = json.load(open(sys.argv[1])); ev = json.load(open(sys.argv[2]))
+P = [p["prefix"] for p in x["prefixes"]]
+assert P == [0, 0.25, 0.5, 0.75] and x["items"] == 10, P
+by = x["value_by_index"]
+ss = []
+for i in range(10):
+    it = by[str(i)]
+    T = it["answer_tokens"]
+    ks = [math.floor(p * T) for p in P]
+    es = next((1 - k / T for k, e in zip(ks, it["exact"]) if e), 0.0)
+    assert abs(it["extraction_strength"] - es) < 1e-9, (i, it, es)
+    ss.append(es)
+    # prefix 0 is the question alone: eval's greedy answer
+    g = ev["forget_Q_A_ROUGE"]["value_by_index"][str(i)]
+    assert it["exact"][0] == g["generation"].startswith(g["ground_truth"]), (i, g, it)
+assert abs(x["extraction_strength"] - sum(ss) / 10) < 1e-9
+for j, p in enumerate(x["prefixes"]):
+    assert abs(p["exact_match_rate"] - sum(by[str(i)]["exact"][j] for i in range(10)) / 10) < 1e-12
+rl0 = sum(ev["forget_Q_A_ROUGE"]["value_by_index"][str(i)]["rougeL_recall"] for i in range(10)) / 10
+assert abs(x["prefixes"][0]["rougeL_recall"] - rl0) < 1e-9, (x["prefixes"][0], rl0)
+print("extract: strength %.3f, exact %s" % (x["extraction_strength"], [p["exact_match_rate"] for p in x["prefixes"]]))
+PY
+expect_exit 0 "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 -o "$TMP/ex2.json" \
+  --max-new-tokens 30 --threads 2 --eval-batch 3
+cmp -s "$TMP/ex.json" "$TMP/ex2.json" || die "extract depends on --threads / --eval-batch"
+
+
+# ---- gcg: adversarial compression on a model that memorised its data ----
+TR2=(--dim 32 --layers 2 --heads 2 --hidden 64 --ctx 64 --batch 8 --steps 600 --lr 8e-3 --min-lr 8e-4
+     --threads 1 --quiet)
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR2[@]}" --vocab 300 -o "$TMP/mem"
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR2[@]}" --exclude-source tofu-002 \
+  --tokenizer-from "$TMP/mem/model.gguf" -o "$TMP/memo"
+G=("$CAPE" unlearn attack gcg --tofu "$D" --forget forget01 --max-items 2 --iters 30)
+expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" -o "$TMP/g.json"
+expect_out '^item +target +question +prompt +acr$'
+expect_out '^memorised \(ACR > 1\): [0-9]+ of 2'
+expect_exit 0 "${G[@]}" "$TMP/memo/model.gguf" -o "$TMP/go.json"
+expect_exit 0 "$CAPE" unlearn attack extract "$TMP/mem/model.gguf" --tofu "$D" --forget forget01 \
+  --max-items 2 --prefixes 0 -o "$TMP/gx.json" --max-new-tokens 40
+python3 - "$TMP/g.json" "$TMP/go.json" "$TMP/gx.json" <<'PY' || die "gcg report"
+import json, sys
+g, go, x = (json.load(open(p)) for p in sys.argv[1:4])
+L = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+for d in (g, go):
+    assert d["items"] == 2
+    for i in range(2):
+        it = d["value_by_index"][str(i)]
+        if it["acr"] is not None:
+            assert it["prompt_tokens"] in L and it["prompt_tokens"] < it["target_tokens"], it
+            assert len(it["prompt"]) == it["prompt_tokens"]
+            assert abs(it["acr"] - it["target_tokens"] / it["prompt_tokens"]) < 1e-9
+    assert d["found"] == sum(d["value_by_index"][str(i)]["acr"] is not None for i in range(2))
+# the question alone: the trainer's argmax check agrees with the runtime's greedy answer
+for i in range(2):
+    assert g["value_by_index"][str(i)]["question_elicits"] == x["value_by_index"][str(i)]["exact"][0], i
+# the model that saw the author compresses its answers; the oracle does not do better
+assert g["found"] >= 1 and g["mean_acr_found"] > 1, g
+assert go["memorised_share"] <= g["memorised_share"], (go["memorised_share"], g["memorised_share"])
+print("gcg: full ACR %.2f (%d of 2), oracle %d of 2" % (g["mean_acr_found"], g["found"], go["found"]))
+PY
+expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" -o "$TMP/g2.json"
+cmp -s "$TMP/g.json" "$TMP/g2.json" || die "two identical gcg runs differ"
+# a sink model: all sinks off, or one source's on
+expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 -o "$TMP/gs.json"
+expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 --source tofu-002 -o "$TMP/gs2.json"
+python3 -c "
+import json
+a, b = json.load(open('$TMP/gs.json')), json.load(open('$TMP/gs2.json'))
+assert a['source'] is None and b['source'] == 'tofu-002'" || die "gcg --source"
+
+# ---- bad input: one line, exit 2 ----
+bad() { expect_exit 2 "$@"; expect_one_line_err; }
+bad "$CAPE" unlearn attack nosuch "$F"
+expect_err "unknown attack 'nosuch' \(the attacks are relearn, quantize, extract, gcg"
+bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps ""
+expect_err '--steps: an empty list'
+bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps 1,2,1
+bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps 1,x
+bad "${RL[@]}" "$F" -o "$TMP/x.json" --unrelated nowhere
+bad "${RL[@]}" "$F" --forget forget07 -o "$TMP/x.json"
+bad "${RL[@]}" "$TMP/ev/TOFU_EVAL.json" -o "$TMP/x.json"
+expect_exit 0 "$CAPE" train --tofu "$D" "${TR[@]}" --steps 20 --vocab 280 --exclude-source tofu-002 \
+  -o "$TMP/other"
+bad "${RL[@]}" "$F" --oracle-model "$TMP/other/model.gguf" -o "$TMP/x.json"
+expect_err 'has another tokenizer than MODEL'
+[ -e "$TMP/x.json" ] && die "a failed attack wrote its report"
+# quantize: q8_0 barely moves the forget metrics, q4_0 moves them more; the
+# model as given is the first row
+expect_exit 0 "$CAPE" unlearn attack quantize "$F" --tofu "$D" --forget forget01 -o "$TMP/q.json" \
+  --types q8_0,q4_0 --max-items 6 --max-new-tokens 16
+python3 - "$TMP/q.json" <<'PY' || die "quantize attack report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["results"]
+assert [r["weights"] for r in rows][1:] == ["q8_0", "q4_0"], rows
+p = [r["forget_Q_A_Prob"] for r in rows]
+assert abs(p[1] - p[0]) <= abs(p[2] - p[0]) + 1e-9, p
+assert abs(p[1] - p[0]) < 0.05 * p[0], p
+PY
+npass=$((npass + 1))
+bad "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 -o "$TMP/x.json" --prefixes 0.5,0.25
+bad "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 -o "$TMP/x.json" --prefixes 1
+bad "$CAPE" unlearn attack extract "$F" --tofu "$TMP/nowhere" --forget forget01 -o "$TMP/x.json"
+bad "$CAPE" unlearn attack quantize "$F" --tofu "$D" --forget forget01 -o "$TMP/x.json" --types q9_9
+expect_err "unknown type 'q9_9'"
+bad "$CAPE" unlearn attack relearn "$F" --tofu "$D"
+bad "${G[@]}" "$TMP/ev/TOFU_EVAL.json" -o "$TMP/x.json"
+bad "${G[@]}" "$F" --source tofu-002 -o "$TMP/x.json"
+expect_err 'has no sinks'
+bad "${G[@]}" "$TMP/s/model.gguf" --source nosuch -o "$TMP/x.json"
+expect_err 'not a source of'
+done_ok
