@@ -120,5 +120,7 @@ int cmd_unlearn(int argc, char **argv);
 /* the unlearn subcommands (cmd_unlearn.c dispatches) */
 int cmd_unlearn_eval(int argc, char **argv);
 int cmd_unlearn_run(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
+int cmd_unlearn_attack_icl(int argc, char **argv);
 
 #endif

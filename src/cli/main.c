@@ -30,6 +30,7 @@ static const cli_command COMMANDS[] = {
     {"train", cmd_train, "train a small transformer, optionally with per-source sinks"},
     {"forget", cmd_forget, "switch sources off in a sink model; per-source loss by mode"},
     {"unlearn", cmd_unlearn, "unlearning evaluation (TOFU metrics) and post-hoc methods"},
+    {"filter", cmd_filter, "content filter of forgotten sources (build, check, eval)"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 
