@@ -10,6 +10,7 @@ static const cli_command UNLEARN_COMMANDS[] = {
     /* {"name", cmd_unlearn_name, "summary"}, one line per subcommand */
     {"eval", cmd_unlearn_eval, "TOFU metrics of a model, as open-unlearning computes them"},
     {"run", cmd_unlearn_run, "post-hoc unlearning by fine-tuning (ga, graddiff, npo, simnpo, rmu, idkdpo)"},
+    {"attack-icl", cmd_unlearn_attack_icl, "in-context reintroduction of forgotten facts (icl attack)"},
     {NULL, NULL, NULL},
 };
 

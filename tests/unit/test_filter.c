@@ -120,11 +120,11 @@ static void name_variants(void **state)
                           "b al kuwaiti", "alkuwaiti", "kuwaiti"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         assert_true(has(v, n, want[i]));
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             assert_string_not_equal(v[i], v[j]);
+    for (int i = 0; i < n; i++)
         free(v[i]);
-    }
     free(v);
     /* nothing distinctive: no single-word variant */
     assert_int_equal(filter_name_variants("Ji-Yeon Park", no, NULL, &v, &n), 0);
