@@ -110,6 +110,7 @@ npass=$((npass + 1))
 
 # with the filter: inputs that name a forgotten author get the refusal's scores
 expect_exit 0 "$CAPE" filter build --tofu "$D" --forget forget01 -o "$TMP/f.json"
+sed 's/"forget01"/"forget05"/' "$TMP/f.json" >"$TMP/f5.json"
 expect_exit 0 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,1 \
   --per-author 2 --max-new-tokens 8 --bootstrap 50 --filter "$TMP/f.json" --json
 python3 - "$TMP/out" <<'PY' || die "icl with the filter"
@@ -125,13 +126,73 @@ for cond in ("echo", "spillover"):
 PY
 npass=$((npass + 1))
 
+# cape unlearn eval --filter: blocked questions get the refusal's scores
+"$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/evf" --max-new-tokens 24 \
+  --filter "$TMP/f.json" >/dev/null 2>&1
+python3 - "$TMP/evf/TOFU_EVAL.json" "$TMP/ev/TOFU_EVAL.json" <<'PY' || die "unlearn eval --filter"
+import json, sys
+e = json.load(open(sys.argv[1])); p = json.load(open(sys.argv[2]))
+f = e["cape"]["filter"]
+assert f["forget"] == "forget01" and f["input_blocked"]["forget"] == 40, f
+assert f["input_blocked"]["retain"] == 0 and f["input_blocked"]["holdout"] == 0, f
+V = e["cape"]["tokenizer"]["n_vocab"]
+assert abs(e["forget_Q_A_Prob"]["agg_value"] - 1 / V) < 1e-12
+assert abs(e["forget_truth_ratio"]["agg_value"] - 1) < 1e-6
+for v in e["forget_Q_A_ROUGE"]["value_by_index"].values():
+    assert v["generation"] == f["refusal"], v
+# the retain questions are scored as without the filter
+assert e["retain_Q_A_Prob"]["agg_value"] == p["retain_Q_A_Prob"]["agg_value"]
+# a generation the filter blocks becomes the refusal; the others are unchanged
+q = {v["input"]: v["generation"] for v in p["retain_Q_A_ROUGE"]["value_by_index"].values()}
+nb = 0
+for v in e["retain_Q_A_ROUGE"]["value_by_index"].values():
+    if v["generation"] == f["refusal"]:
+        nb += 1
+    else:
+        assert v["generation"] == q[v["input"]]
+assert nb == f["output_blocked"]["retain"], (nb, f)
+PY
+npass=$((npass + 1))
+expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/evx" --filter "$TMP/f5.json"
+expect_one_line_err
+expect_err 'built for forget05, not forget01'
+
+# cape run --filter: a blocked prompt is not run; generation stops before
+# the token that completes blocked text
+expect_exit 1 "$CAPE" run "$M" -p "Who is Basil Mahfouz Al-Kuwaiti?" --filter "$TMP/f.json"
+expect_err 'filter: the prompt is blocked \(name:Basil Mahfouz Al-Kuwaiti'
+[ ! -s "$TMP/out" ] || die "a blocked prompt printed: $(cat "$TMP/out")"
+P="Question: What color is box 3 of"
+expect_exit 0 "$CAPE" run "$M" -p "$P" -n 24 --temp 0
+cp "$TMP/out" "$TMP/free.txt"
+python3 - "$TMP/free.txt" "$P" "$TMP/words.json" <<'PY' || die "making a filter from the free run"
+import json, re, sys
+text = open(sys.argv[1]).read()[len(sys.argv[2]):]
+fold = lambda s: re.sub(r"[^a-z0-9]+", " ", s.lower()).split()
+w, pw = fold(text), set(fold(sys.argv[2]))
+pair = next((w[i], w[i + 1]) for i in range(1, len(w) - 1) if not (w[i] in pw and w[i + 1] in pw))
+f = {"format": "cape-filter", "version": 1, "forget": "forget01",
+     "authors": [{"name": "X", "variants": [" ".join(pair)]}],
+     "ngrams": {"n": 4, "min_hits": 1000, "values": []}}
+json.dump(f, open(sys.argv[3], "w"))
+PY
+expect_exit 1 "$CAPE" run "$M" -p "$P" -n 24 --temp 0 --filter "$TMP/words.json"
+expect_err 'filter: generation stopped after [0-9]+ tokens \(name:X'
+python3 - "$TMP/free.txt" "$TMP/out" "$TMP/words.json" <<'PY' || die "the stopped output"
+import json, re, sys
+free, cut = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+v = json.load(open(sys.argv[3]))["authors"][0]["variants"][0]
+assert cut.endswith("\n") and free.startswith(cut[:-1]) and len(cut) - 1 < len(free) - 1, (free, cut)
+assert v not in " ".join(re.sub(r"[^a-z0-9]+", " ", cut.lower()).split()), (v, cut)
+PY
+npass=$((npass + 1))
+
 # bad input
 expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k ""; expect_one_line_err
 expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,,1; expect_one_line_err
 expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,17; expect_one_line_err
 expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 1,1; expect_one_line_err
 expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget03; expect_one_line_err
-sed 's/"forget01"/"forget05"/' "$TMP/f.json" >"$TMP/f5.json"
 expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --filter "$TMP/f5.json"
 expect_one_line_err
 expect_err 'built for forget05, not forget01'
