@@ -37,6 +37,7 @@ static void help(void)
            "  --per-author N       questions per author and condition (all 20)\n"
            "  --max-new-tokens N   greedy tokens per answer (64)\n"
            "  --batch B            sequences scored and generated at once (8)\n"
+           "  -t, --threads N      threads of the matrix products (1)\n"
            "  --bootstrap B        resamples (1000)\n"
            "  --seed S             fact order, probe lists, bootstrap (1)\n"
            "  --copy-min X         probe exact-match rate that counts as copying (0.5)\n"
@@ -157,20 +158,21 @@ int cmd_unlearn_attack_icl(int argc, char **argv)
         {"facts", 1, 0, O_FACTS},     {"per-author", 1, 0, O_PER},  {"max-new-tokens", 1, 0, O_MAXNEW},
         {"batch", 1, 0, O_BATCH},     {"bootstrap", 1, 0, O_BOOT},  {"seed", 1, 0, O_SEED},
         {"copy-min", 1, 0, O_COPY},   {"template", 1, 0, O_TEMPLATE}, {"sinks", 1, 0, O_SINKS},
-        {"source", 1, 0, O_SOURCE},   {"json", 0, 0, O_JSON},       {"help", 0, 0, 'h'},
+        {"source", 1, 0, O_SOURCE},   {"json", 0, 0, O_JSON},       {"threads", 1, 0, 't'},      {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     const char *cmd = "unlearn attack icl";
     int ks[ICL_MAX_K] = {0, 1, 2, 4, 8, 16}, json = 0, c;
     icl_opts o = {.ks = ks, .n_k = 6, .max_new_tokens = 64, .batch = 8, .boot = 1000, .seed = 1,
                   .copy_min = 0.5};
-    long per = 0, maxnew = 64, batch = 8, boot = 1000, seed = 1;
+    long per = 0, maxnew = 64, batch = 8, boot = 1000, seed = 1, threads = 1;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ht:o:", opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
         case 'h': help(); return 0;
         case 'o': o.out_path = optarg; break;
+        case 't': rc = cli_parse_int(cmd, "--threads", optarg, 1, 256, &threads); break;
         case O_TOFU: o.tofu_dir = optarg; break;
         case O_FORGET: o.forget = optarg; break;
         case O_K:
@@ -210,7 +212,7 @@ int cmd_unlearn_attack_icl(int argc, char **argv)
         return cli_usage_error(cmd, "--tofu DIR and --forget forgetNN are required");
     o.model_path = argv[optind];
     o.per_author = (int)per, o.max_new_tokens = (int)maxnew, o.batch = (int)batch;
-    o.boot = (int)boot, o.seed = (uint64_t)seed;
+    o.boot = (int)boot, o.seed = (uint64_t)seed, o.threads = (int)threads;
     cli_progress bar;
     cli_progress_init(&bar, "icl");
     o.progress = cli_progress_cb;

@@ -517,7 +517,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
             si[ns] = (score_item){ctx[i], it->pert[k]}, sq[ns] = it->question, owner[ns++] = i * 16 + 2 + k;
         gp[ng] = prompt[i], gq[ng] = it->question, gowner[ng++] = i;
     }
-    model_session_opts so = {.n_ctx = need, .n_threads = 1, .n_seq = B};
+    model_session_opts so = {.n_ctx = need, .n_threads = o->threads > 0 ? o->threads : 1, .n_seq = B};
     run_hook rh = {&sh, sq, o, done, total};
     if (ns > 0) {
         if (!(s = model_session_new(m, &so, e))) {
@@ -547,7 +547,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
             goto out;
         }
         gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
-                       .add_bos = bos, .n_seq = B, .n_threads = 1,
+                       .add_bos = bos, .n_seq = B, .n_threads = o->threads > 0 ? o->threads : 1,
                        .hook = sh.enabled ? sink_hook_fn : NULL, .hook_user = &sh,
                        .on_start = per_query ? rh_start : NULL};
         gen_stats st;

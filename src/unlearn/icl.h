@@ -79,6 +79,7 @@ typedef struct {
     const char *sinks_mode, *source;
     const char *filter_path; /* NULL, or a cape filter: blocked inputs get the refusal's scores */
     int use_answers, per_author, max_new_tokens, batch, boot;
+    int threads;             /* matmul threads of the session (1) */
     uint64_t seed;
     double copy_min;         /* exact-match rate of the probe that counts as copying (0.5) */
     const char *out_path;    /* JSON written atomically, or NULL */
