@@ -8,6 +8,10 @@
 # blocks inputs naming the forgotten authors; bad input exits 2 with one line.
 source "$(dirname "$0")/lib.sh"
 
+# "unlearn attack icl" (the attack table), or "unlearn attack-icl" where the
+# table is not there
+if "$CAPE" unlearn attack icl --help >/dev/null 2>&1; then ICL=(unlearn attack icl); else ICL=(unlearn attack-icl); fi
+
 D=$TMP/tofu
 mkdir -p "$D"
 python3 - "$D" <<'PY' || die "making the data set"
@@ -49,7 +53,7 @@ O=$TMP/o/model.gguf
 # (its sanity check may fail on so weak a model: the file is written anyway)
 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/ev" --max-new-tokens 24 >/dev/null 2>&1
 [ -f "$TMP/ev/TOFU_EVAL.json" ] || die "unlearn eval wrote no TOFU_EVAL.json"
-expect_exit 0 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0 \
+expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0 \
   --max-new-tokens 24 -o "$TMP/k0.json"
 python3 - "$TMP/ev/TOFU_EVAL.json" "$TMP/k0.json" <<'PY' || die "k = 0 against unlearn eval"
 import json, sys
@@ -67,7 +71,7 @@ PY
 npass=$((npass + 1))
 
 # the whole attack with the oracle
-expect_exit 0 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
+expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
   --per-author 4 --max-new-tokens 16 --bootstrap 200 --oracle-model "$O" -o "$TMP/a.json"
 expect_out '^model: copying probe exact match'
 expect_out '^  echo +1 +8 +0 '
@@ -103,7 +107,7 @@ for x in rk[:3]:
 PY
 npass=$((npass + 1))
 # the same seed: the same bytes
-expect_exit 0 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
+expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
   --per-author 4 --max-new-tokens 16 --bootstrap 200 --oracle-model "$O" -o "$TMP/b.json"
 cmp -s "$TMP/a.json" "$TMP/b.json" || die "same seed, different output"
 npass=$((npass + 1))
@@ -111,7 +115,7 @@ npass=$((npass + 1))
 # with the filter: inputs that name a forgotten author get the refusal's scores
 expect_exit 0 "$CAPE" filter build --tofu "$D" --forget forget01 -o "$TMP/f.json"
 sed 's/"forget01"/"forget05"/' "$TMP/f.json" >"$TMP/f5.json"
-expect_exit 0 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,1 \
+expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1 \
   --per-author 2 --max-new-tokens 8 --bootstrap 50 --filter "$TMP/f.json" --json
 python3 - "$TMP/out" <<'PY' || die "icl with the filter"
 import json, math, sys
@@ -188,13 +192,13 @@ PY
 npass=$((npass + 1))
 
 # bad input
-expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k ""; expect_one_line_err
-expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,,1; expect_one_line_err
-expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 0,17; expect_one_line_err
-expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --k 1,1; expect_one_line_err
-expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget03; expect_one_line_err
-expect_exit 2 "$CAPE" unlearn attack-icl "$M" --tofu "$D" --forget forget01 --filter "$TMP/f5.json"
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k ""; expect_one_line_err
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,,1; expect_one_line_err
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,17; expect_one_line_err
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 1,1; expect_one_line_err
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget03; expect_one_line_err
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --filter "$TMP/f5.json"
 expect_one_line_err
 expect_err 'built for forget05, not forget01'
-expect_exit 2 "$CAPE" unlearn attack-icl "$TMP/nothere.gguf" --tofu "$D" --forget forget01; expect_one_line_err
+expect_exit 2 "$CAPE" "${ICL[@]}" "$TMP/nothere.gguf" --tofu "$D" --forget forget01; expect_one_line_err
 done_ok
