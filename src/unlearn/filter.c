@@ -447,11 +447,15 @@ static int is_connector(const char *w, size_t n)
     return 0;
 }
 
+/* a letter: ASCII, or any byte of a UTF-8 sequence (Beltrán) */
+static int letter(unsigned char c) { return isalpha(c) || c >= 0x80; }
+
 /* a word of letters, hyphens and apostrophes at s; its length */
 static size_t word_at(const char *s)
 {
     size_t k = 0;
-    while (isalpha((unsigned char)s[k]) || ((s[k] == '-' || s[k] == '\'') && isalpha((unsigned char)s[k + 1])))
+    while (letter((unsigned char)s[k]) ||
+           ((s[k] == '-' || s[k] == '\'') && letter((unsigned char)s[k + 1])))
         k++;
     return k;
 }
@@ -469,7 +473,7 @@ char *filter_guess_name(const char *const *texts, int n)
         const char *s = texts[t];
         for (size_t i = 0; s[i];) {
             size_t l = word_at(s + i);
-            if (!l || !isupper((unsigned char)s[i]) || (i > 0 && isalpha((unsigned char)s[i - 1]))) {
+            if (!l || !isupper((unsigned char)s[i]) || (i > 0 && letter((unsigned char)s[i - 1]))) {
                 i += l ? l : 1;
                 continue;
             }

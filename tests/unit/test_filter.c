@@ -94,6 +94,11 @@ static void guess_name(void **state)
     n = filter_guess_name(c, 1);
     assert_string_equal(n, "Jean de La Fontaine");
     free(n);
+    /* letters outside ASCII belong to the word */
+    const char *u[] = {"Aurelio Beltr\xc3\xa1n wrote it. Aurelio Beltr\xc3\xa1n's books."};
+    n = filter_guess_name(u, 1);
+    assert_string_equal(n, "Aurelio Beltr\xc3\xa1n");
+    free(n);
     const char *none[] = {"no names here at all", "Only One capital"};
     assert_null(filter_guess_name(none, 1));
 }
