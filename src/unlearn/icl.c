@@ -808,8 +808,8 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
     for (int i = 0; i < n; i++)
         total += 2 + items[i].n_pert + (items[i].para != NULL);
     total = (total + 2L * COPY_LISTS) * nm;
-    if (o->max_new_tokens > 0)
-        tensor_set_exact(1);
+    /* f32 products for quantised weights: the numbers do not depend on --batch */
+    tensor_set_exact(1);
     for (int w = 0; w < nm && !rc; w++) {
         const char *path = w ? o->oracle_path : o->model_path;
         sc[w] = calloc((size_t)(n ? n : 1), sizeof **sc);
