@@ -494,14 +494,16 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
                 continue;
             }
         }
-        const char *longest = it->answer;
+        /* every continuation counted: the longest in bytes need not be the
+         * longest in tokens */
+        score_item all[2 + TOFU_MAX_PERT];
+        int na = 0;
+        all[na++] = (score_item){ctx[i], it->answer};
+        if (it->para)
+            all[na++] = (score_item){ctx[i], it->para};
         for (int k = 0; k < it->n_pert; k++)
-            if (strlen(it->pert[k]) > strlen(longest))
-                longest = it->pert[k];
-        if (it->para && strlen(it->para) > strlen(longest))
-            longest = it->para;
-        score_item one = {ctx[i], longest};
-        int t = score_max_tokens(m, &one, 1, bos, e);
+            all[na++] = (score_item){ctx[i], it->pert[k]};
+        int t = score_max_tokens(m, all, na, bos, e);
         if (t < 0) {
             rc = e->code ? e->code : err_set(e, CAPE_EFAIL, "tokenizer error");
             goto out;
