@@ -127,5 +127,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_unlearn_eval(int argc, char **argv);
 int cmd_unlearn_run(int argc, char **argv);
 int cmd_unlearn_attack(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
+int cmd_unlearn_attack_icl(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include "base/text.h"
 #include "cli/cli.h"
 #include "model/generate.h"
+#include "unlearn/filter.h"
 #include "model/model.h"
 #include "model/sample.h"
 #include "steer/apply.h"
@@ -55,6 +56,9 @@ static void help(void)
            "  --steer-last-only    steer from the last prompt token on, not every position\n"
            "  --gate               the paper's cosine gate on the steering strength\n"
            "  --source NAME        a sink model (cape train --sinks): that source's sinks on\n"
+           "  --filter FILTER      a content filter (cape filter build): a prompt it blocks is\n"
+           "                       not run, and generation stops before the token that\n"
+           "                       completes blocked text (exit 1, the reason on stderr)\n"
            "  --sinks MODE         source | backbone | all | off: which sinks are on (off, the\n"
            "                       default, routes the prompt to the most similar source\n"
            "                       that is not switched off; see docs/TRAINER.md)\n"
@@ -205,7 +209,7 @@ int cmd_run(int argc, char **argv)
 {
     enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_TOK, O_NOBOS, O_IGNEOS, O_STATS, O_STEER,
            O_SCALE, O_LAYERS, O_LAST, O_GATE, O_DUMP, O_EXACT, O_SOURCE, O_SINKS, O_REL, O_PRE,
-           O_PROMPTS, O_PARALLEL, O_KV };
+           O_PROMPTS, O_PARALLEL, O_KV, O_FILTER };
     static const struct option opts[] = {
         {"prompt", 1, 0, 'p'}, {"n-predict", 1, 0, 'n'}, {"temp", 1, 0, O_TEMP},
         {"top-k", 1, 0, O_TOPK}, {"top-p", 1, 0, O_TOPP}, {"seed", 1, 0, O_SEED},
@@ -215,7 +219,7 @@ int cmd_run(int argc, char **argv)
         {"steer-last-only", 0, 0, O_LAST}, {"gate", 0, 0, O_GATE},
         {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS},
         {"relative", 0, 0, O_REL}, {"prompts", 1, 0, O_PROMPTS}, {"parallel", 1, 0, O_PARALLEL},
-        {"kv", 1, 0, O_KV},
+        {"kv", 1, 0, O_KV}, {"filter", 1, 0, O_FILTER},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "run", *prompt = NULL, *dump = NULL, *prompts_file = NULL;
     long n_predict = 128, threads = 1, ctx = 0, topk = 40, seed = 42, parallel = 16;
@@ -223,7 +227,7 @@ int cmd_run(int argc, char **argv)
     double temp = 0.8, topp = 0.95;
     int no_bos = 0, ign_eos = 0, stats = 0, c;
     model_load_opts lo = {0};
-    const char *steer_path = NULL, *sink_source = NULL, *sink_mode = NULL;
+    const char *steer_path = NULL, *sink_source = NULL, *sink_mode = NULL, *filter_path = NULL;
     double scale = 1.0;
     steer_cfg sc = {.layer_lo = -1, .layer_hi = -1, .gate_layer = -1};
     opterr = 0;
@@ -269,6 +273,7 @@ int cmd_run(int argc, char **argv)
         case O_PROMPTS: prompts_file = optarg; break;
         case O_PARALLEL: rc = cli_parse_int(cmd, "--parallel", optarg, 1, MODEL_MAX_SEQ, &parallel); break;
         case O_KV: rc = cli_parse_kv(cmd, optarg, &kv); break;
+        case O_FILTER: filter_path = optarg; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -279,9 +284,9 @@ int cmd_run(int argc, char **argv)
     if (temp < 0 || !(topp > 0 && topp <= 1))
         return cli_usage_error(cmd, "--temp must be >= 0 and --top-p in (0, 1]");
     if (prompts_file) {
-        if (prompt || steer_path || sink_source || sink_mode || dump)
+        if (prompt || steer_path || sink_source || sink_mode || dump || filter_path)
             return cli_usage_error(cmd, "--prompts does not combine with -p, --steer, --source, "
-                                   "--sinks or --dump-logits");
+                                   "--sinks, --filter or --dump-logits");
         gen_opts go = {.n_predict = (int)n_predict,
                        .sample = {(float)temp, (int)topk, (float)topp, (uint64_t)seed},
                        .ignore_eos = ign_eos, .add_bos = no_bos ? 0 : -1, .n_seq = (int)parallel,
@@ -297,14 +302,27 @@ int cmd_run(int argc, char **argv)
 
     cape_err e = {0};
     int rc = 0, *ids = NULL, n = 0;
+    filter *flt = NULL;
+    char *gen_text = NULL;
+    size_t gen_len = 0;
     model_session *s = NULL;
     sampler smp = {0};
     cvec cv = {0};
     steer_plan plan = {0};
     steer_hook hook;
     sink_hook sinks = {0};
-    model *m = model_load(argv[optind], &lo, &e);
-    if (!m)
+    model *m = NULL;
+    if (filter_path) {
+        filter_verdict v;
+        if (filter_load(filter_path, &flt, &e))
+            goto out;
+        if (filter_check(flt, prompt, &v)) {
+            fprintf(stderr, "cape run: filter: the prompt is blocked (%s)\n", v.reason);
+            rc = CAPE_EFAIL;
+            goto out;
+        }
+    }
+    if (!(m = model_load(argv[optind], &lo, &e)))
         goto out;
     const tok *t = model_tok(m);
     cli_tok_warning(t);
@@ -378,7 +396,29 @@ int cmd_run(int argc, char **argv)
             break;
         char piece[256];
         int k = tok_piece(t, next, 0, piece, sizeof piece);
-        fwrite(piece, 1, (size_t)(k < (int)sizeof piece ? k : (int)sizeof piece), stdout);
+        k = k < (int)sizeof piece ? k : (int)sizeof piece;
+        if (flt) {
+            /* the text so far with this piece: stop before printing it
+             * when the filter blocks it */
+            char *g = realloc(gen_text, gen_len + (size_t)k + 1);
+            if (!g) {
+                err_set(&e, CAPE_EFAIL, "out of memory");
+                goto out;
+            }
+            gen_text = g;
+            memcpy(gen_text + gen_len, piece, (size_t)k);
+            gen_len += (size_t)k;
+            gen_text[gen_len] = 0;
+            filter_verdict v;
+            if (filter_check(flt, gen_text, &v)) {
+                putchar('\n');
+                fprintf(stderr, "cape run: filter: generation stopped after %d tokens (%s)\n",
+                        gen, v.reason);
+                rc = CAPE_EFAIL;
+                goto out;
+            }
+        }
+        fwrite(piece, 1, (size_t)k, stdout);
         fflush(stdout);
         gen++;
         if (gen < n_predict && model_eval(s, &next, 1, MODEL_LOGITS_LAST, &e))
@@ -399,6 +439,8 @@ out:
     if (e.code)
         rc = cli_report(&e);
     steer_plan_free(&plan);
+    filter_free(flt);
+    free(gen_text);
     sink_hook_free(&sinks);
     cvec_free(&cv);
     sample_free(&smp);

@@ -425,6 +425,7 @@ static const cli_command ATTACKS[] = {
     {"quantize", cmd_attack_quantize, "round the weights (q8_0, q4_0, q4_k), measure again"},
     {"extract", cmd_attack_extract, "greedy extraction from growing prefixes of the answers"},
     {"gcg", cmd_attack_gcg, "adversarial compression ratio with GCG prompts (cape-trained models)"},
+    {"icl", cmd_unlearn_attack_icl, "in-context reintroduction of forgotten facts (echo, spill-over, composition)"},
     {NULL, NULL, NULL},
 };
 

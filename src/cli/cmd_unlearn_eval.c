@@ -37,6 +37,10 @@ static void help(void)
            "                       its own author's sinks, as in training, minus switched-off\n"
            "                       units and never routed; other questions backbone only)\n"
            "  --source NAME        with --sinks source: that source's sinks on\n"
+           "  --filter FILTER      a cape filter for the same forget split: questions it\n"
+           "                       blocks get the refusal's scores (uniform 1/V per answer\n"
+           "                       token, the refusal as the generation); generations it\n"
+           "                       blocks become the refusal (docs/UNLEARN.md)\n"
            "  --template T         auto | cape | plain | a text with {question} (auto: the\n"
            "                       cape trainer's QA rendering for cape-trained models, else\n"
            "                       plain: \"Question: {question}\\nAnswer:\")\n"
@@ -77,7 +81,7 @@ static void print_table(const json_t *eval, double seconds)
 int cmd_unlearn_eval(int argc, char **argv)
 {
     enum { O_TOFU = 256, O_FORGET, O_ORACLE, O_SINKS, O_SOURCE, O_TEMPLATE, O_BATCH, O_MAX_ITEMS,
-           O_MAX_NEW, O_EXACT, O_FAST, O_JSON };
+           O_MAX_NEW, O_EXACT, O_FAST, O_JSON, O_FILTER };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},         {"forget", 1, 0, O_FORGET},
         {"output", 1, 0, 'o'},          {"oracle", 1, 0, O_ORACLE},
@@ -85,7 +89,7 @@ int cmd_unlearn_eval(int argc, char **argv)
         {"template", 1, 0, O_TEMPLATE}, {"threads", 1, 0, 't'},
         {"batch", 1, 0, O_BATCH},       {"max-items", 1, 0, O_MAX_ITEMS},
         {"max-new-tokens", 1, 0, O_MAX_NEW}, {"exact", 0, 0, O_EXACT}, {"fast", 0, 0, O_FAST},
-        {"json", 0, 0, O_JSON},         {"help", 0, 0, 'h'},
+        {"json", 0, 0, O_JSON},         {"filter", 1, 0, O_FILTER}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     tofu_eval_opts o = {.threads = 1, .batch = 8, .max_new_tokens = 200, .exact = 1};
     long threads = 1, batch = 8, max_items = 0, max_new = 200;
@@ -110,6 +114,7 @@ int cmd_unlearn_eval(int argc, char **argv)
         case O_EXACT: o.exact = 1; break;
         case O_FAST: o.exact = 0; break;
         case O_JSON: json = 1; break;
+        case O_FILTER: o.filter_path = optarg; break;
         default: return cli_usage_error("unlearn eval", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)

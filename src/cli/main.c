@@ -31,6 +31,7 @@ static const cli_command COMMANDS[] = {
     {"forget", cmd_forget, "switch sources off in a sink model; per-source loss by mode"},
     {"unlearn", cmd_unlearn, "unlearning evaluation (TOFU metrics) and post-hoc methods"},
     {"quantize", cmd_quantize, "re-quantise a GGUF model (Q8_0, Q4_0, Q4_K, ...), as llama-quantize"},
+    {"filter", cmd_filter, "content filter of forgotten sources (build, check, eval)"},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof *COMMANDS };
 

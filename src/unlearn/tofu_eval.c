@@ -19,6 +19,7 @@
 #include "tensor/matmul.h"
 #include "train/train_ckpt.h"
 #include "train/train_data.h"
+#include "unlearn/filter.h"
 #include "unlearn/sink_hook.h"
 
 #define PLAIN_TEMPLATE "Question: {question}\nAnswer:"
@@ -548,6 +549,65 @@ out:
     return rc;
 }
 
+/* ---- the filter ---- */
+
+/* A blocked question: each scored token at the uniform probability 1/V
+ * (the refusal gives no answer any preference), none the argmax. */
+static void refusal_seq(tofu_seq *q, int n_vocab)
+{
+    double u = -log((double)n_vocab);
+    for (int t = 0; t < q->n; t++) {
+        q->lp[t] = u;
+        q->hit[t] = 0;
+        q->mu[t] = u;
+        q->var[t] = 0;
+    }
+}
+
+static int apply_filter(run_ctx *r, const filter *f, json_t **rec, cape_err *e)
+{
+    json_t *in = json_object(), *outb = json_object();
+    int V = tok_n_vocab(model_tok(r->m));
+    for (int s = 0; s < TOFU_NSPLITS; s++) {
+        int nin = 0, nout = 0;
+        for (int i = 0; i < r->split[s].n; i++) {
+            tofu_item_scores *it = &r->sc[s].items[i];
+            filter_verdict v;
+            if (filter_check(f, r->split[s].rows[i].question, &v)) {
+                nin++;
+                refusal_seq(&it->ans, V);
+                refusal_seq(&it->para, V);
+                for (int k = 0; k < it->n_pert; k++)
+                    refusal_seq(&it->pert[k], V);
+                if (it->generation) {
+                    free(it->generation);
+                    if (!(it->generation = strdup(TOFU_REFUSAL)))
+                        goto oom;
+                }
+            } else if (it->generation && filter_check(f, it->generation, &v)) {
+                nout++;
+                free(it->generation);
+                if (!(it->generation = strdup(TOFU_REFUSAL)))
+                    goto oom;
+            }
+        }
+        json_object_set_new(in, tofu_split_name(s), json_integer(nin));
+        if (s < TOFU_HOLDOUT)
+            json_object_set_new(outb, tofu_split_name(s), json_integer(nout));
+    }
+    *rec = json_object();
+    json_object_set_new(*rec, "path", json_text(r->o->filter_path));
+    json_object_set_new(*rec, "forget", json_string(filter_forget(f)));
+    json_object_set_new(*rec, "refusal", json_string(TOFU_REFUSAL));
+    json_object_set_new(*rec, "input_blocked", in);
+    json_object_set_new(*rec, "output_blocked", outb);
+    return 0;
+oom:
+    json_decref(in);
+    json_decref(outb);
+    return err_set(e, CAPE_EFAIL, "out of memory");
+}
+
 /* ---- the record of the run ---- */
 
 static json_t *cape_block(run_ctx *r, int pct, const char *template_name)
@@ -776,9 +836,22 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     if (!o->out_dir || !*o->out_dir)
         return err_set(e, CAPE_EINPUT, "no output directory (-o OUTDIR)");
     run_ctx r = {.o = o};
-    json_t *oracle = NULL, *eval = NULL;
-    if (o->oracle_path && (rc = tofu_oracle_load(o->oracle_path, &oracle, e)))
+    json_t *oracle = NULL, *eval = NULL, *frec = NULL;
+    filter *flt = NULL;
+    if (o->filter_path) {
+        if ((rc = filter_load(o->filter_path, &flt, e)))
+            return rc;
+        if (strcmp(filter_forget(flt), o->forget)) {
+            rc = err_set(e, CAPE_EINPUT, "--filter %s: built for %s, not %s", o->filter_path,
+                         filter_forget(flt), o->forget);
+            filter_free(flt);
+            return rc;
+        }
+    }
+    if (o->oracle_path && (rc = tofu_oracle_load(o->oracle_path, &oracle, e))) {
+        filter_free(flt);
         return rc;
+    }
     const char *ofs = oracle ? json_string_value(json_object_get(
                                    json_object_get(oracle, "cape"), "forget_split"))
                              : NULL;
@@ -786,6 +859,7 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
         rc = err_set(e, CAPE_EINPUT, "--oracle %s: evaluated on %s, not %s", o->oracle_path, ofs,
                      o->forget);
         json_decref(oracle);
+        filter_free(flt);
         return rc;
     }
     for (int s = 0; s < TOFU_NSPLITS && !rc; s++)
@@ -799,6 +873,8 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
         rc = score_split(&r, s, e);
     if (!rc)
         rc = generate_all(&r, e);
+    if (!rc && flt)
+        rc = apply_filter(&r, flt, &frec, e);
     if (rc)
         goto out;
     if (o->progress)
@@ -809,6 +885,8 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     if ((rc = tofu_metrics_compute(&mc, &eval, e)))
         goto out;
     json_object_set_new(eval, "cape", cape_block(&r, pct, tname));
+    json_object_set_new(json_object_get(eval, "cape"), "filter", frec ? frec : json_null());
+    frec = NULL;
     res->summary = tofu_summary(eval);
     res->oracle_used = oracle != NULL;
     mkdir(o->out_dir, 0777);
@@ -827,6 +905,8 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
 out:
     json_decref(eval);
     json_decref(oracle);
+    json_decref(frec);
+    filter_free(flt);
     ctx_close(&r);
     return rc;
 }

@@ -152,7 +152,16 @@ typedef struct {
                                   numbers do not depend on the batch (tensor_set_exact) */
     void (*progress)(void *user, long done, long total);
     void *progress_user;
+    /* NULL, or a cape filter (unlearn/filter.h) built for the same forget
+     * split: a question it blocks gets the refusal's scores (every answer
+     * token at the uniform probability 1/V, no token the argmax, the
+     * refusal as the generation); a generation it blocks becomes the
+     * refusal. Counted in the "cape" block of TOFU_EVAL.json. */
+    const char *filter_path;
 } tofu_eval_opts;
+
+/* The text that stands for a refusal under a filter. */
+#define TOFU_REFUSAL "I'm sorry, I cannot answer that."
 
 typedef struct {
     json_t *eval;     /* TOFU_EVAL.json */
