@@ -5,7 +5,7 @@
 # runtime).
 set -euo pipefail
 pkgs=(gcc make pkg-config libopenblas-dev liblapacke-dev libgsl-dev libjansson-dev
-      libcmocka-dev libmicrohttpd-dev libpcre2-dev "$@")
+      libcmocka-dev libmicrohttpd-dev libpcre2-dev zlib1g-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

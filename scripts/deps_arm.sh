@@ -10,7 +10,7 @@
 set -euo pipefail
 host=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libgsl-dev)
 arm=(libgsl27 libgslcblas0 libopenblas-dev liblapacke-dev libjansson-dev libpcre2-dev libcmocka-dev
-     libmicrohttpd-dev)
+     libmicrohttpd-dev zlib1g-dev)
 missing=()
 for p in "${host[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
