@@ -335,26 +335,9 @@ typedef struct {
     int fit, blocked_in, blocked_out, exact;
 } icl_score;
 
-static int is_cape_model(const char *path)
-{
-    char magic[4] = {0};
-    FILE *fp = fopen(path, "rb");
-    int gguf = fp && fread(magic, 1, 4, fp) == 4 && !memcmp(magic, "GGUF", 4);
-    if (fp)
-        fclose(fp);
-    if (!gguf)
-        return 0;
-    ckpt_file f = {0};
-    cape_err e = {0};
-    uint64_t step;
-    int yes = !ckpt_read_meta(&f, path, &e) && !ckpt_get_u64(&f, "cape.train.step", &step);
-    ckpt_free(&f);
-    return yes;
-}
-
 static char *template_for(const char *want, const char *path, cape_err *e)
 {
-    const char *t = want && strcmp(want, "auto") ? want : (is_cape_model(path) ? "cape" : "plain");
+    const char *t = want && strcmp(want, "auto") ? want : (tofu_is_cape_model(path) ? "cape" : "plain");
     if (!strcmp(t, "cape")) {
         char *s = train_tofu_render("{question}", "");
         size_t n = s ? strlen(s) : 0;
@@ -443,7 +426,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         rc = e->code;
         goto out;
     }
-    bos = tok_wants_bos(model_tok(m)) || (is_cape_model(path) && tok_bos(model_tok(m)) >= 0);
+    bos = tok_wants_bos(model_tok(m)) || (tofu_is_cape_model(path) && tok_bos(model_tok(m)) >= 0);
     if ((rc = sink_hook_open(&sh, path, model_cfg(m)->ffn_dim, o->sinks_mode, o->source, e)))
         goto out;
     int per_query = sh.enabled && sink_hook_per_query(&sh);

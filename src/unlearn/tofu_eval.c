@@ -63,7 +63,7 @@ char *tofu_render_prompt(const char *template, const char *question)
     return s;
 }
 
-static int is_cape_model(const char *path)
+int tofu_is_cape_model(const char *path)
 {
     char magic[4] = {0};
     FILE *fp = fopen(path, "rb");
@@ -82,7 +82,7 @@ static int is_cape_model(const char *path)
 
 char *tofu_model_template(const char *model_path)
 {
-    return is_cape_model(model_path) ? cape_template() : strdup(PLAIN_TEMPLATE);
+    return tofu_is_cape_model(model_path) ? cape_template() : strdup(PLAIN_TEMPLATE);
 }
 
 /* ---- the oracle ---- */
@@ -700,7 +700,7 @@ static int ctx_open(run_ctx *r, const tofu_eval_opts *o, const char **tname_out,
     model *m = NULL;
     const char *tname = o->template && strcmp(o->template, "auto") ? o->template : NULL;
     if (!tname)
-        tname = is_cape_model(o->model_path) ? "cape" : "plain";
+        tname = tofu_is_cape_model(o->model_path) ? "cape" : "plain";
     if (!strcmp(tname, "cape"))
         r->template = cape_template();
     else if (!strcmp(tname, "plain"))
@@ -726,7 +726,7 @@ static int ctx_open(run_ctx *r, const tofu_eval_opts *o, const char **tname_out,
     /* cape's trainer starts every document with its start token (the BOS of
      * the GGUF it writes): prompts of cape-trained models start with it too */
     r->bos = tok_wants_bos(model_tok(m)) ||
-            (is_cape_model(o->model_path) && tok_bos(model_tok(m)) >= 0);
+            (tofu_is_cape_model(o->model_path) && tok_bos(model_tok(m)) >= 0);
     const int own = o->sinks_mode && strcmp(o->sinks_mode, "own") == 0;
     if (own && o->source) {
         rc = err_set(e, CAPE_EINPUT, "--sinks own takes each question's author; it does not "

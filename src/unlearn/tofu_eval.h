@@ -188,6 +188,9 @@ int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, in
  * of memory): the cape trainer's QA rendering for cape-trained models,
  * else "Question: {question}\nAnswer:". */
 char *tofu_model_template(const char *model_path);
+/* 1 when the file is a GGUF that cape train wrote (cape.train.* keys):
+ * such models are prompted with the trainer's template and start token. */
+int tofu_is_cape_model(const char *path);
 
 /* The rendered prompt of a question under a template name or text. */
 char *tofu_render_prompt(const char *template, const char *question);
