@@ -110,12 +110,9 @@ static int parse_args(int argc, char **argv, forget_args *a)
 
 static int do_switch_off(const forget_args *a, ckpt_file *f, cape_err *e)
 {
-    train_config cfg;
     sink_model s;
     int rc = sink_model_require_cape(f, a->model, e);
-    if (rc || (rc = train_config_from_ckpt(f, &cfg, a->model, e)))
-        return rc;
-    if ((rc = sink_model_read(&s, f, cfg.hidden, a->model, e)))
+    if (rc || (rc = sink_model_read_gguf(&s, f, a->model, e)))
         return rc;
     if (!s.enabled)
         return err_set(e, CAPE_EINPUT, "%s: has no sinks (train it with --sinks)", a->model);

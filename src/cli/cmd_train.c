@@ -56,6 +56,8 @@ static void help(void)
         "  --p-gen X             fraction of MLP units in the always-on backbone (0.5)\n"
         "  --sink-k K            sink units per source (pool / 16)\n"
         "  --sink-seed N         key of the source -> units hash (1)\n"
+        "  --sink-units N        with --init: add N units to every MLP as the sink pool\n"
+        "                        (the model's own units are the backbone)\n"
         "training:\n"
         "  --batch B (8)  --seq T (ctx)  --accum N (1)  --steps N (1000)\n"
         "  --lr X (1e-3)  --min-lr X (lr/10)  --warmup N (steps/20)  --wd X (0.1)\n"
@@ -88,7 +90,7 @@ typedef struct {
     int n_exclude;
     train_config cfg;
     int vocab;
-    int sinks, sink_k;
+    int sinks, sink_k, sink_units;
     double p_gen;
     uint64_t sink_seed;
     train_options o;
@@ -96,7 +98,7 @@ typedef struct {
     double max_mem_gib;
     const char *init;
     train_out_type out_type;
-    int out_type_set, freeze_embd, ce_chunk, steps_given, lr_given;
+    int out_type_set, freeze_embd, freeze_backbone, ce_chunk, steps_given, lr_given, pgen_given;
     tg_precision prec;
     double val_frac;
     /* which model flags were given, so --config does not override them */
@@ -127,7 +129,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         O_VOCAB, O_SINKS, O_PGEN, O_SINKK, O_SINKSEED, O_BATCH, O_SEQ, O_ACCUM, O_STEPS, O_LR,
         O_MINLR, O_WARMUP, O_WD, O_B1, O_B2, O_EPS, O_CLIP, O_SEED, O_VALFRAC, O_VALEVERY,
         O_VALROWS, O_CKPT, O_KEEP, O_THREADS, O_PREC, O_RESUME, O_QUIET, O_JSON, O_STOPAFTER, O_RANDOM, O_TOKFROM, O_EXCLUDE,
-        O_TOKGGUF, O_NOPACK, O_MAXMEM, O_INIT, O_OUTTYPE, O_FREEZE, O_CECHUNK
+        O_TOKGGUF, O_NOPACK, O_MAXMEM, O_INIT, O_OUTTYPE, O_FREEZE, O_CECHUNK, O_SINKUNITS
     };
     static const struct option opts[] = {
         {"data", 1, 0, O_DATA}, {"tofu", 1, 0, O_TOFU}, {"config", 1, 0, O_CONFIG},
@@ -135,6 +137,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"heads", 1, 0, O_HEADS}, {"kv-heads", 1, 0, O_KV}, {"hidden", 1, 0, O_HIDDEN},
         {"ctx", 1, 0, O_CTX}, {"vocab", 1, 0, O_VOCAB}, {"sinks", 0, 0, O_SINKS},
         {"p-gen", 1, 0, O_PGEN}, {"sink-k", 1, 0, O_SINKK}, {"sink-seed", 1, 0, O_SINKSEED},
+        {"sink-units", 1, 0, O_SINKUNITS},
         {"batch", 1, 0, O_BATCH}, {"seq", 1, 0, O_SEQ}, {"accum", 1, 0, O_ACCUM},
         {"steps", 1, 0, O_STEPS}, {"lr", 1, 0, O_LR}, {"min-lr", 1, 0, O_MINLR},
         {"warmup", 1, 0, O_WARMUP}, {"wd", 1, 0, O_WD}, {"beta1", 1, 0, O_B1},
@@ -181,7 +184,14 @@ static int parse_args(int argc, char **argv, train_args *a)
             INTOPT(O_VOCAB, "--vocab", 257, 1 << 20, a->vocab, G_VOCAB)
 #undef INTOPT
         case O_SINKS: a->sinks = 1; break;
-        case O_PGEN: rc = parse_float("--p-gen", optarg, 1e-6, 1.0, &a->p_gen); break;
+        case O_SINKUNITS:
+            rc = parse_long("--sink-units", optarg, 1, 1 << 20, &v);
+            a->sink_units = (int)v;
+            break;
+        case O_PGEN:
+            rc = parse_float("--p-gen", optarg, 1e-6, 1.0, &a->p_gen);
+            a->pgen_given = 1;
+            break;
         case O_SINKK:
             rc = parse_long("--sink-k", optarg, 0, 1 << 20, &v);
             a->sink_k = (int)v;
@@ -202,13 +212,14 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->out_type_set = 1;
             break;
         case O_FREEZE:
+            a->freeze_embd = a->freeze_backbone = 0;
             if (strcmp(optarg, "embeddings") == 0)
                 a->freeze_embd = 1;
-            else if (strcmp(optarg, "none") == 0)
-                a->freeze_embd = 0;
-            else
-                rc = cli_usage_error("train", "--freeze expects embeddings or none, got '%s'",
-                                     optarg);
+            else if (strcmp(optarg, "backbone") == 0)
+                a->freeze_backbone = 1;
+            else if (strcmp(optarg, "none") != 0)
+                rc = cli_usage_error("train", "--freeze expects embeddings, backbone or none, "
+                                     "got '%s'", optarg);
             break;
         case O_CECHUNK: rc = parse_long("--ce-chunk", optarg, 1, 1 << 24, &v); a->ce_chunk = (int)v; break;
         case O_LR: rc = parse_float("--lr", optarg, 0, 10, &d); a->o.lr = (float)d; a->lr_given = 1; break;
@@ -282,12 +293,22 @@ static int parse_args(int argc, char **argv, train_args *a)
         if (a->config || a->tok_from || a->tok_gguf)
             return cli_usage_error("train", "--init uses the model's configuration and tokenizer; "
                                    "drop --config, --tokenizer-from and --tokenizer-gguf");
-        if (a->sinks)
-            return cli_usage_error("train", "--sinks is not available for --init runs");
+        if (a->sinks != !!a->sink_units)
+            return cli_usage_error("train", "--init with sinks: give both --sinks and "
+                                   "--sink-units N (N units added to every MLP as the sink pool)");
+        if (a->pgen_given)
+            return cli_usage_error("train", "--p-gen does not apply to --init: the model's own MLP "
+                                   "units are the backbone, --sink-units sizes the pool");
+        if (a->freeze_backbone && !a->sinks)
+            return cli_usage_error("train", "--freeze backbone needs retrofitted sinks "
+                                   "(--sinks --sink-units N): it trains only the new units");
     } else {
         if (a->steps_given && a->o.steps == 0)
             return cli_usage_error("train", "--steps 0 needs --init (it writes the initial model)");
-        if (a->out_type_set || a->freeze_embd)
+        if (a->sink_units)
+            return cli_usage_error("train", "--sink-units applies to --init runs (without "
+                                   "--init, --hidden and --p-gen size the sink pool)");
+        if (a->out_type_set || a->freeze_embd || a->freeze_backbone)
             return cli_usage_error("train", "--out-type and --freeze apply to --init runs");
         if (a->cfg.arch != TRAIN_LLAMA && a->cfg.arch != TRAIN_GPT2)
             return cli_usage_error("train", "--arch expects llama or gpt2 (other architectures "
@@ -506,6 +527,7 @@ typedef struct {
     train_init_src *src;
     const train_args *a;
     long step;
+    const sink_model *sinks;
 } init_save_ctx;
 
 static int init_meta(void *ctx, gguf_writer *w)
@@ -513,6 +535,9 @@ static int init_meta(void *ctx, gguf_writer *w)
     init_save_ctx *c = ctx;
     const train_options *o = &c->a->o;
     const char *base = strrchr(c->a->init, '/');
+    ckpt_file f = {.w = w};
+    if (c->sinks && sink_model_write(c->sinks, &f))
+        return -1;
     return gguf_writer_set_u64(w, "cape.train.step", (uint64_t)c->step) |
            gguf_writer_set_str(w, "cape.train.tokenizer", "gguf") |
            gguf_writer_set_str(w, "cape.train.init", base ? base + 1 : c->a->init) |
@@ -521,7 +546,8 @@ static int init_meta(void *ctx, gguf_writer *w)
            gguf_writer_set_u32(w, "cape.train.seq", (uint32_t)o->T) |
            gguf_writer_set_u32(w, "cape.train.accum", (uint32_t)o->accum) |
            gguf_writer_set_u64(w, "cape.train.seed", o->seed) |
-           gguf_writer_set_u32(w, "cape.train.frozen_embeddings", (uint32_t)c->a->freeze_embd)
+           gguf_writer_set_u32(w, "cape.train.frozen_embeddings", (uint32_t)c->a->freeze_embd) |
+           gguf_writer_set_u32(w, "cape.train.frozen_backbone", (uint32_t)c->a->freeze_backbone)
                ? -1 : 0;
 }
 
@@ -663,7 +689,7 @@ int cmd_train(int argc, char **argv)
     FILE *log = NULL;
     ckpt_file resume_f = {0};
     train_init_src isrc = {0};
-    init_save_ctx isave = {&isrc, &a, 0};
+    init_save_ctx isave = {&isrc, &a, 0, &sinks};
     long start = 0;
     char gpath[4096], opath[4096];
     int have_ckpt = 0, interrupted = 0;
@@ -672,6 +698,12 @@ int cmd_train(int argc, char **argv)
         goto out;
     if (a.init && (rc = train_init_open(&isrc, a.init, &a.cfg, &e)))
         goto out;
+    /* retrofitted sinks: the source's MLP units are the backbone, the new
+     * ones the sink pool */
+    if (a.init && a.sink_units) {
+        a.p_gen = sink_retrofit_p_gen(a.cfg.hidden, a.cfg.hidden + a.sink_units);
+        a.cfg.hidden += a.sink_units;
+    }
     /* a precision the CPU lacks is refused before anything is read or written */
     if (tg_set_precision(a.prec) != a.prec && a.prec_set) {
         rc = err_set(&e, CAPE_EINPUT, "--precision bf16: this CPU offers neither AMX tiles nor "
@@ -806,6 +838,7 @@ int cmd_train(int argc, char **argv)
         if ((rc = sink_layout_from_options(&sinks.layout, a.cfg.hidden, a.p_gen, a.sink_k,
                                            a.sink_seed, &e)))
             goto out;
+        sinks.layout.retrofit = a.init != NULL;
         sinks.enabled = 1;
         sink_router_builder rb;
         if ((rc = sink_router_begin(&rb, sinks.sources.n, &e)))
@@ -842,6 +875,8 @@ int cmd_train(int argc, char **argv)
         isrc.src = NULL;
         if (a.freeze_embd)
             train_model_freeze_embeddings(&m);
+        if (a.freeze_backbone)
+            train_model_freeze_backbone(&m, sinks.layout.n_backbone);
         a.o.save = init_save;
         a.o.save_ctx = &isave;
     }
@@ -953,7 +988,12 @@ int cmd_train(int argc, char **argv)
         free(s);
         json_decref(j);
     } else if (a.init && a.o.steps == 0) {
-        printf("wrote %s/model.gguf: %s unchanged (%zu parameters)\n", a.out, a.init, m.n_params);
+        if (a.sink_units)
+            printf("wrote %s/model.gguf: %s with %d sink units added to every MLP, the same "
+                   "function (%zu parameters)\n", a.out, a.init, a.sink_units, m.n_params);
+        else
+            printf("wrote %s/model.gguf: %s unchanged (%zu parameters)\n", a.out, a.init,
+                   m.n_params);
     } else if (start == a.o.steps) {
         printf("wrote %s/model.gguf from the checkpoint of the last step (%ld)\n", a.out, start);
     } else {

@@ -106,6 +106,27 @@ static void piece(const opt_job *j, int i, size_t *lo, size_t *hi)
         *lo = *hi;
 }
 
+/* The trainable block of a partly frozen tensor inside the flat range
+ * [a, b): row by row, only columns from part_col0 of rows from part_row0
+ * (frozen elements get neither the update nor the weight decay). */
+static void partial_update(const opt_job *j, const train_tensor *t, size_t a, size_t b, float wd)
+{
+    size_t cols = t->ndim > 1 ? (size_t)t->shape[1] : 1;
+    for (size_t r = (a - t->offset) / cols; r < (size_t)t->shape[0]; r++) {
+        size_t row = t->offset + r * cols;
+        size_t lo = row + (size_t)t->part_col0, hi = row + cols;
+        if (row >= b)
+            break;
+        if ((int64_t)r < t->part_row0)
+            continue;
+        lo = lo > a ? lo : a;
+        hi = hi < b ? hi : b;
+        if (lo < hi)
+            update_range(j->s, j->m->params + lo, j->m->grads + lo, lo, hi - lo, j->lr, wd, j->h,
+                         j->step_size, j->bc2_sqrt, j->gscale);
+    }
+}
+
 static void adamw_task(void *p, int i)
 {
     opt_job *j = p;
@@ -117,9 +138,13 @@ static void adamw_task(void *p, int i)
         size_t b = t->offset + t->size < hi ? t->offset + t->size : hi;
         if (a >= b || t->frozen)
             continue;
-        update_range(j->s, j->m->params + a, j->m->grads + a, a, b - a, j->lr,
-                     t->decay ? j->h->weight_decay : 0.0f, j->h, j->step_size, j->bc2_sqrt,
-                     j->gscale);
+        float wd = t->decay ? j->h->weight_decay : 0.0f;
+        if (t->partial) {
+            partial_update(j, t, a, b, wd);
+            continue;
+        }
+        update_range(j->s, j->m->params + a, j->m->grads + a, a, b - a, j->lr, wd, j->h,
+                     j->step_size, j->bc2_sqrt, j->gscale);
     }
 }
 

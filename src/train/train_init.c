@@ -122,6 +122,21 @@ static int copy_mat(float *dst, const tensor_mat *w, int64_t rows, int64_t cols,
     return 0;
 }
 
+/* w (rows, cols) into the first cols columns of dst (rows, stride); the
+ * columns past cols are zeroed (retrofitted sink units: no output at first). */
+static int copy_mat_wide(float *dst, int64_t stride, const tensor_mat *w, int64_t rows,
+                         int64_t cols, const char *name, const char *path, cape_err *e)
+{
+    if (!w->data || w->rows != rows || w->cols != cols)
+        return err_set(e, CAPE_EINPUT, "%s: tensor %s is missing or of another shape", path,
+                       name);
+    for (int64_t r = 0; r < rows; r++) {
+        tensor_mat_row(w, r, dst + r * stride);
+        memset(dst + r * stride + cols, 0, sizeof(float) * (size_t)(stride - cols));
+    }
+    return 0;
+}
+
 static int copy_vec(float *dst, const float *v, int64_t n, const char *name, const char *path,
                     cape_err *e)
 {
@@ -136,6 +151,13 @@ int train_init_load(train_model *m, const train_init_src *s, cape_err *e)
     const train_config *c = &m->cfg;
     const model *src = s->src;
     int64_t C = c->dim, I = c->hidden, V = c->vocab, hs = train_head_dim(c);
+    /* a wider MLP than the source's: the source's units come first, the
+     * rest (sink units) keep their initial gate/up rows and get zero
+     * down-projection columns, so the function is unchanged */
+    int64_t I0 = model_cfg(src)->ffn_dim;
+    if (I < I0)
+        return err_set(e, CAPE_EINPUT, "%s: MLP width %lld is below the source's %lld", s->path,
+                       (long long)I, (long long)I0);
     int64_t QD = c->n_heads * hs, KV = c->n_kv_heads * hs;
     const char *p = s->path;
     int rc = copy_mat(m->p.tok_emb, &src->tok_embd, V, C, "token_embd.weight", p, e);
@@ -151,9 +173,9 @@ int train_init_load(train_model *m, const train_init_src *s, cape_err *e)
              copy_mat(D->wv, &S->wv, KV, C, "attn_v.weight", p, e) ||
              copy_mat(D->wo, &S->wo, C, QD, "attn_output.weight", p, e) ||
              copy_vec(D->norm2_w, S->ffn_norm, C, "ffn_norm.weight", p, e) ||
-             copy_mat(D->w_gate, &S->w_gate, I, C, "ffn_gate.weight", p, e) ||
-             copy_mat(D->w_up, &S->w_up, I, C, "ffn_up.weight", p, e) ||
-             copy_mat(D->w_down, &S->w_down, C, I, "ffn_down.weight", p, e);
+             copy_mat(D->w_gate, &S->w_gate, I0, C, "ffn_gate.weight", p, e) ||
+             copy_mat(D->w_up, &S->w_up, I0, C, "ffn_up.weight", p, e) ||
+             copy_mat_wide(D->w_down, I, &S->w_down, C, I0, "ffn_down.weight", p, e);
         if (!rc && c->qkv_bias)
             rc = copy_vec(D->bq, S->bq, QD, "attn_q.bias", p, e) ||
                  copy_vec(D->bk, S->bk, KV, "attn_k.bias", p, e) ||
@@ -215,6 +237,12 @@ int train_init_save(const train_model *m, const train_init_src *s, train_out_typ
     static const uint32_t ftype[] = {0, 1, 32, 7}; /* llama.cpp's LLAMA_FTYPE_* */
     if (!rc)
         rc = gguf_writer_set_u32(w, "general.file_type", ftype[type]);
+    /* the MLP width, wider than the source's with retrofitted sink units */
+    char arch[64] = "", key[96];
+    gguf_get_cstr(s->meta, "general.architecture", arch, sizeof arch);
+    snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+    if (!rc)
+        rc = gguf_writer_set_u32(w, key, (uint32_t)m->cfg.hidden);
     if (!rc && meta)
         rc = meta(meta_ctx, w);
     for (int i = 0; i < m->n_tensors && !rc; i++) {

@@ -29,7 +29,11 @@ typedef struct {
 int train_init_open(train_init_src *s, const char *path, train_config *cfg, cape_err *e);
 void train_init_close(train_init_src *s);
 /* Dequantises every weight of the source into m's parameters (m built from
- * the cfg train_init_open gave, possibly with another ce_chunk). */
+ * the cfg train_init_open gave, possibly with another ce_chunk). A wider
+ * MLP (cfg.hidden above the source's, retrofitted sink units) keeps the
+ * source's units first; the new units keep the gate/up rows m holds (its
+ * seeded init) and get zero down-projection columns, so the model computes
+ * the source's function until it is trained. */
 int train_init_load(train_model *m, const train_init_src *s, cape_err *e);
 
 /* Output tensor types. */

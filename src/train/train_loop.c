@@ -34,6 +34,8 @@ uint64_t train_resume_hash(const train_model *m, const train_options *o, const t
     h = fnv_bytes(h, &o->seed, sizeof o->seed);
     if (m->freeze_embd) /* only then, so that older checkpoints keep their hash */
         h = fnv_bytes(h, "frozen embeddings", 17);
+    if (m->freeze_backbone)
+        h = fnv_bytes(h, &m->freeze_backbone, sizeof m->freeze_backbone);
     return fnv_bytes(h, &ds->hash, sizeof ds->hash);
 }
 
@@ -381,6 +383,7 @@ int train_run(train_model *m, const train_dataset *ds, const train_options *o, l
             counted += (uint64_t)cnt;
         }
         useful += counted;
+        train_model_drop_frozen_grads(m);
         double norm = train_grad_norm(m);
         float lr = train_lr_at(step, o->warmup, o->steps, o->lr, o->lr_min);
         adamw_step_scaled(opt, m, lr, &o->adam, train_clip_coef(norm, o->clip));

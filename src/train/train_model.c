@@ -795,12 +795,61 @@ void train_backward_from(train_model *m, const int *tokens, const float *masks, 
     backward_trunk(m, tokens, masks, pos, B, T, head, at, dact);
 }
 
+static int is_embedding(const char *name)
+{
+    return strcmp(name, "token_embd.weight") == 0 || strcmp(name, "output.weight") == 0 ||
+           strcmp(name, "position_embd.weight") == 0;
+}
+
+void train_model_freeze_backbone(train_model *m, int n_backbone)
+{
+    train_model_freeze_embeddings(m);
+    m->freeze_backbone = n_backbone;
+    for (int i = 0; i < m->n_tensors; i++) {
+        train_tensor *t = &m->tensors[i];
+        const char *dot = strchr(t->name, '.'); /* "blk.N.ffn_gate.weight" */
+        const char *what = dot ? strchr(dot + 1, '.') : NULL;
+        what = what ? what + 1 : t->name;
+        if (strcmp(what, "ffn_gate.weight") == 0 || strcmp(what, "ffn_up.weight") == 0) {
+            t->partial = 1; /* (I, C): the sink units' rows */
+            t->part_row0 = n_backbone;
+            t->part_col0 = 0;
+        } else if (strcmp(what, "ffn_down.weight") == 0) {
+            t->partial = 1; /* (C, I): the sink units' columns */
+            t->part_row0 = 0;
+            t->part_col0 = n_backbone;
+        } else {
+            t->frozen = 1;
+        }
+    }
+}
+
+void train_model_drop_frozen_grads(train_model *m)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        const train_tensor *t = &m->tensors[i];
+        float *g = m->grads + t->offset;
+        if (t->frozen) {
+            /* frozen embeddings and head get no gradient in the first place */
+            if (!(m->freeze_embd && is_embedding(t->name)))
+                memset(g, 0, sizeof(float) * t->size);
+            continue;
+        }
+        if (!t->partial)
+            continue;
+        int64_t rows = t->shape[0], cols = t->ndim > 1 ? t->shape[1] : 1;
+        for (int64_t r = 0; r < rows; r++)
+            if (r < t->part_row0)
+                memset(g + r * cols, 0, sizeof(float) * (size_t)cols);
+            else
+                memset(g + r * cols, 0, sizeof(float) * (size_t)t->part_col0);
+    }
+}
+
 void train_model_freeze_embeddings(train_model *m)
 {
     m->freeze_embd = 1;
     for (int i = 0; i < m->n_tensors; i++)
-        if (strcmp(m->tensors[i].name, "token_embd.weight") == 0 ||
-            strcmp(m->tensors[i].name, "output.weight") == 0 ||
-            strcmp(m->tensors[i].name, "position_embd.weight") == 0)
+        if (is_embedding(m->tensors[i].name))
             m->tensors[i].frozen = 1;
 }

@@ -69,6 +69,10 @@ typedef struct {
     int decay;    /* AdamW weight decay applies (matrices and embeddings) */
     int frozen;   /* not trained: no gradient, AdamW leaves it alone */
     int residual; /* a projection into the residual stream (smaller init) */
+    /* partly frozen (retrofitted sinks with the backbone frozen): only the
+     * elements at row >= part_row0 and column >= part_col0 train */
+    int partial;
+    int64_t part_row0, part_col0;
 } train_tensor;
 
 /* Pointers into the parameter (or gradient) buffer for one layer. Fields a
@@ -132,6 +136,8 @@ typedef struct {
     float *rope_cos, *rope_sin;               /* (T, hs/2) */
     float *rope_cos_swa, *rope_sin_swa;       /* sliding-window layers' (T, hs/2) */
     int freeze_embd; /* token embedding (and head) frozen: train_model_freeze_embeddings */
+    int freeze_backbone; /* MLP units below this index and everything but the MLPs
+                          * frozen (train_model_freeze_backbone); 0 = none */
     /* backward scratch, one layer */
     float *scratch;
     size_t scratch_floats;
@@ -151,6 +157,13 @@ const train_tensor *train_model_tensor(const train_model *m, const char *name);
  * gradient and no update; the gradient still flows through the head to
  * the hidden states. */
 void train_model_freeze_embeddings(train_model *m);
+/* Retrofitted sinks with the backbone frozen: only the MLP units from
+ * n_backbone on train (their gate and up rows, their down-projection
+ * columns); every other tensor is frozen, embeddings and head included. */
+void train_model_freeze_backbone(train_model *m, int n_backbone);
+/* Zeroes the gradient of every frozen element, so that the gradient norm
+ * (clipping) and AdamW see only what trains. Call after the backward. */
+void train_model_drop_frozen_grads(train_model *m);
 /* The llama-style block (every arch but gpt2). */
 int train_arch_llama_like(train_arch a);
 /* Head size and query width. */

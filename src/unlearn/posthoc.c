@@ -509,6 +509,7 @@ double posthoc_apply(posthoc_state *s, adamw_state *opt, const adamw_hparams *h,
     size_t nfz = m->n_params - s->frozen_from;
     if (nfz)
         memcpy(s->frozen, m->params + s->frozen_from, sizeof(float) * nfz);
+    train_model_drop_frozen_grads(m);
     double norm = train_grad_norm(m);
     adamw_step_scaled(opt, m, lr, h, train_clip_coef(norm, clip));
     if (nfz)

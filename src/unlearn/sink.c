@@ -15,6 +15,7 @@ int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t se
     s->k = k;
     s->p_gen = p_gen;
     s->seed = seed;
+    s->retrofit = 0;
     if (s->n_backbone < 1)
         return err_set(e, CAPE_EINPUT, "p_gen %g leaves no backbone unit of the %d MLP units",
                        p_gen, hidden);
@@ -40,6 +41,16 @@ int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, ui
                        "%d of the %d MLP units (--hidden) for sinks; lower --sink-k or --p-gen",
                        kk, p_gen, pool, hidden);
     return sink_layout_init(s, hidden, (float)p_gen, kk, seed, e);
+}
+
+float sink_retrofit_p_gen(int backbone, int hidden)
+{
+    float p = (float)backbone / (float)hidden;
+    while (floor((double)hidden * p) < backbone)
+        p = nextafterf(p, 2.0f);
+    while (floor((double)hidden * p) > backbone)
+        p = nextafterf(p, 0.0f);
+    return p;
 }
 
 static uint64_t mix64(uint64_t z)
@@ -132,7 +143,7 @@ void sink_mask_source_excluding(const sink_layout *s, uint32_t id, const uint32_
 
 void sink_mask_backbone(const sink_layout *s, float *mask)
 {
-    float scale = (float)(s->n_backbone + s->k) / (float)s->n_backbone;
+    float scale = s->retrofit ? 1.0f : (float)(s->n_backbone + s->k) / (float)s->n_backbone;
     for (int i = 0; i < s->hidden; i++)
         mask[i] = i < s->n_backbone ? scale : 0.0f;
 }

@@ -19,6 +19,10 @@ typedef struct {
     int k;          /* sink units per source */
     float p_gen;
     uint64_t seed;
+    /* sinks added to a trained model (cape train --init --sinks): the
+     * backbone is the model's own MLP, complete without any sink, so the
+     * backbone-only mask does not rescale it */
+    int retrofit;
 } sink_layout;
 
 int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t seed, cape_err *e);
@@ -29,6 +33,11 @@ int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t se
 int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, uint64_t seed,
                              cape_err *e);
 
+/* The p_gen whose floor(hidden * p_gen) is exactly `backbone` (as stored
+ * and re-read in float): the layout of `backbone` trained units followed
+ * by hidden - backbone retrofitted sink units. */
+float sink_retrofit_p_gen(int backbone, int hidden);
+
 /* The k pool units of source `id`, as absolute hidden indices, ascending. */
 void sink_units(const sink_layout *s, uint32_t id, int *units);
 /* Training / "--source ID" mask: backbone and the source's sinks 1, rest 0. */
@@ -37,7 +46,8 @@ void sink_mask_source(const sink_layout *s, uint32_t id, float *mask);
 void sink_mask_source_excluding(const sink_layout *s, uint32_t id, const uint32_t *off, int n_off,
                                 float *mask);
 /* Backbone only: sinks 0, backbone scaled by (n_backbone + k) / n_backbone to
- * keep the expected active mass of training. */
+ * keep the expected active mass of training (not for retrofitted sinks,
+ * whose backbone was trained alone: scale 1). */
 void sink_mask_backbone(const sink_layout *s, float *mask);
 /* Every sink on at its keep rate k / pool (the expected value over sources);
  * units of switched-off sources are zeroed. */

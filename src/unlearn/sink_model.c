@@ -15,6 +15,8 @@ int sink_model_write(const sink_model *s, ckpt_file *f)
              ckpt_set_u32(f, "cape.sink.n_backbone", (uint32_t)l->n_backbone) |
              ckpt_set_strs(f, "cape.sink.sources", (const char *const *)s->sources.names,
                            (size_t)s->sources.n);
+    if (l->retrofit)
+        rc |= ckpt_set_u32(f, "cape.sink.retrofit", 1);
     const char **off = malloc(sizeof(char *) * (s->n_off ? s->n_off : 1));
     if (!off)
         return -1;
@@ -43,6 +45,12 @@ int sink_model_read(sink_model *s, const ckpt_file *f, int hidden, const char *w
                        what);
     if (sink_layout_init(&s->layout, hidden, p_gen, (int)k, seed, e))
         return CAPE_EINPUT;
+    uint64_t v;
+    if (!ckpt_get_u64(f, "cape.sink.n_backbone", &v) && v != (uint64_t)s->layout.n_backbone)
+        return err_set(e, CAPE_EINPUT, "%s: cape.sink.n_backbone %llu disagrees with "
+                       "cape.sink.p_gen %g of %d MLP units", what, (unsigned long long)v,
+                       p_gen, hidden);
+    s->layout.retrofit = !ckpt_get_u64(f, "cape.sink.retrofit", &v) && v;
     char **names = NULL, **off = NULL;
     size_t n = 0, noff = 0;
     if (ckpt_get_strs(f, "cape.sink.sources", &names, &n) || n > (1u << 30))
@@ -128,6 +136,19 @@ int sink_unknown_source(const sink_model *s, const char *name, cape_err *e)
     char list[384];
     return err_set(e, CAPE_EINPUT, "unknown source '%s'; the model's %d sources are %s", name,
                    s->sources.n, sink_sources_list(&s->sources, 8, list, sizeof list));
+}
+
+int sink_model_read_gguf(sink_model *s, const ckpt_file *f, const char *what, cape_err *e)
+{
+    char arch[64], key[96];
+    uint64_t hidden;
+    memset(s, 0, sizeof *s);
+    if (ckpt_get_str(f, "general.architecture", arch, sizeof arch))
+        return err_set(e, CAPE_EINPUT, "%s: general.architecture is missing", what);
+    snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+    if (ckpt_get_u64(f, key, &hidden) || hidden < 1 || hidden > (1u << 24))
+        return err_set(e, CAPE_EINPUT, "%s: %s is missing or invalid", what, key);
+    return sink_model_read(s, f, (int)hidden, what, e);
 }
 
 int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *e)

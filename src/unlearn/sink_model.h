@@ -35,6 +35,10 @@ typedef enum {
 int sink_model_write(const sink_model *s, ckpt_file *f);
 /* Reads the sink keys; a model without them gives enabled = 0. */
 int sink_model_read(sink_model *s, const ckpt_file *f, int hidden, const char *what, cape_err *e);
+/* The same for any architecture (a from-scratch model or one with
+ * retrofitted sinks): the MLP width is the GGUF's
+ * <general.architecture>.feed_forward_length. */
+int sink_model_read_gguf(sink_model *s, const ckpt_file *f, const char *what, cape_err *e);
 void sink_model_free(sink_model *s);
 int sink_mode_parse(const char *s, sink_mode *out);
 const char *sink_mode_name(sink_mode m);

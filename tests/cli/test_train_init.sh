@@ -35,6 +35,62 @@ for a in $models; do
   expect_exit 0 "$CAPE" run "$TMP/ft-$a/model.gguf" -p "Once upon" -n 4 --temp 0
 done
 
+# retrofitted sinks: --steps 0 adds units whose down-projection columns are
+# zero, so every mask gives the source's logits; with the backbone frozen,
+# training leaves the backbone-only function exactly the source's while the
+# source masks change it; with nothing frozen, the backbone moves too
+for a in llama gemma3; do
+  src=tests/ref/hf/$a.gguf
+  sk=(--sinks --sink-units 16 --sink-k 4)
+  expect_exit 0 "$CAPE" run "$src" -p "Once upon a time" -n 0 --dump-logits "$TMP/a.bin"
+  expect_exit 0 "$CAPE" train --init "$src" -o "$TMP/rf0-$a" --steps 0 "${sk[@]}" "${common[@]}"
+  expect_out "16 sink units"
+  expect_exit 0 "$CAPE" info "$TMP/rf0-$a/model.gguf"
+  expect_out "backbone 64 \+ pool 16 units"
+  for mode in "--sinks backbone" "--sinks source --source s1" "--sinks off"; do
+    # shellcheck disable=SC2086
+    expect_exit 0 "$CAPE" run "$TMP/rf0-$a/model.gguf" -p "Once upon a time" -n 0 $mode \
+      --dump-logits "$TMP/b.bin"
+    cmp -s "$TMP/a.bin" "$TMP/b.bin" || die "$a: retrofit at step 0 changed the logits ($mode)"
+  done
+  for fz in backbone none; do
+    expect_exit 0 "$CAPE" train --init "$src" -o "$TMP/rf-$a-$fz" --steps 30 --lr 1e-2 "${sk[@]}" \
+      --freeze "$fz" "${common[@]}"
+    first=$(head -1 "$TMP/rf-$a-$fz/log.jsonl" | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+    last=$(tail -1 "$TMP/rf-$a-$fz/log.jsonl" | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+    awk -v f="$first" -v l="$last" 'BEGIN { exit !(l < 0.95 * f) }' ||
+      die "$a --freeze $fz: loss went from $first to $last"
+    expect_exit 0 "$CAPE" run "$TMP/rf-$a-$fz/model.gguf" -p "Once upon a time" -n 0 \
+      --sinks backbone --dump-logits "$TMP/b.bin"
+    expect_exit 0 "$CAPE" run "$TMP/rf-$a-$fz/model.gguf" -p "Once upon a time" -n 0 \
+      --sinks source --source s1 --dump-logits "$TMP/c.bin"
+    ! cmp -s "$TMP/a.bin" "$TMP/c.bin" || die "$a --freeze $fz: the sink units did not train"
+    if [ "$fz" = backbone ]; then
+      cmp -s "$TMP/a.bin" "$TMP/b.bin" || die "$a --freeze backbone: the backbone changed"
+    else
+      ! cmp -s "$TMP/a.bin" "$TMP/b.bin" || die "$a --freeze none: the backbone did not train"
+    fi
+  done
+  # a retrofitted source switches off as a from-scratch one does
+  expect_exit 0 "$CAPE" forget "$TMP/rf-$a-backbone/model.gguf" --source s1 -o "$TMP/rf-off-$a.gguf"
+  expect_exit 0 "$CAPE" run "$TMP/rf-off-$a.gguf" -p "Once upon a time" -n 4 --temp 0
+  expect_err "sinks off"
+done
+# a frozen-backbone run resumes to the same model
+r=(--init tests/ref/hf/llama.gguf --steps 8 --lr 1e-2 --ckpt-every 4 --sinks --sink-units 16
+   --freeze backbone "${common[@]}")
+expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/rr1"
+expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/rr2" --stop-after 4
+expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/rr2" --resume
+cmp -s "$TMP/rr1/model.gguf" "$TMP/rr2/model.gguf" || die "resumed retrofit differs"
+npass=$((npass + 1))
+for bad in "--sinks" "--sink-units 8" "--sinks --sink-units 8 --p-gen 0.5" "--freeze backbone"; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "$CAPE" train --init tests/ref/hf/llama.gguf -o "$TMP/bad0" $bad "${common[@]}"
+  expect_one_line_err
+  [ ! -e "$TMP/bad0" ] || die "an output directory was left behind ($bad)"
+done
+
 # an interrupted fine-tuning run resumes to the same model
 r=(--init tests/ref/hf/gemma3.gguf --steps 8 --lr 1e-2 --ckpt-every 4 --freeze embeddings "${common[@]}")
 expect_exit 0 "$CAPE" train "${r[@]}" -o "$TMP/r1"
