@@ -174,6 +174,35 @@ static void test_metadata_roundtrip(void **state)
 }
 
 /* "unknown source" names the first few sources, then how many there are */
+/* Retrofitted sinks: the stored p_gen gives back exactly the model's own
+ * units as the backbone, for widths from tiny to Gemma's, and the
+ * backbone-only mask keeps the backbone at scale 1. */
+static void test_retrofit_layout(void **state)
+{
+    (void)state;
+    static const int widths[] = {1, 7, 64, 80, 512, 2048, 6912, 8192, 14336};
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
+        for (int extra = 1; extra <= 4096; extra = extra * 3 + 1) {
+            int hidden = widths[w] + extra;
+            sink_layout l;
+            cape_err e = {0};
+            float p = sink_retrofit_p_gen(widths[w], hidden);
+            assert_int_equal(sink_layout_init(&l, hidden, p, 1, 1, &e), 0);
+            assert_int_equal(l.n_backbone, widths[w]);
+            assert_int_equal(l.pool, extra);
+        }
+    sink_layout l;
+    cape_err e = {0};
+    assert_int_equal(sink_layout_init(&l, 80, sink_retrofit_p_gen(64, 80), 4, 1, &e), 0);
+    float mask[80];
+    sink_mask_backbone(&l, mask);
+    assert_true(mask[0] > 1.0f); /* from scratch: rescaled */
+    l.retrofit = 1;
+    sink_mask_backbone(&l, mask);
+    for (int i = 0; i < 80; i++)
+        assert_true(mask[i] == (i < 64 ? 1.0f : 0.0f));
+}
+
 static void test_source_list(void **state)
 {
     (void)state;
@@ -201,6 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masks),
         cmocka_unit_test(test_source_list),
+        cmocka_unit_test(test_retrofit_layout),
         cmocka_unit_test(test_union_fraction),
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_metadata_roundtrip),
