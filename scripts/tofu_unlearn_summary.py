@@ -5,7 +5,8 @@ it wrote (OUT/eval/forgetNN/<model>/TOFU_SUMMARY.json and TOFU_EVAL.json).
   scripts/tofu_unlearn_summary.py OUT 01 05 10
 
 Writes OUT/summary.md (one table per split) and OUT/fq_mu.svg (forget quality,
-log scale, against model utility: one point per model and split). The post-hoc
+log scale, against model utility, or retain utility when the full model's
+model utility is 0: one point per model and split). The post-hoc
 method's learning rate is picked by the field's rule: the best forget quality
 among the rates whose model utility is at least 0.9 of the full model's (when
 none is, the one with the best utility, marked). Collateral is the retain
@@ -56,6 +57,7 @@ def fmt(x, nd=3):
 
 
 lines, points = ["# TOFU unlearning demonstration", ""], []
+xlabel = "model utility"
 for s in splits:
     rows, base = [], load(s, "full")
     oracle = load(s, "oracle")
@@ -93,7 +95,10 @@ for s in splits:
             fmt(r["forget_Q_A_ROUGE"]), fmt(r["privleak"], 1), fmt(coll),
             "–" if frac is None else "%.1f%%" % (100 * frac)))
         if r["forget_quality"]:
-            points.append((s, name.split(" ")[0], r["model_utility"], r["forget_quality"]))
+            u = r["model_utility"] if base and base["model_utility"] > 0 else r["_retain_utility"]
+            points.append((s, name.split(" ")[0], u, r["forget_quality"]))
+            xlabel = ("model utility" if base and base["model_utility"] > 0
+                      else "retain utility (model utility is 0: no real-author or world knowledge)")
     lines.append("")
 open(os.path.join(out, "summary.md"), "w").write("\n".join(lines) + "\n")
 
@@ -111,7 +116,7 @@ svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-fami
        '<rect width="100%" height="100%" fill="white"/>',
        '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (L, H - B, W - 20, H - B),
        '<line x1="%d" y1="20" x2="%d" y2="%d" stroke="black"/>' % (L, L, H - B),
-       '<text x="%d" y="%d" text-anchor="middle">model utility</text>' % ((L + W) // 2, H - 12),
+       '<text x="%d" y="%d" text-anchor="middle">%s</text>' % ((L + W) // 2, H - 12, xlabel),
        '<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">forget quality '
        '(log10)</text>' % ((H - B) // 2, (H - B) // 2)]
 for k in range(int(math.floor(y0)), 1):
