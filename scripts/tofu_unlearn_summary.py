@@ -5,17 +5,18 @@ it wrote (OUT/eval/forgetNN/<model>/TOFU_SUMMARY.json and TOFU_EVAL.json).
   scripts/tofu_unlearn_summary.py OUT 01 05 10
 
 Writes OUT/summary.md (one table per split) and OUT/fq_mu.svg (forget quality,
-log scale, against model utility, or retain utility when the full model's
-model utility is 0: one point per model and split). The post-hoc
+log scale, against retain utility: one point per model and split). The post-hoc
 method's learning rate is picked by the field's rule: the best forget quality
-among the rates whose model utility is at least 0.9 of the full model's (when
+among the rates whose retain utility is at least 0.9 of the full model's (when
 none is, the one with the best utility, marked). Collateral is the retain
 split's mean answer loss (-log of the length-normalised probability) minus the
 oracle's. Retain utility is the harmonic mean of the retain split's three
-numbers (probability, ROUGE, truth ratio): open-unlearning's model utility also
-averages in real authors and world facts, which a model trained from scratch on
-TOFU never saw (its utility is then 0 or near it), so the learning-rate rule
-uses retain utility when the full model's model utility is 0."""
+numbers (probability, ROUGE, truth ratio). open-unlearning's model utility
+also averages in real authors and world facts, which a model trained from
+scratch on TOFU never saw: its scores there are near chance and its model
+utility near 0, noise that would decide the learning-rate rule and the
+figure. So the rule and the figure use retain utility; the table shows
+both."""
 import json
 import math
 import os
@@ -57,7 +58,7 @@ def fmt(x, nd=3):
 
 
 lines, points = ["# TOFU unlearning demonstration", ""], []
-xlabel = "model utility"
+xlabel = "retain utility (harmonic mean of retain probability, ROUGE, truth ratio)"
 for s in splits:
     rows, base = [], load(s, "full")
     oracle = load(s, "oracle")
@@ -73,7 +74,7 @@ for s in splits:
         cand = [(n, r) for n, r in cand if r]
         if not cand or not base:
             continue
-        u = "model_utility" if base["model_utility"] > 0 else "_retain_utility"
+        u = "_retain_utility"
         ok = [(n, r) for n, r in cand if r[u] >= 0.9 * base[u]]
         if ok:
             n, r = max(ok, key=lambda c: c[1]["forget_quality"] or 0)
@@ -95,10 +96,7 @@ for s in splits:
             fmt(r["forget_Q_A_ROUGE"]), fmt(r["privleak"], 1), fmt(coll),
             "–" if frac is None else "%.1f%%" % (100 * frac)))
         if r["forget_quality"]:
-            u = r["model_utility"] if base and base["model_utility"] > 0 else r["_retain_utility"]
-            points.append((s, name.split(" ")[0], u, r["forget_quality"]))
-            xlabel = ("model utility" if base and base["model_utility"] > 0
-                      else "retain utility (model utility is 0: no real-author or world knowledge)")
+            points.append((s, name.split(" ")[0], r["_retain_utility"], r["forget_quality"]))
     lines.append("")
 open(os.path.join(out, "summary.md"), "w").write("\n".join(lines) + "\n")
 
