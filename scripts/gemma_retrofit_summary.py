@@ -67,7 +67,9 @@ def author_probs(ev, split, first_author):
     acc = {}
     for k, v in by.items():
         name = "tofu-%03d" % (int(k) // 20 + first_author)
-        acc.setdefault(name, []).append(v["prob"] if isinstance(v, dict) else v)
+        p = v["prob"] if isinstance(v, dict) else v
+        if p is not None:  # None: no answer token fitted in the context
+            acc.setdefault(name, []).append(p)
     return {a: sum(p) / len(p) for a, p in acc.items()}
 
 
