@@ -71,9 +71,12 @@
 # same OUT_DIR is refused.
 #
 # Environment: MODEL (Gemma 3 270M Q4_K_M), AUTHORS (8), FORGET (2), EPOCHS
-# (3) or STEPS, LR (1e-4), BATCH (2) x SEQ (128) tokens a step, SINK_UNITS
-# (256), SINK_K (32), FREEZE_EMBD (1), THREADS (2), MAX_ITEMS (all: the first
-# N rows of each split, a quick look), ROUTED (1), CKPT_EVERY (25), CAPE.
+# (3) or STEPS, LR (1e-4), FROZEN_LR (LR: rf-frozen's rate; its new units
+# start from zero output and may want more), BATCH (2) x SEQ (128) tokens a
+# step, SINK_UNITS (256), SINK_K (32: each author's units are a hashed
+# draw from the pool, so two authors share 32 x 32 / 256 = 4 on average),
+# FREEZE_EMBD (1), THREADS (2), MAX_ITEMS (all: the first N rows of each
+# split, a quick look), ROUTED (1), CKPT_EVERY (25), CAPE.
 #
 # Cost on Gemma 3 270M (measured on 1 busy core of a 2-core AVX-512 machine,
 # see ESTIMATE below; rough):
@@ -88,6 +91,7 @@ n_authors=${AUTHORS:-8}
 n_forget=${FORGET:-2}
 epochs=${EPOCHS:-3}
 lr=${LR:-1e-4}
+frozen_lr=${FROZEN_LR:-$lr}
 batch=${BATCH:-2}
 seq=${SEQ:-128}
 sink_units=${SINK_UNITS:-256}
@@ -104,7 +108,7 @@ mkdir -p "$out/models" "$out/eval"
 m=$out/models
 
 recipe="model=$model authors=$n_authors forget=$n_forget epochs=$epochs steps=${STEPS:-} lr=$lr
-batch=$batch seq=$seq sink_units=$sink_units sink_k=$sink_k freeze_embd=$freeze_embd
+frozen_lr=$frozen_lr batch=$batch seq=$seq sink_units=$sink_units sink_k=$sink_k freeze_embd=$freeze_embd
 max_items=${MAX_ITEMS:-}"
 if [ -f "$out/recipe.txt" ]; then
   [ "$(cat "$out/recipe.txt")" = "$recipe" ] || {
@@ -191,6 +195,8 @@ train() { # name, flags...
   local t0; t0=$(date +%s)
   "$cape" train "${common[@]}" "$@" "${resume[@]}" -o "$m/$name" >"$m/$name.json"
   log_time train "$name" $(($(date +%s) - t0))
+  # the checkpoints only serve --resume (on Gemma 3.2 GB a model)
+  rm -f "$m/$name"/ckpt-*
 }
 rows_of() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_rows'])" "$1"; }
 # the start (and the number of rows an epoch takes, for each data set)
@@ -211,7 +217,7 @@ echo "steps: $steps ($batch x $seq tokens each), oracle $oracle_steps"
 sinks=(--sinks --sink-units "$sink_units" --sink-k "$sink_k")
 train plain --steps "$steps" "${embd[@]}"
 train oracle --steps "$oracle_steps" --exclude-source "$forget_src" "${embd[@]}"
-train rf-frozen --steps "$steps" "${sinks[@]}" --freeze backbone
+train rf-frozen --steps "$steps" "${sinks[@]}" --freeze backbone --lr "$frozen_lr"
 if [ "$freeze_embd" = 1 ]; then
   train rf-none --steps "$steps" "${sinks[@]}" --freeze embeddings
 else
