@@ -26,9 +26,11 @@
 #   forget01_perturbed.json   the forget authors' rows (from forget10_perturbed:
 #                             the evaluation reads the forget01 file name, so
 #                             the subset's forget set always goes by --forget
-#                             forget01, whatever FORGET is)
+#                             forget01, whatever FORGET is), interleaved by
+#                             author (row i is forget author i % FORGET) so that
+#                             --max-items N takes every author's first questions
 #   forget01.json             the same pairs as prompt/response (as TOFU's copy)
-#   retain_perturbed.json     the retained authors' rows
+#   retain_perturbed.json     the retained authors' rows, interleaved likewise
 #   retain99.json             the retained authors' pairs (question/answer)
 #   holdout01.json            20 x FORGET holdout pairs (other fictitious
 #                             authors; holdout01 is the first 40 of holdout10)
@@ -59,7 +61,7 @@
 # against it): base, plain, oracle; per retrofit model: -on (every question
 # with its own author's sinks, --sinks own), -off (forget authors switched
 # off, own sinks: a switched-off author keeps the backbone), -off-routed (the
-# same model in the default routed mode, as deployed; ROUTED=0 skips it) and
+# same model in the default routed mode, as deployed; only with ROUTED=1) and
 # -placebo (--sinks own). Every evaluation uses --template cape, the
 # trainer's rendering, so that the base model is asked as the fine-tuned ones.
 # OUT_DIR/summary.md: forget quality, model utility, forget truth ratio and
@@ -75,8 +77,11 @@
 # start from zero output and may want more), BATCH (2) x SEQ (128) tokens a
 # step, SINK_UNITS (256), SINK_K (32: each author's units are a hashed
 # draw from the pool, so two authors share 32 x 32 / 256 = 4 on average),
-# FREEZE_EMBD (1), THREADS (2), MAX_ITEMS (all: the first N rows of each
-# split, a quick look), ROUTED (1), CKPT_EVERY (25), CAPE.
+# FREEZE_EMBD (1), THREADS (2), MAX_ITEMS (40: the first 40 rows of each
+# split: all 40 forget questions, 40 of the 120 retained ones (every retained
+# author's first 6 or 7), 40 of the 100 real-authors and 117 world-facts ones,
+# 40 holdout; "all" for every row, at about 2.5 times the evaluation time),
+# MAX_NEW_TOKENS (200, open-unlearning's), ROUTED (0), CKPT_EVERY (25), CAPE.
 #
 # Cost on Gemma 3 270M (measured on 1 busy core of a 2-core AVX-512 machine,
 # see ESTIMATE below; rough):
@@ -98,10 +103,12 @@ sink_units=${SINK_UNITS:-256}
 sink_k=${SINK_K:-32}
 freeze_embd=${FREEZE_EMBD:-1}
 threads=${THREADS:-2}
-routed=${ROUTED:-1}
+routed=${ROUTED:-0}
 ckpt_every=${CKPT_EVERY:-25}
+max_new=${MAX_NEW_TOKENS:-200}
+max_items=${MAX_ITEMS:-40}
 items=()
-[ -n "${MAX_ITEMS:-}" ] && items=(--max-items "$MAX_ITEMS")
+[ "$max_items" != all ] && [ "$max_items" != 0 ] && items=(--max-items "$max_items")
 [ -f "$model" ] || { echo "gemma_retrofit_demo: no model '$model' (set MODEL)" >&2; exit 2; }
 [ -f "$tofu/full.json" ] || { echo "gemma_retrofit_demo: no TOFU data in '$tofu'" >&2; exit 2; }
 mkdir -p "$out/models" "$out/eval"
@@ -109,7 +116,7 @@ m=$out/models
 
 recipe="model=$model authors=$n_authors forget=$n_forget epochs=$epochs steps=${STEPS:-} lr=$lr
 frozen_lr=$frozen_lr batch=$batch seq=$seq sink_units=$sink_units sink_k=$sink_k freeze_embd=$freeze_embd
-max_items=${MAX_ITEMS:-}"
+max_items=$max_items max_new_tokens=$max_new"
 if [ -f "$out/recipe.txt" ]; then
   [ "$(cat "$out/recipe.txt")" = "$recipe" ] || {
     echo "gemma_retrofit_demo: $out was made with another recipe ($out/recipe.txt); use another OUT_DIR" >&2
@@ -157,8 +164,12 @@ def write(name, obj):
 write("full.json", retain + forget)
 write("retain99.json", retain)
 write("forget01.json", [{"prompt": r["question"], "response": r["answer"]} for r in forget])
-write("forget01_perturbed.json", fp)
-write("retain_perturbed.json", rp)
+# the evaluation's splits interleaved by author (row i is author i % n), so
+# that the first MAX_ITEMS rows cover every author evenly
+def mix(r, n):
+    return [r[20 * (i % n) + i // n] for i in range(len(r))]
+write("forget01_perturbed.json", mix(fp, n_forget))
+write("retain_perturbed.json", mix(rp, n_retain))
 write("holdout01.json", rows("holdout10.json")[:20 * n_forget])
 for name in ("real_authors.json", "real_authors_perturbed.json", "world_facts.json",
              "world_facts_perturbed.json", "idontknow.jsonl"):
@@ -243,7 +254,8 @@ evaluate() { # name, model, flags...
   # can have a model utility of exactly 0); the summary shows the numbers
   local rc=0 t0; t0=$(date +%s)
   "$cape" unlearn eval "$model" --tofu "$sub" --forget forget01 -o "$dir" "${oracle[@]}" \
-    --template cape --threads "$threads" "${items[@]}" "$@" --json >/dev/null || rc=$?
+    --template cape --threads "$threads" --max-new-tokens "$max_new" "${items[@]}" "$@" --json \
+    >/dev/null || rc=$?
   [ "$rc" = 0 ] || [ "$rc" = 1 ] || exit "$rc"
   log_time eval "$name" $(($(date +%s) - t0))
 }

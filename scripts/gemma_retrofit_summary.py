@@ -18,8 +18,10 @@ Writes OUT/summary.md:
      knowledge lowers the switched-off authors' probability much more than
      anyone else's;
   4. training and evaluation times.
-Sources are the subset's tofu-NNN names: the retain split holds the retained
-authors in order, 20 rows each, so row i is author i // 20 + 1."""
+Sources are the subset's tofu-NNN names: the retained authors are tofu-001 ..
+tofu-R and the forget authors follow; the evaluation's retain split holds the
+retained authors interleaved, so its row i is author i % R + 1 (the forget
+split likewise)."""
 import json
 import os
 import sys
@@ -61,12 +63,13 @@ def mean(d, keep):
     return sum(v) / len(v) if v else None
 
 
-def author_probs(ev, split, first_author):
-    """Mean answer probability per source name over a split's rows."""
+def author_probs(ev, split, first_author, n_authors):
+    """Mean answer probability per source name over a split's rows (row i is
+    author first_author + i % n_authors: the demonstration interleaves them)."""
     by = ev[split + "_Q_A_Prob"]["value_by_index"]
     acc = {}
     for k, v in by.items():
-        name = "tofu-%03d" % (int(k) // 20 + first_author)
+        name = "tofu-%03d" % (int(k) % n_authors + first_author)
         p = v["prob"] if isinstance(v, dict) else v
         if p is not None:  # None: no answer token fitted in the context
             acc.setdefault(name, []).append(p)
@@ -122,9 +125,9 @@ for r in ("rf-frozen", "rf-none"):
         if not x:
             continue
         ev = x[1]
-        ret = author_probs(ev, "retain", 1)
         first_forget = int(forget_src[0].split("-")[1])
-        fg = author_probs(ev, "forget", first_forget)
+        ret = author_probs(ev, "retain", 1, first_forget - 1)
+        fg = author_probs(ev, "forget", first_forget, len(forget_src))
         groups[v] = (mean(fg, lambda a: True), mean(ret, lambda a: a in placebo_src),
                      mean(ret, lambda a: a not in placebo_src))
     for v, label in (("on", "none"), ("off", "forget authors off"), ("placebo", "placebo off")):
