@@ -83,9 +83,24 @@
 # 40 holdout; "all" for every row, at about 2.5 times the evaluation time),
 # MAX_NEW_TOKENS (200, open-unlearning's), ROUTED (0), CKPT_EVERY (25), CAPE.
 #
-# Cost on Gemma 3 270M (measured on 1 busy core of a 2-core AVX-512 machine,
-# see ESTIMATE below; rough):
-# ESTIMATE
+# Cost on Gemma 3 270M Q4_K_M with the defaults, THREADS=1, measured on a
+# shared 2-core AVX-512 machine (load average about 4, so rough):
+#   the subset: 76 rows of 128 tokens an epoch (38 steps of 2 x 128), the
+#   oracle 53 (27 steps); EPOCHS=3: 114 steps, the oracle 81
+#   fine-tuning step: 9 to 12.5 s (20 to 28 tokens/s): plain 9.2 s,
+#   rf-frozen 12.5 s, rf-none 11.8 s; loading, dequantising and writing the
+#   1.1 GB f32 model about 40 s a run; peak RSS 3.3 GB (plain, rf-none with
+#   frozen embeddings), 2.7 GB (rf-frozen), 4.7 GB (FREEZE_EMBD=0)
+#   -> training about 85 min (plain 19, oracle 14, rf-frozen 24, rf-none 23)
+#   evaluation with --max-items 4: 199 s for the base model (72 s scoring,
+#   127 s generating 16 answers, all 200 tokens long: the base model does not
+#   stop); MAX_ITEMS=40 is 10 times the rows, generated 8 at a time:
+#   -> about 25 min for the base model, about 18 min for each fine-tuned one
+#   (they stop at the end-of-sequence token the trainer puts after each
+#   answer), 9 evaluations about 3 h
+#   -> the whole run about 4.5 h at THREADS=1 (roughly half with 2 free
+#   cores); MAX_ITEMS=all about 8.5 h. Disk: about 10 GB of models in
+#   OUT_DIR/models (f32), plus 3.2 GB of checkpoint while a run trains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tofu=${1:-../shared/data/tofu}

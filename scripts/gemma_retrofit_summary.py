@@ -87,7 +87,12 @@ L += [f"Forget authors {', '.join(forget_src)}; placebo authors {', '.join(place
       "sinks; -off: the forget authors switched off (own sinks, not routed: a switched-off "
       "author keeps the backbone only); -off-routed: the same model routed as deployed; "
       "-placebo: the placebo authors switched off instead. Forget quality is the KS p-value "
-      "of the forget truth ratios against the oracle's.", ""]
+      "of the forget truth ratios against the oracle's. With the backbone frozen, a "
+      "switched-off author asked with its own (now empty) sinks is the model before "
+      "fine-tuning, exactly: rf-frozen-off scores the forget questions as base does, and "
+      "its forget quality measures how far the base model is from the oracle (which also "
+      "learnt the question-answer format). A retrofit trained without the forget authors "
+      "would give those same numbers: for that recipe the switch is exact.", ""]
 
 L += ["## Unlearning", "", "| model | " + " | ".join(h for _, h in MAIN) + " |",
       "|---" * (len(MAIN) + 1) + "|"]
