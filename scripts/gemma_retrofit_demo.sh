@@ -230,7 +230,8 @@ train base --steps 0
 if [ ! -f "$m/oracle-rows.json" ]; then
   rm -rf "$m/oracle-probe"
   "$cape" train "${common[@]}" --steps 0 --exclude-source "$forget_src" -o "$m/oracle-probe" \
-    >"$m/oracle-rows.json"
+    >"$m/oracle-rows.json.tmp"
+  mv "$m/oracle-rows.json.tmp" "$m/oracle-rows.json"
   rm -rf "$m/oracle-probe"
 fi
 if [ -n "${STEPS:-}" ]; then
