@@ -120,8 +120,8 @@ static int require_cape(const char *path, const char *what, cape_err *e)
 
 static tofu_eval_opts eval_opts(const attack_relearn_opts *o, const char *path)
 {
-    tofu_eval_opts eo = {.model_path = path, .sinks_mode = o->sinks_mode, .source = o->source,
-                         .threads = o->threads, .batch = o->eval_batch,
+    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu, .sinks_mode = o->sinks_mode,
+                         .source = o->source, .threads = o->threads, .batch = o->eval_batch,
                          .max_new_tokens = o->max_new_tokens, .exact = 1};
     return eo;
 }
