@@ -379,6 +379,13 @@ static void rh_start(void *user, int item, int seq)
         sink_hook_select(r->h, r->query[item]);
 }
 
+/* generation passes one user pointer to the layer hook and to on_start:
+ * the run_hook, whose sink hook the layers get */
+static void rh_layer(const model_hook_info *info, float *x, void *user)
+{
+    sink_hook_fn(info, x, ((run_hook *)user)->h);
+}
+
 typedef struct {
     const model *m;
     char **gen; /* per prompt */
@@ -533,7 +540,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         }
         gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
                        .add_bos = bos, .n_seq = B, .n_threads = o->threads > 0 ? o->threads : 1,
-                       .hook = sh.enabled ? sink_hook_fn : NULL, .hook_user = &sh,
+                       .hook = sh.enabled ? rh_layer : NULL, .hook_user = &gh,
                        .on_start = per_query ? rh_start : NULL};
         gen_stats st;
         rc = gen_many(m, gp, ng, &go, on_gen, &gc, &st, e);
