@@ -434,7 +434,11 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         goto out;
     }
     bos = tok_wants_bos(model_tok(m)) || (tofu_is_cape_model(path) && tok_bos(model_tok(m)) >= 0);
-    if ((rc = sink_hook_open(&sh, path, model_cfg(m)->ffn_dim, o->sinks_mode, o->source, e)))
+    /* --sinks and --source are MODEL's mode; an oracle without sinks runs
+     * plainly */
+    int plain = path != o->model_path && !sink_model_file_has_sinks(path);
+    if ((rc = sink_hook_open(&sh, path, model_cfg(m)->ffn_dim, plain ? NULL : o->sinks_mode,
+                             plain ? NULL : o->source, e)))
         goto out;
     int per_query = sh.enabled && sink_hook_per_query(&sh);
     if (per_query)

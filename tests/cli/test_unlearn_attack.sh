@@ -154,6 +154,19 @@ p = sum(by[str(i)]["prob"] for i in idx) / len(idx)
 assert abs(rl["curves"]["model"]["curve"][0]["forget_Q_A_Prob"] - p) < 1e-9, (rl, p)
 PY
 npass=$((npass + 1))
+# the sink options are MODEL's: an oracle and a full model without sinks are
+# evaluated plainly (the same curve and targets as in the run without sinks)
+expect_exit 0 "${RL[@]}" "$TMP/s/model.gguf" --steps 0,1,2 --sinks own --oracle-model "$O" \
+  --full-model "$F" -o "$TMP/rlso.json"
+python3 - "$TMP/rl.json" "$TMP/rlso.json" <<'PY' || die "plain oracle beside a sink model"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["eval_rows_index"] == b["eval_rows_index"]
+assert b["full"] == a["full"], (a["full"], b["full"])
+assert b["curves"]["oracle"]["curve"] == a["curves"]["oracle"]["curve"][:3]
+assert "beyond_oracle" in b["curves"]["model"]
+PY
+npass=$((npass + 1))
 expect_exit 2 "$CAPE" unlearn attack extract "$TMP/s/model.gguf" --tofu "$D" --forget forget01 \
   --sinks own -o "$TMP/x.json"
 expect_one_line_err

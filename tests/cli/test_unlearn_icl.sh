@@ -87,6 +87,18 @@ assert abs(x["prob"] - e["forget_Q_A_Prob"]["agg_value"]) < 1e-12, (x, e["forget
 assert abs(x["rouge"] - e["forget_Q_A_ROUGE"]["agg_value"]) < 1e-12, (x, e["forget_Q_A_ROUGE"]["agg_value"])
 PY
 npass=$((npass + 1))
+# the sink options are MODEL's: an oracle without sinks runs plainly
+expect_exit 0 "$CAPE" "${ICL[@]}" "$TMP/soff.gguf" --tofu "$D" --forget forget01 --k 0,1 \
+  --per-author 2 --max-new-tokens 8 --sinks off --oracle-model "$O" -o "$TMP/so.json"
+expect_exit 0 "$CAPE" "${ICL[@]}" "$O" --tofu "$D" --forget forget01 --k 0,1 \
+  --per-author 2 --max-new-tokens 8 -o "$TMP/op.json"
+python3 - "$TMP/so.json" "$TMP/op.json" <<'PY' || die "plain oracle beside a sink model"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["models"]["oracle"]["curves"] == b["models"]["model"]["curves"]
+assert len(a["residual_knowledge"]) == 2
+PY
+npass=$((npass + 1))
 
 # the whole attack with the oracle
 expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
