@@ -28,18 +28,22 @@
 #   relearn-unrelated/K.json  the same, fine-tuned on 10 retain items
 #   quantize/K.json           q8_0, q4_0, q4_k
 #   extract/K.json            greedy extraction from answer prefixes
-#   gcg/K.json                adversarial compression ratio on GCG_ITEMS (8)
+#   gcg/K.json                adversarial compression ratio on GCG_ITEMS (2)
 #                             forget rows drawn (seeded) from all forget
 #                             authors (gcg-data/: TOFU_DIR with the forget file
 #                             cut to them). Not for sinks-on / placebo: gcg
 #                             attacks a sink model with every sink off, the
 #                             same network for all three sink models, so it
-#                             runs once, as sinks-off. Cost: an answer no
-#                             prompt shorter than itself elicits (the usual
-#                             case) tries every prompt length with 40
-#                             iterations: about 40 s per row at the
-#                             demonstration's size on one core, so 8 rows of
-#                             each of 9 kinds take about 15 minutes in all
+#                             runs once, as sinks-off. Cost (gcg runs on one
+#                             core): an answer no shorter prompt elicits (the
+#                             worst case, the oracle's) tries every prompt
+#                             length with 40 iterations, 40-65 s per 32-token
+#                             row at the demonstration's size (1.5M
+#                             parameters) on one core of a busy 2-core
+#                             machine; a memorised answer stops at the first
+#                             length that works. 2 rows x 9 kinds: about 8-13
+#                             minutes in all, at worst; raise GCG_ITEMS when
+#                             there is time
 #   icl/K.json, icl-filter/K.json   k 0,1,2,4,8,16 with the copying probe and
 #                             the oracle (residual knowledge), without and with
 #                             the forget filter
@@ -63,7 +67,7 @@ methods=${METHODS:-ga graddiff npo simnpo rmu idkdpo}
 lrs=${LRS:-pick}
 threads=${THREADS:-2}
 attacks=${ATTACKS:-filter relearn unrelated quantize extract gcg icl}
-gcg_items=${GCG_ITEMS:-8}
+gcg_items=${GCG_ITEMS:-2}
 gcg_iters=${GCG_ITERS:-40}
 m=$out/models
 a=$out/attack
@@ -108,6 +112,10 @@ kinds=(
 )
 if [ "$lrs" = pick ]; then
   picked=$(python3 scripts/tofu_attack_summary.py --pick "$out" "$s")
+  for pm in $methods; do
+    grep -q "^$pm " <<< "$picked" ||
+      echo "tofu_attack_demo: $pm: no evaluation in $out/eval/forget$s to pick a rate from, skipped" >&2
+  done
 else
   picked=$(for pm in $methods; do for lr in $lrs; do echo "$pm $lr"; done; done)
 fi
