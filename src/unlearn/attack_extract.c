@@ -49,6 +49,13 @@ int attack_extract_run(const attack_extract_opts *o, attack_extract_result *r, c
     for (int j = 0; j < np; j++)
         if (!(pf[j] >= 0 && pf[j] < 1) || (j && !(pf[j] > pf[j - 1])))
             return err_set(e, CAPE_EINPUT, "--prefixes: shares in [0, 1), ascending");
+    /* the prompts carry answer prefixes: --sinks own could not find their
+     * author (it looks the question up in full.json) and would run them on
+     * the backbone without saying so */
+    if (o->sinks_mode && !strcmp(o->sinks_mode, "own"))
+        return err_set(e, CAPE_EINPUT, "--sinks own: the extraction prompts hold answer "
+                       "prefixes, so their authors cannot be looked up (use off, source or "
+                       "backbone)");
     tofu_split fs = {0};
     model *m = NULL;
     char *tpl = NULL;

@@ -30,8 +30,8 @@ static const char *const DEFAULT_TYPES[] = {"q8_0", "q4_0", "q4_k"};
 static int eval_file(const attack_quantize_opts *o, const char *path, const tofu_split *fs,
                      attack_metrics *m, cape_err *e)
 {
-    tofu_eval_opts eo = {.model_path = path, .sinks_mode = o->sinks_mode, .source = o->source,
-                         .threads = o->threads, .batch = o->eval_batch,
+    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu, .sinks_mode = o->sinks_mode,
+                         .source = o->source, .threads = o->threads, .batch = o->eval_batch,
                          .max_new_tokens = o->max_new_tokens, .exact = 1};
     tofu_split_scores sc;
     int rc = tofu_eval_split(&eo, fs, 1, 1, &sc, e);

@@ -118,11 +118,17 @@ static int require_cape(const char *path, const char *what, cape_err *e)
     return rc;
 }
 
+/* --sinks and --source are MODEL's mode; the oracle and the full model take
+ * them when they have sinks too, and are evaluated plainly when they have
+ * none (the usual oracle: a model trained without the forget authors) */
 static tofu_eval_opts eval_opts(const attack_relearn_opts *o, const char *path)
 {
-    tofu_eval_opts eo = {.model_path = path, .sinks_mode = o->sinks_mode, .source = o->source,
-                         .threads = o->threads, .batch = o->eval_batch,
-                         .max_new_tokens = o->max_new_tokens, .exact = 1};
+    int plain = path != o->model && !sink_model_file_has_sinks(path);
+    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu,
+                         .sinks_mode = plain ? NULL : o->sinks_mode,
+                         .source = plain ? NULL : o->source, .threads = o->threads,
+                         .batch = o->eval_batch, .max_new_tokens = o->max_new_tokens,
+                         .exact = 1};
     return eo;
 }
 

@@ -379,6 +379,13 @@ static void rh_start(void *user, int item, int seq)
         sink_hook_select(r->h, r->query[item]);
 }
 
+/* generation passes one user pointer to the layer hook and to on_start:
+ * the run_hook, whose sink hook the layers get */
+static void rh_layer(const model_hook_info *info, float *x, void *user)
+{
+    sink_hook_fn(info, x, ((run_hook *)user)->h);
+}
+
 typedef struct {
     const model *m;
     char **gen; /* per prompt */
@@ -427,7 +434,11 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         goto out;
     }
     bos = tok_wants_bos(model_tok(m)) || (tofu_is_cape_model(path) && tok_bos(model_tok(m)) >= 0);
-    if ((rc = sink_hook_open(&sh, path, model_cfg(m)->ffn_dim, o->sinks_mode, o->source, e)))
+    /* --sinks and --source are MODEL's mode; an oracle without sinks runs
+     * plainly */
+    int plain = path != o->model_path && !sink_model_file_has_sinks(path);
+    if ((rc = sink_hook_open(&sh, path, model_cfg(m)->ffn_dim, plain ? NULL : o->sinks_mode,
+                             plain ? NULL : o->source, e)))
         goto out;
     int per_query = sh.enabled && sink_hook_per_query(&sh);
     if (per_query)
@@ -533,7 +544,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         }
         gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
                        .add_bos = bos, .n_seq = B, .n_threads = o->threads > 0 ? o->threads : 1,
-                       .hook = sh.enabled ? sink_hook_fn : NULL, .hook_user = &sh,
+                       .hook = sh.enabled ? rh_layer : NULL, .hook_user = &gh,
                        .on_start = per_query ? rh_start : NULL};
         gen_stats st;
         rc = gen_many(m, gp, ng, &go, on_gen, &gc, &st, e);

@@ -169,6 +169,28 @@ int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *
     return rc;
 }
 
+int sink_model_file_has_sinks(const char *path)
+{
+    char magic[4] = {0};
+    FILE *fp = fopen(path, "rb");
+    int is_gguf = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (fp)
+        fclose(fp);
+    if (!is_gguf)
+        return 0;
+    ckpt_file f = {0};
+    cape_err e = {0};
+    sink_model s;
+    int has = 0;
+    if (ckpt_read_meta(&f, path, &e) == 0) {
+        if (sink_model_read_gguf(&s, &f, path, &e) == 0)
+            has = s.enabled;
+        sink_model_free(&s);
+    }
+    ckpt_free(&f);
+    return has;
+}
+
 int sink_model_require_cape(const ckpt_file *f, const char *what, cape_err *e)
 {
     uint64_t step;

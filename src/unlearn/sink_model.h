@@ -46,6 +46,9 @@ const char *sink_mode_name(sink_mode m);
 /* Reads the sink metadata of the model file at path (only GGUF files carry
  * it; any other file, or a GGUF without sink keys, gives enabled = 0). */
 int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *e);
+/* 1 when the model file at path carries sinks (cape train --sinks), else 0
+ * (also for a file that cannot be read: the load reports that). */
+int sink_model_file_has_sinks(const char *path);
 /* An input error unless the checkpoint was written by cape train. */
 int sink_model_require_cape(const ckpt_file *f, const char *what, cape_err *e);
 /* "a, b, c, ... (N in all)": the first `max` source names, into buf. */

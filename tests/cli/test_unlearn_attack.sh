@@ -130,6 +130,47 @@ python3 -c "
 import json
 s = json.load(open('$TMP/rls.json'))
 assert s['sinks'] == 'off' and len(s['curves']['model']['curve']) == 2" || die "sink relearn"
+# --sinks own (each question with its author's sinks): quantize's model as
+# given and relearn's step 0 are cape unlearn eval --sinks own's numbers, and
+# they differ from the backbone's (the author's sinks are on); extract refuses
+# own, whose prompts carry answer prefixes and have no author to look up
+expect_exit 0 "$CAPE" unlearn eval "$TMP/s/model.gguf" --tofu "$D" --forget forget01 --sinks own \
+  -o "$TMP/evs" --max-new-tokens 16 --batch 1
+expect_exit 0 "$CAPE" unlearn attack quantize "$TMP/s/model.gguf" --tofu "$D" --forget forget01 \
+  --sinks own --types q8_0 --max-new-tokens 16 -o "$TMP/qs.json"
+expect_exit 0 "$CAPE" unlearn attack quantize "$TMP/s/model.gguf" --tofu "$D" --forget forget01 \
+  --sinks backbone --types q8_0 --max-new-tokens 16 -o "$TMP/qb.json"
+expect_exit 0 "${RL[@]}" "$TMP/s/model.gguf" --steps 0 --sinks own --max-new-tokens 16 \
+  -o "$TMP/rlo.json"
+python3 - "$TMP/evs/TOFU_EVAL.json" "$TMP/qs.json" "$TMP/qb.json" "$TMP/rlo.json" <<'PY' || die "own"
+import json, sys
+ev, qs, qb, rl = (json.load(open(f)) for f in sys.argv[1:])
+by = ev["forget_Q_A_Prob"]["value_by_index"]
+p = sum(v["prob"] for v in by.values()) / len(by)
+assert qs["sinks"] == "own" and abs(qs["results"][0]["forget_Q_A_Prob"] - p) < 1e-9, (qs, p)
+assert abs(qb["results"][0]["forget_Q_A_Prob"] - p) > 1e-6, (qb, p)
+idx = rl["eval_rows_index"]
+p = sum(by[str(i)]["prob"] for i in idx) / len(idx)
+assert abs(rl["curves"]["model"]["curve"][0]["forget_Q_A_Prob"] - p) < 1e-9, (rl, p)
+PY
+npass=$((npass + 1))
+# the sink options are MODEL's: an oracle and a full model without sinks are
+# evaluated plainly (the same curve and targets as in the run without sinks)
+expect_exit 0 "${RL[@]}" "$TMP/s/model.gguf" --steps 0,1,2 --sinks own --oracle-model "$O" \
+  --full-model "$F" -o "$TMP/rlso.json"
+python3 - "$TMP/rl.json" "$TMP/rlso.json" <<'PY' || die "plain oracle beside a sink model"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["eval_rows_index"] == b["eval_rows_index"]
+assert b["full"] == a["full"], (a["full"], b["full"])
+assert b["curves"]["oracle"]["curve"] == a["curves"]["oracle"]["curve"][:3]
+assert "beyond_oracle" in b["curves"]["model"]
+PY
+npass=$((npass + 1))
+expect_exit 2 "$CAPE" unlearn attack extract "$TMP/s/model.gguf" --tofu "$D" --forget forget01 \
+  --sinks own -o "$TMP/x.json"
+expect_one_line_err
+expect_err 'sinks own: the extraction prompts hold answer prefixes'
 
 # ---- extract ----
 expect_exit 0 "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 -o "$TMP/ex.json" \

@@ -68,6 +68,38 @@ assert k["models"]["model"]["reintroduction_capacity"]["echo"] == []
 PY
 npass=$((npass + 1))
 
+# a sink model with the forget authors switched off, questions routed (the
+# default "off" mode, one mask per question, in generation too): k = 0 is
+# again cape unlearn eval's numbers in that mode
+expect_exit 0 "$CAPE" train --tofu "$D" $T --sinks --p-gen 0.5 --sink-k 8 -o "$TMP/s"
+expect_exit 0 "$CAPE" forget "$TMP/s/model.gguf" --source tofu-003,tofu-004 -o "$TMP/soff.gguf"
+"$CAPE" unlearn eval "$TMP/soff.gguf" --tofu "$D" --forget forget01 -o "$TMP/evs" \
+  --max-new-tokens 24 >/dev/null 2>&1
+[ -f "$TMP/evs/TOFU_EVAL.json" ] || die "unlearn eval wrote no TOFU_EVAL.json (sinks)"
+expect_exit 0 "$CAPE" "${ICL[@]}" "$TMP/soff.gguf" --tofu "$D" --forget forget01 --k 0 \
+  --max-new-tokens 24 -o "$TMP/k0s.json"
+python3 - "$TMP/evs/TOFU_EVAL.json" "$TMP/k0s.json" <<'PY' || die "k = 0 against unlearn eval (sinks off)"
+import json, sys
+e = json.load(open(sys.argv[1])); k = json.load(open(sys.argv[2]))
+x = k["models"]["model"]["curves"]["echo"][0]
+assert x["k"] == 0 and x["n"] == 40 and x["not_fit"] == 0, x
+assert abs(x["prob"] - e["forget_Q_A_Prob"]["agg_value"]) < 1e-12, (x, e["forget_Q_A_Prob"]["agg_value"])
+assert abs(x["rouge"] - e["forget_Q_A_ROUGE"]["agg_value"]) < 1e-12, (x, e["forget_Q_A_ROUGE"]["agg_value"])
+PY
+npass=$((npass + 1))
+# the sink options are MODEL's: an oracle without sinks runs plainly
+expect_exit 0 "$CAPE" "${ICL[@]}" "$TMP/soff.gguf" --tofu "$D" --forget forget01 --k 0,1 \
+  --per-author 2 --max-new-tokens 8 --sinks off --oracle-model "$O" -o "$TMP/so.json"
+expect_exit 0 "$CAPE" "${ICL[@]}" "$O" --tofu "$D" --forget forget01 --k 0,1 \
+  --per-author 2 --max-new-tokens 8 -o "$TMP/op.json"
+python3 - "$TMP/so.json" "$TMP/op.json" <<'PY' || die "plain oracle beside a sink model"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["models"]["oracle"]["curves"] == b["models"]["model"]["curves"]
+assert len(a["residual_knowledge"]) == 2
+PY
+npass=$((npass + 1))
+
 # the whole attack with the oracle
 expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
   --per-author 4 --max-new-tokens 16 --bootstrap 200 --oracle-model "$O" -o "$TMP/a.json"
