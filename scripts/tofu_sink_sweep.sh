@@ -39,6 +39,7 @@ evaluate() { # dir, model, flags...
   local dir=$1 model=$2; shift 2
   [ -f "$dir/TOFU_SUMMARY.json" ] && return 0
   echo "== eval $dir"
+  mkdir -p "$(dirname "$dir")"
   local rc=0
   "$cape" unlearn eval "$model" --tofu "$tofu" --forget forget10 -o "$dir" --oracle "$oracle" \
     --threads "$threads" "${items[@]}" "$@" --json > /dev/null || rc=$?
