@@ -1013,3 +1013,13 @@ int gguf_writer_to_buffer(gguf_writer *w, uint8_t **out, size_t *len, cape_err *
     *len = s.len;
     return 0;
 }
+
+int gguf_path_is_gguf(const char *path)
+{
+    char magic[4] = {0};
+    FILE *fp = fopen(path, "rb");
+    int yes = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (fp)
+        fclose(fp);
+    return yes;
+}

@@ -100,6 +100,9 @@ gguf_file *gguf_open(const char *path, cape_err *e);
  * `name` only labels error messages. */
 gguf_file *gguf_open_buffer(const void *data, size_t len, const char *name, cape_err *e);
 void gguf_close(gguf_file *f);
+/* 1 when the file at path starts with GGUF's magic (0 for any other file,
+ * or one that cannot be read). */
+int gguf_path_is_gguf(const char *path);
 
 const char *gguf_path(const gguf_file *f);
 uint32_t gguf_version(const gguf_file *f);

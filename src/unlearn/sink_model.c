@@ -1,5 +1,7 @@
 #include "unlearn/sink_model.h"
 
+#include "model/gguf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,12 +156,7 @@ int sink_model_read_gguf(sink_model *s, const ckpt_file *f, const char *what, ca
 int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *e)
 {
     memset(s, 0, sizeof *s);
-    char magic[4] = {0};
-    FILE *fp = fopen(path, "rb");
-    int is_gguf = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    if (fp)
-        fclose(fp);
-    if (!is_gguf) /* only GGUF files carry sink metadata */
+    if (!gguf_path_is_gguf(path)) /* only GGUF files carry sink metadata */
         return 0;
     ckpt_file f = {0};
     int rc = ckpt_read_meta(&f, path, e);
@@ -171,12 +168,7 @@ int sink_model_read_file(sink_model *s, const char *path, int hidden, cape_err *
 
 int sink_model_file_has_sinks(const char *path)
 {
-    char magic[4] = {0};
-    FILE *fp = fopen(path, "rb");
-    int is_gguf = fp && fread(magic, 1, 4, fp) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    if (fp)
-        fclose(fp);
-    if (!is_gguf)
+    if (!gguf_path_is_gguf(path))
         return 0;
     ckpt_file f = {0};
     cape_err e = {0};

@@ -3,6 +3,8 @@
  * compute the metrics, check them and write the two JSON files. */
 #include "unlearn/tofu_eval.h"
 
+#include "model/gguf.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -65,12 +67,7 @@ char *tofu_render_prompt(const char *template, const char *question)
 
 int tofu_is_cape_model(const char *path)
 {
-    char magic[4] = {0};
-    FILE *fp = fopen(path, "rb");
-    int gguf = fp && fread(magic, 1, 4, fp) == 4 && !memcmp(magic, "GGUF", 4);
-    if (fp)
-        fclose(fp);
-    if (!gguf)
+    if (!gguf_path_is_gguf(path))
         return 0;
     ckpt_file f = {0};
     cape_err e = {0};
