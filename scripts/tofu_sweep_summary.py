@@ -17,20 +17,13 @@ import math
 import os
 import sys
 
+from tofu_eval_json import load_eval
+
 out, names = sys.argv[1], sys.argv[2:]
 
 
 def load(name, kind):
-    d = os.path.join(out, "sweep", name, kind)
-    try:
-        s = json.load(open(os.path.join(d, "TOFU_SUMMARY.json")))
-        e = json.load(open(os.path.join(d, "TOFU_EVAL.json")))
-    except OSError:
-        return None
-    probs = [v["prob"] if isinstance(v, dict) else v
-             for v in e["retain_Q_A_Prob"]["value_by_index"].values()]
-    s["_retain_nll"] = sum(-math.log(max(p, 1e-300)) for p in probs) / len(probs)
-    return s
+    return load_eval(os.path.join(out, "sweep", name, kind))
 
 
 def layout(name):

@@ -22,24 +22,15 @@ import math
 import os
 import sys
 
+from tofu_eval_json import load_eval
+
 out, splits = sys.argv[1], sys.argv[2:]
 COLS = ["forget_quality", "model_utility", "forget_truth_ratio", "forget_Q_A_ROUGE", "privleak"]
 FIXED = ["oracle", "full", "sinks-on", "sinks-off", "sinks-off-own", "sinks-backbone", "placebo"]
 
 
 def load(split, name):
-    d = os.path.join(out, "eval", "forget" + split, name)
-    try:
-        s = json.load(open(os.path.join(d, "TOFU_SUMMARY.json")))
-        e = json.load(open(os.path.join(d, "TOFU_EVAL.json")))
-    except OSError:
-        return None
-    probs = [v["prob"] if isinstance(v, dict) else v
-             for v in e["retain_Q_A_Prob"]["value_by_index"].values()]
-    s["_retain_nll"] = sum(-math.log(max(p, 1e-300)) for p in probs) / len(probs)
-    three = [s["retain_Q_A_Prob"], s["retain_Q_A_ROUGE"], s["retain_Truth_Ratio"]]
-    s["_retain_utility"] = 0.0 if min(three) <= 0 else 3 / sum(1 / v for v in three)
-    return s
+    return load_eval(os.path.join(out, "eval", "forget" + split, name))
 
 
 def pool(split, name):
