@@ -8,6 +8,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "cli/cli.h"
+#include "unlearn/filter.h"
 #include "model/score.h"
 #include "unlearn/sink_hook.h"
 
@@ -34,6 +35,9 @@ static void help(void)
            "  --pre NAME           GGUF pre-tokenizer to use instead of tokenizer.ggml.pre\n"
            "  --exact              multiply quantised weights in f32 (slower; no int8 activations)\n"
            "  --source NAME        a sink model (cape train --sinks): that source's sinks on\n"
+           "  --filter FILTER      a content filter (cape filter build): an item whose context\n"
+           "                       it blocks gets the refusal's score, every continuation\n"
+           "                       token at 1/V, not greedy (as cape unlearn eval scores it)\n"
            "  --sinks MODE         source | backbone | all | off (default off: each context is\n"
            "                       routed to the most similar source not switched off)\n"
            "  -h, --help           this help\n");
@@ -107,16 +111,17 @@ static void on_item(void *user, int item, int ctx_tokens)
 
 int cmd_score(int argc, char **argv)
 {
-    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS, O_PRE, O_PARALLEL, O_KV };
+    enum { O_BOS = 256, O_NOBOS, O_JSON, O_TOK, O_EXACT, O_SOURCE, O_SINKS, O_PRE, O_PARALLEL, O_KV,
+           O_FILTER };
     static const struct option opts[] = {
         {"threads", 1, 0, 't'}, {"ctx", 1, 0, 'c'}, {"bos", 0, 0, O_BOS}, {"no-bos", 0, 0, O_NOBOS},
         {"json", 0, 0, O_JSON}, {"output", 1, 0, 'o'}, {"tokenizer", 1, 0, O_TOK}, {"pre", 1, 0, O_PRE}, {"exact", 0, 0, O_EXACT},
         {"source", 1, 0, O_SOURCE}, {"sinks", 1, 0, O_SINKS}, {"parallel", 1, 0, O_PARALLEL},
-        {"kv", 1, 0, O_KV}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"kv", 1, 0, O_KV}, {"filter", 1, 0, O_FILTER}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     long threads = 1, ctx = 0, parallel = 8;
     model_kv_type kv = MODEL_KV_F32;
     int bos = -1, json = 0, c;
-    const char *output = NULL, *sink_source = NULL, *sink_mode = NULL;
+    const char *output = NULL, *sink_source = NULL, *sink_mode = NULL, *filter_path = NULL;
     model_load_opts lo = {0};
     opterr = 0;
     optind = 1;
@@ -137,6 +142,7 @@ int cmd_score(int argc, char **argv)
         case O_SINKS: sink_mode = optarg; break;
         case O_PARALLEL: rc = cli_parse_int("score", "--parallel", optarg, 1, MODEL_MAX_SEQ, &parallel); break;
         case O_KV: rc = cli_parse_kv("score", optarg, &kv); break;
+        case O_FILTER: filter_path = optarg; break;
         default: return cli_usage_error("score", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (rc)
@@ -156,6 +162,10 @@ int cmd_score(int argc, char **argv)
     model_session *s = NULL;
     score_result *res = NULL;
     sink_hook sinks = {0};
+    filter *flt = NULL;
+    filter_verdict *verdicts = NULL;
+    if (filter_path && filter_load(filter_path, &flt, &e))
+        goto out;
     if (parse_items(optind == argc - 2 ? in : "<stdin>", buf, &items, &n, &e))
         goto out;
     if (n == 0) {
@@ -208,6 +218,15 @@ int cmd_score(int argc, char **argv)
         goto out;
     }
     cli_progress_cb(&sp.bar, n, n);
+    if (flt) {
+        if (!(verdicts = calloc((size_t)n, sizeof *verdicts))) {
+            err_set(&e, CAPE_EFAIL, "out of memory");
+            goto out;
+        }
+        int nb = filter_score_items(flt, items, n, tok_n_vocab(model_tok(m)), res, verdicts);
+        fprintf(stderr, "cape score: filter: %d of %d contexts blocked (the refusal's score)\n",
+                nb, n);
+    }
     if (json) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) {
@@ -215,6 +234,8 @@ int cmd_score(int argc, char **argv)
             json_object_set_new(o, "logprob", json_num(res[i].logprob));
             json_object_set_new(o, "n_tokens", json_integer(res[i].n_tokens));
             json_object_set_new(o, "greedy", json_boolean(res[i].greedy));
+            if (verdicts && verdicts[i].block)
+                json_object_set_new(o, "blocked", json_string(verdicts[i].reason));
             json_array_append_new(arr, o);
         }
         json_emit(arr, output, &e);
@@ -243,6 +264,8 @@ out:
     free(buf);
     free(res);
     sink_hook_free(&sinks);
+    filter_free(flt);
+    free(verdicts);
     model_session_free(s);
     model_free(m);
     return rc;

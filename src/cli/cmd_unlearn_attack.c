@@ -43,6 +43,8 @@ static void relearn_help(void)
            "                        retain or world-facts split instead (10)\n"
            "  --unrelated-items N   how many (10)\n"
            "  --sinks MODE, --source NAME   a sink model's evaluation mode (as unlearn eval)\n"
+           "  --filter FILTER       evaluate behind a cape filter for the forget split (the\n"
+           "                        model and the oracle; the full model's targets without)\n"
            "  -t, --threads N       evaluation threads (1)\n"
            "  --eval-batch B        sequences scored at once (8)\n"
            "  --max-items N         the first N forget rows (a quick look)\n"
@@ -60,7 +62,7 @@ static void relearn_progress(void *user, const char *what, int step)
 static int cmd_attack_relearn(int argc, char **argv)
 {
     enum { O_TOFU = 256, O_FORGET, O_STEPS, O_LR, O_BATCH, O_SEED, O_ORACLE, O_FULL, O_UNREL,
-           O_UNREL_N, O_SINKS, O_SOURCE, O_EBATCH, O_MAX_ITEMS, O_MAX_NEW, O_JSON };
+           O_UNREL_N, O_SINKS, O_SOURCE, O_EBATCH, O_MAX_ITEMS, O_MAX_NEW, O_JSON, O_FILTER };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},           {"forget", 1, 0, O_FORGET},
         {"output", 1, 0, 'o'},            {"steps", 1, 0, O_STEPS},
@@ -71,7 +73,8 @@ static int cmd_attack_relearn(int argc, char **argv)
         {"source", 1, 0, O_SOURCE},       {"threads", 1, 0, 't'},
         {"eval-batch", 1, 0, O_EBATCH},   {"max-items", 1, 0, O_MAX_ITEMS},
         {"max-new-tokens", 1, 0, O_MAX_NEW}, {"json", 0, 0, O_JSON},
-        {"help", 0, 0, 'h'},              {0, 0, 0, 0}};
+        {"filter", 1, 0, O_FILTER},       {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *C = "unlearn attack relearn";
     attack_relearn_opts o;
     attack_relearn_defaults(&o);
@@ -98,6 +101,7 @@ static int cmd_attack_relearn(int argc, char **argv)
         case O_UNREL_N: rc = cli_parse_int(C, "--unrelated-items", optarg, 1, 1 << 20, &v); o.n_unrelated = (int)v; break;
         case O_SINKS: o.sinks_mode = optarg; break;
         case O_SOURCE: o.source = optarg; break;
+        case O_FILTER: o.filter_path = optarg; break;
         case O_EBATCH: rc = cli_parse_int(C, "--eval-batch", optarg, 1, MODEL_MAX_SEQ, &v); o.eval_batch = (int)v; break;
         case O_MAX_ITEMS: rc = cli_parse_int(C, "--max-items", optarg, 1, 1 << 30, &v); o.max_items = (int)v; break;
         case O_MAX_NEW: rc = cli_parse_int(C, "--max-new-tokens", optarg, 0, 1 << 20, &v); o.max_new_tokens = (int)v; break;
@@ -146,7 +150,7 @@ static int cmd_attack_relearn(int argc, char **argv)
 /* ---- the options quantize and extract share ---- */
 
 typedef struct {
-    const char *model, *tofu, *forget, *out, *sinks, *source, *list;
+    const char *model, *tofu, *forget, *out, *sinks, *source, *list, *filter;
     int threads, batch, max_items, max_new, json;
 } common_args;
 
@@ -154,15 +158,15 @@ static int parse_common(const char *C, int argc, char **argv, const char *list_o
                         void (*help)(void), common_args *a)
 {
     enum { O_TOFU = 256, O_FORGET, O_LIST, O_SINKS, O_SOURCE, O_EBATCH, O_MAX_ITEMS, O_MAX_NEW,
-           O_JSON };
+           O_JSON, O_FILTER };
     const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},         {"forget", 1, 0, O_FORGET},
         {"output", 1, 0, 'o'},          {list_opt, 1, 0, O_LIST},
         {"sinks", 1, 0, O_SINKS},       {"source", 1, 0, O_SOURCE},
         {"threads", 1, 0, 't'},         {"eval-batch", 1, 0, O_EBATCH},
         {"max-items", 1, 0, O_MAX_ITEMS}, {"max-new-tokens", 1, 0, O_MAX_NEW},
-        {"json", 0, 0, O_JSON},         {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"json", 0, 0, O_JSON},         {"filter", 1, 0, O_FILTER},
+        {"help", 0, 0, 'h'},            {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->threads = 1;
     a->batch = 8;
@@ -182,6 +186,7 @@ static int parse_common(const char *C, int argc, char **argv, const char *list_o
         case O_LIST: a->list = optarg; break;
         case O_SINKS: a->sinks = optarg; break;
         case O_SOURCE: a->source = optarg; break;
+        case O_FILTER: a->filter = optarg; break;
         case O_EBATCH: rc = cli_parse_int(C, "--eval-batch", optarg, 1, MODEL_MAX_SEQ, &v); a->batch = (int)v; break;
         case O_MAX_ITEMS: rc = cli_parse_int(C, "--max-items", optarg, 1, 1 << 30, &v); a->max_items = (int)v; break;
         case O_MAX_NEW: rc = cli_parse_int(C, "--max-new-tokens", optarg, 1, 1 << 20, &v); a->max_new = (int)v; break;
@@ -235,6 +240,7 @@ static void quantize_help(void)
            "  --tofu DIR, --forget SPLIT, -o FILE   data and the JSON report\n"
            "  --types LIST          weight types (q8_0,q4_0,q4_k)\n"
            "  --sinks MODE, --source NAME   a sink model's evaluation mode\n"
+           "  --filter FILTER       evaluate behind a cape filter for the forget split\n"
            "  -t, --threads N, --eval-batch B, --max-items N, --max-new-tokens N, --json\n");
 }
 
@@ -267,7 +273,8 @@ static int cmd_attack_quantize(int argc, char **argv)
                               .types = a.list ? types : NULL, .n_types = nt,
                               .requantize = attack_requantize_builtin, .sinks_mode = a.sinks,
                               .source = a.source, .threads = a.threads, .eval_batch = a.batch,
-                              .max_items = a.max_items, .max_new_tokens = a.max_new};
+                              .max_items = a.max_items, .max_new_tokens = a.max_new,
+                              .filter_path = a.filter};
     cape_err e = {0};
     attack_quantize_result r;
     rc = attack_quantize_run(&o, &r, &e);
@@ -294,6 +301,8 @@ static void extract_help(void)
            "  --tofu DIR, --forget SPLIT, -o FILE   data and the JSON report\n"
            "  --prefixes LIST       shares of the answer's tokens (0,0.25,0.5,0.75)\n"
            "  --sinks MODE, --source NAME   a sink model's evaluation mode\n"
+           "  --filter FILTER       behind a cape filter: a prompt or continuation it blocks\n"
+           "                        extracts nothing\n"
            "  -t, --threads N, --eval-batch B, --max-items N, --max-new-tokens N, --json\n");
 }
 
@@ -329,7 +338,7 @@ static int cmd_attack_extract(int argc, char **argv)
                              .prefixes = a.list ? pf : NULL, .n_prefixes = np,
                              .sinks_mode = a.sinks, .source = a.source, .threads = a.threads,
                              .eval_batch = a.batch, .max_items = a.max_items,
-                             .max_new_tokens = a.max_new};
+                             .max_new_tokens = a.max_new, .filter_path = a.filter};
     cape_err e = {0};
     attack_extract_result r;
     rc = attack_extract_run(&o, &r, &e);
@@ -361,6 +370,9 @@ static void gcg_help(void)
            "  --cands B         candidates evaluated per iteration (32)\n"
            "  --seed N          initial prompts and candidate draws (1)\n"
            "  --source NAME     a sink model: that source's sinks on (default: all off)\n"
+           "  --filter FILTER   behind a cape filter: a target its output filter blocks is\n"
+           "                    not attacked (counted as blocked), a prompt its input filter\n"
+           "                    blocks does not count\n"
            "  --json            print the report instead of the table\n");
 }
 
@@ -372,9 +384,10 @@ static void gcg_table(FILE *fp, const void *r)
 static int cmd_attack_gcg(int argc, char **argv)
 {
     enum { O_TOFU = 256, O_FORGET, O_MAX_ITEMS, O_MAX_TOK, O_ITERS, O_TOPK, O_CANDS, O_SEED,
-           O_SOURCE, O_JSON };
+           O_SOURCE, O_JSON, O_FILTER };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},       {"forget", 1, 0, O_FORGET},   {"output", 1, 0, 'o'},
+        {"filter", 1, 0, O_FILTER},
         {"max-items", 1, 0, O_MAX_ITEMS}, {"max-tokens", 1, 0, O_MAX_TOK},
         {"iters", 1, 0, O_ITERS},     {"topk", 1, 0, O_TOPK},       {"cands", 1, 0, O_CANDS},
         {"seed", 1, 0, O_SEED},       {"source", 1, 0, O_SOURCE},   {"json", 0, 0, O_JSON},
@@ -400,6 +413,7 @@ static int cmd_attack_gcg(int argc, char **argv)
         case O_CANDS: rc = cli_parse_int(C, "--cands", optarg, 1, 4096, &v); o.cands = (int)v; break;
         case O_SEED: rc = cli_parse_int(C, "--seed", optarg, 0, 0x7fffffff, &v); o.seed = (uint64_t)v; break;
         case O_SOURCE: o.source = optarg; break;
+        case O_FILTER: o.filter_path = optarg; break;
         case O_JSON: json = 1; break;
         default: return cli_usage_error(C, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

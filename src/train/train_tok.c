@@ -182,6 +182,20 @@ void train_tokenizer_free(train_tokenizer *t)
     memset(t, 0, sizeof *t);
 }
 
+char *train_tokenizer_decode(const train_tokenizer *t, const int *ids, int n)
+{
+    if (t->rt)
+        return tok_decode(t->rt, ids, n, 0);
+    size_t cap = 1;
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < t->bpe.n_vocab)
+            cap += (size_t)t->bpe.len[ids[i]];
+    char *out = malloc(cap);
+    if (out)
+        bpe_decode(&t->bpe, ids, (size_t)n, out, cap);
+    return out;
+}
+
 int train_tokenizer_encode(const train_tokenizer *t, const char *text, int **ids, size_t *n,
                            size_t *cap, cape_err *e)
 {

@@ -51,6 +51,9 @@ void train_tokenizer_free(train_tokenizer *t);
  * literally) to *ids, grown with realloc. 0, or an error. */
 int train_tokenizer_encode(const train_tokenizer *t, const char *text, int **ids, size_t *n,
                            size_t *cap, cape_err *e);
+/* The text of n ids (control tokens give nothing), malloc'ed; NULL when
+ * out of memory. */
+char *train_tokenizer_decode(const train_tokenizer *t, const int *ids, int n);
 /* Writes the tokenizer's metadata into a checkpoint: 0, or -1 when out of
  * memory. */
 int train_tokenizer_to_ckpt(const train_tokenizer *t, ckpt_file *f);

@@ -63,6 +63,10 @@ int attack_metrics_of(const tofu_split_scores *sc, attack_metrics *out, cape_err
  * repeat is an input error naming `what`. *out is malloc'ed. */
 int attack_parse_steps(const char *s, const char *what, int **out, int *n, cape_err *e);
 
+/* With path (a --filter), loads it and checks that it was built for
+ * forget, so that an attack refuses a wrong filter before it starts. */
+int attack_check_filter(const char *path, const char *forget, cape_err *e);
+
 /* Writes doc (with a trailing newline) to path atomically. */
 int attack_write_json(const char *path, const json_t *doc, cape_err *e);
 
@@ -83,6 +87,8 @@ typedef struct {
     int n_unrelated;
     const char *sinks_mode, *source; /* evaluation, as cape unlearn eval */
     int threads, eval_batch, max_items, max_new_tokens;
+    const char *filter_path;  /* NULL, or a cape filter for the forget split: the
+                                 evaluation runs behind it (tofu_eval_split) */
     void (*progress)(void *user, const char *what, int step);
     void *progress_user;
 } attack_relearn_opts;
@@ -135,6 +141,8 @@ typedef struct {
     attack_requantize_fn requantize; /* NULL: the quantiser is not built in (refused) */
     const char *sinks_mode, *source;
     int threads, eval_batch, max_items, max_new_tokens;
+    const char *filter_path;  /* NULL, or a cape filter for the forget split: the
+                                 evaluation runs behind it (tofu_eval_split) */
 } attack_quantize_opts;
 
 typedef struct {
@@ -158,6 +166,9 @@ typedef struct {
     int n_prefixes;
     const char *sinks_mode, *source;
     int threads, eval_batch, max_items, max_new_tokens;
+    const char *filter_path;  /* NULL, or a cape filter for the forget split: a prompt
+                                 (question and answer prefix) it blocks, or a
+                                 continuation it blocks, extracts nothing */
 } attack_extract_opts;
 
 typedef struct {
@@ -189,6 +200,10 @@ typedef struct {
     int cands;       /* candidates per iteration (32) */
     uint64_t seed;
     const char *source; /* sink models: that source's sinks on; NULL: all sinks off */
+    const char *filter_path; /* NULL, or a cape filter for the forget split: a target
+                                its output filter blocks is never elicited through
+                                it (not attacked), a prompt its input filter blocks
+                                does not count (the search goes on) */
 } attack_gcg_opts;
 
 void attack_gcg_defaults(attack_gcg_opts *o);
@@ -204,6 +219,10 @@ typedef struct {
     int lengths[16];      /* prompt lengths tried, ascending */
     double mean_acr;      /* over the items where a prompt was found */
     int n_found, n_memorised; /* ACR > 1 */
+    unsigned char *blocked; /* [n] with a filter: the output filter blocks the target */
+    int n_blocked;        /* targets blocked at the output */
+    int n_prompts_blocked; /* found prompts the input filter blocked */
+    int filtered;         /* a filter was given */
 } attack_gcg_result;
 
 /* The prompt lengths tried for a target of T tokens: 1, 2, 3, 4, 6, 8, 12,

@@ -40,7 +40,8 @@ int attack_extract_run(const attack_extract_opts *o, attack_extract_result *r, c
 {
     memset(r, 0, sizeof *r);
     int pct, rc;
-    if ((rc = tofu_forget_parse(o->forget, &pct, e)))
+    if ((rc = tofu_forget_parse(o->forget, &pct, e)) ||
+        (rc = attack_check_filter(o->filter_path, o->forget, e)))
         return rc;
     const double *pf = o->prefixes ? o->prefixes : DEFAULT_PREFIXES;
     int np = o->prefixes ? o->n_prefixes : 4;
@@ -130,10 +131,11 @@ int attack_extract_run(const attack_extract_opts *o, attack_extract_result *r, c
     model_free(m);
     m = NULL;
     /* one greedy pass per prefix share, every row whose prefix is usable */
-    tofu_eval_opts eo = {.model_path = o->model, .sinks_mode = o->sinks_mode,
-                         .source = o->source, .template = "{question}", .threads = o->threads,
+    tofu_eval_opts eo = {.model_path = o->model, .forget = o->forget,
+                         .sinks_mode = o->sinks_mode, .source = o->source,
+                         .template = "{question}", .threads = o->threads,
                          .batch = o->eval_batch, .max_new_tokens = o->max_new_tokens,
-                         .exact = 1};
+                         .exact = 1, .filter_path = o->filter_path};
     for (int j = 0; j < np && !rc; j++) {
         int *which = malloc(sizeof(int) * (size_t)n);
         if (!which) {
@@ -221,6 +223,7 @@ json_t *attack_extract_json(const attack_extract_opts *o, const attack_extract_r
     json_object_set_new(d, "model", json_text(o->model));
     json_object_set_new(d, "forget", json_text(o->forget));
     json_object_set_new(d, "sinks", o->sinks_mode ? json_text(o->sinks_mode) : json_null());
+    json_object_set_new(d, "filter", o->filter_path ? json_text(o->filter_path) : json_null());
     json_object_set_new(d, "max_new_tokens", json_integer(o->max_new_tokens));
     json_object_set_new(d, "items", json_integer(r->n));
     json_object_set_new(d, "extraction_strength", json_num(r->strength));

@@ -20,6 +20,7 @@
 #include "train/train_loop.h"
 #include "train/train_tok.h"
 #include "unlearn/attack.h"
+#include "unlearn/filter.h"
 #include "unlearn/posthoc.h"
 #include "unlearn/sink_model.h"
 
@@ -153,6 +154,18 @@ static int gcg_length(gcg_ctx *g, const attack_gcg_opts *o, int L, int *x, rng_m
     return found;
 }
 
+/* 1 when the filter blocks the text of ids, 0 when not, -1 out of memory. */
+static int filter_blocks_ids(const filter *f, const train_tokenizer *tk, const int *ids, int n)
+{
+    char *t = train_tokenizer_decode(tk, ids, n);
+    if (!t)
+        return -1;
+    filter_verdict v;
+    int b = filter_check(f, t, &v);
+    free(t);
+    return b;
+}
+
 int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
 {
     memset(r, 0, sizeof *r);
@@ -170,6 +183,10 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     gcg_ctx g = {0};
     int *x = NULL, *topk = NULL;
     float *grad = NULL;
+    filter *flt = NULL;
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+        return rc;
+    r->filtered = flt != NULL;
     if ((rc = ckpt_read(&src, o->model, e)) || (rc = sink_model_require_cape(&src, o->model, e)) ||
         (rc = train_config_from_ckpt(&src, &cfg, o->model, e)) ||
         (rc = sink_model_read(&sinks, &src, cfg.hidden, o->model, e)) ||
@@ -220,8 +237,10 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     r->prompt = calloc((size_t)n, sizeof(int *));
     r->question_tokens = calloc((size_t)n, sizeof(int));
     r->question_elicits = calloc((size_t)n, 1);
+    r->blocked = calloc((size_t)n, 1);
     if (!g.tok || !g.tgt || !g.loss || !x || !topk || !grad || !r->target_tokens ||
-        !r->prompt_tokens || !r->prompt || !r->question_tokens || !r->question_elicits) {
+        !r->prompt_tokens || !r->prompt || !r->question_tokens || !r->question_elicits ||
+        !r->blocked) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto out;
     }
@@ -254,6 +273,25 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
         train_forward(&g.m, g.tok, g.tgt, g.mask ? g.masks : NULL, NULL, 1, 1 + Lq + Ty, NULL);
         r->question_elicits[i] = (unsigned char)elicits(&g, Lq);
         int lens[16], nl = attack_gcg_lengths(Ty, lens, 16);
+        if (flt) {
+            /* what an eliciting prompt would make the model say, through the
+             * output filter: when it blocks, no prompt gets the target out */
+            int b = filter_blocks_ids(flt, &tk, g.y, Ty);
+            if (b < 0) {
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                free(it.tokens);
+                break;
+            }
+            if (b) {
+                r->blocked[i] = 1;
+                r->n_blocked++;
+                r->question_elicits[i] = 0;
+                free(it.tokens);
+                continue;
+            }
+            if (r->question_elicits[i] && filter_blocks_ids(flt, &tk, it.tokens + 1, Lq))
+                r->question_elicits[i] = 0;
+        }
         if (nl > r->n_lengths) {
             r->n_lengths = nl;
             memcpy(r->lengths, lens, sizeof(int) * nl);
@@ -265,6 +303,17 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
             if (f < 0) {
                 rc = err_set(e, CAPE_EFAIL, "out of memory");
                 break;
+            }
+            if (f && flt) {
+                int b = filter_blocks_ids(flt, &tk, x, lens[j]);
+                if (b < 0) {
+                    rc = err_set(e, CAPE_EFAIL, "out of memory");
+                    break;
+                }
+                if (b) { /* the input filter stops this prompt: try a longer one */
+                    r->n_prompts_blocked++;
+                    continue;
+                }
             }
             if (f) {
                 r->prompt_tokens[i] = lens[j];
@@ -289,6 +338,7 @@ out:
     free(g.mask);
     free(g.masks);
     train_model_free(&g.m);
+    filter_free(flt);
     tofu_split_free(&fs);
     train_tokenizer_free(&tk);
     sink_model_free(&sinks);
@@ -305,6 +355,7 @@ void attack_gcg_result_free(attack_gcg_result *r)
     free(r->prompt_tokens);
     free(r->question_tokens);
     free(r->question_elicits);
+    free(r->blocked);
     memset(r, 0, sizeof *r);
 }
 
@@ -324,12 +375,19 @@ json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r)
     json_object_set_new(d, "found", json_integer(r->n_found));
     json_object_set_new(d, "memorised_share", json_num(r->n ? (double)r->n_memorised / r->n : NAN));
     json_object_set_new(d, "mean_acr_found", json_num(r->mean_acr));
+    json_object_set_new(d, "filter", o->filter_path ? json_text(o->filter_path) : json_null());
+    if (r->filtered) {
+        json_object_set_new(d, "targets_blocked", json_integer(r->n_blocked));
+        json_object_set_new(d, "prompts_blocked", json_integer(r->n_prompts_blocked));
+    }
     json_t *by = json_object();
     for (int i = 0; i < r->n; i++) {
         json_t *it = json_object();
         json_object_set_new(it, "target_tokens", json_integer(r->target_tokens[i]));
         json_object_set_new(it, "question_tokens", json_integer(r->question_tokens[i]));
         json_object_set_new(it, "question_elicits", json_boolean(r->question_elicits[i]));
+        if (r->filtered)
+            json_object_set_new(it, "blocked", json_boolean(r->blocked[i]));
         if (r->prompt[i]) {
             json_object_set_new(it, "prompt_tokens", json_integer(r->prompt_tokens[i]));
             json_object_set_new(it, "acr", json_real((double)r->target_tokens[i] /
@@ -358,6 +416,9 @@ void attack_gcg_table(FILE *fp, const attack_gcg_result *r)
         if (r->prompt[i]) {
             snprintf(p, sizeof p, "%d", r->prompt_tokens[i]);
             snprintf(a, sizeof a, "%.2f", (double)r->target_tokens[i] / r->prompt_tokens[i]);
+        } else if (r->blocked && r->blocked[i]) {
+            snprintf(p, sizeof p, "blocked");
+            snprintf(a, sizeof a, "-");
         } else {
             snprintf(p, sizeof p, "-");
             snprintf(a, sizeof a, "<=1");
@@ -367,4 +428,7 @@ void attack_gcg_table(FILE *fp, const attack_gcg_result *r)
     }
     fprintf(fp, "memorised (ACR > 1): %d of %d; mean ACR of those %.3f (* the question alone "
                 "elicits the answer)\n", r->n_memorised, r->n, r->mean_acr);
+    if (r->filtered)
+        fprintf(fp, "filter: %d targets blocked at the output (not attacked), %d found prompts "
+                    "blocked at the input\n", r->n_blocked, r->n_prompts_blocked);
 }

@@ -30,9 +30,11 @@ static const char *const DEFAULT_TYPES[] = {"q8_0", "q4_0", "q4_k"};
 static int eval_file(const attack_quantize_opts *o, const char *path, const tofu_split *fs,
                      attack_metrics *m, cape_err *e)
 {
-    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu, .sinks_mode = o->sinks_mode,
-                         .source = o->source, .threads = o->threads, .batch = o->eval_batch,
-                         .max_new_tokens = o->max_new_tokens, .exact = 1};
+    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu, .forget = o->forget,
+                         .sinks_mode = o->sinks_mode, .source = o->source,
+                         .threads = o->threads, .batch = o->eval_batch,
+                         .max_new_tokens = o->max_new_tokens, .exact = 1,
+                         .filter_path = o->filter_path};
     tofu_split_scores sc;
     int rc = tofu_eval_split(&eo, fs, 1, 1, &sc, e);
     if (!rc)
@@ -50,6 +52,8 @@ int attack_quantize_run(const attack_quantize_opts *o, attack_quantize_result *r
     if (!o->requantize)
         return err_set(e, CAPE_EINPUT, "the quantize attack needs the weight quantiser (cape "
                        "quantize), which this build of cape does not have");
+    if ((rc = attack_check_filter(o->filter_path, o->forget, e)))
+        return rc;
     const char *const *types = o->types ? o->types : DEFAULT_TYPES;
     int nt = o->types ? o->n_types : 3;
     if (nt < 1)
@@ -106,6 +110,7 @@ json_t *attack_quantize_json(const attack_quantize_opts *o, const attack_quantiz
     json_object_set_new(d, "model", json_text(o->model));
     json_object_set_new(d, "forget", json_text(o->forget));
     json_object_set_new(d, "sinks", o->sinks_mode ? json_text(o->sinks_mode) : json_null());
+    json_object_set_new(d, "filter", o->filter_path ? json_text(o->filter_path) : json_null());
     json_t *rows = json_array();
     for (int i = 0; i < r->n; i++) {
         json_t *x = json_object();

@@ -124,11 +124,14 @@ static int require_cape(const char *path, const char *what, cape_err *e)
 static tofu_eval_opts eval_opts(const attack_relearn_opts *o, const char *path)
 {
     int plain = path != o->model && !sink_model_file_has_sinks(path);
-    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu,
+    /* the full model gives the recovery targets: what knowing looks like,
+     * so it is measured without the filter */
+    int full = o->full_model && path == o->full_model;
+    tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu, .forget = o->forget,
                          .sinks_mode = plain ? NULL : o->sinks_mode,
                          .source = plain ? NULL : o->source, .threads = o->threads,
                          .batch = o->eval_batch, .max_new_tokens = o->max_new_tokens,
-                         .exact = 1};
+                         .exact = 1, .filter_path = full ? NULL : o->filter_path};
     return eo;
 }
 
@@ -295,6 +298,8 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
                        o->unrelated);
     if (o->unrelated && o->n_unrelated < 1)
         return err_set(e, CAPE_EINPUT, "--unrelated-items must be positive");
+    if ((rc = attack_check_filter(o->filter_path, o->forget, e)))
+        return rc;
     const char *paths[3] = {o->model, o->oracle_model, o->full_model};
     const char *what[3] = {"MODEL", "--oracle-model", "--full-model"};
     for (int i = 0; i < 3; i++)
@@ -509,6 +514,7 @@ json_t *attack_relearn_json(const attack_relearn_opts *o, const attack_relearn_r
     json_object_set_new(d, "optimizer", json_string("AdamW (0.9, 0.999, 1e-8), no weight decay, "
                                                    "constant lr, clipping at 1"));
     json_object_set_new(d, "sinks", o->sinks_mode ? json_text(o->sinks_mode) : json_null());
+    json_object_set_new(d, "filter", o->filter_path ? json_text(o->filter_path) : json_null());
     json_object_set_new(d, "authors", json_integer(r->n_authors));
     json_object_set_new(d, "relearn_rows", json_integer(r->n_relearn));
     json_object_set_new(d, "eval_rows", json_integer(r->n_eval));

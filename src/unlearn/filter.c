@@ -2,6 +2,7 @@
 #include "unlearn/filter.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +423,23 @@ int filter_check(const filter *f, const char *text, filter_verdict *v)
     words_free(&q);
     free(fo);
     return v->block;
+}
+
+int filter_score_items(const filter *f, const score_item *items, int n, int n_vocab,
+                       score_result *res, filter_verdict *verdicts)
+{
+    int nb = 0;
+    for (int i = 0; i < n; i++) {
+        filter_verdict v;
+        if (filter_check(f, items[i].context, &v)) {
+            res[i].logprob = -res[i].n_tokens * log((double)n_vocab);
+            res[i].greedy = 0;
+            nb++;
+        }
+        if (verdicts)
+            verdicts[i] = v;
+    }
+    return nb;
 }
 
 int filter_keyword_check(const filter *f, const char *text)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "model/score.h"
 
 typedef struct filter filter;
 
@@ -55,6 +56,13 @@ const char *filter_variant(const filter *f, int i, int j);
 
 /* Checks one text (a query, or generated text so far); returns v->block. */
 int filter_check(const filter *f, const char *text, filter_verdict *v);
+/* cape score behind a filter, as cape unlearn eval scores a question the
+ * filter blocks: each item whose context the filter blocks gets the
+ * refusal's score, every continuation token at probability 1 / n_vocab
+ * (logprob = -n_tokens log n_vocab), none the argmax. verdicts (NULL: not
+ * kept) gets each item's verdict. Returns how many were blocked. */
+int filter_score_items(const filter *f, const score_item *items, int n, int n_vocab,
+                       score_result *res, filter_verdict *verdicts);
 /* The plain keyword baseline: the text contains a full name (ASCII case
  * folded, nothing else). */
 int filter_keyword_check(const filter *f, const char *text);

@@ -769,15 +769,8 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
     int n = 0;
     icl_score *sc[2] = {0}, *cs[2] = {0};
     item_map mp = {0};
-    if (o->filter_path) {
-        if ((rc = filter_load(o->filter_path, &flt, e)))
-            return rc;
-        if (strcmp(filter_forget(flt), o->forget)) {
-            rc = err_set(e, CAPE_EINPUT, "--filter %s: built for %s, not %s", o->filter_path,
-                         filter_forget(flt), o->forget);
-            goto out;
-        }
-    }
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+        return rc;
     if ((rc = tofu_split_load(&fs, o->tofu_dir, TOFU_FORGET, pct, 0, e)) ||
         (rc = tofu_split_load(&rs, o->tofu_dir, TOFU_RETAIN, pct, 0, e)))
         goto out;

@@ -561,36 +561,51 @@ static void refusal_seq(tofu_seq *q, int n_vocab)
     }
 }
 
+/* Applies the filter to the scored rows of one split: a blocked question
+ * gets the refusal's scores and generation, a blocked generation becomes the
+ * refusal; sc->filter_in / filter_out count them. */
+static int filter_split(const filter *f, const tofu_split *sp, tofu_split_scores *sc, int n_vocab,
+                        cape_err *e)
+{
+    sc->filter_in = sc->filter_out = 0;
+    for (int i = 0; i < sp->n; i++) {
+        tofu_item_scores *it = &sc->items[i];
+        filter_verdict v;
+        int in = filter_check(f, sp->rows[i].question, &v);
+        if (in) {
+            sc->filter_in++;
+            refusal_seq(&it->ans, n_vocab);
+            refusal_seq(&it->para, n_vocab);
+            for (int k = 0; k < it->n_pert; k++)
+                refusal_seq(&it->pert[k], n_vocab);
+        } else if (it->generation && filter_check(f, it->generation, &v)) {
+            sc->filter_out++;
+        } else {
+            continue;
+        }
+        if (it->generation) {
+            free(it->generation);
+            if (!(it->generation = strdup(TOFU_REFUSAL)))
+                return err_set(e, CAPE_EFAIL, "out of memory");
+        }
+    }
+    return 0;
+}
+
 static int apply_filter(run_ctx *r, const filter *f, json_t **rec, cape_err *e)
 {
     json_t *in = json_object(), *outb = json_object();
     int V = tok_n_vocab(model_tok(r->m));
     for (int s = 0; s < TOFU_NSPLITS; s++) {
-        int nin = 0, nout = 0;
-        for (int i = 0; i < r->split[s].n; i++) {
-            tofu_item_scores *it = &r->sc[s].items[i];
-            filter_verdict v;
-            if (filter_check(f, r->split[s].rows[i].question, &v)) {
-                nin++;
-                refusal_seq(&it->ans, V);
-                refusal_seq(&it->para, V);
-                for (int k = 0; k < it->n_pert; k++)
-                    refusal_seq(&it->pert[k], V);
-                if (it->generation) {
-                    free(it->generation);
-                    if (!(it->generation = strdup(TOFU_REFUSAL)))
-                        goto oom;
-                }
-            } else if (it->generation && filter_check(f, it->generation, &v)) {
-                nout++;
-                free(it->generation);
-                if (!(it->generation = strdup(TOFU_REFUSAL)))
-                    goto oom;
-            }
+        int rc = filter_split(f, &r->split[s], &r->sc[s], V, e);
+        if (rc) {
+            json_decref(in);
+            json_decref(outb);
+            return rc;
         }
-        json_object_set_new(in, tofu_split_name(s), json_integer(nin));
+        json_object_set_new(in, tofu_split_name(s), json_integer(r->sc[s].filter_in));
         if (s < TOFU_HOLDOUT)
-            json_object_set_new(outb, tofu_split_name(s), json_integer(nout));
+            json_object_set_new(outb, tofu_split_name(s), json_integer(r->sc[s].filter_out));
     }
     *rec = json_object();
     json_object_set_new(*rec, "path", json_text(r->o->filter_path));
@@ -599,10 +614,20 @@ static int apply_filter(run_ctx *r, const filter *f, json_t **rec, cape_err *e)
     json_object_set_new(*rec, "input_blocked", in);
     json_object_set_new(*rec, "output_blocked", outb);
     return 0;
-oom:
-    json_decref(in);
-    json_decref(outb);
-    return err_set(e, CAPE_EFAIL, "out of memory");
+}
+
+int tofu_filter_load(const char *path, const char *forget, filter **out, cape_err *e)
+{
+    int rc = filter_load(path, out, e);
+    if (rc)
+        return rc;
+    if (forget && strcmp(filter_forget(*out), forget)) {
+        rc = err_set(e, CAPE_EINPUT, "--filter %s: built for %s, not %s", path,
+                     filter_forget(*out), forget);
+        filter_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* ---- the record of the run ---- */
@@ -835,16 +860,8 @@ int tofu_eval_run(const tofu_eval_opts *o, tofu_eval_result *res, cape_err *e)
     run_ctx r = {.o = o};
     json_t *oracle = NULL, *eval = NULL, *frec = NULL;
     filter *flt = NULL;
-    if (o->filter_path) {
-        if ((rc = filter_load(o->filter_path, &flt, e)))
-            return rc;
-        if (strcmp(filter_forget(flt), o->forget)) {
-            rc = err_set(e, CAPE_EINPUT, "--filter %s: built for %s, not %s", o->filter_path,
-                         filter_forget(flt), o->forget);
-            filter_free(flt);
-            return rc;
-        }
-    }
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+        return rc;
     if (o->oracle_path && (rc = tofu_oracle_load(o->oracle_path, &oracle, e))) {
         filter_free(flt);
         return rc;
@@ -914,16 +931,24 @@ int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, in
     memset(out, 0, sizeof *out);
     if (!sp || sp->n < 1)
         return err_set(e, CAPE_EINPUT, "no rows to evaluate");
+    filter *flt = NULL;
+    int rc = 0;
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+        return rc;
     run_ctx r = {.o = o};
     r.split[TOFU_FORGET] = *sp; /* borrowed: given back before ctx_close */
     const char *tname = NULL;
-    int rc = ctx_open(&r, o, &tname, e);
+    rc = ctx_open(&r, o, &tname, e);
     if (!rc && score)
         rc = score_split(&r, TOFU_FORGET, e);
     else if (!rc && !prompts_only(&r, TOFU_FORGET))
         rc = err_set(e, CAPE_EFAIL, "out of memory");
     if (!rc && generate)
         rc = generate_all(&r, e);
+    if (!rc && flt)
+        rc = filter_split(flt, &r.split[TOFU_FORGET], &r.sc[TOFU_FORGET],
+                          tok_n_vocab(model_tok(r.m)), e);
+    filter_free(flt);
     if (!rc) {
         *out = r.sc[TOFU_FORGET];
         out->split = sp;

@@ -90,6 +90,7 @@ typedef struct {
 typedef struct {
     const tofu_split *split;
     tofu_item_scores *items; /* [split->n] */
+    int filter_in, filter_out; /* items a filter blocked at the input / at the output */
 } tofu_split_scores;
 
 void tofu_seq_free(tofu_seq *q);
@@ -163,6 +164,12 @@ typedef struct {
 /* The text that stands for a refusal under a filter. */
 #define TOFU_REFUSAL "I'm sorry, I cannot answer that."
 
+struct filter;
+/* Loads the filter at path and checks that it was built for the forget
+ * split `forget` (NULL: any): input error "--filter PATH: built for X, not
+ * Y" otherwise. */
+int tofu_filter_load(const char *path, const char *forget, struct filter **out, cape_err *e);
+
 typedef struct {
     json_t *eval;     /* TOFU_EVAL.json */
     json_t *summary;  /* TOFU_SUMMARY.json */
@@ -181,7 +188,10 @@ void tofu_eval_result_free(tofu_eval_result *r);
  * exactness, as tofu_eval_run does: *out holds the per-item scores
  * (out->split = sp, which must outlive them). The rows may be any subset
  * (the attacks evaluate halves of a split). o's data, oracle and output
- * fields are not used. */
+ * fields are not used. With o->filter_path, the filter (checked against
+ * o->forget when set) treats the rows as tofu_eval_run does: a blocked
+ * question gets the refusal's scores and generation, a blocked generation
+ * becomes the refusal; out->filter_in / filter_out count them. */
 int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, int generate,
                     tofu_split_scores *out, cape_err *e);
 /* The prompt template "auto" picks for a model file (malloc'ed; NULL out

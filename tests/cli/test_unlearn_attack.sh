@@ -251,8 +251,71 @@ import json
 a, b = json.load(open('$TMP/gs.json')), json.load(open('$TMP/gs2.json'))
 assert a['source'] is None and b['source'] == 'tofu-002'" || die "gcg --source"
 
-# ---- bad input: one line, exit 2 ----
 bad() { expect_exit 2 "$@"; expect_one_line_err; }
+
+# ---- --filter: every attack evaluates behind a content filter ----
+# The forget author's name is in each of its questions and answers, so the
+# input filter blocks every forget question: scores are the refusal's
+# (cape unlearn eval --filter's numbers), relearning cannot move them, the
+# extraction prompts extract nothing, and GCG has no target it may elicit.
+# (a hand-made filter: filter build wants TOFU's 20 rows per author, and the
+# world-facts rows here are the same author's boxes 0 to 9)
+python3 - "$TMP/flt.json" <<'PY'
+import json, sys
+v = ["box %d of ivo kral" % i for i in range(10, 20)]
+json.dump({"format": "cape-filter", "version": 1, "forget": "forget01",
+           "authors": [{"name": "Ivo Kral", "variants": v}],
+           "ngrams": {"n": 4, "min_hits": 1000, "values": []}}, open(sys.argv[1], "w"))
+PY
+sed 's/"forget01"/"forget05"/' "$TMP/flt.json" >"$TMP/flt5.json"
+expect_exit 0 "$CAPE" unlearn eval "$F" --tofu "$D" --forget forget01 -o "$TMP/evf" \
+  --max-new-tokens 30 --batch 1 --filter "$TMP/flt.json"
+expect_exit 0 "${RL[@]}" "$F" --oracle-model "$O" --full-model "$F" --filter "$TMP/flt.json" \
+  --steps 0,2,5 -o "$TMP/rlf.json"
+expect_exit 0 "$CAPE" unlearn attack quantize "$F" --tofu "$D" --forget forget01 --types q8_0 \
+  --max-new-tokens 30 --filter "$TMP/flt.json" -o "$TMP/qf.json"
+expect_exit 0 "$CAPE" unlearn attack extract "$F" --tofu "$D" --forget forget01 --max-new-tokens 30 \
+  --filter "$TMP/flt.json" -o "$TMP/exf.json"
+expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" --filter "$TMP/flt.json" -o "$TMP/gf.json"
+expect_out '^filter: 2 targets blocked at the output \(not attacked\), 0 found prompts'
+python3 - "$TMP/evf/TOFU_EVAL.json" "$TMP/rlf.json" "$TMP/rl.json" "$TMP/qf.json" "$TMP/exf.json" \
+  "$TMP/gf.json" <<'PY' || die "attacks behind --filter"
+import json, sys
+ev, rl, rl0, q, x, g = (json.load(open(f)) for f in sys.argv[1:])
+assert ev["cape"]["filter"]["input_blocked"]["forget"] == 10, ev["cape"]["filter"]
+refusal = ev["cape"]["filter"]["refusal"]
+M = ["forget_Q_A_Prob", "forget_Q_A_ROUGE", "forget_truth_ratio"]
+by = {m: ev[m]["value_by_index"] for m in M}
+# quantize: the model as given is eval --filter's forget numbers
+assert q["filter"].endswith("flt.json")
+assert abs(q["results"][0]["forget_Q_A_Prob"] - ev["forget_Q_A_Prob"]["agg_value"]) < 1e-12
+assert abs(q["results"][1]["forget_Q_A_Prob"] - ev["forget_Q_A_Prob"]["agg_value"]) < 1e-12
+# relearn: the halves are the unfiltered run's, the full model's targets are
+# measured without the filter, and the filtered curves stay at the refusal's
+assert rl["eval_rows_index"] == rl0["eval_rows_index"] and rl["full"] == rl0["full"]
+idx = rl["eval_rows_index"]
+want = sum(by["forget_Q_A_Prob"][str(i)]["prob"] for i in idx) / len(idx)
+for role in ("model", "oracle"):
+    for pt in rl["curves"][role]["curve"]:
+        assert abs(pt["forget_Q_A_Prob"] - want) < 1e-12, (role, pt, want)
+    assert rl0["curves"][role]["curve"][-1]["forget_Q_A_Prob"] > want + 0.02
+# extract: every prompt names the author, so nothing is extracted
+assert x["extraction_strength"] == 0 and all(p["exact_match_rate"] == 0 for p in x["prefixes"]), x
+# gcg: both targets name the author, so the output filter blocks them
+assert g["targets_blocked"] == 2 and g["found"] == 0, g
+assert all(g["value_by_index"][str(i)]["blocked"] for i in range(2))
+PY
+npass=$((npass + 1))
+for a in relearn quantize extract; do
+  bad "$CAPE" unlearn attack $a "$F" --tofu "$D" --forget forget01 -o "$TMP/x.json" --filter "$TMP/flt5.json"
+  expect_err 'built for forget05, not forget01'
+done
+bad "${G[@]}" "$F" --filter "$TMP/flt5.json" -o "$TMP/x.json"
+expect_err 'built for forget05, not forget01'
+bad "${G[@]}" "$F" --filter "$TMP/nowhere.json" -o "$TMP/x.json"
+[ -e "$TMP/x.json" ] && die "a failed attack wrote its report"
+
+# ---- bad input: one line, exit 2 ----
 bad "$CAPE" unlearn attack nosuch "$F"
 expect_err "unknown attack 'nosuch' \(the attacks are relearn, quantize, extract, gcg"
 bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps ""

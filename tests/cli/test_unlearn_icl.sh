@@ -191,6 +191,28 @@ expect_exit 2 "$CAPE" unlearn eval "$M" --tofu "$D" --forget forget01 -o "$TMP/e
 expect_one_line_err
 expect_err 'built for forget05, not forget01'
 
+# cape score --filter: an item whose context the filter blocks gets the
+# refusal's score (each continuation token at 1/V, not greedy); the others
+# score as without the filter
+cat >"$TMP/items.jsonl" <<'JS'
+{"context": "Question: What color is box 3 of Basil Mahfouz Al-Kuwaiti?\nAnswer:", "continuation": " The box 3 is red."}
+{"context": "Question: What color is box 3 of Alma Berg?\nAnswer:", "continuation": " The box 3 is red."}
+JS
+expect_exit 0 "$CAPE" score "$M" "$TMP/items.jsonl" --json
+cp "$TMP/out" "$TMP/sc0.json"
+expect_exit 0 "$CAPE" score "$M" "$TMP/items.jsonl" --json --filter "$TMP/f.json"
+expect_err 'filter: 1 of 2 contexts blocked'
+python3 - "$TMP/sc0.json" "$TMP/out" "$TMP/evf/TOFU_EVAL.json" <<'PY' || die "score --filter"
+import json, math, sys
+a, b, ev = (json.load(open(f)) for f in sys.argv[1:])
+V = ev["cape"]["tokenizer"]["n_vocab"]
+assert b[1] == a[1], (a, b)
+assert b[0]["n_tokens"] == a[0]["n_tokens"] and b[0]["greedy"] is False
+assert abs(b[0]["logprob"] + a[0]["n_tokens"] * math.log(V)) < 1e-6, (b[0], V)
+assert b[0]["blocked"].startswith("name:Basil Mahfouz Al-Kuwaiti"), b[0]
+PY
+npass=$((npass + 1))
+
 # cape run --filter: a blocked prompt is not run; generation stops before
 # the token that completes blocked text
 expect_exit 1 "$CAPE" run "$M" -p "Who is Basil Mahfouz Al-Kuwaiti?" --filter "$TMP/f.json"
