@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
         }
         /* every split the same rows, every answer without a scored token */
-        tofu_split_scores sc = {&s, calloc((size_t)s.n, sizeof *sc.items)};
+        tofu_split_scores sc = {.split = &s, .items = calloc((size_t)s.n, sizeof *sc.items)};
         if (!sc.items)
             abort();
         for (int i = 0; i < s.n; i++)

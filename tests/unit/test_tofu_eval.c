@@ -223,7 +223,7 @@ static void test_memorization_by_hand(void **state)
     sp.rows = rows;
     for (int i = 0; i < 4; i++)
         items[i].ans = (tofu_seq){4, lp, (unsigned char *)hits[i], z, z};
-    tofu_split_scores ss = {&sp, items};
+    tofu_split_scores ss = {.split = &sp, .items = items};
     tofu_metric_ctx c = {.split = {[TOFU_FORGET] = &ss}, .min_k = 0.4};
     cape_err e = {0};
     for (int m = 0; m < tofu_n_metrics; m++) {
