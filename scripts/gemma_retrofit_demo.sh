@@ -275,15 +275,18 @@ evaluate() { # name, model, flags...
   [ "$rc" = 0 ] || [ "$rc" = 1 ] || exit "$rc"
   log_time eval "$name" $(($(date +%s) - t0))
 }
+# the oracle first (every other evaluation is compared with it), the base
+# model last: it is the slowest (it never stops generating) and only serves
+# the before-fine-tuning utility
 evaluate oracle "$m/oracle/model.gguf"
-evaluate base "$m/base/model.gguf"
-evaluate plain "$m/plain/model.gguf"
 for r in rf-frozen rf-none; do
   evaluate "$r-on" "$m/$r/model.gguf" --sinks own
   evaluate "$r-off" "$m/$r-off.gguf" --sinks own
   [ "$routed" = 1 ] && evaluate "$r-off-routed" "$m/$r-off.gguf"
   evaluate "$r-placebo" "$m/$r-placebo.gguf" --sinks own
+  [ "$r" = rf-frozen ] && evaluate plain "$m/plain/model.gguf"
 done
+evaluate base "$m/base/model.gguf"
 
 python3 scripts/gemma_retrofit_summary.py "$out" "$forget_src" "$placebo_src"
 echo "== $out/summary.md"
