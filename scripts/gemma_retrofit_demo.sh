@@ -101,6 +101,8 @@
 #   -> the whole run about 4.5 h at THREADS=1 (roughly half with 2 free
 #   cores); MAX_ITEMS=all about 8.5 h. Disk: about 10 GB of models in
 #   OUT_DIR/models (f32), plus 3.2 GB of checkpoint while a run trains.
+# Measured again with THREADS=2 and MAX_ITEMS=20 (the run docs/TRAINER.md
+# reports): training about 1 h, the 9 evaluations 50 min (3 to 9 min each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tofu=${1:-../shared/data/tofu}
