@@ -146,28 +146,98 @@ int train_model_load_params(train_model *m, ckpt_file *f, const char *what, cape
 
 /* ---- optimizer state -------------------------------------------------- */
 
-static const char OPT_MAGIC[8] = {'C', 'A', 'P', 'E', 'O', 'P', 'T', '1'};
+/* Two layouts. OPT1: magic, header, m, v, checksum. OPT2 (written now):
+ * magic, header, one byte per block of OPT_BLOCK moments of m then of v
+ * (1: stored, 0: all zero), the stored blocks, checksum. Frozen parameters
+ * never move their moments off zero, so a run that freezes most of a model
+ * (a retrofit with the backbone frozen, frozen embeddings) writes only what
+ * trains: a Gemma 3 270M checkpoint with the backbone frozen shrinks from
+ * 2.2 GB to what its new units need. */
+static const char OPT1_MAGIC[8] = {'C', 'A', 'P', 'E', 'O', 'P', 'T', '1'};
+static const char OPT2_MAGIC[8] = {'C', 'A', 'P', 'E', 'O', 'P', 'T', '2'};
+enum { OPT_BLOCK = 1024 };
 
-/* Streamed (the moments can be large): magic, header, m, v, checksum. */
+static int block_is_zero(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f || signbit(x[i]))
+            return 0;
+    return 1;
+}
+
+/* Block b of the 2 * nb blocks (m's, then v's) and its length. */
+static const float *opt_block(const adamw_state *s, size_t nb, size_t b, size_t *len)
+{
+    const float *base = b < nb ? s->m : s->v;
+    size_t i = (b < nb ? b : b - nb) * OPT_BLOCK;
+    *len = s->n - i < OPT_BLOCK ? s->n - i : OPT_BLOCK;
+    return base + i;
+}
+
+/* Streamed (the moments can be large). */
 int train_opt_save(const char *path, const adamw_state *s, long step, uint64_t hash,
                    cape_err *e)
 {
     uint64_t hdr[4] = {(uint64_t)step, s->t, s->n, hash};
+    size_t nb = (s->n + OPT_BLOCK - 1) / OPT_BLOCK;
+    unsigned char *stored = malloc(nb ? 2 * nb : 1);
+    if (!stored)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    for (size_t b = 0; b < 2 * nb; b++) {
+        size_t len;
+        const float *x = opt_block(s, nb, b, &len);
+        stored[b] = !block_is_zero(x, len);
+    }
     file_atomic a;
-    if (file_atomic_open(&a, path, e))
+    if (file_atomic_open(&a, path, e)) {
+        free(stored);
         return e->code;
-    uint64_t sum = fnv_bytes(0xcbf29ce484222325ull, OPT_MAGIC, 8);
+    }
+    uint64_t sum = fnv_bytes(0xcbf29ce484222325ull, OPT2_MAGIC, 8);
     sum = fnv_bytes(sum, hdr, sizeof hdr);
-    sum = fnv_bytes(sum, s->m, 4 * s->n);
-    sum = fnv_bytes(sum, s->v, 4 * s->n);
-    int ok = fwrite(OPT_MAGIC, 8, 1, a.fp) == 1 && fwrite(hdr, sizeof hdr, 1, a.fp) == 1 &&
-             fwrite(s->m, 4, s->n, a.fp) == s->n && fwrite(s->v, 4, s->n, a.fp) == s->n &&
-             fwrite(&sum, 8, 1, a.fp) == 1;
+    sum = fnv_bytes(sum, stored, 2 * nb);
+    int ok = fwrite(OPT2_MAGIC, 8, 1, a.fp) == 1 && fwrite(hdr, sizeof hdr, 1, a.fp) == 1 &&
+             fwrite(stored, 1, 2 * nb, a.fp) == 2 * nb;
+    for (size_t b = 0; ok && b < 2 * nb; b++) {
+        size_t len;
+        const float *x = opt_block(s, nb, b, &len);
+        if (!stored[b])
+            continue;
+        sum = fnv_bytes(sum, x, 4 * len);
+        ok = fwrite(x, 4, len, a.fp) == len;
+    }
+    ok = ok && fwrite(&sum, 8, 1, a.fp) == 1;
+    free(stored);
     if (!ok) {
         file_atomic_abort(&a);
         return err_set(e, CAPE_EFAIL, "%s: write failed", path);
     }
     return file_atomic_commit(&a, e);
+}
+
+/* The moments of an OPT2 body (after magic and header, before the
+ * checksum): 0, or -1 when its length does not add up. */
+static int opt2_read(adamw_state *s, const uint8_t *p, size_t len)
+{
+    size_t nb = (s->n + OPT_BLOCK - 1) / OPT_BLOCK;
+    if (len < 2 * nb)
+        return -1;
+    const uint8_t *stored = p, *q = p + 2 * nb, *end = p + len;
+    for (size_t b = 0; b < 2 * nb; b++) {
+        size_t n;
+        float *x = (float *)opt_block(s, nb, b, &n);
+        if (stored[b] > 1)
+            return -1;
+        if (!stored[b]) {
+            memset(x, 0, 4 * n);
+            continue;
+        }
+        if ((size_t)(end - q) < 4 * n)
+            return -1;
+        memcpy(x, q, 4 * n);
+        q += 4 * n;
+    }
+    return q == end ? 0 : -1;
 }
 
 int train_opt_load(const char *path, adamw_state *s, long *step, uint64_t want_hash, cape_err *e)
@@ -177,28 +247,37 @@ int train_opt_load(const char *path, adamw_state *s, long *step, uint64_t want_h
     if (!buf)
         return e->code ? e->code : CAPE_EINPUT;
     uint64_t hdr[4], sum;
-    int rc = 0;
-    if (len < 8 + sizeof hdr + 8 || memcmp(buf, OPT_MAGIC, 8))
+    int rc = 0, v2 = len >= 8 && !memcmp(buf, OPT2_MAGIC, 8);
+    if (len < 8 + sizeof hdr + 8 || (!v2 && memcmp(buf, OPT1_MAGIC, 8)))
         rc = err_set(e, CAPE_EINPUT, "%s: not a cape optimizer-state file", path);
-    if (!rc) {
-        memcpy(hdr, buf + 8, sizeof hdr);
-        if (hdr[2] != s->n || len != 8 + sizeof hdr + 8 * hdr[2] + 8)
-            rc = err_set(e, CAPE_EINPUT, "%s: holds %llu parameters, the model has %zu", path,
-                         (unsigned long long)hdr[2], s->n);
-    }
     if (!rc) {
         memcpy(&sum, buf + len - 8, 8);
         if (sum != fnv_bytes(0xcbf29ce484222325ull, buf, len - 8))
             rc = err_set(e, CAPE_EINPUT, "%s: checksum mismatch (damaged file)", path);
     }
+    if (!rc) {
+        memcpy(hdr, buf + 8, sizeof hdr);
+        if (hdr[2] != s->n || (!v2 && len != 8 + sizeof hdr + 8 * hdr[2] + 8))
+            rc = err_set(e, CAPE_EINPUT, "%s: holds %llu parameters, the model has %zu", path,
+                         (unsigned long long)hdr[2], s->n);
+    }
     if (!rc && hdr[3] != want_hash)
         rc = err_set(e, CAPE_EINPUT, "%s: was written for another configuration, batch shape, "
                      "seed or corpus; resume with the same ones", path);
     if (!rc) {
+        const uint8_t *body = buf + 8 + sizeof hdr;
+        size_t body_len = len - 8 - sizeof hdr - 8;
+        if (v2 && opt2_read(s, body, body_len))
+            rc = err_set(e, CAPE_EINPUT, "%s: the block table does not match the file's length "
+                         "(damaged file)", path);
+        if (!v2) {
+            memcpy(s->m, body, 4 * s->n);
+            memcpy(s->v, body + 4 * s->n, 4 * s->n);
+        }
+    }
+    if (!rc) {
         *step = (long)hdr[0];
         s->t = hdr[1];
-        memcpy(s->m, buf + 8 + sizeof hdr, 4 * s->n);
-        memcpy(s->v, buf + 8 + sizeof hdr + 4 * s->n, 4 * s->n);
     }
     free(buf);
     return rc;
