@@ -246,6 +246,14 @@ int train_opt_load(const char *path, adamw_state *s, long *step, uint64_t want_h
     uint8_t *buf = (uint8_t *)file_read_all(path, &len, e);
     if (!buf)
         return e->code ? e->code : CAPE_EINPUT;
+    int rc = train_opt_parse(buf, len, path, s, step, want_hash, e);
+    free(buf);
+    return rc;
+}
+
+int train_opt_parse(const uint8_t *buf, size_t len, const char *path, adamw_state *s, long *step,
+                    uint64_t want_hash, cape_err *e)
+{
     uint64_t hdr[4], sum;
     int rc = 0, v2 = len >= 8 && !memcmp(buf, OPT2_MAGIC, 8);
     if (len < 8 + sizeof hdr + 8 || (!v2 && memcmp(buf, OPT1_MAGIC, 8)))
@@ -279,7 +287,6 @@ int train_opt_load(const char *path, adamw_state *s, long *step, uint64_t want_h
         *step = (long)hdr[0];
         s->t = hdr[1];
     }
-    free(buf);
     return rc;
 }
 

@@ -90,5 +90,9 @@ int train_opt_save(const char *path, const adamw_state *s, long step, uint64_t h
 /* Loads moments saved for `want_hash`; a mismatch is an input error. */
 int train_opt_load(const char *path, adamw_state *s, long *step, uint64_t want_hash,
                    cape_err *e);
+/* The same from the file's len bytes (name is for messages); s->n must be
+ * the model's parameter count. */
+int train_opt_parse(const uint8_t *buf, size_t len, const char *name, adamw_state *s, long *step,
+                    uint64_t want_hash, cape_err *e);
 
 #endif

@@ -123,3 +123,22 @@ def quantize_seed():
 os.makedirs(os.path.join(here, "seeds", "quantize"), exist_ok=True)
 with open(os.path.join(here, "seeds", "quantize", "tiny.bin"), "wb") as f:
     f.write(quantize_seed())
+
+
+def opt_seeds():
+    """seeds/opt/: optimizer-state files for fuzz_opt in both layouts, for a
+    state of n = 2000 moments (the harness reads n - 1 from bytes 24-25 and
+    writes n and a zero hash into the header, then the checksum)."""
+    n, nb = 2000, 2
+    hdr = struct.pack("<4Q", 3, 3, n - 1, 0)
+    m = [struct.pack("<f", 0.5 + i) for i in range(n)]
+    block = lambda k: b"".join(m[k * 1024:(k + 1) * 1024])
+    v2 = b"CAPEOPT2" + hdr + bytes([1, 0, 0, 1]) + block(0) + block(1) + b"\0" * 8
+    v1 = b"CAPEOPT1" + hdr + b"".join(m) + bytes(4 * n) + b"\0" * 8
+    return {"v2.opt": v2, "v1.opt": v1}
+
+
+os.makedirs(os.path.join(here, "seeds", "opt"), exist_ok=True)
+for name, data in opt_seeds().items():
+    with open(os.path.join(here, "seeds", "opt", name), "wb") as f:
+        f.write(data)
