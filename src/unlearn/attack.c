@@ -2,7 +2,6 @@
  * to recovery, extraction strength, the forget metrics through tofu_eval's
  * metric table, step lists and the atomic JSON writer. */
 #include "unlearn/attack.h"
-#include "unlearn/filter.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -158,16 +157,6 @@ int attack_parse_steps(const char *s, const char *what, int **out, int *n, cape_
     *out = v;
     *n = k;
     return 0;
-}
-
-int attack_check_filter(const char *path, const char *forget, cape_err *e)
-{
-    if (!path)
-        return 0;
-    filter *f = NULL;
-    int rc = tofu_filter_load(path, forget, &f, e);
-    filter_free(f);
-    return rc;
 }
 
 int attack_write_json(const char *path, const json_t *doc, cape_err *e)

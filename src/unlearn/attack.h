@@ -63,10 +63,6 @@ int attack_metrics_of(const tofu_split_scores *sc, attack_metrics *out, cape_err
  * repeat is an input error naming `what`. *out is malloc'ed. */
 int attack_parse_steps(const char *s, const char *what, int **out, int *n, cape_err *e);
 
-/* With path (a --filter), loads it and checks that it was built for
- * forget, so that an attack refuses a wrong filter before it starts. */
-int attack_check_filter(const char *path, const char *forget, cape_err *e);
-
 /* Writes doc (with a trailing newline) to path atomically. */
 int attack_write_json(const char *path, const json_t *doc, cape_err *e);
 

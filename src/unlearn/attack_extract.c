@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "model/tok.h"
 #include "unlearn/attack.h"
+#include "unlearn/filter.h"
 #include "unlearn/rouge.h"
 
 static const double DEFAULT_PREFIXES[] = {0.0, 0.25, 0.5, 0.75};
@@ -40,8 +41,7 @@ int attack_extract_run(const attack_extract_opts *o, attack_extract_result *r, c
 {
     memset(r, 0, sizeof *r);
     int pct, rc;
-    if ((rc = tofu_forget_parse(o->forget, &pct, e)) ||
-        (rc = attack_check_filter(o->filter_path, o->forget, e)))
+    if ((rc = tofu_forget_parse(o->forget, &pct, e)))
         return rc;
     const double *pf = o->prefixes ? o->prefixes : DEFAULT_PREFIXES;
     int np = o->prefixes ? o->n_prefixes : 4;
@@ -63,8 +63,11 @@ int attack_extract_run(const attack_extract_opts *o, attack_extract_result *r, c
     char **prompts = NULL, **rests = NULL; /* [np * n] */
     int *kk = NULL;                        /* [np * n] prefix tokens, -1 unusable */
     tofu_split sp = {0};
-    if ((rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
+    filter *flt = NULL;
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
         return rc;
+    if ((rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
+        goto out;
     if (!(m = model_load(o->model, NULL, e))) {
         rc = e->code;
         goto out;
@@ -135,7 +138,7 @@ int attack_extract_run(const attack_extract_opts *o, attack_extract_result *r, c
                          .sinks_mode = o->sinks_mode, .source = o->source,
                          .template = "{question}", .threads = o->threads,
                          .batch = o->eval_batch, .max_new_tokens = o->max_new_tokens,
-                         .exact = 1, .filter_path = o->filter_path};
+                         .exact = 1, .filter = flt};
     for (int j = 0; j < np && !rc; j++) {
         int *which = malloc(sizeof(int) * (size_t)n);
         if (!which) {
@@ -205,6 +208,7 @@ out:
     free(tpl);
     model_free(m);
     tofu_split_free(&fs);
+    filter_free(flt);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "model/quantize_model.h"
 #include "unlearn/attack.h"
+#include "unlearn/filter.h"
 
 /* The weight quantiser built into cape: the recipe of `type` as `cape
  * quantize` applies it (llama.cpp's rules), written to out. */
@@ -27,14 +28,14 @@ const attack_requantize_fn attack_requantize_builtin = requantize_builtin;
 
 static const char *const DEFAULT_TYPES[] = {"q8_0", "q4_0", "q4_k"};
 
-static int eval_file(const attack_quantize_opts *o, const char *path, const tofu_split *fs,
-                     attack_metrics *m, cape_err *e)
+static int eval_file(const attack_quantize_opts *o, const char *path, const filter *flt,
+                     const tofu_split *fs, attack_metrics *m, cape_err *e)
 {
     tofu_eval_opts eo = {.model_path = path, .tofu_dir = o->tofu, .forget = o->forget,
                          .sinks_mode = o->sinks_mode, .source = o->source,
                          .threads = o->threads, .batch = o->eval_batch,
                          .max_new_tokens = o->max_new_tokens, .exact = 1,
-                         .filter_path = o->filter_path};
+                         .filter = flt};
     tofu_split_scores sc;
     int rc = tofu_eval_split(&eo, fs, 1, 1, &sc, e);
     if (!rc)
@@ -52,15 +53,16 @@ int attack_quantize_run(const attack_quantize_opts *o, attack_quantize_result *r
     if (!o->requantize)
         return err_set(e, CAPE_EINPUT, "the quantize attack needs the weight quantiser (cape "
                        "quantize), which this build of cape does not have");
-    if ((rc = attack_check_filter(o->filter_path, o->forget, e)))
-        return rc;
     const char *const *types = o->types ? o->types : DEFAULT_TYPES;
     int nt = o->types ? o->n_types : 3;
     if (nt < 1)
         return err_set(e, CAPE_EINPUT, "--types: an empty list");
     tofu_split fs = {0};
-    if ((rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
+    filter *flt = NULL;
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
         return rc;
+    if ((rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
+        goto out;
     r->n = 1 + nt;
     r->label = calloc((size_t)r->n, sizeof *r->label);
     r->at = calloc((size_t)r->n, sizeof *r->at);
@@ -68,7 +70,7 @@ int attack_quantize_run(const attack_quantize_opts *o, attack_quantize_result *r
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto out;
     }
-    if ((rc = eval_file(o, o->model, &fs, &r->at[0], e)))
+    if ((rc = eval_file(o, o->model, flt, &fs, &r->at[0], e)))
         goto out;
     for (int i = 0; i < nt && !rc; i++) {
         if (!(r->label[1 + i] = strdup(types[i]))) {
@@ -86,11 +88,12 @@ int attack_quantize_run(const attack_quantize_opts *o, attack_quantize_result *r
         close(fd);
         rc = o->requantize(o->model, tmp, types[i], e);
         if (!rc)
-            rc = eval_file(o, tmp, &fs, &r->at[1 + i], e);
+            rc = eval_file(o, tmp, flt, &fs, &r->at[1 + i], e);
         unlink(tmp);
     }
 out:
     tofu_split_free(&fs);
+    filter_free(flt);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 #include "train/train_loop.h"
 #include "train/train_tok.h"
 #include "unlearn/attack.h"
+#include "unlearn/filter.h"
 #include "unlearn/posthoc.h"
 #include "unlearn/sink_model.h"
 
@@ -121,7 +122,8 @@ static int require_cape(const char *path, const char *what, cape_err *e)
 /* --sinks and --source are MODEL's mode; the oracle and the full model take
  * them when they have sinks too, and are evaluated plainly when they have
  * none (the usual oracle: a model trained without the forget authors) */
-static tofu_eval_opts eval_opts(const attack_relearn_opts *o, const char *path)
+static tofu_eval_opts eval_opts(const attack_relearn_opts *o, const char *path,
+                                const filter *flt)
 {
     int plain = path != o->model && !sink_model_file_has_sinks(path);
     /* the full model gives the recovery targets: what knowing looks like,
@@ -131,14 +133,14 @@ static tofu_eval_opts eval_opts(const attack_relearn_opts *o, const char *path)
                          .sinks_mode = plain ? NULL : o->sinks_mode,
                          .source = plain ? NULL : o->source, .threads = o->threads,
                          .batch = o->eval_batch, .max_new_tokens = o->max_new_tokens,
-                         .exact = 1, .filter_path = full ? NULL : o->filter_path};
+                         .exact = 1, .filter = full ? NULL : flt};
     return eo;
 }
 
-static int eval_at(const attack_relearn_opts *o, const char *path, const tofu_split *ev,
-                   attack_metrics *m, cape_err *e)
+static int eval_at(const attack_relearn_opts *o, const char *path, const filter *flt,
+                   const tofu_split *ev, attack_metrics *m, cape_err *e)
 {
-    tofu_eval_opts eo = eval_opts(o, path);
+    tofu_eval_opts eo = eval_opts(o, path, flt);
     tofu_split_scores sc;
     int rc = tofu_eval_split(&eo, ev, 1, 1, &sc, e);
     if (!rc)
@@ -148,7 +150,8 @@ static int eval_at(const attack_relearn_opts *o, const char *path, const tofu_sp
 }
 
 /* Fine-tunes the model at path on rows, evaluating ev at each step count. */
-static int relearn_curve(const attack_relearn_opts *o, const char *path, const rl_row *rows,
+static int relearn_curve(const attack_relearn_opts *o, const char *path, const filter *flt,
+                         const rl_row *rows,
                          int n_rows, const tofu_split *ev, attack_curve *cv, int *n_items,
                          cape_err *e)
 {
@@ -239,7 +242,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const r
             }
             if (o->progress)
                 o->progress(o->progress_user, cv->role, step);
-            if ((rc = eval_at(o, p, ev, &cv->at[j], e)))
+            if ((rc = eval_at(o, p, flt, ev, &cv->at[j], e)))
                 goto out;
             j++;
         }
@@ -298,14 +301,15 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
                        o->unrelated);
     if (o->unrelated && o->n_unrelated < 1)
         return err_set(e, CAPE_EINPUT, "--unrelated-items must be positive");
-    if ((rc = attack_check_filter(o->filter_path, o->forget, e)))
-        return rc;
     const char *paths[3] = {o->model, o->oracle_model, o->full_model};
     const char *what[3] = {"MODEL", "--oracle-model", "--full-model"};
     for (int i = 0; i < 3; i++)
         if (paths[i] && (rc = require_cape(paths[i], what[i], e)))
             return rc;
 
+    filter *flt = NULL;
+    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+        return rc;
     tofu_split fs = {0}, us = {0}, ev = {0};
     author_map am = {0};
     int *author = NULL;
@@ -427,7 +431,7 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
     if (o->full_model) {
         if (o->progress)
             o->progress(o->progress_user, "full", 0);
-        if ((rc = eval_at(o, o->full_model, &ev, &r->full, e)))
+        if ((rc = eval_at(o, o->full_model, flt, &ev, &r->full, e)))
             goto out;
         r->has_full = 1;
     }
@@ -437,7 +441,7 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
     r->curve[1].path = o->oracle_model;
     r->n_curves = o->oracle_model ? 2 : 1;
     for (int c = 0; c < r->n_curves && !rc; c++)
-        rc = relearn_curve(o, r->curve[c].path, rows, n_rows, &ev, &r->curve[c],
+        rc = relearn_curve(o, r->curve[c].path, flt, rows, n_rows, &ev, &r->curve[c],
                            &r->n_train_items, e);
     if (rc)
         goto out;
@@ -480,6 +484,7 @@ out:
     tofu_split_free(&fs);
     tofu_split_free(&us);
     author_map_free(&am);
+    filter_free(flt);
     return rc;
 }
 

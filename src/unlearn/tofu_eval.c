@@ -931,10 +931,11 @@ int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, in
     memset(out, 0, sizeof *out);
     if (!sp || sp->n < 1)
         return err_set(e, CAPE_EINPUT, "no rows to evaluate");
-    filter *flt = NULL;
+    filter *own = NULL;
     int rc = 0;
-    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+    if (!o->filter && o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &own, e)))
         return rc;
+    const filter *flt = o->filter ? o->filter : own;
     run_ctx r = {.o = o};
     r.split[TOFU_FORGET] = *sp; /* borrowed: given back before ctx_close */
     const char *tname = NULL;
@@ -948,7 +949,7 @@ int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, in
     if (!rc && flt)
         rc = filter_split(flt, &r.split[TOFU_FORGET], &r.sc[TOFU_FORGET],
                           tok_n_vocab(model_tok(r.m)), e);
-    filter_free(flt);
+    filter_free(own);
     if (!rc) {
         *out = r.sc[TOFU_FORGET];
         out->split = sp;

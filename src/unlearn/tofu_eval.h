@@ -159,6 +159,9 @@ typedef struct {
      * refusal as the generation); a generation it blocks becomes the
      * refusal. Counted in the "cape" block of TOFU_EVAL.json. */
     const char *filter_path;
+    /* tofu_eval_split only: the filter already loaded (it wins over
+     * filter_path), so that an attack evaluating many times reads it once */
+    const struct filter *filter;
 } tofu_eval_opts;
 
 /* The text that stands for a refusal under a filter. */
@@ -188,8 +191,8 @@ void tofu_eval_result_free(tofu_eval_result *r);
  * exactness, as tofu_eval_run does: *out holds the per-item scores
  * (out->split = sp, which must outlive them). The rows may be any subset
  * (the attacks evaluate halves of a split). o's data, oracle and output
- * fields are not used. With o->filter_path, the filter (checked against
- * o->forget when set) treats the rows as tofu_eval_run does: a blocked
+ * fields are not used. With o->filter (or o->filter_path, checked against
+ * o->forget when set), the filter treats the rows as tofu_eval_run does: a blocked
  * question gets the refusal's scores and generation, a blocked generation
  * becomes the refusal; out->filter_in / filter_out count them. */
 int tofu_eval_split(const tofu_eval_opts *o, const tofu_split *sp, int score, int generate,
