@@ -81,7 +81,8 @@
 # split: all 40 forget questions, 40 of the 120 retained ones (every retained
 # author's first 6 or 7), 40 of the 100 real-authors and 117 world-facts ones,
 # 40 holdout; "all" for every row, at about 2.5 times the evaluation time),
-# MAX_NEW_TOKENS (200, open-unlearning's), ROUTED (0), CKPT_EVERY (25), CAPE.
+# MAX_NEW_TOKENS (200, open-unlearning's), ROUTED (0), CKPT_EVERY (25), CAPE,
+# TRAIN_ONLY (1: stop after the models, e.g. for the icl attack).
 #
 # Cost on Gemma 3 270M Q4_K_M with the defaults, THREADS=1, measured on a
 # shared 2-core AVX-512 machine (load average about 4, so rough):
@@ -259,6 +260,7 @@ for r in rf-frozen rf-none; do
     "$cape" forget "$m/$r/model.gguf" --source "$placebo_src" -o "$m/$r-placebo.gguf" --json \
       >"$m/$r-placebo.json"
 done
+[ "${TRAIN_ONLY:-0}" = 1 ] && { echo "== models in $m (TRAIN_ONLY)"; exit 0; }
 
 # ---- evaluation ----
 evaluate() { # name, model, flags...

@@ -45,8 +45,9 @@
 #                             minutes in all, at worst; raise GCG_ITEMS when
 #                             there is time
 #   icl/K.json, icl-filter/K.json   k 0,1,2,4,8,16 with the copying probe and
-#                             the oracle (residual knowledge), without and with
-#                             the forget filter
+#                             the oracle (residual knowledge: the oracle's own
+#                             run, --oracle-run), without and with the forget
+#                             filter
 #   filter/forgetNN.filter, filter/eval.json   cape filter build / eval
 # Then OUT_DIR/attack/summary.md and relearn.svg, icl.svg
 # (scripts/tofu_attack_summary.py). Each step is skipped when its output
@@ -191,12 +192,18 @@ for kind in "${kinds[@]}"; do
     fi ;;
   esac
   if want icl && [ "$name" != sinks-off-own ]; then
-    orc=()
-    [ "$name" != oracle ] && orc=(--oracle-model "$oracle")
-    step "$a/icl/$name.json" "$cape" unlearn attack icl "$model" "${common[@]}" \
-      --k 0,1,2,4,8,16 "${orc[@]}" "${rt[@]}" "${icl_per[@]}" "${newtok[@]}"
-    step "$a/icl-filter/$name.json" "$cape" unlearn attack icl "$model" "${common[@]}" \
-      --k 0,1,2,4,8,16 --filter "$filter" "${orc[@]}" "${rt[@]}" "${icl_per[@]}" "${newtok[@]}"
+    # the oracle's own runs stand for it in every other kind's residual
+    # knowledge (--oracle-run): it is scored once, not once per kind
+    for f in "" -filter; do
+      flt=()
+      [ -n "$f" ] && flt=(--filter "$filter")
+      step "$a/icl$f/oracle.json" "$cape" unlearn attack icl "$oracle" "${common[@]}" \
+        --k 0,1,2,4,8,16 "${flt[@]}" "${icl_per[@]}" "${newtok[@]}"
+      [ -f "$a/icl$f/oracle.json" ] || continue
+      [ "$name" = oracle ] || step "$a/icl$f/$name.json" "$cape" unlearn attack icl "$model" \
+        "${common[@]}" --k 0,1,2,4,8,16 "${flt[@]}" --oracle-run "$a/icl$f/oracle.json" "${rt[@]}" \
+        "${icl_per[@]}" "${newtok[@]}"
+    done
   fi
 done
 

@@ -259,7 +259,8 @@ def icl_section(a, sub, title):
     kp = [k for k in ks if k > 0]
     L = ["## " + title, "",
          "Facts: %s; %s questions per author; %d bootstrap resamples, %g %% percentile "
-         "intervals. Copying probe: exact match on %s key = value lists (✗: below the "
+         "intervals. Copying probe: copy rate on %s key = value lists, asked as \"KEY =\" "
+         "and as a question, the better form counting (✗: below the "
          "threshold, the model does not copy from its context, so no reintroduction only means "
          "no in-context learning). n fit: questions that fit the model's context at each k "
          "(none is truncated; with the filter a blocked question counts as fitting)." % (
@@ -271,8 +272,12 @@ def icl_section(a, sub, title):
         cp = r["models"]["model"]["copy_probe"]
         echo = r["models"]["model"]["curves"]["echo"]
         fit = ["%d/%d" % (x["n"] - x["not_fit"], x["n"]) for x in echo]
-        rows.append([k, fmt(cp["exact_match"], 2) + (" ✓" if cp["copies"] else " ✗")] + fit)
-    L += table(["model", "copying probe"] + ["n fit k=%d" % k for k in ks], rows)
+        forms = cp.get("forms", {})
+        rows.append([k, fmt(cp["exact_match"], 2) + (" ✓" if cp["copies"] else " ✗")]
+                    + [fmt(forms[f]["exact_match"], 2) if f in forms else "–"
+                       for f in ("key", "question")] + fit)
+    L += table(["model", "copying probe", "\"KEY =\"", "question"]
+               + ["n fit k=%d" % k for k in ks], rows)
     if r0.get("filter"):
         rows = []
         for k, r in reps.items():
@@ -450,27 +455,33 @@ def relearn_svg(path, reps, ureps):
     write_svg(path, W, H, body)
 
 
+ICL_METRICS = [("prob", "probability"), ("truth_ratio", "max(0, 1 - truth ratio)"),
+               ("rouge", "ROUGE-L recall")]
+
+
 def icl_svg(path, reps, freps):
+    """one row per metric, one column per condition; dashed: with the filter"""
     kinds = list(reps)
     col = {k: COLORS[i % len(COLORS)] for i, k in enumerate(kinds)}
     ks = next(iter(reps.values()))["k"]
-    PW, PH, L, T = 300, 220, 84, 40
+    PW, PH, L, T, G = 300, 200, 84, 40, 70
     W = L + 3 * (PW + L) + 200
-    H = T + PH + 60
+    H = T + len(ICL_METRICS) * (PH + G)
     body = []
-    for j, c in enumerate(CONDS):
-        series = []
-        for k, r in reps.items():
-            cu = {x["k"]: x for x in r["models"]["model"]["curves"][c]}
-            series.append((k, col[k], [cu[q]["rouge"] if q in cu else None for q in ks], False))
-            f = freps.get(k)
-            if f:
-                fu = {x["k"]: x for x in f["models"]["model"]["curves"][c]}
-                series.append((k, col[k], [fu[q]["rouge"] if q in fu else None for q in ks], True))
-        panel(body, L + j * (PW + L), T, PW, PH, ks, series, "in context: " + c,
-              "ROUGE-L recall")
-        body.append('<text x="%d" y="%d" text-anchor="middle">k (facts in the context)</text>'
-                    % (L + j * (PW + L) + PW // 2, T + PH + 32))
+    for row, (m, mn) in enumerate(ICL_METRICS):
+        y0 = T + row * (PH + G)
+        for j, c in enumerate(CONDS):
+            series = []
+            for k, r in reps.items():
+                cu = {x["k"]: x for x in r["models"]["model"]["curves"][c]}
+                series.append((k, col[k], [cu[q][m] if q in cu else None for q in ks], False))
+                f = freps.get(k)
+                if f:
+                    fu = {x["k"]: x for x in f["models"]["model"]["curves"][c]}
+                    series.append((k, col[k], [fu[q][m] if q in fu else None for q in ks], True))
+            panel(body, L + j * (PW + L), y0, PW, PH, ks, series, "in context: " + c, mn)
+            body.append('<text x="%d" y="%d" text-anchor="middle">k (facts in the context)</text>'
+                        % (L + j * (PW + L) + PW // 2, y0 + PH + 32))
     items = [(k + ("" if r["models"]["model"]["copy_probe"]["copies"] else " (copy ✗)"),
               col[k], False) for k, r in reps.items()] + [("with the filter", "gray", True)]
     legend(body, L + 3 * (PW + L) - 30, T + 10, items)

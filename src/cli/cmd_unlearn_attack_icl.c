@@ -20,8 +20,9 @@ static void help(void)
            "and ROUGE-L recall of the greedy answer, for each k, under three conditions:\n"
            "echo (the asked fact in the context), spill-over (k other facts of the author)\n"
            "and composition (a retained author's question asked about the forgotten one,\n"
-           "with the alias in the context). A copying probe (key = value lists) runs\n"
-           "first; a model that fails it is marked. Reintroduction capacity (k minus\n"
+           "with the alias in the context). A copying probe (key = value lists, asked\n"
+           "as \"KEY =\" and as a question) runs first; a model that fails both forms is\n"
+           "marked. Reintroduction capacity (k minus\n"
            "k = 0) and residual knowledge (spill-over minus the oracle's) come with\n"
            "bootstrap intervals.\n"
            "\n"
@@ -30,6 +31,8 @@ static void help(void)
            "  --forget SPLIT       forget01 | forget05 | forget10\n"
            "  --k LIST             facts in the context (0,1,2,4,8,16; each 0..16)\n"
            "  --oracle-model FILE  the retain-only model: residual knowledge\n"
+           "  --oracle-run FILE    instead, this command's JSON of a run on the retain-only\n"
+           "                       model with the same settings (its per-item scores)\n"
            "  -o, --output FILE    the JSON (written atomically)\n"
            "  --filter FILTER      a cape filter: inputs it blocks get the refusal's scores,\n"
            "                       generations it blocks become the refusal\n"
@@ -40,7 +43,7 @@ static void help(void)
            "  -t, --threads N      threads of the matrix products (1)\n"
            "  --bootstrap B        resamples (1000)\n"
            "  --seed S             fact order, probe lists, bootstrap (1)\n"
-           "  --copy-min X         probe exact-match rate that counts as copying (0.5)\n"
+           "  --copy-min X         probe copy rate (better form) that counts as copying (0.5)\n"
            "  --template T         auto | cape | plain | a text with {question}\n"
            "  --sinks MODE, --source NAME   sink models, as in cape unlearn eval\n"
            "  --json               print the JSON instead of the table\n"
@@ -82,7 +85,7 @@ static void print_table(const json_t *doc)
         const json_t *pr = json_object_get(mo, "copy_probe");
         char em[32];
         fmt(em, sizeof em, json_object_get(pr, "exact_match"));
-        printf("%s: copying probe exact match %s (%s)\n", key, em,
+        printf("%s: copying probe copy rate %s (%s)\n", key, em,
                json_is_true(json_object_get(pr, "copies")) ? "copies"
                                                            : "FAILS: no in-context learning");
         printf("  %-12s %3s %5s %8s %8s %8s %8s\n", "condition", "k", "n", "not_fit", "prob",
@@ -151,10 +154,10 @@ static void print_table(const json_t *doc)
 int cmd_unlearn_attack_icl(int argc, char **argv)
 {
     enum { O_TOFU = 256, O_FORGET, O_K, O_ORACLE, O_FILTER, O_FACTS, O_PER, O_MAXNEW, O_BATCH,
-           O_BOOT, O_SEED, O_COPY, O_TEMPLATE, O_SINKS, O_SOURCE, O_JSON };
+           O_BOOT, O_SEED, O_COPY, O_TEMPLATE, O_SINKS, O_SOURCE, O_JSON, O_ORUN };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},       {"forget", 1, 0, O_FORGET},   {"k", 1, 0, O_K},
-        {"oracle-model", 1, 0, O_ORACLE}, {"output", 1, 0, 'o'},    {"filter", 1, 0, O_FILTER},
+        {"oracle-model", 1, 0, O_ORACLE}, {"oracle-run", 1, 0, O_ORUN}, {"output", 1, 0, 'o'},    {"filter", 1, 0, O_FILTER},
         {"facts", 1, 0, O_FACTS},     {"per-author", 1, 0, O_PER},  {"max-new-tokens", 1, 0, O_MAXNEW},
         {"batch", 1, 0, O_BATCH},     {"bootstrap", 1, 0, O_BOOT},  {"seed", 1, 0, O_SEED},
         {"copy-min", 1, 0, O_COPY},   {"template", 1, 0, O_TEMPLATE}, {"sinks", 1, 0, O_SINKS},
@@ -181,6 +184,7 @@ int cmd_unlearn_attack_icl(int argc, char **argv)
                                        optarg);
             break;
         case O_ORACLE: o.oracle_path = optarg; break;
+        case O_ORUN: o.oracle_run = optarg; break;
         case O_FILTER: o.filter_path = optarg; break;
         case O_FACTS:
             if (strcmp(optarg, "paraphrase") && strcmp(optarg, "answer"))
@@ -210,6 +214,9 @@ int cmd_unlearn_attack_icl(int argc, char **argv)
         return cli_usage_error(cmd, "expected one MODEL");
     if (!o.tofu_dir || !o.forget)
         return cli_usage_error(cmd, "--tofu DIR and --forget forgetNN are required");
+    if (o.oracle_path && o.oracle_run)
+        return cli_usage_error(cmd, "--oracle-model and --oracle-run are two ways to give the "
+                               "oracle: one of them");
     o.model_path = argv[optind];
     o.per_author = (int)per, o.max_new_tokens = (int)maxnew, o.batch = (int)batch;
     o.boot = (int)boot, o.seed = (uint64_t)seed, o.threads = (int)threads;

@@ -22,6 +22,7 @@
 #include "unlearn/sink_hook.h"
 
 const char *const icl_cond_name[ICL_NCOND] = {"echo", "spillover", "composition"};
+const char *const icl_copy_form_name[ICL_COPY_NFORM] = {"key", "question"};
 
 #define ROWS_PER_AUTHOR 20
 #define PLAIN_TEMPLATE "Question: {question}\nAnswer:"
@@ -241,7 +242,19 @@ int icl_build(const icl_build_opts *o, icl_item **items, int *n, cape_err *e)
     return 0;
 }
 
-int icl_copy_items(int n_lists, int pairs, uint64_t seed, icl_item **items, cape_err *e)
+int icl_copy_hit(const char *gen, const char *value)
+{
+    const char *p = gen;
+    while (*p && !(*p >= '0' && *p <= '9'))
+        p++;
+    size_t n = 0;
+    while (p[n] >= '0' && p[n] <= '9')
+        n++;
+    return n > 0 && n == strlen(value) && !strncmp(p, value, n);
+}
+
+int icl_copy_items(int n_lists, int pairs, uint64_t seed, icl_copy_form form, icl_item **items,
+                   cape_err *e)
 {
     *items = calloc((size_t)(n_lists > 0 ? n_lists : 1), sizeof **items);
     if (!*items)
@@ -268,8 +281,11 @@ int icl_copy_items(int n_lists, int pairs, uint64_t seed, icl_item **items, cape
         }
         int ask = (int)rng_fast_below(&g, (uint32_t)pairs);
         icl_item *it = &(*items)[i];
-        char q[16];
-        snprintf(q, sizeof q, "%s =", keys[ask]);
+        char q[64];
+        if (form == ICL_COPY_QA)
+            snprintf(q, sizeof q, "What is the value of %s?", keys[ask]);
+        else
+            snprintf(q, sizeof q, "%s =", keys[ask]);
         it->context = strdup(ctx);
         it->question = strdup(q);
         it->answer = strdup(vals[ask]);
@@ -602,8 +618,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
             g = REFUSAL;
         }
         sc[i].rouge = rouge_l(it->answer, g).recall;
-        size_t la = strlen(it->answer);
-        sc[i].exact = !strncmp(g, it->answer, la) && (g[la] == 0 || !(g[la] >= '0' && g[la] <= '9'));
+        sc[i].exact = icl_copy_hit(g, it->answer);
     }
     free(cl), free(pl), free(al), free(np);
 out:
@@ -725,7 +740,8 @@ static json_t *paired(const icl_opts *o, const item_map *mp, const icl_score *a,
     return x;
 }
 
-static json_t *probe_json(const icl_score *sc, int n, double min)
+/* one form's copy rate and mean value probability over the lists that fit */
+static json_t *probe_form_json(const icl_score *sc, int n, double *rate)
 {
     double p = 0;
     int ex = 0, fit = 0;
@@ -735,17 +751,173 @@ static json_t *probe_json(const icl_score *sc, int n, double min)
             ex += sc[i].exact;
             p += sc[i].prob;
         }
+    *rate = fit ? (double)ex / fit : NAN;
     json_t *x = json_object();
-    json_object_set_new(x, "lists", json_integer(n));
     json_object_set_new(x, "fit", json_integer(fit));
-    json_object_set_new(x, "exact_match", fit ? json_num((double)ex / fit) : json_null());
+    json_object_set_new(x, "exact_match", fit ? json_num(*rate) : json_null());
     json_object_set_new(x, "prob", fit ? json_num(p / fit) : json_null());
-    json_object_set_new(x, "copies", json_boolean(fit && (double)ex / fit >= min));
     return x;
+}
+
+/* the probe: each form (n lists each, sc holding the forms one after the
+ * other), and the better form's rate, which decides whether the model copies */
+static json_t *probe_json(const icl_score *sc, int n, double min)
+{
+    json_t *x = json_object(), *forms = json_object();
+    double best = NAN;
+    int bf = -1;
+    for (int f = 0; f < ICL_COPY_NFORM; f++) {
+        double r;
+        json_object_set_new(forms, icl_copy_form_name[f], probe_form_json(sc + (size_t)f * n, n, &r));
+        if (isfinite(r) && (bf < 0 || r > best))
+            best = r, bf = f;
+    }
+    json_object_set_new(x, "lists", json_integer(n));
+    json_object_set_new(x, "exact_match", bf >= 0 ? json_num(best) : json_null());
+    json_object_set_new(x, "form", bf >= 0 ? json_string(icl_copy_form_name[bf]) : json_null());
+    json_object_set_new(x, "copies", json_boolean(bf >= 0 && best >= min));
+    json_object_set_new(x, "forms", forms);
+    return x;
+}
+
+/* the per-item scores, in the order of the items, so that a later run can
+ * pair its model with this one (--oracle-run) and a reader can redo any
+ * statistic */
+static json_t *items_json(const icl_item *items, const icl_score *sc, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *x = json_object();
+        json_object_set_new(x, "condition", json_string(icl_cond_name[items[i].cond]));
+        json_object_set_new(x, "k", json_integer(items[i].k));
+        json_object_set_new(x, "q", json_integer(items[i].q));
+        json_object_set_new(x, "author", json_integer(items[i].author));
+        json_object_set_new(x, "question", json_text(items[i].question));
+        json_object_set_new(x, "fit", json_boolean(sc[i].fit));
+        json_object_set_new(x, "blocked_in", json_boolean(sc[i].blocked_in));
+        json_object_set_new(x, "blocked_out", json_boolean(sc[i].blocked_out));
+        json_object_set_new(x, "prob", json_num(sc[i].prob));
+        json_object_set_new(x, "truth_ratio", json_num(sc[i].truth));
+        json_object_set_new(x, "rouge", json_num(sc[i].rouge));
+        json_array_append_new(arr, x);
+    }
+    return arr;
+}
+
+static double num_or_nan(const json_t *v)
+{
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The settings a run's items and scores depend on, as they appear in its
+ * JSON: an --oracle-run must match them all. */
+static json_t *run_settings(const icl_opts *o, const char *tmpl)
+{
+    json_t *x = json_object(), *ks = json_array();
+    for (int i = 0; i < o->n_k; i++)
+        json_array_append_new(ks, json_integer(o->ks[i]));
+    json_object_set_new(x, "forget", json_string(o->forget));
+    json_object_set_new(x, "k", ks);
+    json_object_set_new(x, "facts", json_string(o->use_answers ? "answer" : "paraphrased_answer"));
+    json_object_set_new(x, "per_author", json_integer(o->per_author));
+    json_object_set_new(x, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(x, "max_new_tokens", json_integer(o->max_new_tokens));
+    json_object_set_new(x, "template", json_string(tmpl ? tmpl : "auto"));
+    json_object_set_new(x, "filtered", json_boolean(o->filter_path != NULL));
+    return x;
+}
+
+/* The oracle's scores from an earlier run of this command on the oracle
+ * (its model's items), instead of running the oracle again: the settings
+ * and every item's question must be this run's. *probe is that run's
+ * copying probe. */
+static int oracle_from_run(const icl_opts *o, const icl_item *items, int n, icl_score *sc,
+                           json_t **probe, char **oracle_model, cape_err *e)
+{
+    const char *path = o->oracle_run;
+    json_error_t je;
+    json_t *doc = json_load_file(path, 0, &je);
+    if (!doc)
+        return json_err_set(e, path, 0, &je);
+    int rc = 0;
+    json_t *want = run_settings(o, o->template);
+    json_t *have = json_object_get(doc, "settings");
+    const char *key;
+    json_t *v;
+    if (!json_is_object(have)) {
+        rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: no 'settings' (not a cape unlearn attack "
+                     "icl JSON, or one from an older version)", path);
+        goto out;
+    }
+    json_object_foreach(want, key, v)
+    {
+        if (!json_equal(v, json_object_get(have, key))) {
+            char *a = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: made with another %s (this run: %s)",
+                         path, key, a ? a : "?");
+            free(a);
+            goto out;
+        }
+    }
+    const json_t *mo = json_object_get(json_object_get(doc, "models"), "model");
+    const json_t *arr = json_object_get(mo, "items");
+    if (!json_is_array(arr) || (int)json_array_size(arr) != n) {
+        rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: models.model.items has %zu items, this run "
+                     "%d", path, json_array_size(arr), n);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        const json_t *x = json_array_get(arr, (size_t)i);
+        const char *c = json_string_value(json_object_get(x, "condition"));
+        const char *q = json_string_value(json_object_get(x, "question"));
+        if (!c || strcmp(c, icl_cond_name[items[i].cond]) || !q || strcmp(q, items[i].question) ||
+            json_integer_value(json_object_get(x, "k")) != items[i].k) {
+            rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: item %d is another question (another "
+                         "data set?)", path, i);
+            goto out;
+        }
+        memset(&sc[i], 0, sizeof sc[i]);
+        sc[i].fit = json_is_true(json_object_get(x, "fit"));
+        sc[i].blocked_in = json_is_true(json_object_get(x, "blocked_in"));
+        sc[i].blocked_out = json_is_true(json_object_get(x, "blocked_out"));
+        sc[i].prob = num_or_nan(json_object_get(x, "prob"));
+        sc[i].truth = num_or_nan(json_object_get(x, "truth_ratio"));
+        sc[i].rouge = num_or_nan(json_object_get(x, "rouge"));
+    }
+    *probe = json_deep_copy(json_object_get(mo, "copy_probe"));
+    *oracle_model = strdup(json_string_value(json_object_get(doc, "model")) ?
+                           json_string_value(json_object_get(doc, "model")) : path);
+    if (!*probe || !*oracle_model)
+        rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: no copy_probe or model", path);
+out:
+    json_decref(want);
+    json_decref(doc);
+    return rc;
 }
 
 #define COPY_LISTS 32
 #define COPY_PAIRS 4
+#define COPY_ITEMS (COPY_LISTS * ICL_COPY_NFORM)
+
+/* the probe's items: the same lists in each form, one form after the other */
+static int probe_items(uint64_t seed, icl_item **out, cape_err *e)
+{
+    *out = calloc(COPY_ITEMS, sizeof **out);
+    if (!*out)
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    for (int f = 0; f < ICL_COPY_NFORM; f++) {
+        icl_item *one;
+        int rc = icl_copy_items(COPY_LISTS, COPY_PAIRS, seed, (icl_copy_form)f, &one, e);
+        if (rc) {
+            icl_items_free(*out, COPY_ITEMS);
+            *out = NULL;
+            return rc;
+        }
+        memcpy(*out + (size_t)f * COPY_LISTS, one, COPY_LISTS * sizeof *one);
+        free(one); /* the strings now belong to *out */
+    }
+    return 0;
+}
 
 int icl_run(const icl_opts *o, json_t **out, cape_err *e)
 {
@@ -769,14 +941,15 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
     int n = 0;
     icl_score *sc[2] = {0}, *cs[2] = {0};
     item_map mp = {0};
+    json_t *oracle_probe = NULL;
+    char *oracle_name = NULL;
     if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
         return rc;
     if ((rc = tofu_split_load(&fs, o->tofu_dir, TOFU_FORGET, pct, 0, e)) ||
         (rc = tofu_split_load(&rs, o->tofu_dir, TOFU_RETAIN, pct, 0, e)))
         goto out;
     icl_build_opts bo = {&fs, &rs, o->ks, o->n_k, o->use_answers, o->per_author, o->seed};
-    if ((rc = icl_build(&bo, &items, &n, e)) ||
-        (rc = icl_copy_items(COPY_LISTS, COPY_PAIRS, o->seed, &copy, e)))
+    if ((rc = icl_build(&bo, &items, &n, e)) || (rc = probe_items(o->seed, &copy, e)))
         goto out;
     /* the map (cond, k, q) -> item */
     for (int i = 0; i < n; i++)
@@ -792,23 +965,26 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
         for (int ki = 0; ki < o->n_k; ki++)
             if (o->ks[ki] == items[i].k)
                 mp.idx[((size_t)items[i].cond * o->n_k + ki) * mp.nq + items[i].q] = i;
-    int nm = o->oracle_path ? 2 : 1;
+    int nm = o->oracle_path || o->oracle_run ? 2 : 1;
+    int nrun = o->oracle_run ? 1 : nm; /* models this run scores */
     long done = 0, total = 0;
     for (int i = 0; i < n; i++)
         total += 2 + items[i].n_pert + (items[i].para != NULL);
-    total = (total + 2L * COPY_LISTS) * nm;
+    total = (total + 2L * COPY_ITEMS) * nrun;
+    for (int w = 0; w < nm && !rc; w++) {
+        sc[w] = calloc((size_t)(n ? n : 1), sizeof **sc);
+        cs[w] = calloc(COPY_ITEMS, sizeof **cs);
+        if (!sc[w] || !cs[w])
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+    }
+    if (!rc && o->oracle_run)
+        rc = oracle_from_run(o, items, n, sc[1], &oracle_probe, &oracle_name, e);
     /* f32 products for quantised weights: the numbers do not depend on --batch */
     tensor_set_exact(1);
-    for (int w = 0; w < nm && !rc; w++) {
+    for (int w = 0; w < nrun && !rc; w++) {
         const char *path = w ? o->oracle_path : o->model_path;
-        sc[w] = calloc((size_t)(n ? n : 1), sizeof **sc);
-        cs[w] = calloc(COPY_LISTS, sizeof **cs);
-        if (!sc[w] || !cs[w]) {
-            rc = err_set(e, CAPE_EFAIL, "out of memory");
-            break;
-        }
         /* the probe runs without the filter (it asks nothing forgotten) */
-        if ((rc = run_model(o, path, copy, COPY_LISTS, NULL, cs[w], &done, total, e)) ||
+        if ((rc = run_model(o, path, copy, COPY_ITEMS, NULL, cs[w], &done, total, e)) ||
             (rc = run_model(o, path, items, n, flt, sc[w], &done, total, e)))
             break;
     }
@@ -819,7 +995,9 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
         o->progress(o->progress_user, total, total);
     json_t *doc = json_object(), *models = json_object();
     json_object_set_new(doc, "model", json_text(o->model_path));
-    json_object_set_new(doc, "oracle_model", o->oracle_path ? json_text(o->oracle_path) : json_null());
+    json_object_set_new(doc, "oracle_model", oracle_name ? json_text(oracle_name)
+                                             : o->oracle_path ? json_text(o->oracle_path) : json_null());
+    json_object_set_new(doc, "oracle_run", o->oracle_run ? json_text(o->oracle_run) : json_null());
     json_object_set_new(doc, "forget", json_string(o->forget));
     json_t *ks = json_array();
     for (int i = 0; i < o->n_k; i++)
@@ -830,6 +1008,7 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
     json_object_set_new(doc, "seed", json_integer((json_int_t)o->seed));
     json_object_set_new(doc, "filter", o->filter_path ? json_text(o->filter_path) : json_null());
     json_object_set_new(doc, "refusal", json_string(REFUSAL));
+    json_object_set_new(doc, "settings", run_settings(o, o->template));
     json_t *bs = json_object();
     json_object_set_new(bs, "resamples", json_integer(o->boot));
     json_object_set_new(bs, "level", json_real(0.95));
@@ -837,7 +1016,8 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
     json_object_set_new(doc, "bootstrap", bs);
     json_t *warn = json_array();
     for (int w = 0; w < nm; w++) {
-        json_t *mo = json_object(), *pr = probe_json(cs[w], COPY_LISTS, o->copy_min);
+        json_t *mo = json_object();
+        json_t *pr = w && oracle_probe ? json_incref(oracle_probe) : probe_json(cs[w], COPY_LISTS, o->copy_min);
         int copies = json_is_true(json_object_get(pr, "copies"));
         json_object_set_new(mo, "copy_probe", pr);
         json_object_set_new(mo, "curves", curves(o, &mp, sc[w]));
@@ -858,11 +1038,12 @@ int icl_run(const icl_opts *o, json_t **out, cape_err *e)
             json_decref(re);
         if (!copies) {
             char msg[512];
-            snprintf(msg, sizeof msg, "%s: the copying probe fails (exact match below %.2f): "
+            snprintf(msg, sizeof msg, "%s: the copying probe fails (copy rate below %.2f in both forms): "
                      "no reintroduction here only means no in-context learning",
                      w ? "oracle" : "model", o->copy_min);
             json_array_append_new(warn, json_string(msg));
         }
+        json_object_set_new(mo, "items", items_json(items, sc[w], n));
         json_object_set_new(models, w ? "oracle" : "model", mo);
     }
     json_object_set_new(doc, "models", models);
@@ -913,8 +1094,10 @@ out:
     for (int w = 0; w < 2; w++)
         free(sc[w]), free(cs[w]);
     free(mp.idx);
+    json_decref(oracle_probe);
+    free(oracle_name);
     icl_items_free(items, n);
-    icl_items_free(copy, copy ? COPY_LISTS : 0);
+    icl_items_free(copy, copy ? COPY_ITEMS : 0);
     tofu_split_free(&fs);
     tofu_split_free(&rs);
     filter_free(flt);

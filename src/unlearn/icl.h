@@ -57,11 +57,25 @@ typedef struct {
 int icl_build(const icl_build_opts *o, icl_item **items, int *n, cape_err *e);
 void icl_items_free(icl_item *it, int n);
 
+/* The copying probe's two forms of the same question: "KEY =" (a
+ * continuation, what a base model does best) and "What is the value of
+ * KEY?" (a question, what a model fine-tuned on question/answer pairs
+ * does best: it answers every prompt in the style it was trained on). */
+typedef enum { ICL_COPY_KEY, ICL_COPY_QA, ICL_COPY_NFORM } icl_copy_form;
+
+extern const char *const icl_copy_form_name[ICL_COPY_NFORM];
+
 /* The copying probe's lists: n_lists items, each a list of `pairs` lines
  * "key = value" (keys of four letters, values of three digits, seeded) as
- * the context, the question "KEY =" of one of its keys and the answer its
- * value. */
-int icl_copy_items(int n_lists, int pairs, uint64_t seed, icl_item **items, cape_err *e);
+ * the context, the question of one of its keys in `form` and the answer its
+ * value. The same seed gives the same lists and keys in both forms. */
+int icl_copy_items(int n_lists, int pairs, uint64_t seed, icl_copy_form form, icl_item **items,
+                   cape_err *e);
+
+/* Whether a greedy answer copies `value`: its first number (maximal run of
+ * digits) is the value, so that "123", "123." and "The value of abcd is
+ * 123." count and "1234" or "The value is 456, not 123." do not. */
+int icl_copy_hit(const char *gen, const char *value);
 
 /* Mean of x[0..n) and its percentile bootstrap interval at `level` (B
  * resamples, seeded; numpy's linear percentile). NaN when n = 0. */
@@ -72,6 +86,9 @@ double icl_bootstrap_mean(const double *x, int n, int B, uint64_t seed, double l
 
 typedef struct {
     const char *model_path, *oracle_path; /* oracle: NULL or the retain model */
+    const char *oracle_run;  /* NULL, or this command's JSON of a run on the oracle (its
+                              * per-item scores stand for the oracle's; the settings and
+                              * questions must match): instead of oracle_path */
     const char *tofu_dir, *forget;
     const int *ks;
     int n_k;
@@ -81,7 +98,7 @@ typedef struct {
     int use_answers, per_author, max_new_tokens, batch, boot;
     int threads;             /* matmul threads of the session (1) */
     uint64_t seed;
-    double copy_min;         /* exact-match rate of the probe that counts as copying (0.5) */
+    double copy_min;         /* copy rate of the probe (its better form) that counts as copying (0.5) */
     const char *out_path;    /* JSON written atomically, or NULL */
     void (*progress)(void *user, long done, long total);
     void *progress_user;

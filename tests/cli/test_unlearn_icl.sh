@@ -103,7 +103,7 @@ npass=$((npass + 1))
 # the whole attack with the oracle
 expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
   --per-author 4 --max-new-tokens 16 --bootstrap 200 --oracle-model "$O" -o "$TMP/a.json"
-expect_out '^model: copying probe exact match'
+expect_out '^model: copying probe copy rate'
 expect_out '^  echo +1 +8 +0 '
 expect_out '^residual knowledge'
 expect_err 'do not fit the model'"'"'s context'
@@ -141,6 +141,71 @@ expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4
   --per-author 4 --max-new-tokens 16 --bootstrap 200 --oracle-model "$O" -o "$TMP/b.json"
 cmp -s "$TMP/a.json" "$TMP/b.json" || die "same seed, different output"
 npass=$((npass + 1))
+
+# per-item scores: the curves are their means; the probe asks both forms
+python3 - "$TMP/a.json" <<'PY' || die "icl per-item scores"
+import json, math, sys
+a = json.load(open(sys.argv[1]))
+for w in ("model", "oracle"):
+    m = a["models"][w]
+    it = m["items"]
+    for cond in ("echo", "spillover", "composition"):
+        for x in m["curves"][cond]:
+            rows = [r for r in it if r["condition"] == cond and r["k"] == x["k"]]
+            assert len(rows) == x["n"] and sum(not r["fit"] for r in rows) == x["not_fit"], x
+            v = [r["prob"] for r in rows if r["fit"]]
+            assert (x["prob"] is None and not v) or abs(sum(v) / len(v) - x["prob"]) < 1e-12, x
+    p = m["copy_probe"]
+    f = p["forms"]
+    assert set(f) == {"key", "question"} and all(f[k]["fit"] == 32 for k in f), p
+    assert p["exact_match"] == max(f[k]["exact_match"] for k in f), p
+assert a["settings"]["k"] == [0, 1, 2, 4] and a["settings"]["filtered"] is False
+PY
+npass=$((npass + 1))
+
+# --oracle-run: the oracle's scores from an earlier run of it stand for
+# running it again; the result is the same but for the oracle_run field
+expect_exit 0 "$CAPE" "${ICL[@]}" "$O" --tofu "$D" --forget forget01 --k 0,1,2,4 \
+  --per-author 4 --max-new-tokens 16 --bootstrap 200 -o "$TMP/orun.json"
+expect_exit 0 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
+  --per-author 4 --max-new-tokens 16 --bootstrap 200 --oracle-run "$TMP/orun.json" -o "$TMP/c.json"
+python3 - "$TMP/a.json" "$TMP/c.json" <<'PY' || die "--oracle-run against --oracle-model"
+import json, sys
+a, c = (json.load(open(f)) for f in sys.argv[1:])
+assert a.pop("oracle_run") is None and c.pop("oracle_run").endswith("orun.json")
+assert a == c, [k for k in a if a[k] != c.get(k)]
+PY
+npass=$((npass + 1))
+# another k list, per-author or filter: refused, one line
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2 \
+  --per-author 4 --max-new-tokens 16 --oracle-run "$TMP/orun.json"
+expect_one_line_err
+expect_err 'orun.json: made with another k'
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
+  --per-author 3 --max-new-tokens 16 --oracle-run "$TMP/orun.json"
+expect_err 'made with another per_author'
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0 \
+  --oracle-run "$TMP/ev/TOFU_EVAL.json"
+expect_one_line_err
+expect_err "no 'settings'"
+echo '{"settings":' >"$TMP/trunc.json"
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0 --oracle-run "$TMP/trunc.json"
+expect_one_line_err
+expect_err 'trunc.json:'
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0 \
+  --oracle-model "$O" --oracle-run "$TMP/orun.json"
+expect_one_line_err
+# a run whose questions differ (another data set): refused
+python3 - "$TMP/orun.json" "$TMP/orun2.json" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))
+a["models"]["model"]["items"][3]["question"] += " (edited)"
+json.dump(a, open(sys.argv[2], "w"))
+PY
+expect_exit 2 "$CAPE" "${ICL[@]}" "$M" --tofu "$D" --forget forget01 --k 0,1,2,4 \
+  --per-author 4 --max-new-tokens 16 --oracle-run "$TMP/orun2.json"
+expect_one_line_err
+expect_err 'item 3 is another question'
 
 # with the filter: inputs that name a forgotten author get the refusal's scores
 expect_exit 0 "$CAPE" filter build --tofu "$D" --forget forget01 -o "$TMP/f.json"

@@ -130,10 +130,11 @@ static void builder(void **state)
 static void copy_lists(void **state)
 {
     (void)state;
-    icl_item *a, *b;
+    icl_item *a, *b, *q;
     cape_err e = {0};
-    assert_int_equal(icl_copy_items(16, 4, 3, &a, &e), 0);
-    assert_int_equal(icl_copy_items(16, 4, 3, &b, &e), 0);
+    assert_int_equal(icl_copy_items(16, 4, 3, ICL_COPY_KEY, &a, &e), 0);
+    assert_int_equal(icl_copy_items(16, 4, 3, ICL_COPY_KEY, &b, &e), 0);
+    assert_int_equal(icl_copy_items(16, 4, 3, ICL_COPY_QA, &q, &e), 0);
     for (int i = 0; i < 16; i++) {
         assert_string_equal(a[i].context, b[i].context);
         assert_int_equal(count_lines(a[i].context), 4);
@@ -142,9 +143,32 @@ static void copy_lists(void **state)
         snprintf(line, sizeof line, "%s %s\n", a[i].question, a[i].answer);
         assert_non_null(strstr(a[i].context, line));
         assert_int_equal(strlen(a[i].answer), 3);
+        /* the question form asks the same key of the same list */
+        assert_string_equal(q[i].context, a[i].context);
+        assert_string_equal(q[i].answer, a[i].answer);
+        char ask[64];
+        snprintf(ask, sizeof ask, "What is the value of %.4s?", a[i].question);
+        assert_string_equal(q[i].question, ask);
     }
     icl_items_free(a, 16);
     icl_items_free(b, 16);
+    icl_items_free(q, 16);
+}
+
+static void copy_hit(void **state)
+{
+    (void)state;
+    /* the first number of the answer decides */
+    assert_true(icl_copy_hit("123", "123"));
+    assert_true(icl_copy_hit("123.", "123"));
+    assert_true(icl_copy_hit(" 123\nabcd = 456", "123"));
+    assert_true(icl_copy_hit("The value of abcd is 123.", "123"));
+    assert_false(icl_copy_hit("1234", "123"));
+    assert_false(icl_copy_hit("0123", "123"));
+    assert_false(icl_copy_hit("12", "123"));
+    assert_false(icl_copy_hit("The value is 456, not 123.", "123"));
+    assert_false(icl_copy_hit("no number", "123"));
+    assert_false(icl_copy_hit("", "123"));
 }
 
 static void bootstrap(void **state)
@@ -178,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(builder),
         cmocka_unit_test(copy_lists),
+        cmocka_unit_test(copy_hit),
         cmocka_unit_test(bootstrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
