@@ -346,10 +346,7 @@ double icl_bootstrap_mean(const double *x, int n, int B, uint64_t seed, double l
 
 /* ---- running a model ---- */
 
-typedef struct {
-    double prob, truth, rouge; /* NaN when the item did not fit */
-    int fit, blocked_in, blocked_out, exact;
-} icl_score;
+typedef icl_item_score icl_score;
 
 static char *template_for(const char *want, const char *path, cape_err *e)
 {
@@ -827,16 +824,13 @@ static json_t *run_settings(const icl_opts *o, const char *tmpl)
     return x;
 }
 
-/* The oracle's scores from an earlier run of this command on the oracle
- * (its model's items), instead of running the oracle again: the settings
- * and every item's question must be this run's. *probe is that run's
- * copying probe. */
-static int oracle_from_run(const icl_opts *o, const icl_item *items, int n, icl_score *sc,
-                           json_t **probe, char **oracle_model, cape_err *e)
+int icl_oracle_parse(const char *text, size_t len, const char *path, const icl_opts *o,
+                     const icl_item *items, int n, icl_item_score *sc, json_t **probe,
+                     char **oracle_model, cape_err *e)
 {
-    const char *path = o->oracle_run;
+    *probe = NULL, *oracle_model = NULL;
     json_error_t je;
-    json_t *doc = json_load_file(path, 0, &je);
+    json_t *doc = json_loadb(text, len, 0, &je);
     if (!doc)
         return json_err_set(e, path, 0, &je);
     int rc = 0;
@@ -884,14 +878,36 @@ static int oracle_from_run(const icl_opts *o, const icl_item *items, int n, icl_
         sc[i].truth = num_or_nan(json_object_get(x, "truth_ratio"));
         sc[i].rouge = num_or_nan(json_object_get(x, "rouge"));
     }
-    *probe = json_deep_copy(json_object_get(mo, "copy_probe"));
-    *oracle_model = strdup(json_string_value(json_object_get(doc, "model")) ?
-                           json_string_value(json_object_get(doc, "model")) : path);
-    if (!*probe || !*oracle_model)
-        rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: no copy_probe or model", path);
+    const json_t *pr = json_object_get(mo, "copy_probe");
+    const char *name = json_string_value(json_object_get(doc, "model"));
+    if (!json_is_object(pr) || !name) {
+        rc = err_set(e, CAPE_EINPUT, "--oracle-run %s: no models.model.copy_probe or model", path);
+        goto out;
+    }
+    *probe = json_deep_copy(pr);
+    *oracle_model = strdup(name);
+    if (!*probe || !*oracle_model) {
+        json_decref(*probe);
+        free(*oracle_model);
+        *probe = NULL, *oracle_model = NULL;
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+    }
 out:
     json_decref(want);
     json_decref(doc);
+    return rc;
+}
+
+/* the oracle's scores from its own earlier run (o->oracle_run) */
+static int oracle_from_run(const icl_opts *o, const icl_item *items, int n, icl_score *sc,
+                           json_t **probe, char **oracle_model, cape_err *e)
+{
+    size_t len;
+    char *text = file_read_all(o->oracle_run, &len, e);
+    if (!text)
+        return e->code ? e->code : CAPE_EINPUT;
+    int rc = icl_oracle_parse(text, len, o->oracle_run, o, items, n, sc, probe, oracle_model, e);
+    free(text);
     return rc;
 }
 

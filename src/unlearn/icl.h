@@ -104,6 +104,23 @@ typedef struct {
     void *progress_user;
 } icl_opts;
 
+/* One item's scores: TOFU probability, max(0, 1 - truth ratio), ROUGE-L
+ * recall of the greedy answer (NaN when the item did not fit), and for the
+ * copying probe whether the answer copies. */
+typedef struct {
+    double prob, truth, rouge;
+    int fit, blocked_in, blocked_out, exact;
+} icl_item_score;
+
+/* Reads an --oracle-run file's text (path names it in errors): this
+ * command's JSON of a run on the oracle. Its settings must be o's and its
+ * items items[0..n) (condition, k, question); sc[0..n) gets their scores,
+ * *probe (a new reference) its copying probe, *oracle_model (malloc'd) the
+ * model it ran. Input error, one line, otherwise. */
+int icl_oracle_parse(const char *text, size_t len, const char *path, const icl_opts *o,
+                     const icl_item *items, int n, icl_item_score *sc, json_t **probe,
+                     char **oracle_model, cape_err *e);
+
 /* Runs the probe and the three conditions on the model (and the oracle),
  * computes the curves, the reintroduction capacity (k minus k = 0, paired
  * per question) and the residual knowledge (spill-over minus the oracle's,
