@@ -367,36 +367,55 @@ static char *template_for(const char *want, const char *path, cape_err *e)
     return NULL;
 }
 
+/* The sink masks: one for the whole run, or, when the mask follows the
+ * question (routed "off" mode), one per sequence of the batch, chosen as an
+ * item or prompt enters its sequence (the scorer and the generator name the
+ * sequence; the model's hook sees it as model_hook_info.seq). Scoring never
+ * shares a cached prefix between two questions (score_par_opts.group), so a
+ * prefix is always computed under its own question's mask. */
 typedef struct {
     sink_hook *h;
+    int per_query;
+    float *masks;             /* [n_seq * width] when per_query */
+    int n_seq;
     const char *const *query; /* per scored item / per prompt */
     const icl_opts *o;
     long *done, total;
 } run_hook;
 
+static void rh_select(run_hook *r, int item, int seq)
+{
+    if (r->per_query && seq >= 0 && seq < r->n_seq)
+        sink_model_mask(&r->h->sm, r->h->mode, r->h->source, r->query[item],
+                        r->masks + (size_t)seq * r->h->width);
+}
+
 static void rh_before(void *user, int item, int seq, int ctx_tokens)
 {
-    (void)seq, (void)ctx_tokens;
+    (void)ctx_tokens;
     run_hook *r = user;
-    if (r->h->enabled && sink_hook_per_query(r->h))
-        sink_hook_select(r->h, r->query[item]);
+    rh_select(r, item, seq);
     if (r->o->progress && ++*r->done % 32 == 0)
         r->o->progress(r->o->progress_user, *r->done, r->total);
 }
 
 static void rh_start(void *user, int item, int seq)
 {
-    (void)seq;
-    run_hook *r = user;
-    if (r->h->enabled && sink_hook_per_query(r->h))
-        sink_hook_select(r->h, r->query[item]);
+    rh_select(user, item, seq);
 }
 
-/* generation passes one user pointer to the layer hook and to on_start:
- * the run_hook, whose sink hook the layers get */
 static void rh_layer(const model_hook_info *info, float *x, void *user)
 {
-    sink_hook_fn(info, x, ((run_hook *)user)->h);
+    run_hook *r = user;
+    const sink_hook *h = r->h;
+    if (!h->enabled || info->point != MODEL_HOOK_MLP_HIDDEN || info->width != h->width)
+        return;
+    const float *mask = r->per_query ? r->masks + (size_t)info->seq * h->width : h->mask;
+    for (int t = 0; t < info->n_tokens; t++) {
+        float *row = x + (size_t)t * info->width;
+        for (int i = 0; i < info->width; i++)
+            row[i] *= mask[i];
+    }
 }
 
 typedef struct {
@@ -440,6 +459,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
     score_result *sr = NULL;
     const char **sq = NULL, **gp = NULL, **gq = NULL;
     int *owner = NULL, *gowner = NULL, ns = 0, ng = 0;
+    float *masks = NULL;
     if (!tmpl)
         return e->code ? e->code : err_set(e, CAPE_EFAIL, "out of memory");
     if (!(m = model_load(path, NULL, e))) {
@@ -454,8 +474,11 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
                              plain ? NULL : o->source, e)))
         goto out;
     int per_query = sh.enabled && sink_hook_per_query(&sh);
-    if (per_query)
-        B = 1; /* one mask at a time */
+    masks = per_query ? malloc(sizeof *masks * (size_t)B * sh.width) : NULL;
+    if (per_query && !masks) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
     int limit = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096;
     ctx = calloc((size_t)n, sizeof *ctx);
     prompt = calloc((size_t)n, sizeof *prompt);
@@ -527,14 +550,14 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         gp[ng] = prompt[i], gq[ng] = it->question, gowner[ng++] = i;
     }
     model_session_opts so = {.n_ctx = need, .n_threads = o->threads > 0 ? o->threads : 1, .n_seq = B};
-    run_hook rh = {&sh, sq, o, done, total};
+    run_hook rh = {&sh, per_query, masks, B, sq, o, done, total};
     if (ns > 0) {
         if (!(s = model_session_new(m, &so, e))) {
             rc = e->code;
             goto out;
         }
         if (sh.enabled)
-            model_session_set_hook(s, sink_hook_fn, &sh);
+            model_session_set_hook(s, rh_layer, &rh);
         int *group = NULL;
         if (per_query && !(group = calloc((size_t)ns, sizeof *group))) {
             rc = err_set(e, CAPE_EFAIL, "out of memory");
@@ -549,7 +572,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
             goto out;
     }
     if (ng > 0 && o->max_new_tokens > 0) {
-        run_hook gh = {&sh, gq, o, done, total};
+        run_hook gh = {&sh, per_query, masks, B, gq, o, done, total};
         gen_ctx gc = {m, calloc((size_t)ng, sizeof(char *)), &gh};
         if (!gc.gen) {
             rc = err_set(e, CAPE_EFAIL, "out of memory");
@@ -630,6 +653,7 @@ out:
     free(ctx), free(prompt), free(gen), free(si), free(sr), free(sq), free(owner);
     free(gp), free(gq), free(gowner);
     free(tmpl);
+    free(masks);
     model_session_free(s);
     sink_hook_free(&sh);
     model_free(m);

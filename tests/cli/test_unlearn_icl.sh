@@ -87,6 +87,19 @@ assert abs(x["prob"] - e["forget_Q_A_Prob"]["agg_value"]) < 1e-12, (x, e["forget
 assert abs(x["rouge"] - e["forget_Q_A_ROUGE"]["agg_value"]) < 1e-12, (x, e["forget_Q_A_ROUGE"]["agg_value"])
 PY
 npass=$((npass + 1))
+# routed, each sequence of a batch carries its own question's mask: a batch
+# of 8 gives the numbers of one question at a time
+for b in 1 8; do
+  expect_exit 0 "$CAPE" "${ICL[@]}" "$TMP/soff.gguf" --tofu "$D" --forget forget01 --k 0,1,2 \
+    --per-author 4 --max-new-tokens 12 --bootstrap 50 --batch $b -o "$TMP/sb$b.json"
+done
+python3 - "$TMP/sb1.json" "$TMP/sb8.json" <<'PY' || die "routed sinks: batch 8 against batch 1"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["models"] == b["models"], "the scores differ with the batch"
+assert len(a["models"]["model"]["items"]) == 8 * 9  # 8 questions, 3 k in 3 conditions
+PY
+npass=$((npass + 1))
 # the sink options are MODEL's: an oracle without sinks runs plainly
 expect_exit 0 "$CAPE" "${ICL[@]}" "$TMP/soff.gguf" --tofu "$D" --forget forget01 --k 0,1 \
   --per-author 2 --max-new-tokens 8 --sinks off --oracle-model "$O" -o "$TMP/so.json"
