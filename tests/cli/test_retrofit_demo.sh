@@ -66,4 +66,34 @@ npass=$((npass + 1))
 expect_exit 2 env CAPE="$CAPE" MODEL=tests/ref/hf/gemma3.gguf STEPS=41 MAX_ITEMS=8 \
   bash scripts/gemma_retrofit_demo.sh ../shared/data/tofu "$TMP/d"
 expect_err "another recipe"
+
+# scripts/gemma_attack_demo.sh on those models (icl and extract; the tiny
+# model's rows are too short for q4_k): one report per kind and attack, the
+# oracle's icl run standing for it in the others' residual knowledge, and
+# the summary with its figure
+attack=(env CAPE="$CAPE" K=0,1 PER_AUTHOR=1 MAX_NEW=4 THREADS=1 ATTACKS="icl extract"
+        bash scripts/gemma_attack_demo.sh "$TMP/d")
+expect_exit 0 "${attack[@]}"
+python3 - "$TMP/d/attack" <<'PY' || die "gemma_attack_demo outputs"
+import json, os, sys
+a = sys.argv[1]
+kinds = ["oracle", "base", "plain", "rf-frozen-on", "rf-frozen-off", "rf-frozen-placebo", "rf-none-off"]
+for sub in ("icl", "icl-filter", "extract"):
+    for k in kinds:
+        assert os.path.exists(os.path.join(a, sub, k + ".json")), (sub, k)
+o = json.load(open(os.path.join(a, "icl", "oracle.json")))
+for k in kinds[1:]:
+    r = json.load(open(os.path.join(a, "icl", k + ".json")))
+    assert r["oracle_run"].endswith("icl/oracle.json") and r["models"]["oracle"]["items"] == o["models"]["model"]["items"], k
+    assert [x["k"] for x in r["residual_knowledge"]] == [0, 1], k
+f = json.load(open(os.path.join(a, "icl-filter", "rf-frozen-off.json")))
+assert f["settings"]["filtered"] and f["models"]["model"]["curves"]["echo"][0]["input_blocked"] >= 1
+s = open(os.path.join(a, "summary.md")).read()
+assert "## In-context reintroduction" in s and "rf-frozen-off" in s
+assert open(os.path.join(a, "icl.svg")).read().startswith("<svg")
+PY
+npass=$((npass + 1))
+expect_exit 0 "${attack[@]}"
+! grep -q "^== .*\.json$" "$TMP/out" || die "a second attack run redid work: $(cat "$TMP/out")"
+npass=$((npass + 1))
 done_ok
