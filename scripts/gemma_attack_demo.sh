@@ -40,7 +40,10 @@
 # Environment: K (0,1,2,4,8,16), PER_AUTHOR (5: icl questions per forget
 # author and condition, of 20), MAX_NEW (48 greedy tokens for icl; quantize
 # and extract use their commands' defaults), THREADS (1), KINDS (the list
-# above), ATTACKS, CAPE.
+# above), FILTER_KINDS (the kinds whose icl also runs behind the filter: all
+# by default; where the filter blocks every input, as it does here since
+# the facts and questions name the author, the filtered result is the same
+# for every model but for the copying probe), ATTACKS, CAPE.
 #
 # Cost, measured on a 2-core AMD EPYC (AVX-512 with BF16), one thread, the
 # other core busy: docs/UNLEARN.md ("Attacks on Gemma 3 270M") gives the
@@ -55,6 +58,7 @@ maxnew=${MAX_NEW:-48}
 threads=${THREADS:-1}
 kinds=${KINDS:-oracle base plain rf-frozen-on rf-frozen-off rf-frozen-placebo rf-none-off}
 attacks=${ATTACKS:-icl quantize extract}
+filter_kinds=${FILTER_KINDS:-$kinds}
 want() { case " $attacks " in *" $1 "*) return 0 ;; esac; return 1; }
 m=$out/models
 sub=$out/tofu
@@ -95,6 +99,7 @@ for kind in $kinds; do
   [ -n "$sinks" ] && read -ra sk <<<"$sinks"
   if want icl; then
     for f in "" -filter; do
+      case " $filter_kinds " in *" $kind "*) ;; *) [ -n "$f" ] && continue ;; esac
       flt=()
       [ -n "$f" ] && flt=(--filter "$filter")
       orc=()
