@@ -44,8 +44,14 @@ assert rows[-1][:4] == ["mean", "over", "sources", "5"], rows[-1]
 two = json.load(open(d + "/two.json"))
 assert [r["source"] for r in two["sources"]] == ["bob", "dave"], two
 full = {r["source"]: r for r in a["sources"]}
+# (to float rounding: another selection batches other rows together, and
+# the matrix kernels a CPU's OpenBLAS picks may round such batches apart)
 for r in two["sources"]:
-    assert r == full[r["source"]], (r, full[r["source"]])
+    f = full[r["source"]]
+    assert {k: v for k, v in r.items() if k != "loss"} == {k: v for k, v in f.items() if k != "loss"}, (r, f)
+    assert list(r["loss"]) == list(f["loss"]), (r, f)
+    for m in modes:
+        assert abs(r["loss"][m] - f["loss"][m]) < 1e-6 * abs(f["loss"][m]), (r, f)
 b1 = json.load(open(d + "/b1.json"))
 for r, s in zip(b1["sources"], a["sources"]):
     for m in modes:

@@ -75,13 +75,21 @@ import json
 a, b = json.load(open('$TMP/resumed.json')), json.load(open('$TMP/out'))
 assert a['epochs'] == b['epochs'], (a['epochs'], b['epochs'])" || die "resumed losses differ"
 
+# wait_ckpt DIR N: until DIR holds a checkpoint of step N or later (only the
+# newest is kept, so a poll for step N itself can miss it on a busy machine)
+wait_ckpt() {
+  local n
+  for _ in $(seq 1 600); do
+    n=$(ls "$1" 2>/dev/null | sed -n 's/^ckpt-0*\([0-9][0-9]*\)\.gguf$/\1/p' | sort -n | tail -n 1)
+    [ "${n:-0}" -ge "$2" ] && return 0
+    sleep 0.05
+  done
+}
+
 # killed hard (SIGKILL) after a checkpoint, resumed: the same model
 "${U[@]}" "$M" --method idkdpo --epochs 8 --ckpt-every 1 -o "$TMP/k.gguf" >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-  [ -e "$TMP/k.gguf.ckpt/ckpt-00000004.gguf" ] && break
-  sleep 0.05
-done
+wait_ckpt "$TMP/k.gguf.ckpt" 4
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -e "$TMP/k.gguf" ] && die "the run ended before it could be killed"
 expect_exit 0 "${U[@]}" "$M" --method idkdpo --epochs 8 --ckpt-every 1 -o "$TMP/k.gguf" --resume
@@ -91,10 +99,7 @@ cmp -s "$TMP/k.gguf" "$TMP/k2.gguf" || die "kill -9 + resume differs from an uni
 # Ctrl-C: checkpoints the step in progress, exits 130; resumed, the same model
 "${U[@]}" "$M" --method idkdpo --epochs 8 --ckpt-every 1 -o "$TMP/i.gguf" >/dev/null 2>"$TMP/ierr" &
 pid=$!
-for _ in $(seq 1 600); do
-  [ -e "$TMP/i.gguf.ckpt/ckpt-00000002.gguf" ] && break
-  sleep 0.05
-done
+wait_ckpt "$TMP/i.gguf.ckpt" 2
 kill -INT $pid; wait $pid; code=$?
 [ "$code" -eq 130 ] || die "SIGINT: exit $code, expected 130: $(cat "$TMP/ierr")"
 grep -Eq 'stopped after step [0-9]+ of 40 \(SIGINT\); the checkpoint is in' "$TMP/ierr" || die "SIGINT: $(cat "$TMP/ierr")"
