@@ -406,16 +406,9 @@ static void rh_start(void *user, int item, int seq)
 
 static void rh_layer(const model_hook_info *info, float *x, void *user)
 {
-    run_hook *r = user;
-    const sink_hook *h = r->h;
-    if (!h->enabled || info->point != MODEL_HOOK_MLP_HIDDEN || info->width != h->width)
-        return;
-    const float *mask = r->per_query ? r->masks + (size_t)info->seq * h->width : h->mask;
-    for (int t = 0; t < info->n_tokens; t++) {
-        float *row = x + (size_t)t * info->width;
-        for (int i = 0; i < info->width; i++)
-            row[i] *= mask[i];
-    }
+    const run_hook *r = user;
+    sink_hook_apply_mask(r->h, info, x,
+                         r->per_query ? r->masks + (size_t)info->seq * r->h->width : r->h->mask);
 }
 
 typedef struct {

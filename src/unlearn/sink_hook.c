@@ -57,14 +57,21 @@ int sink_hook_per_query(const sink_hook *h)
 void sink_hook_fn(const model_hook_info *info, float *x, void *user)
 {
     sink_hook *h = user;
-    if (h->enabled && info->point == MODEL_HOOK_MLP_HIDDEN && info->width == h->width)
-        for (int t = 0; t < info->n_tokens; t++) {
-            float *row = x + (size_t)t * info->width;
-            for (int i = 0; i < info->width; i++)
-                row[i] *= h->mask[i];
-        }
+    sink_hook_apply_mask(h, info, x, h->mask);
     if (h->next)
         h->next(info, x, h->next_user);
+}
+
+void sink_hook_apply_mask(const sink_hook *h, const model_hook_info *info, float *x,
+                          const float *mask)
+{
+    if (!h->enabled || info->point != MODEL_HOOK_MLP_HIDDEN || info->width != h->width)
+        return;
+    for (int t = 0; t < info->n_tokens; t++) {
+        float *row = x + (size_t)t * info->width;
+        for (int i = 0; i < info->width; i++)
+            row[i] *= mask[i];
+    }
 }
 
 void sink_hook_free(sink_hook *h)

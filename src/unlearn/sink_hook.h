@@ -33,6 +33,11 @@ void sink_hook_select(sink_hook *h, const char *query);
  * pass). */
 int sink_hook_per_query(const sink_hook *h);
 void sink_hook_fn(const model_hook_info *info, float *x, void *user);
+/* Multiplies the rows of an MLP hidden activation by mask when the hook
+ * point is MLP_HIDDEN of h's width (what sink_hook_fn does with h's own
+ * mask; callers that keep a mask per sequence pass that one). */
+void sink_hook_apply_mask(const sink_hook *h, const model_hook_info *info, float *x,
+                          const float *mask);
 void sink_hook_free(sink_hook *h);
 
 #endif

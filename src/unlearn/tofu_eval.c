@@ -234,15 +234,9 @@ static void eh_start(void *user, int item, int seq)
 
 static void eh_fn(const model_hook_info *info, float *x, void *user)
 {
-    eval_hook *h = user;
-    if (!h->h.enabled || info->point != MODEL_HOOK_MLP_HIDDEN || info->width != h->h.width)
-        return;
-    const float *mask = h->per_query ? h->masks + (size_t)info->seq * h->h.width : h->h.mask;
-    for (int t = 0; t < info->n_tokens; t++) {
-        float *row = x + (size_t)t * info->width;
-        for (int i = 0; i < info->width; i++)
-            row[i] *= mask[i];
-    }
+    const eval_hook *h = user;
+    sink_hook_apply_mask(&h->h, info, x,
+                         h->per_query ? h->masks + (size_t)info->seq * h->h.width : h->h.mask);
 }
 
 /* ---- scoring ---- */
