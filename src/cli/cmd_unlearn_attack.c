@@ -22,12 +22,14 @@ static void relearn_help(void)
            "                                  [options]\n"
            "\n"
            "The relearning attack: each forget author's QA pairs are split (seeded) into a\n"
-           "relearn half and an eval half; MODEL (one cape train wrote) is fine-tuned with\n"
+           "relearn half and an eval half; MODEL is fine-tuned with\n"
            "plain NLL on the relearn half and, after each step count of --steps, the forget\n"
            "probability, ROUGE-L recall and truth ratio of the eval half are measured as\n"
            "cape unlearn eval measures them. The oracle is relearned alike; the steps to\n"
            "recover 50%% / 90%% of the gap to the full model and the recovery beyond the\n"
            "oracle's curve are reported (docs/UNLEARN.md, \"Attacks\").\n"
+           "MODEL and the oracle are models cape train wrote, or any GGUF cape train --init\n"
+           "fine-tunes (llama, qwen2, qwen3, gemma3; retrofitted sinks included).\n"
            "\n"
            "options:\n"
            "  --tofu DIR            TOFU data (full.json, forgetNN_perturbed.json, ...)\n"
@@ -358,8 +360,9 @@ static void gcg_help(void)
            "The Adversarial Compression Ratio of forget answers: prompts found by greedy\n"
            "coordinate gradient (GCG, through the trainer's backward) for ascending lengths\n"
            "below the answer's; the ACR is answer tokens / the shortest prompt that elicits\n"
-           "the answer exactly under greedy decoding (above 1: memorised). MODEL must be one\n"
-           "cape train wrote (docs/UNLEARN.md, \"Attacks\").\n"
+           "the answer exactly under greedy decoding (above 1: memorised) (docs/UNLEARN.md,\n"
+           "\"Attacks\"). MODEL is a model cape train wrote, or any GGUF cape train --init\n"
+           "fine-tunes (llama, qwen2, qwen3, gemma3).\n"
            "\n"
            "options:\n"
            "  --tofu DIR, --forget SPLIT, -o FILE   data and the JSON report\n"
@@ -438,7 +441,7 @@ static const cli_command ATTACKS[] = {
     {"relearn", cmd_attack_relearn, "fine-tune on half the forget facts, measure the other half"},
     {"quantize", cmd_attack_quantize, "round the weights (q8_0, q4_0, q4_k), measure again"},
     {"extract", cmd_attack_extract, "greedy extraction from growing prefixes of the answers"},
-    {"gcg", cmd_attack_gcg, "adversarial compression ratio with GCG prompts (cape-trained models)"},
+    {"gcg", cmd_attack_gcg, "adversarial compression ratio with GCG prompts"},
     {"icl", cmd_unlearn_attack_icl, "in-context reintroduction of forgotten facts (echo, spill-over, composition)"},
     {NULL, NULL, NULL},
 };

@@ -19,6 +19,9 @@
 #include <stdio.h>
 
 #include "base/err.h"
+#include "train/train_init.h"
+#include "train/train_tok.h"
+#include "unlearn/sink_model.h"
 #include "unlearn/tofu_eval.h"
 
 /* ---- pieces ---- */
@@ -66,10 +69,37 @@ int attack_parse_steps(const char *s, const char *what, int **out, int *n, cape_
 /* Writes doc (with a trailing newline) to path atomically. */
 int attack_write_json(const char *path, const json_t *doc, cape_err *e);
 
+/* ---- the attacked model in the trainer (relearn, gcg) ---- */
+
+/* A model the trainer can fine-tune or differentiate: one cape train wrote
+ * from scratch (llama, gpt2), or any GGUF that cape train --init takes
+ * (llama, qwen2, qwen3, gemma3, base or fine-tuned, retrofitted sinks
+ * included). cfg, sinks and tk are filled by attack_model_open. */
+typedef struct {
+    const char *path;
+    int scratch;          /* 1: cape's own layout (ck); 0: the --init road (init) */
+    ckpt_file ck;
+    train_init_src init;
+    train_config cfg;
+    sink_model sinks;     /* enabled = 0 for a model without sinks */
+    train_tokenizer tk;
+} attack_model;
+
+/* Opens path; what names it in errors ("MODEL", "--oracle-model"). A file
+ * the trainer cannot hold is an input error naming it and the reason. */
+int attack_model_open(attack_model *a, const char *path, const char *what, cape_err *e);
+/* Copies the weights into m, built from a->cfg. */
+int attack_model_load(const attack_model *a, train_model *m, cape_err *e);
+/* Writes m as a model file of the source's kind and metadata (f32 for the
+ * --init road), with cape.relearn.step = step. */
+int attack_model_save(const attack_model *a, const train_model *m, uint64_t step,
+                      const char *path, cape_err *e);
+void attack_model_close(attack_model *a);
+
 /* ---- relearn ---- */
 
 typedef struct {
-    const char *model;        /* the attacked model (cape-trained GGUF) */
+    const char *model;        /* the attacked model (attack_model_open) */
     const char *oracle_model; /* the retain-only model, relearned alike (NULL: none) */
     const char *full_model;   /* the model trained on everything (NULL: no recovery steps) */
     const char *tofu, *forget;

@@ -154,6 +154,27 @@ static int gcg_length(gcg_ctx *g, const attack_gcg_opts *o, int L, int *x, rng_m
     return found;
 }
 
+/* The longest row the attack builds, within the context ctx: the question
+ * with its answer (the question's own try), or start, a prompt shorter than
+ * the target and the target of at most max_tokens. */
+static int gcg_longest_row(const train_tokenizer *tk, const tofu_split *fs, int ctx,
+                           int max_tokens, int *out, cape_err *e)
+{
+    int T = 2 * max_tokens;
+    for (int i = 0; i < fs->n; i++) {
+        posthoc_item it = {0};
+        int kept, rc = posthoc_item_build(tk, fs->rows[i].question, fs->rows[i].answer, 0, ctx,
+                                          &it, &kept, e);
+        if (rc)
+            return rc;
+        if (kept && it.len > T)
+            T = it.len;
+        free(it.tokens);
+    }
+    *out = T < ctx ? T : ctx;
+    return 0;
+}
+
 /* 1 when the filter blocks the text of ids, 0 when not, -1 out of memory. */
 static int filter_blocks_ids(const filter *f, const train_tokenizer *tk, const int *ids, int n)
 {
@@ -175,10 +196,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     if (o->max_items < 1 || o->max_tokens < 2 || o->iters < 0 || o->topk < 1 || o->cands < 1)
         return err_set(e, CAPE_EINPUT, "--max-items, --topk, --cands must be positive, "
                        "--max-tokens at least 2");
-    ckpt_file src = {0};
-    train_config cfg;
-    sink_model sinks = {0};
-    train_tokenizer tk = {0};
+    attack_model am = {0};
     tofu_split fs = {0};
     gcg_ctx g = {0};
     int *x = NULL, *topk = NULL;
@@ -187,22 +205,27 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
         return rc;
     r->filtered = flt != NULL;
-    if ((rc = ckpt_read(&src, o->model, e)) || (rc = sink_model_require_cape(&src, o->model, e)) ||
-        (rc = train_config_from_ckpt(&src, &cfg, o->model, e)) ||
-        (rc = sink_model_read(&sinks, &src, cfg.hidden, o->model, e)) ||
-        (rc = train_tokenizer_from_model(&tk, o->model, e)) ||
+    if ((rc = attack_model_open(&am, o->model, "MODEL", e)) ||
         (rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
         goto out;
+    const train_config cfg = am.cfg;
+    sink_model *sinks = &am.sinks;
+    const train_tokenizer *tk = &am.tk;
     g.V = cfg.vocab;
     g.C = cfg.dim;
     g.hidden = cfg.hidden;
-    g.start = tk.start;
-    int Tmax = cfg.ctx;
+    g.start = tk->start;
+    /* the activations hold the longest row, not the context (a pretrained
+     * model's context of thousands of tokens times a batch of candidates
+     * would not fit) */
+    int Tmax;
+    if ((rc = gcg_longest_row(tk, &fs, cfg.ctx, o->max_tokens, &Tmax, e)))
+        goto out;
     if ((rc = train_model_build(&g.m, &cfg, e)) ||
-        (rc = train_model_load_params(&g.m, &src, o->model, e)) ||
+        (rc = attack_model_load(&am, &g.m, e)) ||
         (rc = train_model_alloc_acts(&g.m, o->cands, Tmax, e)))
         goto out;
-    if (sinks.enabled) {
+    if (sinks->enabled) {
         g.mask = malloc(sizeof(float) * g.hidden);
         g.masks = malloc(sizeof(float) * (size_t)g.hidden * o->cands);
         if (!g.mask || !g.masks) {
@@ -210,15 +233,15 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
             goto out;
         }
         if (o->source) {
-            uint32_t id = sink_sources_id(&sinks.sources, o->source, 0);
+            uint32_t id = sink_sources_id(&sinks->sources, o->source, 0);
             if (!id) {
                 rc = err_set(e, CAPE_EINPUT, "--source %s: not a source of %s", o->source,
                              o->model);
                 goto out;
             }
-            sink_mask_source_excluding(&sinks.layout, id, sinks.off, sinks.n_off, g.mask);
+            sink_mask_source_excluding(&sinks->layout, id, sinks->off, sinks->n_off, g.mask);
         } else {
-            sink_mask_backbone(&sinks.layout, g.mask);
+            sink_mask_backbone(&sinks->layout, g.mask);
         }
     } else if (o->source) {
         rc = err_set(e, CAPE_EINPUT, "--source: %s has no sinks", o->model);
@@ -249,13 +272,13 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     for (int i = 0; i < n && !rc; i++) {
         posthoc_item it = {0};
         int kept;
-        if ((rc = posthoc_item_build(&tk, fs.rows[i].question, fs.rows[i].answer, 0, Tmax, &it,
+        if ((rc = posthoc_item_build(tk, fs.rows[i].question, fs.rows[i].answer, 0, Tmax, &it,
                                      &kept, e)))
             break;
         if (!kept)
             continue; /* no answer token within the context: not attacked */
         int Ty = it.len - 1 - it.scored_from; /* the answer, without the end token */
-        if (it.tokens[it.len - 1] != tk.end)
+        if (it.tokens[it.len - 1] != tk->end)
             Ty = it.len - it.scored_from; /* cut by the context */
         if (Ty > o->max_tokens)
             Ty = o->max_tokens;
@@ -276,7 +299,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
         if (flt) {
             /* what an eliciting prompt would make the model say, through the
              * output filter: when it blocks, no prompt gets the target out */
-            int b = filter_blocks_ids(flt, &tk, g.y, Ty);
+            int b = filter_blocks_ids(flt, tk, g.y, Ty);
             if (b < 0) {
                 rc = err_set(e, CAPE_EFAIL, "out of memory");
                 free(it.tokens);
@@ -289,7 +312,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
                 free(it.tokens);
                 continue;
             }
-            if (r->question_elicits[i] && filter_blocks_ids(flt, &tk, it.tokens + 1, Lq))
+            if (r->question_elicits[i] && filter_blocks_ids(flt, tk, it.tokens + 1, Lq))
                 r->question_elicits[i] = 0;
         }
         if (nl > r->n_lengths) {
@@ -305,7 +328,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
                 break;
             }
             if (f && flt) {
-                int b = filter_blocks_ids(flt, &tk, x, lens[j]);
+                int b = filter_blocks_ids(flt, tk, x, lens[j]);
                 if (b < 0) {
                     rc = err_set(e, CAPE_EFAIL, "out of memory");
                     break;
@@ -340,9 +363,7 @@ out:
     train_model_free(&g.m);
     filter_free(flt);
     tofu_split_free(&fs);
-    train_tokenizer_free(&tk);
-    sink_model_free(&sinks);
-    ckpt_free(&src);
+    attack_model_close(&am);
     return rc;
 }
 

@@ -94,7 +94,9 @@ static const char *author_of(const author_map *a, const char *question)
     return NULL;
 }
 
-/* The tokenizer check: every model must tokenise the probe text alike. */
+/* The tokenizer check: every model must tokenise the probe text alike.
+ * A model cape trained carries its tokenizer's kind; any other GGUF is read
+ * through the runtime's tokenizer. */
 static int tokens_of(const char *path, const char *probe, int **ids, size_t *n, cape_err *e)
 {
     train_tokenizer tk = {0};
@@ -102,20 +104,24 @@ static int tokens_of(const char *path, const char *probe, int **ids, size_t *n, 
     *ids = NULL;
     *n = 0;
     int rc = train_tokenizer_from_model(&tk, path, e);
+    if (rc) {
+        err_clear(e);
+        rc = train_tokenizer_from_gguf(&tk, path, e);
+    }
     if (!rc)
         rc = train_tokenizer_encode(&tk, probe, ids, n, &cap, e);
     train_tokenizer_free(&tk);
     return rc;
 }
 
-static int require_cape(const char *path, const char *what, cape_err *e)
+/* The relearned models must be ones the trainer holds (the full model is
+ * only evaluated). */
+static int require_trainable(const char *path, const char *what, cape_err *e)
 {
-    ckpt_file f = {0};
-    int rc = ckpt_read_meta(&f, path, e);
-    if (!rc && sink_model_require_cape(&f, path, e))
-        rc = err_set(e, CAPE_EINPUT, "%s %s: the relearning attack fine-tunes with cape's "
-                     "trainer, so the model must be one cape train wrote", what, path);
-    ckpt_free(&f);
+    attack_model a;
+    int rc = attack_model_open(&a, path, what, e);
+    if (!rc)
+        attack_model_close(&a);
     return rc;
 }
 
@@ -155,10 +161,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
                          int n_rows, const tofu_split *ev, attack_curve *cv, int *n_items,
                          cape_err *e)
 {
-    ckpt_file src = {0};
-    train_config cfg;
-    sink_model sinks = {0};
-    train_tokenizer tk = {0};
+    attack_model am = {0};
     train_model m = {0};
     posthoc_state st = {0};
     adamw_state opt = {0};
@@ -167,11 +170,10 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
     int *perm = NULL, n = 0, rc;
     char tmp[4096] = "";
     int maxsteps = o->steps[o->n_steps - 1];
-    if ((rc = ckpt_read(&src, path, e)) || (rc = sink_model_require_cape(&src, path, e)) ||
-        (rc = train_config_from_ckpt(&src, &cfg, path, e)) ||
-        (rc = sink_model_read(&sinks, &src, cfg.hidden, path, e)) ||
-        (rc = train_tokenizer_from_model(&tk, path, e)))
+    if ((rc = attack_model_open(&am, path, cv->role, e)))
         goto out;
+    const train_config cfg = am.cfg;
+    sink_model *sinks = &am.sinks;
     items = calloc((size_t)n_rows, sizeof *items);
     perm = malloc(sizeof(int) * (size_t)n_rows);
     batch = malloc(sizeof *batch * (size_t)o->batch);
@@ -185,11 +187,11 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
     for (int i = 0; i < n_rows; i++) {
         /* a sink model's row gets the mask a training row of its author had
          * (that author's sinks); an author it has no sinks for, the backbone */
-        uint32_t sid = sinks.enabled && rows[i].author
-                           ? sink_sources_id(&sinks.sources, rows[i].author, 0)
+        uint32_t sid = sinks->enabled && rows[i].author
+                           ? sink_sources_id(&sinks->sources, rows[i].author, 0)
                            : 0;
         int kept;
-        if ((rc = posthoc_item_build(&tk, rows[i].question, rows[i].answer, sid, cfg.ctx,
+        if ((rc = posthoc_item_build(&am.tk, rows[i].question, rows[i].answer, sid, cfg.ctx,
                                      &items[n], &kept, e)))
             goto out;
         if (kept) {
@@ -205,9 +207,9 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
     }
     int B = o->batch;
     if ((rc = train_model_build(&m, &cfg, e)) ||
-        (rc = train_model_load_params(&m, &src, path, e)) ||
+        (rc = attack_model_load(&am, &m, e)) ||
         (rc = train_model_alloc_acts(&m, B, maxlen, e)) ||
-        (rc = posthoc_state_init(&st, &posthoc_nll, &posthoc_nll.defaults, &m, NULL, &sinks, B,
+        (rc = posthoc_state_init(&st, &posthoc_nll, &posthoc_nll.defaults, &m, NULL, sinks, B,
                                  o->seed, e)) ||
         (rc = adamw_init(&opt, m.n_params, e)))
         goto out;
@@ -228,15 +230,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
         if (step == o->steps[j]) {
             const char *p = path;
             if (step > 0) {
-                ckpt_file f = {0};
-                int brc = 0;
-                for (int64_t i = 0; i < gguf_n_kv(src.r) && !brc; i++)
-                    brc |= ckpt_copy_kv(&f, gguf_kv_at(src.r, i));
-                brc |= train_model_to_ckpt(&m, &f);
-                brc |= ckpt_set_u64(&f, "cape.relearn.step", (uint64_t)step);
-                rc = brc ? err_set(e, CAPE_EFAIL, "out of memory") : ckpt_write(&f, tmp, e);
-                ckpt_free(&f);
-                if (rc)
+                if ((rc = attack_model_save(&am, &m, (uint64_t)step, tmp, e)))
                     goto out;
                 p = tmp;
             }
@@ -279,9 +273,7 @@ out:
     adamw_free(&opt);
     posthoc_state_free(&st);
     train_model_free(&m);
-    train_tokenizer_free(&tk);
-    sink_model_free(&sinks);
-    ckpt_free(&src);
+    attack_model_close(&am);
     return rc;
 }
 
@@ -303,8 +295,8 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
         return err_set(e, CAPE_EINPUT, "--unrelated-items must be positive");
     const char *paths[3] = {o->model, o->oracle_model, o->full_model};
     const char *what[3] = {"MODEL", "--oracle-model", "--full-model"};
-    for (int i = 0; i < 3; i++)
-        if (paths[i] && (rc = require_cape(paths[i], what[i], e)))
+    for (int i = 0; i < 2; i++)
+        if (paths[i] && (rc = require_trainable(paths[i], what[i], e)))
             return rc;
 
     filter *flt = NULL;

@@ -130,6 +130,37 @@ python3 -c "
 import json
 s = json.load(open('$TMP/rls.json'))
 assert s['sinks'] == 'off' and len(s['curves']['model']['curve']) == 2" || die "sink relearn"
+# the --init road: a model cape train --init wrote (here the full model
+# again, unchanged: --steps 0) is loaded, trained and saved through
+# train_init_*, and relearns exactly as the from-scratch road does
+expect_exit 0 "$CAPE" train --init "$F" --tofu "$D" --steps 0 --quiet -o "$TMP/finit"
+expect_exit 0 "${RL[@]}" "$TMP/finit/model.gguf" --oracle-model "$O" --full-model "$F" -o "$TMP/rli.json"
+python3 -c "
+import json
+a, b = json.load(open('$TMP/rl.json')), json.load(open('$TMP/rli.json'))
+assert b['curves']['model'].pop('path').endswith('finit/model.gguf')
+a['curves']['model'].pop('path')
+assert a == b, 'the --init road relearns otherwise'" || die "relearn through --init"
+npass=$((npass + 1))
+# a pretrained architecture the from-scratch trainer lacks: the tiny gemma3
+# fine-tuned on the data with retrofitted sinks, attacked with the sinks of
+# the forget author off; step 0 is cape unlearn eval --sinks off's numbers
+expect_exit 0 "$CAPE" train --init tests/ref/hf/gemma3.gguf --tofu "$D" --steps 40 --lr 1e-2 --batch 4 \
+  --seq 64 --quiet --sinks --sink-units 16 --sink-k 4 -o "$TMP/g3s"
+expect_exit 0 "${RL[@]}" "$TMP/g3s/model.gguf" --sinks off --steps 0,2,10 -o "$TMP/rlg.json"
+expect_exit 0 "$CAPE" unlearn eval "$TMP/g3s/model.gguf" --tofu "$D" --forget forget01 --sinks off \
+  -o "$TMP/evg" --max-new-tokens 30 --batch 1
+python3 - "$TMP/rlg.json" "$TMP/evg/TOFU_EVAL.json" <<'PY' || die "gemma3 relearn"
+import json, sys
+r = json.load(open(sys.argv[1])); ev = json.load(open(sys.argv[2]))
+idx = r["eval_rows_index"]
+by = ev["forget_Q_A_Prob"]["value_by_index"]
+want = sum(by[str(i)]["prob"] for i in idx) / len(idx)
+cv = r["curves"]["model"]["curve"]
+assert abs(cv[0]["forget_Q_A_Prob"] - want) < 1e-9, (cv[0], want)
+assert cv[-1]["forget_Q_A_Prob"] > want + 0.02, cv
+print("relearn gemma3 (sinks off): prob %.3f -> %.3f" % (want, cv[-1]["forget_Q_A_Prob"]))
+PY
 # --sinks own (each question with its author's sinks): quantize's model as
 # given and relearn's step 0 are cape unlearn eval --sinks own's numbers, and
 # they differ from the backbone's (the author's sinks are on); extract refuses
@@ -243,6 +274,18 @@ print("gcg: full ACR %.2f (%d of 2), oracle %d of 2" % (g["mean_acr_found"], g["
 PY
 expect_exit 0 "${G[@]}" "$TMP/mem/model.gguf" -o "$TMP/g2.json"
 cmp -s "$TMP/g.json" "$TMP/g2.json" || die "two identical gcg runs differ"
+# the --init road: the same search, the same prompts
+expect_exit 0 "$CAPE" train --init "$TMP/mem/model.gguf" --tofu "$D" --steps 0 --quiet -o "$TMP/meminit"
+expect_exit 0 "${G[@]}" "$TMP/meminit/model.gguf" -o "$TMP/gi.json"
+python3 -c "
+import json
+a, b = json.load(open('$TMP/g.json')), json.load(open('$TMP/gi.json'))
+a.pop('model'), b.pop('model')
+assert a == b, 'gcg through --init differs'" || die "gcg through --init"
+# gemma3 with retrofitted sinks (its context of 32768 tokens: the candidate
+# batch holds only the longest row)
+expect_exit 0 "${G[@]}" "$TMP/g3s/model.gguf" --max-items 1 --iters 2 -o "$TMP/gg.json"
+expect_out '^memorised \(ACR > 1\): [0-9] of 1'
 # a sink model: all sinks off, or one source's on
 expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 -o "$TMP/gs.json"
 expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 --source tofu-002 -o "$TMP/gs2.json"
