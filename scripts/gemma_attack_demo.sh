@@ -24,15 +24,20 @@
 #   rf-frozen-off    the same with the forget authors switched off
 #   rf-frozen-placebo as many random retained authors off instead
 #   rf-none-off      the retrofit whose backbone trained too, forget authors off
-# Attacks (ATTACKS, default "icl quantize extract"), outputs under
+# Attacks (ATTACKS, default "icl quantize extract relearn"), outputs under
 # OUT_DIR/attack:
 #   icl/NAME.json, icl-filter/NAME.json  cape unlearn attack icl, without and
 #                    with the forget filter (cape filter build on the subset)
 #   quantize/NAME.json   q8_0, q4_0, q4_k, the forget split re-evaluated
 #   extract/NAME.json    greedy continuation from growing answer prefixes
-# The relearning attack and GCG are not run: both fine-tune or differentiate
-# through cape's from-scratch trainer, which holds llama and gpt2 models, and
-# refuse a gemma3 model in one line.
+#   relearn/NAME.json    fine-tuning on the relearn half (RL_STEPS, RL_LR,
+#                    batch 4) through the --init trainer, the eval half
+#                    measured at each step count; the full model is plain,
+#                    the oracle is relearned in its own run (relearn/oracle)
+#   gcg/NAME.json    (not by default: GCG_ITEMS forget rows, GCG_ITERS
+#                    iterations, GCG_CANDS candidates) the adversarial
+#                    compression ratio; every candidate costs a forward pass
+#                    with Gemma's 262144-token head
 # Then OUT_DIR/attack/summary.md and icl.svg (scripts/tofu_attack_summary.py).
 # A step is skipped when its output exists, so a killed run continues where
 # it stopped.
@@ -43,7 +48,9 @@
 # above), FILTER_KINDS (the kinds whose icl also runs behind the filter: all
 # by default; where the filter blocks every input, as it does here since
 # the facts and questions name the author, the filtered result is the same
-# for every model but for the copying probe), ATTACKS, CAPE.
+# for every model but for the copying probe), ATTACKS, RL_STEPS
+# (0,1,2,5,10,20), RL_LR (1e-4, the fine-tuning's), GCG_ITEMS (2),
+# GCG_ITERS (10), GCG_CANDS (8), CAPE.
 #
 # Cost, measured on a 2-core AMD EPYC (AVX-512 with BF16), one thread, the
 # other core busy: docs/UNLEARN.md ("Attacks on Gemma 3 270M") gives the
@@ -57,7 +64,12 @@ per=${PER_AUTHOR:-5}
 maxnew=${MAX_NEW:-48}
 threads=${THREADS:-1}
 kinds=${KINDS:-oracle base plain rf-frozen-on rf-frozen-off rf-frozen-placebo rf-none-off}
-attacks=${ATTACKS:-icl quantize extract}
+attacks=${ATTACKS:-icl quantize extract relearn}
+rl_steps=${RL_STEPS:-0,1,2,5,10,20}
+rl_lr=${RL_LR:-1e-4}
+gcg_items=${GCG_ITEMS:-2}
+gcg_iters=${GCG_ITERS:-10}
+gcg_cands=${GCG_CANDS:-8}
 filter_kinds=${FILTER_KINDS:-$kinds}
 want() { case " $attacks " in *" $1 "*) return 0 ;; esac; return 1; }
 m=$out/models
@@ -115,6 +127,17 @@ for kind in $kinds; do
   fi
   if want extract; then
     run "$a/extract/$kind.json" "$cape" unlearn attack extract "$model" "${common[@]}" "${sk[@]}"
+  fi
+  if want relearn; then
+    full=()
+    [ -f "$m/plain/model.gguf" ] && full=(--full-model "$m/plain/model.gguf")
+    run "$a/relearn/$kind.json" "$cape" unlearn attack relearn "$model" "${common[@]}" "${sk[@]}" \
+      "${full[@]}" --steps "$rl_steps" --lr "$rl_lr" --batch 4
+  fi
+  if want gcg; then
+    # the sinks of a sink model are off in gcg (its own mode, no routing)
+    run "$a/gcg/$kind.json" "$cape" unlearn attack gcg "$model" --tofu "$sub" --forget forget01 \
+      --threads "$threads" --max-items "$gcg_items" --iters "$gcg_iters" --cands "$gcg_cands"
   fi
 done
 python3 scripts/tofu_attack_summary.py "$out" 01 >/dev/null

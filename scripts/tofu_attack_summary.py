@@ -141,7 +141,16 @@ def relearn_section(a, sub, title):
         return [], {}
     reps = {k: jload(os.path.join(d, k + ".json")) for k in kinds}
     reps = {k: r for k, r in reps.items() if r}
+    if "oracle" not in reps:
+        # no run of its own: the oracle's curve from a run with --oracle-model
+        for r in reps.values():
+            if "oracle" in r["curves"]:
+                o = dict(r, sinks=None, curves={"model": r["curves"]["oracle"]})
+                reps = dict([("oracle", o)] + list(reps.items()))
+                break
     orep = reps.get("oracle")
+    if not reps:
+        return [], {}
     any_rep = next(iter(reps.values()))
     steps = any_rep["steps"]
     L = ["## " + title, "",

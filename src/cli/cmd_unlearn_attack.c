@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "cli/cli.h"
+#include "train/train_gemm.h"
 #include "unlearn/attack.h"
 
 
@@ -47,7 +48,7 @@ static void relearn_help(void)
            "  --sinks MODE, --source NAME   a sink model's evaluation mode (as unlearn eval)\n"
            "  --filter FILTER       evaluate behind a cape filter for the forget split (the\n"
            "                        model and the oracle; the full model's targets without)\n"
-           "  -t, --threads N       evaluation threads (1)\n"
+           "  -t, --threads N       threads of the evaluation and of the fine-tuning (1)\n"
            "  --eval-batch B        sequences scored at once (8)\n"
            "  --max-items N         the first N forget rows (a quick look)\n"
            "  --max-new-tokens N    greedy tokens per answer (200)\n"
@@ -118,6 +119,7 @@ static int cmd_attack_relearn(int argc, char **argv)
     if (!o.tofu || !o.forget || !out)
         return cli_usage_error(C, "--tofu DIR, --forget SPLIT and -o OUT.json are required");
     o.model = argv[optind];
+    tg_set_threads(o.threads);
     cape_err e = {0};
     int *sv = NULL, ns = 0;
     if (attack_parse_steps(steps, "--steps", &sv, &ns, &e))
@@ -372,6 +374,7 @@ static void gcg_help(void)
            "  --topk K          candidate tokens per position (32)\n"
            "  --cands B         candidates evaluated per iteration (32)\n"
            "  --seed N          initial prompts and candidate draws (1)\n"
+           "  -t, --threads N   threads (1)\n"
            "  --source NAME     a sink model: that source's sinks on (default: all off)\n"
            "  --filter FILTER   behind a cape filter: a target its output filter blocks is\n"
            "                    not attacked (counted as blocked), a prompt its input filter\n"
@@ -390,7 +393,7 @@ static int cmd_attack_gcg(int argc, char **argv)
            O_SOURCE, O_JSON, O_FILTER };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},       {"forget", 1, 0, O_FORGET},   {"output", 1, 0, 'o'},
-        {"filter", 1, 0, O_FILTER},
+        {"filter", 1, 0, O_FILTER},   {"threads", 1, 0, 't'},
         {"max-items", 1, 0, O_MAX_ITEMS}, {"max-tokens", 1, 0, O_MAX_TOK},
         {"iters", 1, 0, O_ITERS},     {"topk", 1, 0, O_TOPK},       {"cands", 1, 0, O_CANDS},
         {"seed", 1, 0, O_SEED},       {"source", 1, 0, O_SOURCE},   {"json", 0, 0, O_JSON},
@@ -399,13 +402,14 @@ static int cmd_attack_gcg(int argc, char **argv)
     attack_gcg_opts o;
     attack_gcg_defaults(&o);
     long v;
-    int json = 0, c;
+    int json = 0, threads = 1, c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:t:", opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
         case 'h': gcg_help(); return 0;
+        case 't': rc = cli_parse_int(C, "--threads", optarg, 1, 256, &v); threads = (int)v; break;
         case 'o': out = optarg; break;
         case O_TOFU: o.tofu = optarg; break;
         case O_FORGET: o.forget = optarg; break;
@@ -428,6 +432,7 @@ static int cmd_attack_gcg(int argc, char **argv)
     if (!o.tofu || !o.forget || !out)
         return cli_usage_error(C, "--tofu DIR, --forget SPLIT and -o OUT.json are required");
     o.model = argv[optind];
+    tg_set_threads(threads);
     cape_err e = {0};
     attack_gcg_result r;
     int rc = attack_gcg_run(&o, &r, &e);

@@ -67,12 +67,13 @@ expect_exit 2 env CAPE="$CAPE" MODEL=tests/ref/hf/gemma3.gguf STEPS=41 MAX_ITEMS
   bash scripts/gemma_retrofit_demo.sh ../shared/data/tofu "$TMP/d"
 expect_err "another recipe"
 
-# scripts/gemma_attack_demo.sh on those models (icl and extract; the tiny
-# model's rows are too short for q4_k): one report per kind and attack, the
-# oracle's icl run standing for it in the others' residual knowledge, and
-# the summary with its figure
-attack=(env CAPE="$CAPE" K=0,1 PER_AUTHOR=1 MAX_NEW=4 THREADS=1 ATTACKS="icl extract"
-        bash scripts/gemma_attack_demo.sh "$TMP/d")
+# scripts/gemma_attack_demo.sh on those models (icl, extract and relearn;
+# the tiny model's rows are too short for q4_k): one report per kind and
+# attack, the oracle's icl run standing for it in the others' residual
+# knowledge, relearning through the --init trainer (the sink models with the
+# forget authors' sinks off), and the summary with its figures
+attack=(env CAPE="$CAPE" K=0,1 PER_AUTHOR=1 MAX_NEW=4 THREADS=1 ATTACKS="icl extract relearn"
+        RL_STEPS=0,2 RL_LR=1e-2 bash scripts/gemma_attack_demo.sh "$TMP/d")
 expect_exit 0 "${attack[@]}"
 python3 - "$TMP/d/attack" <<'PY' || die "gemma_attack_demo outputs"
 import json, os, sys
@@ -91,9 +92,25 @@ assert f["settings"]["filtered"] and f["models"]["model"]["curves"]["echo"][0]["
 s = open(os.path.join(a, "summary.md")).read()
 assert "## In-context reintroduction" in s and "rf-frozen-off" in s
 assert open(os.path.join(a, "icl.svg")).read().startswith("<svg")
+for k in kinds:
+    r = json.load(open(os.path.join(a, "relearn", k + ".json")))
+    assert r["steps"] == [0, 2] and r["full"]["path"].endswith("plain/model.gguf"), k
+    assert r["sinks"] == ("off" if k.startswith("rf-") else None), (k, r["sinks"])
+    c = r["curves"]["model"]["curve"]
+    assert c[1]["forget_Q_A_Prob"] > c[0]["forget_Q_A_Prob"], (k, c)
+assert "## Relearning" in s and "beyond oracle" in s
+assert open(os.path.join(a, "relearn.svg")).read().startswith("<svg")
 PY
 npass=$((npass + 1))
 expect_exit 0 "${attack[@]}"
 ! grep -q "^== .*\.json$" "$TMP/out" || die "a second attack run redid work: $(cat "$TMP/out")"
+npass=$((npass + 1))
+# gcg on the gemma3 retrofit, its sinks off
+expect_exit 0 env CAPE="$CAPE" KINDS=rf-frozen-off ATTACKS=gcg GCG_ITEMS=1 GCG_ITERS=1 GCG_CANDS=2 \
+  bash scripts/gemma_attack_demo.sh "$TMP/d"
+python3 -c "
+import json
+g = json.load(open('$TMP/d/attack/gcg/rf-frozen-off.json'))
+assert g['items'] == 1 and g['iters'] == 1, g" || die "gcg on the retrofit"
 npass=$((npass + 1))
 done_ok
