@@ -374,10 +374,7 @@ static char *template_for(const char *want, const char *path, cape_err *e)
  * shares a cached prefix between two questions (score_par_opts.group), so a
  * prefix is always computed under its own question's mask. */
 typedef struct {
-    sink_hook *h;
-    int per_query;
-    float *masks;             /* [n_seq * width] when per_query */
-    int n_seq;
+    sink_seq_masks *sm;
     const char *const *query; /* per scored item / per prompt */
     const icl_opts *o;
     long *done, total;
@@ -385,9 +382,7 @@ typedef struct {
 
 static void rh_select(run_hook *r, int item, int seq)
 {
-    if (r->per_query && seq >= 0 && seq < r->n_seq)
-        sink_model_mask(&r->h->sm, r->h->mode, r->h->source, r->query[item],
-                        r->masks + (size_t)seq * r->h->width);
+    sink_seq_masks_select(r->sm, seq, r->sm->h->source, r->query[item]);
 }
 
 static void rh_before(void *user, int item, int seq, int ctx_tokens)
@@ -407,8 +402,7 @@ static void rh_start(void *user, int item, int seq)
 static void rh_layer(const model_hook_info *info, float *x, void *user)
 {
     const run_hook *r = user;
-    sink_hook_apply_mask(r->h, info, x,
-                         r->per_query ? r->masks + (size_t)info->seq * r->h->width : r->h->mask);
+    sink_seq_masks_apply(r->sm, info, x);
 }
 
 typedef struct {
@@ -452,7 +446,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
     score_result *sr = NULL;
     const char **sq = NULL, **gp = NULL, **gq = NULL;
     int *owner = NULL, *gowner = NULL, ns = 0, ng = 0;
-    float *masks = NULL;
+    sink_seq_masks masks = {0};
     if (!tmpl)
         return e->code ? e->code : err_set(e, CAPE_EFAIL, "out of memory");
     if (!(m = model_load(path, NULL, e))) {
@@ -467,11 +461,8 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
                              plain ? NULL : o->source, e)))
         goto out;
     int per_query = sh.enabled && sink_hook_per_query(&sh);
-    masks = per_query ? malloc(sizeof *masks * (size_t)B * sh.width) : NULL;
-    if (per_query && !masks) {
-        rc = err_set(e, CAPE_EFAIL, "out of memory");
+    if ((rc = sink_seq_masks_init(&masks, &sh, per_query, B, e)))
         goto out;
-    }
     int limit = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096;
     ctx = calloc((size_t)n, sizeof *ctx);
     prompt = calloc((size_t)n, sizeof *prompt);
@@ -543,7 +534,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
         gp[ng] = prompt[i], gq[ng] = it->question, gowner[ng++] = i;
     }
     model_session_opts so = {.n_ctx = need, .n_threads = o->threads > 0 ? o->threads : 1, .n_seq = B};
-    run_hook rh = {&sh, per_query, masks, B, sq, o, done, total};
+    run_hook rh = {&masks, sq, o, done, total};
     if (ns > 0) {
         if (!(s = model_session_new(m, &so, e))) {
             rc = e->code;
@@ -565,7 +556,7 @@ static int run_model(const icl_opts *o, const char *path, const icl_item *items,
             goto out;
     }
     if (ng > 0 && o->max_new_tokens > 0) {
-        run_hook gh = {&sh, per_query, masks, B, gq, o, done, total};
+        run_hook gh = {&masks, gq, o, done, total};
         gen_ctx gc = {m, calloc((size_t)ng, sizeof(char *)), &gh};
         if (!gc.gen) {
             rc = err_set(e, CAPE_EFAIL, "out of memory");
@@ -646,7 +637,7 @@ out:
     free(ctx), free(prompt), free(gen), free(si), free(sr), free(sq), free(owner);
     free(gp), free(gq), free(gowner);
     free(tmpl);
-    free(masks);
+    sink_seq_masks_free(&masks);
     model_session_free(s);
     sink_hook_free(&sh);
     model_free(m);

@@ -80,3 +80,33 @@ void sink_hook_free(sink_hook *h)
     free(h->mask);
     memset(h, 0, sizeof *h);
 }
+
+int sink_seq_masks_init(sink_seq_masks *s, const sink_hook *h, int per_query, int n_seq,
+                        cape_err *e)
+{
+    *s = (sink_seq_masks){.h = h, .per_query = per_query && h->enabled, .n_seq = n_seq};
+    if (s->per_query &&
+        !(s->masks = malloc(sizeof(float) * (size_t)n_seq * (size_t)h->width)))
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    return 0;
+}
+
+void sink_seq_masks_select(sink_seq_masks *s, int seq, uint32_t source, const char *query)
+{
+    if (s->per_query && seq >= 0 && seq < s->n_seq)
+        sink_model_mask(&s->h->sm, s->h->mode, source, query,
+                        s->masks + (size_t)seq * s->h->width);
+}
+
+void sink_seq_masks_apply(const sink_seq_masks *s, const model_hook_info *info, float *x)
+{
+    sink_hook_apply_mask(s->h, info, x,
+                         s->per_query ? s->masks + (size_t)info->seq * s->h->width
+                                      : s->h->mask);
+}
+
+void sink_seq_masks_free(sink_seq_masks *s)
+{
+    free(s->masks);
+    s->masks = NULL;
+}

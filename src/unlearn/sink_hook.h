@@ -40,4 +40,26 @@ void sink_hook_apply_mask(const sink_hook *h, const model_hook_info *info, float
                           const float *mask);
 void sink_hook_free(sink_hook *h);
 
+/* The masks of a batched session whose mask follows the query (routed
+ * "off" mode, or each question's own author): one mask per sequence,
+ * chosen when an item or prompt enters its sequence (the scorer's and the
+ * generator's callbacks name the sequence) and applied by the hook to the
+ * rows of that sequence (model_hook_info.seq). With per_query 0 nothing is
+ * allocated and the hook applies h's single mask. */
+typedef struct {
+    const sink_hook *h;
+    int per_query;
+    float *masks; /* [n_seq * width] when per_query */
+    int n_seq;
+} sink_seq_masks;
+
+int sink_seq_masks_init(sink_seq_masks *s, const sink_hook *h, int per_query, int n_seq,
+                        cape_err *e);
+/* Sequence seq takes the mask of source (SOURCE and OWN modes) or of the
+ * query's route (OFF mode); a seq outside the batch is ignored. */
+void sink_seq_masks_select(sink_seq_masks *s, int seq, uint32_t source, const char *query);
+/* Multiplies each sequence's rows of an MLP hidden activation by its mask. */
+void sink_seq_masks_apply(const sink_seq_masks *s, const model_hook_info *info, float *x);
+void sink_seq_masks_free(sink_seq_masks *s);
+
 #endif

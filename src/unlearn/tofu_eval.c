@@ -123,8 +123,7 @@ int tofu_oracle_load(const char *path, json_t **out, cape_err *e)
 typedef struct {
     sink_hook h;
     int per_query;
-    float *masks;              /* [n_seq * width] */
-    int n_seq;
+    sink_seq_masks seq;        /* the session's masks (its own, per sequence) */
     const char *const *query;  /* per item of the current call */
     long *done;                /* progress (shared, atomic) */
     long total;
@@ -152,10 +151,11 @@ static uint32_t own_source(const eval_hook *x, const char *question)
 
 static void eh_select(eval_hook *x, int item, int seq)
 {
-    if (x->per_query && seq < x->n_seq)
-        sink_model_mask(&x->h.sm, x->h.mode,
-                        x->h.mode == SINK_MODE_OWN ? own_source(x, x->query[item]) : x->h.source,
-                        x->query[item], x->masks + (size_t)seq * x->h.width);
+    if (x->seq.per_query)
+        sink_seq_masks_select(&x->seq, seq,
+                              x->h.mode == SINK_MODE_OWN ? own_source(x, x->query[item])
+                                                         : x->h.source,
+                              x->query[item]);
 }
 
 /* --sinks own: each forget and retain question's author is the source of
@@ -235,8 +235,7 @@ static void eh_start(void *user, int item, int seq)
 static void eh_fn(const model_hook_info *info, float *x, void *user)
 {
     const eval_hook *h = user;
-    sink_hook_apply_mask(&h->h, info, x,
-                         h->per_query ? h->masks + (size_t)info->seq * h->h.width : h->h.mask);
+    sink_seq_masks_apply(&h->seq, info, x);
 }
 
 /* ---- scoring ---- */
@@ -455,7 +454,7 @@ static void *gen_thread(void *arg)
     if (c->n == 0)
         return NULL;
     gen_opts go = {.n_predict = o->max_new_tokens, .sample = {.temp = 0, .top_k = 0, .top_p = 1},
-                   .add_bos = r->bos, .n_seq = h->n_seq, .n_threads = 1,
+                   .add_bos = r->bos, .n_seq = h->seq.n_seq, .n_threads = 1,
                    .hook = h->h.enabled ? eh_fn : NULL, .hook_user = h,
                    .on_start = h->per_query ? eh_start : NULL};
     h->query = c->query;
@@ -762,7 +761,6 @@ static int ctx_open(run_ctx *r, const tofu_eval_opts *o, const char **tname_out,
     r->hook.o = o;
     r->hook.done = &r->done;
     int B = o->batch > 0 ? o->batch : 1;
-    r->hook.n_seq = B;
     /* the sessions' context: as long as the longest item needs */
     int def = model_cfg(m)->n_ctx_train < 4096 ? model_cfg(m)->n_ctx_train : 4096, need = 0;
     for (int s = 0; s < TOFU_NSPLITS; s++) {
@@ -805,12 +803,8 @@ static int ctx_open(run_ctx *r, const tofu_eval_opts *o, const char **tname_out,
         }
         r->shook[k] = r->hook;
         r->shook[k].first = &r->shook[0];
-        r->shook[k].masks = NULL;
-        if (r->hook.per_query &&
-            !(r->shook[k].masks = malloc(sizeof(float) * (size_t)B * (size_t)r->hook.h.width))) {
-            rc = err_set(e, CAPE_EFAIL, "out of memory");
+        if ((rc = sink_seq_masks_init(&r->shook[k].seq, &r->hook.h, r->hook.per_query, B, e)))
             goto out;
-        }
         if (r->hook.h.enabled)
             model_session_set_hook(r->sess[k], eh_fn, &r->shook[k]);
     }
@@ -827,7 +821,7 @@ static void ctx_close(run_ctx *r)
     }
     free(r->template);
     for (int k = 0; k < r->n_sess; k++) {
-        free(r->shook[k].masks);
+        sink_seq_masks_free(&r->shook[k].seq);
         model_session_free(r->sess[k]);
     }
     sink_hook_free(&r->hook.h);
