@@ -54,7 +54,8 @@ static void help(void)
         "sinks (one mask per source in every MLP):\n"
         "  --sinks               enable sink neurons\n"
         "  --p-gen X             fraction of MLP units in the always-on backbone (0.5)\n"
-        "  --sink-k K            sink units per source (pool / 16)\n"
+        "  --sink-k K            sink units per source (default: switching off a tenth of\n"
+        "                        the sources leaves three quarters of the pool untouched)\n"
         "  --sink-seed N         key of the source -> units hash (1)\n"
         "  --sink-units N        with --init: add N units to every MLP as the sink pool\n"
         "                        (the model's own units are the backbone)\n"
@@ -560,6 +561,37 @@ static int init_save(void *ctx, const train_model *m, long step, const char *pat
                            e);
 }
 
+/* A resumed run must mask with the checkpoint's sink layout: the same
+ * backbone, pool, units per source and seed (a default that changed, or
+ * other flags, would otherwise go on training with other masks); want is
+ * NULL for a run without sinks. */
+static int check_resume_sinks(const ckpt_file *f, const sink_layout *want, const char *path,
+                              cape_err *e)
+{
+    sink_model had = {0};
+    int rc = sink_model_read_gguf(&had, f, path, e);
+    if (rc)
+        return rc;
+    const sink_layout *h = &had.layout;
+    if (!want && had.enabled)
+        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint has sinks (k %d, seed %llu); resume "
+                     "with --sinks", path, h->k, (unsigned long long)h->seed);
+    else if (!want)
+        rc = 0;
+    else if (!had.enabled)
+        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint has no sinks; resume without --sinks",
+                     path);
+    else if (h->n_backbone != want->n_backbone || h->pool != want->pool || h->k != want->k ||
+             h->seed != want->seed)
+        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint's sinks are %d backbone + %d pool "
+                     "units, k %d, seed %llu, not the layout the flags give (%d + %d, k %d, "
+                     "seed %llu): resume with --sink-k %d --sink-seed %llu", path, h->n_backbone,
+                     h->pool, h->k, (unsigned long long)h->seed, want->n_backbone, want->pool,
+                     want->k, (unsigned long long)want->seed, h->k, (unsigned long long)h->seed);
+    sink_model_free(&had);
+    return rc;
+}
+
 /* Vocabulary rows per cross-entropy chunk: about 4M logits at a time. */
 static int auto_ce_chunk(int vocab, int B, int T)
 {
@@ -834,12 +866,16 @@ int cmd_train(int argc, char **argv)
             rc = err_set(&e, CAPE_EFAIL, "out of memory");
             goto out;
         }
+    if (!a.sinks && a.resume && (rc = check_resume_sinks(&resume_f, NULL, gpath, &e)))
+        goto out;
     if (a.sinks) {
         if ((rc = sink_layout_from_options(&sinks.layout, a.cfg.hidden, a.p_gen, a.sink_k,
-                                           a.sink_seed, &e)))
+                                           (int)sinks.sources.n, a.sink_seed, &e)))
             goto out;
         sinks.layout.retrofit = a.init != NULL;
         sinks.enabled = 1;
+        if (a.resume && (rc = check_resume_sinks(&resume_f, &sinks.layout, gpath, &e)))
+            goto out;
         sink_router_builder rb;
         if ((rc = sink_router_begin(&rb, sinks.sources.n, &e)))
             goto out;

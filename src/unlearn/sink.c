@@ -25,11 +25,22 @@ int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t se
     return 0;
 }
 
-int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, uint64_t seed,
-                             cape_err *e)
+int sink_default_k(int pool, int n_sources)
+{
+    /* m sources' random k-subsets of the pool leave (1 - k/pool)^m of it
+     * untouched: k = pool (1 - 0.75^(1/m)) leaves three quarters */
+    int m = (n_sources + 5) / 10;
+    if (m < 1)
+        m = 1;
+    long k = lround(pool * (1.0 - pow(0.75, 1.0 / m)));
+    return k < 1 ? 1 : k > pool ? pool : (int)k;
+}
+
+int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, int n_sources,
+                             uint64_t seed, cape_err *e)
 {
     int backbone = (int)floor(hidden * p_gen), pool = hidden - backbone;
-    int kk = k >= 0 ? k : (pool / 16 > 0 ? pool / 16 : 1);
+    int kk = k >= 0 ? k : sink_default_k(pool, n_sources);
     if (backbone < 1)
         return err_set(e, CAPE_EINPUT, "--p-gen %g leaves no backbone unit of the %d MLP units "
                        "(--hidden); raise --p-gen", p_gen, hidden);

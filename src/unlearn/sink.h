@@ -26,11 +26,17 @@ typedef struct {
 } sink_layout;
 
 int sink_layout_init(sink_layout *s, int hidden, float p_gen, int k, uint64_t seed, cape_err *e);
-/* The layout `cape train --sinks` asks for: k < 0 takes the default (a
- * sixteenth of the sink pool, at least 1); a split that leaves no backbone
- * unit, no sink unit or fewer than k is refused in the options' terms
- * (--p-gen, --sink-k, --hidden). */
-int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, uint64_t seed,
+/* The default units per source for n_sources sources: switching off a
+ * tenth of them (at least one) leaves about three quarters of the pool
+ * untouched, so the switch stays specific to what it switches off (the
+ * sink-layout sweep in docs/UNLEARN.md: when the switched-off sources cover
+ * most of the pool, switching off any others does as much). At least 1. */
+int sink_default_k(int pool, int n_sources);
+/* The layout `cape train --sinks` asks for: k < 0 takes sink_default_k; a
+ * split that leaves no backbone unit, no sink unit or fewer than k is
+ * refused in the options' terms (--p-gen, --sink-k, --hidden). */
+int sink_layout_from_options(sink_layout *s, int hidden, double p_gen, int k, int n_sources,
+                             uint64_t seed,
                              cape_err *e);
 
 /* The p_gen whose floor(hidden * p_gen) is exactly `backbone` (as stored

@@ -35,6 +35,22 @@ strip() { sed -E 's/,"tok_per_s":[^,]*,"useful_tok_per_s":[^,]*,"elapsed_s":[^,}
 grep -q '"val_loss"' "$TMP/full/log.jsonl" || die "no validation loss in the log"
 npass=$((npass + 3))
 
+# a resume masks with the checkpoint's sink layout: other sink flags, or none,
+# are refused in one line (and change nothing)
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half2" --stop-after 2
+expect_exit 2 "$CAPE" train "${TINY[@]}" --sinks --p-gen 0.5 --sink-k 5 -o "$TMP/half2" --resume
+expect_one_line_err
+expect_err "k 4, seed 1, not the layout the flags give .*k 5.*resume with --sink-k 4 --sink-seed 1"
+expect_exit 2 "$CAPE" train "${TINY[@]}" -o "$TMP/half2" --resume
+expect_err "the checkpoint has sinks \(k 4, seed 1\); resume with --sinks"
+expect_exit 2 "$CAPE" train "${TINY[@]}" --sinks --p-gen 0.5 --sink-k 4 --sink-seed 2 -o "$TMP/half2" --resume
+[ -e "$TMP/half2/model.gguf" ] && die "a refused resume wrote a model"
+expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/half2" --resume
+cmp -s "$TMP/full/model.gguf" "$TMP/half2/model.gguf" || die "resumed model differs after refused resumes"
+expect_exit 0 "$CAPE" train "${TINY[@]}" -o "$TMP/plainhalf" --stop-after 2
+expect_exit 2 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/plainhalf" --resume
+expect_err "the checkpoint has no sinks; resume without --sinks"
+
 # --resume on a finished run says it is complete and changes nothing.
 cp "$TMP/full/model.gguf" "$TMP/model-before.gguf"
 expect_exit 0 "$CAPE" train "${TINY[@]}" "${SINKS[@]}" -o "$TMP/full" --resume

@@ -96,6 +96,38 @@ static void test_union_fraction(void **state)
     assert_true(var > 60 && var < 140);
 }
 
+/* The default units per source: hand-computed k = round(pool (1 - 0.75^(1/m)))
+ * with m = a tenth of the sources (at least 1), and what it is for: a
+ * tenth of the sources switched off covers about a quarter of the pool. */
+static void test_default_k(void **state)
+{
+    (void)state;
+    assert_int_equal(sink_default_k(256, 200), 4); /* m 20: 256 * 0.01428 = 3.66 */
+    assert_int_equal(sink_default_k(256, 8), 64);  /* m 1: a quarter */
+    assert_int_equal(sink_default_k(256, 14), 64); /* m = round(1.4) = 1 */
+    assert_int_equal(sink_default_k(256, 15), 34); /* m 2: 256 * 0.1340 = 34.3 */
+    assert_int_equal(sink_default_k(1000, 100), 28); /* m 10: 1000 * 0.02836 */
+    assert_int_equal(sink_default_k(3, 400), 1);   /* at least one unit */
+    assert_int_equal(sink_default_k(1, 1), 1);
+    cape_err e = {0};
+    sink_layout l;
+    assert_int_equal(sink_layout_from_options(&l, 512, 0.5, -1, 200, 1, &e), 0);
+    assert_int_equal(l.k, 4);
+    assert_int_equal(sink_layout_from_options(&l, 512, 0.5, 9, 200, 1, &e), 0);
+    assert_int_equal(l.k, 9); /* given: kept */
+    /* 20 of 200 sources off: 1 - (1 - 18/1280)^20 = 0.247 of the pool */
+    uint32_t ids[20];
+    double mean = 0;
+    assert_int_equal(sink_layout_from_options(&l, 2560, 0.5, -1, 200, 1, &e), 0);
+    assert_int_equal(l.k, 18); /* 1280 * 0.01428 = 18.3 */
+    for (uint32_t r = 0; r < 10; r++) {
+        for (int i = 0; i < 20; i++)
+            ids[i] = 1 + r * 20 + (uint32_t)i;
+        mean += sink_union_fraction(&l, ids, 20) / 10;
+    }
+    assert_close(mean, 0.25, 0.03);
+}
+
 static void test_routing(void **state)
 {
     (void)state;
@@ -232,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_source_list),
         cmocka_unit_test(test_retrofit_layout),
         cmocka_unit_test(test_union_fraction),
+        cmocka_unit_test(test_default_k),
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_metadata_roundtrip),
     };
