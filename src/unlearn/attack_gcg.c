@@ -1,6 +1,7 @@
 /* attack_gcg: the Adversarial Compression Ratio of forget answers, with
- * prompts found by greedy coordinate gradient (GCG) on a cape-trained
- * model. For a target y (an answer's first tokens) and a prompt length L,
+ * prompts found by greedy coordinate gradient (GCG) on a model the trainer
+ * holds (attack_model: cape's own or any GGUF cape train --init takes).
+ * For a target y (an answer's first tokens) and a prompt length L,
  * a prompt x of L tokens is optimised to minimise the NLL of y after
  * [start, x]: each iteration takes the gradient of that loss with respect
  * to the one-hot token at every prompt position (the trainer's backward:
