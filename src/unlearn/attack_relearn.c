@@ -333,8 +333,11 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
                 author[i] = d;
                 break;
             }
-        if (i == 0 || author[i] != author[i - 1])
-            r->n_authors++;
+        /* counted once, wherever its rows are (a split may interleave them) */
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = author[j] == author[i];
+        r->n_authors += !seen;
     }
     attack_split_halves(author, fs.n, o->seed, half);
     ev.id = TOFU_FORGET;

@@ -95,6 +95,8 @@ assert open(os.path.join(a, "icl.svg")).read().startswith("<svg")
 for k in kinds:
     r = json.load(open(os.path.join(a, "relearn", k + ".json")))
     assert r["steps"] == [0, 2] and r["full"]["path"].endswith("plain/model.gguf"), k
+    # the subset's forget rows interleave the two authors: each is counted once
+    assert r["authors"] == 2 and r["relearn_rows"] == r["eval_rows"] == 20, r
     assert r["sinks"] == ("off" if k.startswith("rf-") else None), (k, r["sinks"])
     c = r["curves"]["model"]["curve"]
     assert c[1]["forget_Q_A_Prob"] > c[0]["forget_Q_A_Prob"], (k, c)
