@@ -39,6 +39,8 @@ static void relearn_help(void)
            "  --steps LIST          step counts (0,1,2,5,10,20,50)\n"
            "  --lr X                constant AdamW learning rate (1e-3)\n"
            "  --batch B             relearning items per step (4)\n"
+           "  --freeze-embeddings   leave the token embedding (and output head) as they are,\n"
+           "                        as a fine-tuning that froze them did\n"
            "  --seed N              the halves and the batches (1)\n"
            "  --oracle-model M      the retain-only model, relearned alike\n"
            "  --full-model M        the model trained on everything (recovery targets)\n"
@@ -65,7 +67,7 @@ static void relearn_progress(void *user, const char *what, int step)
 static int cmd_attack_relearn(int argc, char **argv)
 {
     enum { O_TOFU = 256, O_FORGET, O_STEPS, O_LR, O_BATCH, O_SEED, O_ORACLE, O_FULL, O_UNREL,
-           O_UNREL_N, O_SINKS, O_SOURCE, O_EBATCH, O_MAX_ITEMS, O_MAX_NEW, O_JSON, O_FILTER };
+           O_UNREL_N, O_SINKS, O_SOURCE, O_EBATCH, O_MAX_ITEMS, O_MAX_NEW, O_JSON, O_FILTER, O_FREEZE_EMBD };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},           {"forget", 1, 0, O_FORGET},
         {"output", 1, 0, 'o'},            {"steps", 1, 0, O_STEPS},
@@ -75,6 +77,7 @@ static int cmd_attack_relearn(int argc, char **argv)
         {"unrelated-items", 1, 0, O_UNREL_N}, {"sinks", 1, 0, O_SINKS},
         {"source", 1, 0, O_SOURCE},       {"threads", 1, 0, 't'},
         {"eval-batch", 1, 0, O_EBATCH},   {"max-items", 1, 0, O_MAX_ITEMS},
+        {"freeze-embeddings", 0, 0, O_FREEZE_EMBD},
         {"max-new-tokens", 1, 0, O_MAX_NEW}, {"json", 0, 0, O_JSON},
         {"filter", 1, 0, O_FILTER},       {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
@@ -106,6 +109,7 @@ static int cmd_attack_relearn(int argc, char **argv)
         case O_SOURCE: o.source = optarg; break;
         case O_FILTER: o.filter_path = optarg; break;
         case O_EBATCH: rc = cli_parse_int(C, "--eval-batch", optarg, 1, MODEL_MAX_SEQ, &v); o.eval_batch = (int)v; break;
+        case O_FREEZE_EMBD: o.freeze_embeddings = 1; break;
         case O_MAX_ITEMS: rc = cli_parse_int(C, "--max-items", optarg, 1, 1 << 30, &v); o.max_items = (int)v; break;
         case O_MAX_NEW: rc = cli_parse_int(C, "--max-new-tokens", optarg, 0, 1 << 20, &v); o.max_new_tokens = (int)v; break;
         case O_JSON: json = 1; break;

@@ -107,6 +107,7 @@ typedef struct {
     int n_steps;
     double lr;                /* constant learning rate of AdamW */
     int batch;                /* relearning items per step */
+    int freeze_embeddings;    /* 1: the token embedding and head are not updated */
     uint64_t seed;
     const char *unrelated;    /* NULL: the relearn half; "retain" or "wf": n_unrelated
                                  items of that split instead */

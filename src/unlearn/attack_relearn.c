@@ -208,8 +208,11 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
     int B = o->batch;
     if ((rc = train_model_build(&m, &cfg, e)) ||
         (rc = attack_model_load(&am, &m, e)) ||
-        (rc = train_model_alloc_acts(&m, B, maxlen, e)) ||
-        (rc = posthoc_state_init(&st, &posthoc_nll, &posthoc_nll.defaults, &m, NULL, sinks, B,
+        (rc = train_model_alloc_acts(&m, B, maxlen, e)))
+        goto out;
+    if (o->freeze_embeddings)
+        train_model_freeze_embeddings(&m);
+    if ((rc = posthoc_state_init(&st, &posthoc_nll, &posthoc_nll.defaults, &m, NULL, sinks, B,
                                  o->seed, e)) ||
         (rc = adamw_init(&opt, m.n_params, e)))
         goto out;
@@ -510,6 +513,7 @@ json_t *attack_relearn_json(const attack_relearn_opts *o, const attack_relearn_r
     json_object_set_new(d, "data", json_string(o->unrelated ? o->unrelated : "relearn_half"));
     json_object_set_new(d, "lr", json_real(o->lr));
     json_object_set_new(d, "batch", json_integer(o->batch));
+    json_object_set_new(d, "frozen_embeddings", json_boolean(o->freeze_embeddings));
     json_object_set_new(d, "seed", json_integer((json_int_t)o->seed));
     json_object_set_new(d, "optimizer", json_string("AdamW (0.9, 0.999, 1e-8), no weight decay, "
                                                    "constant lr, clipping at 1"));

@@ -113,6 +113,17 @@ import json
 a, b = json.load(open('$TMP/rl.json')), json.load(open('$TMP/rl3.json'))
 assert a['eval_rows_index'] != b['eval_rows_index'], 'the seed does not move the halves'
 assert b['full'] is None and list(b['curves']) == ['model']" || die "--seed"
+# --freeze-embeddings: the same halves and step 0, another curve (the
+# embedding and head rows stay as they were)
+expect_exit 0 "${RL[@]}" "$F" --freeze-embeddings -o "$TMP/rlfe.json"
+python3 -c "
+import json
+a, b = json.load(open('$TMP/rl.json')), json.load(open('$TMP/rlfe.json'))
+assert b['frozen_embeddings'] is True and a['frozen_embeddings'] is False
+assert a['eval_rows_index'] == b['eval_rows_index']
+ca, cb = a['curves']['model']['curve'], b['curves']['model']['curve']
+assert ca[0] == cb[0] and ca[-1] != cb[-1], (ca[-1], cb[-1])
+assert cb[-1]['forget_Q_A_Prob'] > cb[0]['forget_Q_A_Prob'], cb" || die "--freeze-embeddings"
 # unrelated relearning: 10 retain items, the eval half unchanged
 expect_exit 0 "${RL[@]}" "$O" --unrelated retain -o "$TMP/rlu.json"
 python3 -c "
