@@ -31,9 +31,14 @@
 #   quantize/NAME.json   q8_0, q4_0, q4_k, the forget split re-evaluated
 #   extract/NAME.json    greedy continuation from growing answer prefixes
 #   relearn/NAME.json    fine-tuning on the relearn half (RL_STEPS, RL_LR,
-#                    batch 4) through the --init trainer, the eval half
+#                    batch 4, embeddings frozen as the fine-tuning froze
+#                    them) through the --init trainer, the eval half
 #                    measured at each step count; the full model is plain,
-#                    the oracle is relearned in its own run (relearn/oracle)
+#                    the oracle is relearned in its own run (relearn/oracle).
+#                    The rate is the attacker's: at the fine-tuning's 1e-4
+#                    the plain fine-tune itself loses the eval half (forget
+#                    probability 0.89 -> 0.32 in 20 steps), so nothing could
+#                    show as recovered; at 1e-5 it keeps it (0.89 -> 0.86)
 #   gcg/NAME.json    (not by default: GCG_ITEMS forget rows, GCG_ITERS
 #                    iterations, GCG_CANDS candidates) the adversarial
 #                    compression ratio; every candidate costs a forward pass
@@ -49,7 +54,7 @@
 # by default; where the filter blocks every input, as it does here since
 # the facts and questions name the author, the filtered result is the same
 # for every model but for the copying probe), ATTACKS, RL_STEPS
-# (0,1,2,5,10,20), RL_LR (1e-4, the fine-tuning's), GCG_ITEMS (2),
+# (0,5,20), RL_LR (1e-5), GCG_ITEMS (2),
 # GCG_ITERS (10), GCG_CANDS (8), CAPE.
 #
 # Cost, measured on a 2-core AMD EPYC (AVX-512 with BF16), one thread, the
@@ -65,8 +70,8 @@ maxnew=${MAX_NEW:-48}
 threads=${THREADS:-1}
 kinds=${KINDS:-oracle base plain rf-frozen-on rf-frozen-off rf-frozen-placebo rf-none-off}
 attacks=${ATTACKS:-icl quantize extract relearn}
-rl_steps=${RL_STEPS:-0,1,2,5,10,20}
-rl_lr=${RL_LR:-1e-4}
+rl_steps=${RL_STEPS:-0,5,20}
+rl_lr=${RL_LR:-1e-5}
 gcg_items=${GCG_ITEMS:-2}
 gcg_iters=${GCG_ITERS:-10}
 gcg_cands=${GCG_CANDS:-8}
@@ -132,7 +137,7 @@ for kind in $kinds; do
     full=()
     [ -f "$m/plain/model.gguf" ] && full=(--full-model "$m/plain/model.gguf")
     run "$a/relearn/$kind.json" "$cape" unlearn attack relearn "$model" "${common[@]}" "${sk[@]}" \
-      "${full[@]}" --steps "$rl_steps" --lr "$rl_lr" --batch 4
+      "${full[@]}" --steps "$rl_steps" --lr "$rl_lr" --batch 4 --freeze-embeddings
   fi
   if want gcg; then
     # the sinks of a sink model are off in gcg (its own mode, no routing)

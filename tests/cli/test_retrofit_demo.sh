@@ -97,6 +97,7 @@ for k in kinds:
     assert r["steps"] == [0, 2] and r["full"]["path"].endswith("plain/model.gguf"), k
     # the subset's forget rows interleave the two authors: each is counted once
     assert r["authors"] == 2 and r["relearn_rows"] == r["eval_rows"] == 20, r
+    assert r["frozen_embeddings"] is True and r["lr"] == 1e-2, r
     assert r["sinks"] == ("off" if k.startswith("rf-") else None), (k, r["sinks"])
     c = r["curves"]["model"]["curve"]
     assert c[1]["forget_Q_A_Prob"] > c[0]["forget_Q_A_Prob"], (k, c)
