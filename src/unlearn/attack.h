@@ -88,6 +88,9 @@ typedef struct {
 /* Opens path; what names it in errors ("MODEL", "--oracle-model"). A file
  * the trainer cannot hold is an input error naming it and the reason. */
 int attack_model_open(attack_model *a, const char *path, const char *what, cape_err *e);
+/* How the trainer holds it: "checkpoint" (from scratch) or "init" (the
+ * --init road); the reports name it (trainer_road). */
+const char *attack_model_road(const attack_model *a);
 /* Copies the weights into m, built from a->cfg. */
 int attack_model_load(const attack_model *a, train_model *m, cape_err *e);
 /* Writes m as a model file of the source's kind and metadata (f32 for the
@@ -125,6 +128,7 @@ void attack_relearn_defaults(attack_relearn_opts *o);
 typedef struct {
     const char *role;          /* "model" or "oracle" */
     const char *path;
+    const char *road;          /* attack_model_road */
     attack_metrics *at;        /* per step count, on the eval half */
     double *train_nll;         /* mean answer NLL of the step's batch, before its update
                                   (steps 1..max; [s - 1]) */
@@ -250,6 +254,7 @@ typedef struct {
     int n_blocked;        /* targets blocked at the output */
     int n_prompts_blocked; /* found prompts the input filter blocked */
     int filtered;         /* a filter was given */
+    const char *road;     /* attack_model_road */
 } attack_gcg_result;
 
 /* The prompt lengths tried for a target of T tokens: 1, 2, 3, 4, 6, 8, 12,

@@ -211,6 +211,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
         goto out;
     const train_config cfg = am.cfg;
     sink_model *sinks = &am.sinks;
+    r->road = attack_model_road(&am);
     const train_tokenizer *tk = &am.tk;
     g.V = cfg.vocab;
     g.C = cfg.dim;
@@ -386,6 +387,7 @@ json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r)
     json_t *d = json_object();
     json_object_set_new(d, "attack", json_string("gcg"));
     json_object_set_new(d, "model", json_text(o->model));
+    json_object_set_new(d, "trainer_road", r->road ? json_string(r->road) : json_null());
     json_object_set_new(d, "forget", json_text(o->forget));
     json_object_set_new(d, "source", o->source ? json_text(o->source) : json_null());
     json_object_set_new(d, "iters", json_integer(o->iters));

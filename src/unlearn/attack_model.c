@@ -20,12 +20,16 @@
 
 static int from_scratch(const ckpt_file *f)
 {
-    char arch[32] = "", init[8];
+    char arch[32] = "";
     uint64_t step;
     ckpt_get_str(f, "general.architecture", arch, sizeof arch);
-    return !ckpt_get_u64(f, "cape.train.step", &step) &&
-           ckpt_get_str(f, "cape.train.init", init, sizeof init) != 0 &&
+    return !ckpt_get_u64(f, "cape.train.step", &step) && !gguf_find_kv(f->r, "cape.train.init") &&
            (!strcmp(arch, "llama") || !strcmp(arch, "gpt2"));
+}
+
+const char *attack_model_road(const attack_model *a)
+{
+    return a->scratch ? "checkpoint" : "init";
 }
 
 int attack_model_open(attack_model *a, const char *path, const char *what, cape_err *e)

@@ -174,6 +174,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
         goto out;
     const train_config cfg = am.cfg;
     sink_model *sinks = &am.sinks;
+    cv->road = attack_model_road(&am);
     items = calloc((size_t)n_rows, sizeof *items);
     perm = malloc(sizeof(int) * (size_t)n_rows);
     batch = malloc(sizeof *batch * (size_t)o->batch);
@@ -543,6 +544,7 @@ json_t *attack_relearn_json(const attack_relearn_opts *o, const attack_relearn_r
         const attack_curve *cv = &r->curve[c];
         json_t *cj = json_object();
         json_object_set_new(cj, "path", json_text(cv->path));
+        json_object_set_new(cj, "trainer_road", json_string(cv->road));
         json_t *pts = json_array();
         for (int j = 0; j < r->n_steps; j++) {
             json_t *p = json_object();

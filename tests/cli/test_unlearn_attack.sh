@@ -151,6 +151,8 @@ import json
 a, b = json.load(open('$TMP/rl.json')), json.load(open('$TMP/rli.json'))
 assert b['curves']['model'].pop('path').endswith('finit/model.gguf')
 a['curves']['model'].pop('path')
+assert a['curves']['model'].pop('trainer_road') == 'checkpoint'
+assert b['curves']['model'].pop('trainer_road') == 'init'
 assert a == b, 'the --init road relearns otherwise'" || die "relearn through --init"
 npass=$((npass + 1))
 # a pretrained architecture the from-scratch trainer lacks: the tiny gemma3
@@ -169,6 +171,7 @@ by = ev["forget_Q_A_Prob"]["value_by_index"]
 want = sum(by[str(i)]["prob"] for i in idx) / len(idx)
 cv = r["curves"]["model"]["curve"]
 assert abs(cv[0]["forget_Q_A_Prob"] - want) < 1e-9, (cv[0], want)
+assert r["curves"]["model"]["trainer_road"] == "init"
 assert cv[-1]["forget_Q_A_Prob"] > want + 0.02, cv
 print("relearn gemma3 (sinks off): prob %.3f -> %.3f" % (want, cv[-1]["forget_Q_A_Prob"]))
 PY
@@ -292,6 +295,7 @@ python3 -c "
 import json
 a, b = json.load(open('$TMP/g.json')), json.load(open('$TMP/gi.json'))
 a.pop('model'), b.pop('model')
+assert (a.pop('trainer_road'), b.pop('trainer_road')) == ('checkpoint', 'init')
 assert a == b, 'gcg through --init differs'" || die "gcg through --init"
 # gemma3 with retrofitted sinks (its context of 32768 tokens: the candidate
 # batch holds only the longest row)
