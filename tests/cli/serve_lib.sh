@@ -5,7 +5,7 @@ start_server() {
   "$CAPE" serve --port 0 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
   SERVER_PID=$!
   for _ in $(seq 1 200); do
-    PORT=$(sed -n 's#.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.out")
+    PORT=$(sed -n 's#.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.out" 2>/dev/null)
     [ -n "$PORT" ] && break
     kill -0 "$SERVER_PID" 2>/dev/null || die "cape serve exited: $(cat "$TMP/serve.err")"
     sleep 0.1

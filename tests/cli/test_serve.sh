@@ -150,8 +150,13 @@ stop_server
 # another host than loopback: a warning (port 0 on the wildcard address)
 "$CAPE" serve --host 0.0.0.0 --port 0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
 pid=$!
-for _ in $(seq 1 100); do grep -q listening "$TMP/serve.out" && break; sleep 0.1; done
-kill -TERM $pid; wait $pid || die "cape serve --host 0.0.0.0 did not stop cleanly"
+# (signals are handled once it listens: wait for that, on a busy machine too)
+for _ in $(seq 1 300); do grep -qs listening "$TMP/serve.out" && break; sleep 0.1; done
+grep -qs listening "$TMP/serve.out" || die "cape serve --host 0.0.0.0 did not listen: $(cat "$TMP/serve.err")"
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+[ "$rc" -eq 0 ] || die "cape serve --host 0.0.0.0 exited $rc after SIGTERM: $(tail -5 "$TMP/serve.err")"
 grep -q "warning: listening on 0.0.0.0, not loopback" "$TMP/serve.err" || die "no warning for 0.0.0.0"
 npass=$((npass + 1))
 done_ok
