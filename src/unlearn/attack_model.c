@@ -40,8 +40,7 @@ int attack_model_open(attack_model *a, const char *path, const char *what, cape_
     int rc = ckpt_read_meta(&meta, path, e);
     if (rc) {
         ckpt_free(&meta);
-        return err_set(e, CAPE_EINPUT, "%s %s: not a GGUF model the trainer reads (%s)", what,
-                       path, e->msg);
+        return rc; /* the reader's message names the file */
     }
     a->scratch = from_scratch(&meta);
     ckpt_free(&meta);
@@ -54,11 +53,14 @@ int attack_model_open(attack_model *a, const char *path, const char *what, cape_
         return rc;
     }
     if ((rc = train_init_open(&a->init, path, &a->cfg, e))) {
+        /* its message starts with the path; say which argument it was and
+         * that cape's own from-scratch models are taken too */
         char msg[sizeof e->msg];
         snprintf(msg, sizeof msg, "%s", e->msg);
         err_clear(e);
         attack_model_close(a);
-        return err_set(e, CAPE_EINPUT, "%s %s: %s", what, path, msg);
+        return err_set(e, CAPE_EINPUT, "%s %s (or a model cape train wrote from scratch)", what,
+                       msg);
     }
     ckpt_file f = {.r = a->init.meta};
     rc = sink_model_read_gguf(&a->sinks, &f, path, e);

@@ -383,6 +383,12 @@ bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps 1,x
 bad "${RL[@]}" "$F" -o "$TMP/x.json" --unrelated nowhere
 bad "${RL[@]}" "$F" --forget forget07 -o "$TMP/x.json"
 bad "${RL[@]}" "$TMP/ev/TOFU_EVAL.json" -o "$TMP/x.json"
+# a GGUF neither road takes: the argument, the reason, what is taken
+bad "${RL[@]}" tests/ref/hf/gpt2.gguf -o "$TMP/x.json"
+expect_err "MODEL tests/ref/hf/gpt2.gguf: architecture 'gpt2' cannot be fine-tuned.*cape train wrote from scratch"
+bad "${RL[@]}" "$F" --oracle-model tests/ref/hf/gpt2.gguf -o "$TMP/x.json"
+expect_err "^cape: --oracle-model tests/ref/hf/gpt2.gguf: architecture"
+bad "${G[@]}" tests/ref/hf/gpt2.gguf -o "$TMP/x.json"
 expect_exit 0 "$CAPE" train --tofu "$D" "${TR[@]}" --steps 20 --vocab 280 --exclude-source tofu-002 \
   -o "$TMP/other"
 bad "${RL[@]}" "$F" --oracle-model "$TMP/other/model.gguf" -o "$TMP/x.json"
