@@ -94,34 +94,30 @@ static const char *author_of(const author_map *a, const char *question)
     return NULL;
 }
 
-/* The tokenizer check: every model must tokenise the probe text alike.
- * A model cape trained carries its tokenizer's kind; any other GGUF is read
+/* The tokenizer check: every model must tokenise the probe text alike. */
+static int probe_tokens(const train_tokenizer *tk, const char *probe, int **ids, size_t *n,
+                        cape_err *e)
+{
+    size_t cap = 0;
+    *ids = NULL;
+    *n = 0;
+    return train_tokenizer_encode(tk, probe, ids, n, &cap, e);
+}
+
+/* The full model's tokens (it is only evaluated, never held in the trainer):
+ * a model cape trained carries its tokenizer's kind; any other GGUF is read
  * through the runtime's tokenizer. */
 static int tokens_of(const char *path, const char *probe, int **ids, size_t *n, cape_err *e)
 {
     train_tokenizer tk = {0};
-    size_t cap = 0;
-    *ids = NULL;
-    *n = 0;
     int rc = train_tokenizer_from_model(&tk, path, e);
     if (rc) {
         err_clear(e);
         rc = train_tokenizer_from_gguf(&tk, path, e);
     }
     if (!rc)
-        rc = train_tokenizer_encode(&tk, probe, ids, n, &cap, e);
+        rc = probe_tokens(&tk, probe, ids, n, e);
     train_tokenizer_free(&tk);
-    return rc;
-}
-
-/* The relearned models must be ones the trainer holds (the full model is
- * only evaluated). */
-static int require_trainable(const char *path, const char *what, cape_err *e)
-{
-    attack_model a;
-    int rc = attack_model_open(&a, path, what, e);
-    if (!rc)
-        attack_model_close(&a);
     return rc;
 }
 
@@ -155,13 +151,12 @@ static int eval_at(const attack_relearn_opts *o, const char *path, const filter 
     return rc;
 }
 
-/* Fine-tunes the model at path on rows, evaluating ev at each step count. */
-static int relearn_curve(const attack_relearn_opts *o, const char *path, const filter *flt,
-                         const rl_row *rows,
-                         int n_rows, const tofu_split *ev, attack_curve *cv, int *n_items,
-                         cape_err *e)
+/* Fine-tunes the model am holds on rows, evaluating ev at each step count. */
+static int relearn_curve(const attack_relearn_opts *o, attack_model *am, const filter *flt,
+                         const rl_row *rows, int n_rows, const tofu_split *ev, attack_curve *cv,
+                         int *n_items, cape_err *e)
 {
-    attack_model am = {0};
+    const char *path = am->path;
     train_model m = {0};
     posthoc_state st = {0};
     adamw_state opt = {0};
@@ -170,11 +165,9 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
     int *perm = NULL, n = 0, rc;
     char tmp[4096] = "";
     int maxsteps = o->steps[o->n_steps - 1];
-    if ((rc = attack_model_open(&am, path, cv->role, e)))
-        goto out;
-    const train_config cfg = am.cfg;
-    sink_model *sinks = &am.sinks;
-    cv->road = attack_model_road(&am);
+    const train_config cfg = am->cfg;
+    sink_model *sinks = &am->sinks;
+    cv->road = attack_model_road(am);
     items = calloc((size_t)n_rows, sizeof *items);
     perm = malloc(sizeof(int) * (size_t)n_rows);
     batch = malloc(sizeof *batch * (size_t)o->batch);
@@ -192,7 +185,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
                            ? sink_sources_id(&sinks->sources, rows[i].author, 0)
                            : 0;
         int kept;
-        if ((rc = posthoc_item_build(&am.tk, rows[i].question, rows[i].answer, sid, cfg.ctx,
+        if ((rc = posthoc_item_build(&am->tk, rows[i].question, rows[i].answer, sid, cfg.ctx,
                                      &items[n], &kept, e)))
             goto out;
         if (kept) {
@@ -208,7 +201,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
     }
     int B = o->batch;
     if ((rc = train_model_build(&m, &cfg, e)) ||
-        (rc = attack_model_load(&am, &m, e)) ||
+        (rc = attack_model_load(am, &m, e)) ||
         (rc = train_model_alloc_acts(&m, B, maxlen, e)))
         goto out;
     if (o->freeze_embeddings)
@@ -234,7 +227,7 @@ static int relearn_curve(const attack_relearn_opts *o, const char *path, const f
         if (step == o->steps[j]) {
             const char *p = path;
             if (step > 0) {
-                if ((rc = attack_model_save(&am, &m, (uint64_t)step, tmp, e)))
+                if ((rc = attack_model_save(am, &m, (uint64_t)step, tmp, e)))
                     goto out;
                 p = tmp;
             }
@@ -277,7 +270,6 @@ out:
     adamw_free(&opt);
     posthoc_state_free(&st);
     train_model_free(&m);
-    attack_model_close(&am);
     return rc;
 }
 
@@ -299,13 +291,20 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
         return err_set(e, CAPE_EINPUT, "--unrelated-items must be positive");
     const char *paths[3] = {o->model, o->oracle_model, o->full_model};
     const char *what[3] = {"MODEL", "--oracle-model", "--full-model"};
-    for (int i = 0; i < 2; i++)
-        if (paths[i] && (rc = require_trainable(paths[i], what[i], e)))
-            return rc;
-
+    /* MODEL and the oracle, held in the trainer from here on (the full
+     * model is only evaluated) */
+    attack_model held[2] = {0};
+    for (int i = 0; i < 2 && !rc; i++)
+        if (paths[i])
+            rc = attack_model_open(&held[i], paths[i], what[i], e);
     filter *flt = NULL;
-    if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
+    if (!rc && o->filter_path)
+        rc = tofu_filter_load(o->filter_path, o->forget, &flt, e);
+    if (rc) {
+        attack_model_close(&held[0]);
+        attack_model_close(&held[1]);
         return rc;
+    }
     tofu_split fs = {0}, us = {0}, ev = {0};
     author_map am = {0};
     int *author = NULL;
@@ -407,7 +406,8 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
     }
     for (int i = 0; i < 3 && !rc; i++)
         if (paths[i])
-            rc = tokens_of(paths[i], probe, &probe_ids[i], &probe_n[i], e);
+            rc = i < 2 ? probe_tokens(&held[i].tk, probe, &probe_ids[i], &probe_n[i], e)
+                       : tokens_of(paths[i], probe, &probe_ids[i], &probe_n[i], e);
     free(probe);
     if (rc)
         goto out;
@@ -440,7 +440,7 @@ int attack_relearn_run(const attack_relearn_opts *o, attack_relearn_result *r, c
     r->curve[1].path = o->oracle_model;
     r->n_curves = o->oracle_model ? 2 : 1;
     for (int c = 0; c < r->n_curves && !rc; c++)
-        rc = relearn_curve(o, r->curve[c].path, flt, rows, n_rows, &ev, &r->curve[c],
+        rc = relearn_curve(o, &held[c], flt, rows, n_rows, &ev, &r->curve[c],
                            &r->n_train_items, e);
     if (rc)
         goto out;
@@ -484,6 +484,8 @@ out:
     tofu_split_free(&us);
     author_map_free(&am);
     filter_free(flt);
+    attack_model_close(&held[0]);
+    attack_model_close(&held[1]);
     return rc;
 }
 
