@@ -155,24 +155,24 @@ static int gcg_length(gcg_ctx *g, const attack_gcg_opts *o, int L, int *x, rng_m
     return found;
 }
 
-/* The longest row the attack builds, within the context ctx: the question
- * with its answer (the question's own try), or start, a prompt shorter than
- * the target and the target of at most max_tokens. */
-static int gcg_longest_row(const train_tokenizer *tk, const tofu_split *fs, int ctx,
-                           int max_tokens, int *out, cape_err *e)
+/* Every forget row as the trainer renders it, within the context ctx
+ * (items[i].tokens NULL: no answer token fits, the row is not attacked), and
+ * the longest row the attack builds: the question with its answer (the
+ * question's own try), or start, a prompt shorter than the target and the
+ * target of at most max_tokens. */
+static int gcg_items(const train_tokenizer *tk, const tofu_split *fs, int ctx, int max_tokens,
+                     posthoc_item *items, int *longest, cape_err *e)
 {
     int T = 2 * max_tokens;
     for (int i = 0; i < fs->n; i++) {
-        posthoc_item it = {0};
         int kept, rc = posthoc_item_build(tk, fs->rows[i].question, fs->rows[i].answer, 0, ctx,
-                                          &it, &kept, e);
+                                          &items[i], &kept, e);
         if (rc)
             return rc;
-        if (kept && it.len > T)
-            T = it.len;
-        free(it.tokens);
+        if (kept && items[i].len > T)
+            T = items[i].len;
     }
-    *out = T < ctx ? T : ctx;
+    *longest = T < ctx ? T : ctx;
     return 0;
 }
 
@@ -199,6 +199,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
                        "--max-tokens at least 2");
     attack_model am = {0};
     tofu_split fs = {0};
+    posthoc_item *items = NULL;
     gcg_ctx g = {0};
     int *x = NULL, *topk = NULL;
     float *grad = NULL;
@@ -221,7 +222,11 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
      * model's context of thousands of tokens times a batch of candidates
      * would not fit) */
     int Tmax;
-    if ((rc = gcg_longest_row(tk, &fs, cfg.ctx, o->max_tokens, &Tmax, e)))
+    if (!(items = calloc((size_t)(fs.n ? fs.n : 1), sizeof *items))) {
+        rc = err_set(e, CAPE_EFAIL, "out of memory");
+        goto out;
+    }
+    if ((rc = gcg_items(tk, &fs, cfg.ctx, o->max_tokens, items, &Tmax, e)))
         goto out;
     if ((rc = train_model_build(&g.m, &cfg, e)) ||
         (rc = attack_model_load(&am, &g.m, e)) ||
@@ -272,12 +277,8 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     r->n_lengths = 0;
     double acr_sum = 0;
     for (int i = 0; i < n && !rc; i++) {
-        posthoc_item it = {0};
-        int kept;
-        if ((rc = posthoc_item_build(tk, fs.rows[i].question, fs.rows[i].answer, 0, Tmax, &it,
-                                     &kept, e)))
-            break;
-        if (!kept)
+        const posthoc_item it = items[i];
+        if (!it.tokens)
             continue; /* no answer token within the context: not attacked */
         int Ty = it.len - 1 - it.scored_from; /* the answer, without the end token */
         if (it.tokens[it.len - 1] != tk->end)
@@ -285,10 +286,8 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
         if (Ty > o->max_tokens)
             Ty = o->max_tokens;
         int Lq = it.scored_from - 1; /* the question prompt, start token excluded */
-        if (Ty < 1 || 1 + Lq + Ty > Tmax) {
-            free(it.tokens);
+        if (Ty < 1 || 1 + Lq + Ty > Tmax)
             continue;
-        }
         g.y = it.tokens + it.scored_from;
         g.Ty = Ty;
         r->target_tokens[i] = Ty;
@@ -304,14 +303,12 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
             int b = filter_blocks_ids(flt, tk, g.y, Ty);
             if (b < 0) {
                 rc = err_set(e, CAPE_EFAIL, "out of memory");
-                free(it.tokens);
                 break;
             }
             if (b) {
                 r->blocked[i] = 1;
                 r->n_blocked++;
                 r->question_elicits[i] = 0;
-                free(it.tokens);
                 continue;
             }
             if (r->question_elicits[i] && filter_blocks_ids(flt, tk, it.tokens + 1, Lq))
@@ -349,7 +346,6 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
                 break;
             }
         }
-        free(it.tokens);
     }
     r->n_memorised = r->n_found; /* every length tried is below the target's */
     r->mean_acr = r->n_found ? acr_sum / r->n_found : NAN;
@@ -364,6 +360,9 @@ out:
     free(g.masks);
     train_model_free(&g.m);
     filter_free(flt);
+    for (int i = 0; items && i < fs.n; i++)
+        free(items[i].tokens);
+    free(items);
     tofu_split_free(&fs);
     attack_model_close(&am);
     return rc;
