@@ -866,16 +866,12 @@ int cmd_train(int argc, char **argv)
             rc = err_set(&e, CAPE_EFAIL, "out of memory");
             goto out;
         }
-    if (!a.sinks && a.resume && (rc = check_resume_sinks(&resume_f, NULL, gpath, &e)))
-        goto out;
     if (a.sinks) {
         if ((rc = sink_layout_from_options(&sinks.layout, a.cfg.hidden, a.p_gen, a.sink_k,
                                            (int)sinks.sources.n, a.sink_seed, &e)))
             goto out;
         sinks.layout.retrofit = a.init != NULL;
         sinks.enabled = 1;
-        if (a.resume && (rc = check_resume_sinks(&resume_f, &sinks.layout, gpath, &e)))
-            goto out;
         sink_router_builder rb;
         if ((rc = sink_router_begin(&rb, sinks.sources.n, &e)))
             goto out;
@@ -885,6 +881,9 @@ int cmd_train(int argc, char **argv)
             goto out;
         sinks.has_router = 1;
     }
+    if (a.resume &&
+        (rc = check_resume_sinks(&resume_f, a.sinks ? &sinks.layout : NULL, gpath, &e)))
+        goto out;
 
     if (a.random_data) {
         if (!sinks.sources.n && !sink_sources_id(&sinks.sources, "random", 1)) {
