@@ -40,7 +40,8 @@
 #                    probability 0.89 -> 0.32 in 20 steps), so nothing could
 #                    show as recovered; at 1e-5 it keeps it (0.89 -> 0.86)
 #   gcg/NAME.json    (not by default: GCG_ITEMS forget rows, GCG_ITERS
-#                    iterations, GCG_CANDS candidates) the adversarial
+#                    iterations, GCG_CANDS candidates, GCG_TOKENS answer
+#                    tokens as the target) the adversarial
 #                    compression ratio; every candidate costs a forward pass
 #                    with Gemma's 262144-token head
 # Then OUT_DIR/attack/summary.md and icl.svg (scripts/tofu_attack_summary.py).
@@ -55,7 +56,7 @@
 # the facts and questions name the author, the filtered result is the same
 # for every model but for the copying probe), ATTACKS, RL_STEPS
 # (0,5,20), RL_LR (1e-5), GCG_ITEMS (2),
-# GCG_ITERS (10), GCG_CANDS (8), CAPE.
+# GCG_ITERS (10), GCG_CANDS (8), GCG_TOKENS (32), CAPE.
 #
 # Cost, measured on a 2-core AMD EPYC (AVX-512 with BF16), one thread, the
 # other core busy: docs/UNLEARN.md ("Attacks on Gemma 3 270M") gives the
@@ -75,6 +76,7 @@ rl_lr=${RL_LR:-1e-5}
 gcg_items=${GCG_ITEMS:-2}
 gcg_iters=${GCG_ITERS:-10}
 gcg_cands=${GCG_CANDS:-8}
+gcg_tokens=${GCG_TOKENS:-32}
 filter_kinds=${FILTER_KINDS:-$kinds}
 want() { case " $attacks " in *" $1 "*) return 0 ;; esac; return 1; }
 m=$out/models
@@ -142,7 +144,8 @@ for kind in $kinds; do
   if want gcg; then
     # the sinks of a sink model are off in gcg (its own mode, no routing)
     run "$a/gcg/$kind.json" "$cape" unlearn attack gcg "$model" --tofu "$sub" --forget forget01 \
-      --threads "$threads" --max-items "$gcg_items" --iters "$gcg_iters" --cands "$gcg_cands"
+      --threads "$threads" --max-items "$gcg_items" --iters "$gcg_iters" --cands "$gcg_cands" \
+      --max-tokens "$gcg_tokens"
   fi
 done
 python3 scripts/tofu_attack_summary.py "$out" 01 >/dev/null

@@ -23,7 +23,9 @@
 # Then OUT_DIR/summary.md (the table) and OUT_DIR/fq_mu.svg (forget quality,
 # log scale, against model utility). Each step is skipped when its output
 # exists, so a killed run continues where it stopped.
-# Environment: SPLITS, METHODS, LRS, EPOCHS, THREADS, MAX_ITEMS (a quick look).
+# Environment: SPLITS, METHODS, LRS, EPOCHS, THREADS, MAX_ITEMS (a quick look),
+# SINK_K (sinks per author, default 32, the layout of docs/UNLEARN.md's first
+# tables; "default" leaves it to cape train, 4 of 256 for 200 authors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tofu=${1:-../shared/data/tofu}
@@ -34,6 +36,8 @@ methods=${METHODS:-ga graddiff npo simnpo rmu idkdpo}
 lrs=${LRS:-1e-4 3e-4 1e-3}
 epochs=${EPOCHS:-5}
 threads=${THREADS:-2}
+sink_k=(--sink-k "${SINK_K:-32}")
+[ "${SINK_K:-}" = default ] && sink_k=()
 items=()
 [ -n "${MAX_ITEMS:-}" ] && items=(--max-items "$MAX_ITEMS")
 mkdir -p "$out/models" "$out/eval"
@@ -72,7 +76,7 @@ evaluate() { # name, model, split, flags...
   [ "$rc" = 0 ] || [ "$rc" = 1 ] || exit "$rc"
 }
 
-train sinks --vocab 2048 --threads "$threads" --sinks --p-gen 0.5 --sink-k 32
+train sinks --vocab 2048 --threads "$threads" --sinks --p-gen 0.5 "${sink_k[@]}"
 train full --threads "$threads" --tokenizer-from "$m/sinks/model.gguf"
 for s in $splits; do
   train "oracle$s" --threads "$threads" --exclude-source "$(authors "$s")" \

@@ -592,15 +592,6 @@ static int check_resume_sinks(const ckpt_file *f, const sink_layout *want, const
     return rc;
 }
 
-/* Vocabulary rows per cross-entropy chunk: about 4M logits at a time. */
-static int auto_ce_chunk(int vocab, int B, int T)
-{
-    long n = (long)B * T, vc = (4L << 20) / (n ? n : 1);
-    if (vc < 256)
-        vc = 256;
-    return vc > vocab ? vocab : (int)vc;
-}
-
 /* The first SIGINT/SIGTERM stops training after the current step, with a
  * checkpoint (exit 128 + signal); a second one ends the process at once. */
 static volatile int g_stop;
@@ -847,7 +838,7 @@ int cmd_train(int argc, char **argv)
         a.o.T = a.init && a.cfg.ctx > 256 ? 256 : a.cfg.ctx;
     if (a.init)
         a.cfg.ce_chunk = a.ce_chunk ? (a.ce_chunk < a.cfg.vocab ? a.ce_chunk : a.cfg.vocab)
-                                    : auto_ce_chunk(a.cfg.vocab, a.o.B, a.o.T);
+                                    : train_auto_ce_chunk(a.cfg.vocab, a.o.B, a.o.T);
     if (a.o.T > a.cfg.ctx) {
         rc = err_set(&e, CAPE_EINPUT, "--seq %d exceeds --ctx %d", a.o.T, a.cfg.ctx);
         goto out;

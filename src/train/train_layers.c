@@ -1150,61 +1150,152 @@ void geglu_backward(float *da, float *db, const float *dh, const float *a, const
  * again, dlogits = (exp(l - lse) - onehot) * dloss, pushed through the
  * product at once (dx += dl @ w_c, dw_c += dl^T @ x). */
 
+/* A row's maximum and sum of exp(l - shift) (the terms stored in out when
+ * out is given) on the vector path vl, or the scalar reference. */
+static float row_max_any(int vl, const float *l, int n)
+{
+#if HAVE_V512
+    if (vl == 2)
+        return row_max_v(l, n);
+    if (vl == 1)
+        return row_max_v8(l, n);
+#endif
+    (void)vl;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    return mx;
+}
+
+static double row_sumexp_any(int vl, float *out, const float *l, int n, float shift)
+{
+#if HAVE_V512
+    if (vl == 2)
+        return row_sumexp_v(out, l, n, shift);
+    if (vl == 1)
+        return row_sumexp_v8(out, l, n, shift);
+#endif
+    (void)vl;
+    double s = 0.0;
+    for (int i = 0; i < n; i++) {
+        float e = expf(l[i] - shift);
+        if (out)
+            out[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+/* One vocabulary chunk of the fused cross-entropy, rows in parallel. */
+typedef struct {
+    float *buf;
+    const int *targets, *rows;
+    int v0, nv, vl;
+    double *sum;
+    float *mx, *tl;
+    const float *lse;
+    float dloss;
+} cec_job;
+
+static void cec_fwd_rows(void *p, int lo, int hi)
+{
+    cec_job *j = p;
+    for (int r = lo; r < hi; r++) {
+        int t = j->targets[j->rows[r]];
+        const float *l = j->buf + (size_t)r * j->nv;
+        float m = row_max_any(j->vl, l, j->nv);
+        m = m > j->mx[r] ? m : j->mx[r];
+        double s = j->mx[r] == -INFINITY ? 0.0 : j->sum[r] * exp((double)j->mx[r] - m);
+        j->sum[r] = s + row_sumexp_any(j->vl, NULL, l, j->nv, m);
+        j->mx[r] = m;
+        if (t >= j->v0 && t < j->v0 + j->nv)
+            j->tl[r] = l[t - j->v0];
+    }
+}
+
+static void cec_bwd_rows(void *p, int lo, int hi)
+{
+    cec_job *j = p;
+    for (int r = lo; r < hi; r++) {
+        int n = j->rows[r], t = j->targets[n];
+        float *l = j->buf + (size_t)r * j->nv;
+        row_sumexp_any(j->vl, l, l, j->nv, j->lse[n]);
+        for (int i = 0; i < j->nv; i++)
+            l[i] *= j->dloss;
+        if (t >= j->v0 && t < j->v0 + j->nv)
+            l[t - j->v0] -= j->dloss;
+    }
+}
+
 static int chunk_of(int V, int vc)
 {
     return vc > 0 && vc < V ? vc : V;
+}
+
+/* The rows of x whose target counts, packed: the head's product runs on
+ * them alone (a question's tokens have no target, and in a GCG candidate
+ * only the answer has), so its cost follows the counted positions, not the
+ * sequence. rows[i] is the original row of packed row i; returns the count,
+ * or -1 out of memory. */
+static int pack_counted(const float *x, const int *targets, int N, int C, float **xp, int **rows)
+{
+    int n = 0;
+    for (int i = 0; i < N; i++)
+        n += targets[i] >= 0;
+    *xp = malloc(sizeof(float) * ((size_t)n * C + 1));
+    *rows = malloc(sizeof(int) * ((size_t)n + 1));
+    if (!*xp || !*rows) {
+        free(*xp);
+        free(*rows);
+        return -1;
+    }
+    for (int i = 0, j = 0; i < N; i++)
+        if (targets[i] >= 0) {
+            memcpy(*xp + (size_t)j * C, x + (size_t)i * C, sizeof(float) * C);
+            (*rows)[j++] = i;
+        }
+    return n;
 }
 
 double ce_chunked_forward(float *losses, float *lse, float *buf, const float *x, const float *w,
                           const int *targets, int N, int C, int V, int vc, int *n_counted)
 {
     vc = chunk_of(V, vc);
-    double *sum = malloc(sizeof(double) * (size_t)(N ? N : 1));
-    float *mx = malloc(sizeof(float) * (size_t)(N ? N : 1));
-    float *tl = malloc(sizeof(float) * (size_t)(N ? N : 1));
-    if (!sum || !mx || !tl)
+    float *xp;
+    int *rows;
+    int M = pack_counted(x, targets, N, C, &xp, &rows);
+    double *sum = malloc(sizeof(double) * (size_t)(M > 0 ? M : 1));
+    float *mx = malloc(sizeof(float) * (size_t)(M > 0 ? M : 1));
+    float *tl = malloc(sizeof(float) * (size_t)(M > 0 ? M : 1));
+    if (M < 0 || !sum || !mx || !tl)
         abort();
-    for (int n = 0; n < N; n++) {
-        sum[n] = 0.0;
-        mx[n] = -INFINITY;
-        tl[n] = 0.0f;
+    for (int j = 0; j < M; j++) {
+        sum[j] = 0.0;
+        mx[j] = -INFINITY;
+        tl[j] = 0.0f;
     }
-    for (int v0 = 0; v0 < V; v0 += vc) {
+    for (int v0 = 0; v0 < V && M > 0; v0 += vc) {
         int nv = V - v0 < vc ? V - v0 : vc;
-        matmul_forward(buf, x, w + (size_t)v0 * C, NULL, N, C, nv);
-        for (int n = 0; n < N; n++) {
-            if (targets[n] < 0)
-                continue;
-            const float *l = buf + (size_t)n * nv;
-            float m = mx[n];
-            for (int i = 0; i < nv; i++)
-                m = l[i] > m ? l[i] : m;
-            double s = mx[n] == -INFINITY ? 0.0 : sum[n] * exp((double)mx[n] - m);
-            for (int i = 0; i < nv; i++)
-                s += expf(l[i] - m);
-            sum[n] = s;
-            mx[n] = m;
-            if (targets[n] >= v0 && targets[n] < v0 + nv)
-                tl[n] = l[targets[n] - v0];
-        }
+        matmul_forward(buf, xp, w + (size_t)v0 * C, NULL, M, C, nv);
+        cec_job j = {.buf = buf, .targets = targets, .rows = rows, .v0 = v0, .nv = nv,
+                     .vl = vec_level(), .sum = sum, .mx = mx, .tl = tl};
+        parallel_rows(M, cec_fwd_rows, &j);
     }
+    for (int n = 0; n < N; n++)
+        losses[n] = lse[n] = 0.0f;
     double total = 0.0;
-    int count = 0;
-    for (int n = 0; n < N; n++) {
-        if (targets[n] < 0) {
-            losses[n] = 0.0f;
-            lse[n] = 0.0f;
-            continue;
-        }
-        lse[n] = (float)((double)mx[n] + log(sum[n]));
-        losses[n] = (float)(log(sum[n]) - (double)(tl[n] - mx[n]));
+    for (int j = 0; j < M; j++) {
+        int n = rows[j];
+        lse[n] = (float)((double)mx[j] + log(sum[j]));
+        losses[n] = (float)(log(sum[j]) - (double)(tl[j] - mx[j]));
         total += losses[n];
-        count++;
     }
     free(sum);
     free(mx);
     free(tl);
-    *n_counted = count;
+    free(xp);
+    free(rows);
+    *n_counted = M;
     return total;
 }
 
@@ -1213,23 +1304,60 @@ void ce_chunked_backward(float *dx, float *dw, float *buf, const float *x, const
                          float dloss)
 {
     vc = chunk_of(V, vc);
-    for (int v0 = 0; v0 < V; v0 += vc) {
+    float *xp;
+    int *rows;
+    int M = pack_counted(x, targets, N, C, &xp, &rows);
+    float *dxp = dx ? calloc((size_t)(M > 0 ? M : 1) * C, sizeof(float)) : NULL;
+    if (M < 0 || (dx && !dxp))
+        abort();
+    for (int v0 = 0; v0 < V && M > 0; v0 += vc) {
         int nv = V - v0 < vc ? V - v0 : vc;
-        matmul_forward(buf, x, w + (size_t)v0 * C, NULL, N, C, nv);
-        for (int n = 0; n < N; n++) {
-            float *l = buf + (size_t)n * nv;
-            if (targets[n] < 0) {
-                memset(l, 0, sizeof(float) * nv);
-                continue;
-            }
-            for (int i = 0; i < nv; i++)
-                l[i] = expf(l[i] - lse[n]) * dloss;
-            if (targets[n] >= v0 && targets[n] < v0 + nv)
-                l[targets[n] - v0] -= dloss;
-        }
+        matmul_forward(buf, xp, w + (size_t)v0 * C, NULL, M, C, nv);
+        cec_job j = {.buf = buf, .targets = targets, .rows = rows, .v0 = v0, .nv = nv,
+                     .vl = vec_level(), .lse = lse, .dloss = dloss};
+        parallel_rows(M, cec_bwd_rows, &j);
         if (dx)
-            tg_gemm(0, 0, N, C, nv, buf, nv, w + (size_t)v0 * C, C, 1.0f, dx, C);
+            tg_gemm(0, 0, M, C, nv, buf, nv, w + (size_t)v0 * C, C, 1.0f, dxp, C);
         if (dw)
-            tg_gemm(1, 0, nv, C, N, buf, nv, x, C, 1.0f, dw + (size_t)v0 * C, C);
+            tg_gemm(1, 0, nv, C, M, buf, nv, xp, C, 1.0f, dw + (size_t)v0 * C, C);
     }
+    for (int j = 0; dx && j < M; j++) {
+        float *d = dx + (size_t)rows[j] * C;
+        const float *s = dxp + (size_t)j * C;
+        for (int c = 0; c < C; c++)
+            d[c] += s[c];
+    }
+    free(dxp);
+    free(xp);
+    free(rows);
+}
+
+void ce_chunked_argmax(int *out, float *buf, const float *x, const float *w, const int *targets,
+                       int N, int C, int V, int vc)
+{
+    vc = chunk_of(V, vc);
+    float *xp;
+    int *rows;
+    int M = pack_counted(x, targets, N, C, &xp, &rows);
+    float *best = malloc(sizeof(float) * (size_t)(M > 0 ? M : 1));
+    if (M < 0 || !best)
+        abort();
+    for (int n = 0; n < N; n++)
+        out[n] = -1;
+    for (int v0 = 0; v0 < V && M > 0; v0 += vc) {
+        int nv = V - v0 < vc ? V - v0 : vc;
+        matmul_forward(buf, xp, w + (size_t)v0 * C, NULL, M, C, nv);
+        for (int j = 0; j < M; j++) {
+            const float *l = buf + (size_t)j * nv;
+            int *o = &out[rows[j]];
+            for (int i = 0; i < nv; i++)
+                if (*o < 0 || l[i] > best[j]) { /* strictly greater: ties keep the lower id */
+                    best[j] = l[i];
+                    *o = v0 + i;
+                }
+        }
+    }
+    free(best);
+    free(xp);
+    free(rows);
 }

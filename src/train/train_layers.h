@@ -100,7 +100,8 @@ void geglu_backward(float *da, float *db, const float *dh, const float *a, const
 
 /* Fused softmax cross-entropy of the head w(V,C) over x(N,C), vc rows of
  * the vocabulary at a time (vc <= 0: all at once): the (N,V) logits are
- * never held whole, only buf (N, vc). The forward writes per-position
+ * never held whole, only buf (N, vc). Only the rows whose target counts
+ * are multiplied. The forward writes per-position
  * losses and log-sum-exps (0 where target < 0) and returns the loss sum
  * and count; the backward recomputes each chunk and adds
  * d(dloss * sum of losses) into dx(N,C) and dw(V,C) (either may be NULL). */
@@ -109,5 +110,9 @@ double ce_chunked_forward(float *losses, float *lse, float *buf, const float *x,
 void ce_chunked_backward(float *dx, float *dw, float *buf, const float *x, const float *w,
                          const int *targets, const float *lse, int N, int C, int V, int vc,
                          float dloss);
+/* The argmax of each counted position's logits (the lowest id among
+ * equals), -1 where target < 0; the head runs on the counted rows only. */
+void ce_chunked_argmax(int *out, float *buf, const float *x, const float *w, const int *targets,
+                       int N, int C, int V, int vc);
 
 #endif

@@ -608,6 +608,36 @@ float train_forward(train_model *m, const int *tokens, const int *targets, const
     return n ? (float)(sum / n) : 0.0f;
 }
 
+void train_target_argmax(train_model *m, const int *targets, int B, int T, int *out)
+{
+    const train_config *c = &m->cfg;
+    int N = B * T;
+    if (c->ce_chunk > 0) {
+        ce_chunked_argmax(out, m->logits, m->normf, m->p.head, targets, N, c->dim, c->vocab,
+                          c->ce_chunk);
+        return;
+    }
+    for (int n = 0; n < N; n++) {
+        out[n] = -1;
+        if (targets[n] < 0)
+            continue;
+        const float *l = m->logits + (size_t)n * c->vocab;
+        int best = 0;
+        for (int v = 1; v < c->vocab; v++)
+            if (l[v] > l[best])
+                best = v;
+        out[n] = best;
+    }
+}
+
+int train_auto_ce_chunk(int vocab, int B, int T)
+{
+    long n = (long)B * T, vc = (4L << 20) / (n ? n : 1);
+    if (vc < 256)
+        vc = 256;
+    return vc > vocab ? vocab : (int)vc;
+}
+
 void train_row_losses(train_model *m, const int *tokens, const int *targets, const float *masks,
                       const int *pos, int B, int T, float *out)
 {

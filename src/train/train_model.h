@@ -198,6 +198,14 @@ void train_zero_grads(train_model *m);
  * next forward or backward. */
 const float *train_input_grad(const train_model *m);
 
+/* After a forward: the argmax of each counted position's logits (lowest id
+ * among equals), -1 where targets < 0. With ce_chunk the head is computed
+ * again for the counted positions alone. */
+void train_target_argmax(train_model *m, const int *targets, int B, int T, int *out);
+/* Vocabulary rows per cross-entropy chunk for B x T positions: about 4M
+ * logits at a time (at least 256 rows, at most the vocabulary). */
+int train_auto_ce_chunk(int vocab, int B, int T);
+
 /* Loss per row (mean over counted targets of that row), for evaluation:
  * out[b], or NAN when the row has no target. Uses a forward pass. */
 void train_row_losses(train_model *m, const int *tokens, const int *targets, const float *masks,

@@ -18,6 +18,8 @@
 #include "base/json.h"
 #include "base/rng.h"
 #include "train/train_ckpt.h"
+#include "train/train_gemm.h"
+#include "train/train_layers.h"
 #include "train/train_loop.h"
 #include "train/train_tok.h"
 #include "unlearn/attack.h"
@@ -54,6 +56,8 @@ typedef struct {
     float *masks;     /* [cands][hidden] */
     int *tok, *tgt;   /* [cands][Tmax] */
     float *loss;      /* [cands] */
+    int *argmax;      /* [Tmax] */
+    float *topv;      /* [topk] */
 } gcg_ctx;
 
 /* Fills row b with [start, x, y] and the targets of y. */
@@ -71,20 +75,38 @@ static void put(gcg_ctx *g, int b, const int *x, int L)
 }
 
 /* Every target position's argmax is its target (row 0 of the last forward). */
-static int elicits(const gcg_ctx *g, int L)
+static int elicits(gcg_ctx *g, int L)
 {
     int T = 1 + L + g->Ty;
-    for (int p = L; p < L + g->Ty; p++) {
-        const float *lg = g->m.logits + (size_t)p * g->V;
-        int best = 0;
-        for (int v = 1; v < g->V; v++)
-            if (lg[v] > lg[best])
-                best = v;
-        if (best != g->tgt[p])
+    train_target_argmax(&g->m, g->tgt, 1, T, g->argmax);
+    for (int p = L; p < L + g->Ty; p++)
+        if (g->argmax[p] != g->tgt[p])
             return 0;
-    }
-    (void)T;
     return 1;
+}
+
+/* The K smallest of grad[0..V) in ascending order, ties to the lower id,
+ * skipping `skip` and NaN; positions past the finite ones get `fill`. One
+ * pass with a sorted list of K: most values fail the comparison with the
+ * list's last. */
+static void smallest_k(const float *grad, int V, int skip, int K, int fill, int *tk, float *tv)
+{
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        float x = grad[v];
+        if (v == skip || x != x || (n == K && !(x < tv[K - 1])))
+            continue;
+        int i = n < K ? n++ : K - 1;
+        while (i > 0 && tv[i - 1] > x) { /* equal values stay before: lower ids */
+            tv[i] = tv[i - 1];
+            tk[i] = tk[i - 1];
+            i--;
+        }
+        tv[i] = x;
+        tk[i] = v;
+    }
+    for (int i = n; i < K; i++)
+        tk[i] = fill;
 }
 
 /* GCG for one length; 1 when a prompt was found (left in x). */
@@ -114,28 +136,12 @@ static int gcg_length(gcg_ctx *g, const attack_gcg_opts *o, int L, int *x, rng_m
             break;
         train_backward(&g->m, g->tok, g->tgt, g->mask ? g->masks : NULL, NULL, 1, T, 1.0f);
         const float *dx = train_input_grad(&g->m);
-        /* one-hot gradient of each prompt position: dx_p . E[v] */
-        for (int i = 0; i < L; i++) {
-            const float *d = dx + (size_t)(1 + i) * g->C;
-            for (int v = 0; v < g->V; v++) {
-                const float *ev = g->m.p.tok_emb + (size_t)v * g->C;
-                double s = 0;
-                for (int c = 0; c < g->C; c++)
-                    s += (double)d[c] * ev[c];
-                grad[v] = v == g->start ? INFINITY : (float)s;
-            }
-            /* the K most negative, ties to the lower id */
-            int *tk = topk + (size_t)i * K;
-            for (int k = 0; k < K; k++) {
-                int best = -1;
-                for (int v = 0; v < g->V; v++)
-                    if (grad[v] != INFINITY && (best < 0 || grad[v] < grad[best]))
-                        best = v;
-                tk[k] = best < 0 ? x[i] : best;
-                if (best >= 0)
-                    grad[best] = INFINITY;
-            }
-        }
+        /* one-hot gradient of each prompt position: dx_p . E[v], (L,V) =
+         * dx[1..L] (L,C) @ E^T in one product */
+        tg_gemm(0, 1, L, g->V, g->C, dx + g->C, g->C, g->m.p.tok_emb, g->C, 0.0f, grad, g->V);
+        for (int i = 0; i < L; i++)
+            smallest_k(grad + (size_t)i * g->V, g->V, g->start, K, x[i], topk + (size_t)i * K,
+                       g->topv);
         for (int b = 0; b < o->cands; b++) {
             int *c = cand + (size_t)b * L;
             memcpy(c, x, sizeof(int) * L);
@@ -210,7 +216,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     if ((rc = attack_model_open(&am, o->model, "MODEL", e)) ||
         (rc = tofu_split_load(&fs, o->tofu, TOFU_FORGET, pct, o->max_items, e)))
         goto out;
-    const train_config cfg = am.cfg;
+    train_config cfg = am.cfg;
     sink_model *sinks = &am.sinks;
     r->road = attack_model_road(&am);
     const train_tokenizer *tk = &am.tk;
@@ -228,10 +234,16 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     }
     if ((rc = gcg_items(tk, &fs, cfg.ctx, o->max_tokens, items, &Tmax, e)))
         goto out;
+    /* the fused cross-entropy multiplies the head by the target positions
+     * alone (the answer), never the prompt's, and holds no (N,V) logits */
+    cfg.ce_chunk = train_auto_ce_chunk(cfg.vocab, o->cands, Tmax);
     if ((rc = train_model_build(&g.m, &cfg, e)) ||
         (rc = attack_model_load(&am, &g.m, e)) ||
         (rc = train_model_alloc_acts(&g.m, o->cands, Tmax, e)))
         goto out;
+    /* GCG needs the gradient of the input, never of a weight: no head or
+     * embedding gradient is formed */
+    train_model_freeze_embeddings(&g.m);
     if (sinks->enabled) {
         g.mask = malloc(sizeof(float) * g.hidden);
         g.masks = malloc(sizeof(float) * (size_t)g.hidden * o->cands);
@@ -259,7 +271,9 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     g.loss = malloc(sizeof(float) * (size_t)o->cands);
     x = malloc(sizeof(int) * (size_t)Tmax);
     topk = malloc(sizeof(int) * (size_t)Tmax * (o->topk < g.V ? o->topk : g.V));
-    grad = malloc(sizeof(float) * (size_t)g.V);
+    grad = malloc(sizeof(float) * (size_t)g.V * o->max_tokens); /* (L,V), L < max_tokens */
+    g.argmax = malloc(sizeof(int) * (size_t)Tmax);
+    g.topv = malloc(sizeof(float) * (size_t)(o->topk < g.V ? o->topk : g.V));
     int n = fs.n;
     r->n = n;
     r->target_tokens = calloc((size_t)n, sizeof(int));
@@ -268,7 +282,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     r->question_tokens = calloc((size_t)n, sizeof(int));
     r->question_elicits = calloc((size_t)n, 1);
     r->blocked = calloc((size_t)n, 1);
-    if (!g.tok || !g.tgt || !g.loss || !x || !topk || !grad || !r->target_tokens ||
+    if (!g.tok || !g.tgt || !g.loss || !g.argmax || !g.topv || !x || !topk || !grad || !r->target_tokens ||
         !r->prompt_tokens || !r->prompt || !r->question_tokens || !r->question_elicits ||
         !r->blocked) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
@@ -356,6 +370,8 @@ out:
     free(g.tok);
     free(g.tgt);
     free(g.loss);
+    free(g.argmax);
+    free(g.topv);
     free(g.mask);
     free(g.masks);
     train_model_free(&g.m);

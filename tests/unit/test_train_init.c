@@ -292,6 +292,13 @@ static void test_chunked_ce(void **state)
     int tgt[N] = {3, 12, -1, 0, 7, 7};
     /* the whole-vocabulary reference: logits, crossentropy, matmul backward */
     matmul_forward(logits, x, w, NULL, N, C, V);
+    int amax_ref[N];
+    for (int n = 0; n < N; n++) {
+        amax_ref[n] = -1;
+        for (int v = 0; tgt[n] >= 0 && v < V; v++)
+            if (amax_ref[n] < 0 || logits[n * V + v] > logits[n * V + amax_ref[n]])
+                amax_ref[n] = v;
+    }
     float lref[N];
     int nref;
     double sref = crossentropy_forward(lref, logits, tgt, N, V, &nref);
@@ -308,6 +315,10 @@ static void test_chunked_ce(void **state)
         for (int i = 0; i < N; i++)
             assert_close(loss[i], lref[i], 1e-5);
         ce_chunked_backward(dx, dw, buf, x, w, tgt, lse, N, C, V, chunks[k], 0.5f);
+        int amax[N];
+        ce_chunked_argmax(amax, buf, x, w, tgt, N, C, V, chunks[k]);
+        for (int i = 0; i < N; i++)
+            assert_int_equal(amax[i], amax_ref[i]);
         for (int i = 0; i < N * C; i++)
             assert_close(dx[i], dx_ref[i], 1e-5);
         for (int i = 0; i < V * C; i++)
