@@ -43,7 +43,10 @@
 #                    iterations, GCG_CANDS candidates, GCG_TOKENS answer
 #                    tokens as the target) the adversarial
 #                    compression ratio; every candidate costs a forward pass
-#                    with Gemma's 262144-token head
+#                    with Gemma's 262144-token head: GCG_ITEMS=4 GCG_ITERS=20
+#                    GCG_CANDS=16 GCG_TOKENS=16 took 19 minutes on the plain
+#                    fine-tune and found no prompt even there
+#                    (docs/UNLEARN.md)
 # Then OUT_DIR/attack/summary.md and icl.svg (scripts/tofu_attack_summary.py).
 # A step is skipped when its output exists, so a killed run continues where
 # it stopped.
