@@ -28,22 +28,17 @@
 #   relearn-unrelated/K.json  the same, fine-tuned on 10 retain items
 #   quantize/K.json           q8_0, q4_0, q4_k
 #   extract/K.json            greedy extraction from answer prefixes
-#   gcg/K.json                adversarial compression ratio on GCG_ITEMS (2)
+#   gcg/K.json                adversarial compression ratio on GCG_ITEMS (10)
 #                             forget rows drawn (seeded) from all forget
 #                             authors (gcg-data/: TOFU_DIR with the forget file
-#                             cut to them). Not for sinks-on / placebo: gcg
-#                             attacks a sink model with every sink off, the
-#                             same network for all three sink models, so it
-#                             runs once, as sinks-off. Cost (gcg runs on one
-#                             core): an answer no shorter prompt elicits (the
-#                             worst case, the oracle's) tries every prompt
-#                             length with 40 iterations, 40-65 s per 32-token
-#                             row at the demonstration's size (1.5M
-#                             parameters) on one core of a busy 2-core
-#                             machine; a memorised answer stops at the first
-#                             length that works. 2 rows x 9 kinds: about 8-13
-#                             minutes in all, at worst; raise GCG_ITEMS when
-#                             there is time
+#                             cut to them); sinks-on and placebo with each
+#                             row's author's sinks (--sinks own), sinks-off
+#                             with every sink off (sinks-off-own is the same
+#                             network, not run). Cost: about 2 minutes per
+#                             kind for 10 rows at the demonstration's size
+#                             (1.5M parameters) on one core of a busy 2-core
+#                             AMD EPYC; an answer no shorter prompt elicits
+#                             tries every prompt length with 40 iterations
 #   icl/K.json, icl-filter/K.json   k 0,1,2,4,8,16 with the copying probe and
 #                             the oracle (residual knowledge: the oracle's own
 #                             run, --oracle-run), without and with the forget
@@ -68,7 +63,7 @@ methods=${METHODS:-ga graddiff npo simnpo rmu idkdpo}
 lrs=${LRS:-pick}
 threads=${THREADS:-2}
 attacks=${ATTACKS:-filter relearn unrelated quantize extract gcg icl}
-gcg_items=${GCG_ITEMS:-2}
+gcg_items=${GCG_ITEMS:-10}
 gcg_iters=${GCG_ITERS:-40}
 m=$out/models
 a=$out/attack
@@ -185,12 +180,13 @@ for kind in "${kinds[@]}"; do
     step "$a/extract/$name.json" "$cape" unlearn attack extract "$model" "${common[@]}" \
       "${rt[@]}" "${items[@]}" "${newtok[@]}"
   fi
-  case $name in sinks-on | sinks-off-own | placebo) ;; *)
-    if want gcg; then
-      step "$a/gcg/$name.json" "$cape" unlearn attack gcg "$model" --tofu "$a/gcg-data" \
-        --forget "forget$s" --max-items "$gcg_items" --iters "$gcg_iters" --seed 1
-    fi ;;
-  esac
+  # gcg with the sinks of the own-capable attacks: sinks-on and placebo
+  # with each row's author's sinks, sinks-off all off (sinks-off-own would
+  # be the same network: its forget authors are off)
+  if want gcg && [ "$name" != sinks-off-own ]; then
+    step "$a/gcg/$name.json" "$cape" unlearn attack gcg "$model" --tofu "$a/gcg-data" \
+      --forget "forget$s" --max-items "$gcg_items" --iters "$gcg_iters" --seed 1 "${sk[@]}"
+  fi
   if want icl && [ "$name" != sinks-off-own ]; then
     # the oracle's own runs stand for it in every other kind's residual
     # knowledge (--oracle-run): it is scored once, not once per kind

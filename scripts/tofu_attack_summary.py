@@ -236,8 +236,8 @@ def extract_section(a):
         L += ["## Adversarial Compression Ratio (GCG)", "",
               "GCG prompts (%d iterations, top-%d, %d candidates, seed %d) for %d forget rows%s; "
               "ACR = answer tokens (at most %d) / the shortest prompt that elicits the answer "
-              "exactly. Memorised: ACR > 1. Sink models are attacked with every sink off (the "
-              "same network for sinks-off, placebo and sinks-on)." % (
+              "exactly. Memorised: ACR > 1. Sinks: off, every sink off; own, each row with its "
+              "author's sinks (a switched-off author keeps the backbone only)." % (
                   r0["iters"], r0["topk"], r0["cands"], r0["seed"], r0["items"],
                   " (rows %s of the split, a seeded draw)" % ", ".join(map(str, sub))
                   if sub else "", r0["max_tokens"]), ""]
@@ -245,11 +245,12 @@ def extract_section(a):
         for k, r in reps.items():
             acrs = [v["acr"] for v in r["value_by_index"].values()]
             qe = sum(1 for v in r["value_by_index"].values() if v["question_elicits"])
-            rows.append([k, str(r["items"]), str(r["found"]), fmt(r["memorised_share"]),
+            sk = r.get("sinks", "off") if k not in ("full", "oracle") else "–"
+            rows.append([k, sk, str(r["items"]), str(r["found"]), fmt(r["memorised_share"]),
                          fmt(r["mean_acr_found"], 2),
                          fmt(sum(max(x or 1.0, 1.0) for x in acrs) / len(acrs), 2)
                          if acrs else "–", str(qe)])
-        L += table(["model", "rows", "memorised", "share", "mean ACR of memorised",
+        L += table(["model", "sinks", "rows", "memorised", "share", "mean ACR of memorised",
                     "mean max(ACR, 1)", "question alone elicits"], rows)
     return L
 

@@ -380,6 +380,9 @@ static void gcg_help(void)
            "  --seed N          initial prompts and candidate draws (1)\n"
            "  -t, --threads N   threads (1)\n"
            "  --source NAME     a sink model: that source's sinks on (default: all off)\n"
+           "  --sinks MODE      a sink model: off (every sink off, the default) or own\n"
+           "                    (each row with its author's sinks; a switched-off author\n"
+           "                    keeps the backbone only)\n"
            "  --filter FILTER   behind a cape filter: a target its output filter blocks is\n"
            "                    not attacked (counted as blocked), a prompt its input filter\n"
            "                    blocks does not count\n"
@@ -394,10 +397,10 @@ static void gcg_table(FILE *fp, const void *r)
 static int cmd_attack_gcg(int argc, char **argv)
 {
     enum { O_TOFU = 256, O_FORGET, O_MAX_ITEMS, O_MAX_TOK, O_ITERS, O_TOPK, O_CANDS, O_SEED,
-           O_SOURCE, O_JSON, O_FILTER };
+           O_SOURCE, O_JSON, O_FILTER, O_SINKS };
     static const struct option opts[] = {
         {"tofu", 1, 0, O_TOFU},       {"forget", 1, 0, O_FORGET},   {"output", 1, 0, 'o'},
-        {"filter", 1, 0, O_FILTER},   {"threads", 1, 0, 't'},
+        {"filter", 1, 0, O_FILTER},   {"threads", 1, 0, 't'},       {"sinks", 1, 0, O_SINKS},
         {"max-items", 1, 0, O_MAX_ITEMS}, {"max-tokens", 1, 0, O_MAX_TOK},
         {"iters", 1, 0, O_ITERS},     {"topk", 1, 0, O_TOPK},       {"cands", 1, 0, O_CANDS},
         {"seed", 1, 0, O_SEED},       {"source", 1, 0, O_SOURCE},   {"json", 0, 0, O_JSON},
@@ -425,6 +428,11 @@ static int cmd_attack_gcg(int argc, char **argv)
         case O_SEED: rc = cli_parse_int(C, "--seed", optarg, 0, 0x7fffffff, &v); o.seed = (uint64_t)v; break;
         case O_SOURCE: o.source = optarg; break;
         case O_FILTER: o.filter_path = optarg; break;
+        case O_SINKS:
+            if (strcmp(optarg, "own") && strcmp(optarg, "off"))
+                return cli_usage_error(C, "--sinks: unknown mode '%s' (off, own)", optarg);
+            o.own = !strcmp(optarg, "own");
+            break;
         case O_JSON: json = 1; break;
         default: return cli_usage_error(C, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

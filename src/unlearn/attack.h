@@ -231,6 +231,7 @@ typedef struct {
     int cands;       /* candidates per iteration (32) */
     uint64_t seed;
     const char *source; /* sink models: that source's sinks on; NULL: all sinks off */
+    int own;            /* sink models: each row with its author's sinks on (--sinks own) */
     const char *filter_path; /* NULL, or a cape filter for the forget split: a target
                                 its output filter blocks is never elicited through
                                 it (not attacked), a prompt its input filter blocks
@@ -255,6 +256,7 @@ typedef struct {
     int n_prompts_blocked; /* found prompts the input filter blocked */
     int filtered;         /* a filter was given */
     const char *road;     /* attack_model_road */
+    uint32_t *own_sources; /* [n] --sinks own: each row's source id (0: backbone only) */
 } attack_gcg_result;
 
 /* The prompt lengths tried for a target of T tokens: 1, 2, 3, 4, 6, 8, 12,

@@ -209,6 +209,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     gcg_ctx g = {0};
     int *x = NULL, *topk = NULL;
     float *grad = NULL;
+    uint32_t *own_ids = NULL;
     filter *flt = NULL;
     if (o->filter_path && (rc = tofu_filter_load(o->filter_path, o->forget, &flt, e)))
         return rc;
@@ -251,7 +252,20 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
             rc = err_set(e, CAPE_EFAIL, "out of memory");
             goto out;
         }
-        if (o->source) {
+        if (o->own && o->source) {
+            rc = err_set(e, CAPE_EINPUT, "--sinks own takes each row's author; it does not "
+                         "combine with --source");
+            goto out;
+        }
+        if (o->own) {
+            /* each row's mask is its author's, set in the row loop */
+            if (!(own_ids = calloc((size_t)(fs.n ? fs.n : 1), sizeof *own_ids))) {
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                goto out;
+            }
+            if ((rc = tofu_row_sources(o->tofu, &sinks->sources, fs.rows, fs.n, own_ids, e)))
+                goto out;
+        } else if (o->source) {
             uint32_t id = sink_sources_id(&sinks->sources, o->source, 0);
             if (!id) {
                 rc = err_set(e, CAPE_EINPUT, "--source %s: not a source of %s", o->source,
@@ -262,8 +276,9 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
         } else {
             sink_mask_backbone(&sinks->layout, g.mask);
         }
-    } else if (o->source) {
-        rc = err_set(e, CAPE_EINPUT, "--source: %s has no sinks", o->model);
+    } else if (o->source || o->own) {
+        rc = err_set(e, CAPE_EINPUT, "%s: %s has no sinks", o->own ? "--sinks own" : "--source",
+                     o->model);
         goto out;
     }
     g.tok = malloc(sizeof(int) * (size_t)o->cands * Tmax);
@@ -282,9 +297,10 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     r->question_tokens = calloc((size_t)n, sizeof(int));
     r->question_elicits = calloc((size_t)n, 1);
     r->blocked = calloc((size_t)n, 1);
+    r->own_sources = calloc((size_t)(n ? n : 1), sizeof *r->own_sources);
     if (!g.tok || !g.tgt || !g.loss || !g.argmax || !g.topv || !x || !topk || !grad || !r->target_tokens ||
         !r->prompt_tokens || !r->prompt || !r->question_tokens || !r->question_elicits ||
-        !r->blocked) {
+        !r->blocked || !r->own_sources) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto out;
     }
@@ -302,6 +318,14 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
         int Lq = it.scored_from - 1; /* the question prompt, start token excluded */
         if (Ty < 1 || 1 + Lq + Ty > Tmax)
             continue;
+        if (own_ids) {
+            r->own_sources[i] = own_ids[i];
+            if (own_ids[i])
+                sink_mask_source_excluding(&sinks->layout, own_ids[i], sinks->off, sinks->n_off,
+                                           g.mask);
+            else
+                sink_mask_backbone(&sinks->layout, g.mask);
+        }
         g.y = it.tokens + it.scored_from;
         g.Ty = Ty;
         r->target_tokens[i] = Ty;
@@ -367,6 +391,7 @@ out:
     free(x);
     free(topk);
     free(grad);
+    free(own_ids);
     free(g.tok);
     free(g.tgt);
     free(g.loss);
@@ -394,6 +419,7 @@ void attack_gcg_result_free(attack_gcg_result *r)
     free(r->question_tokens);
     free(r->question_elicits);
     free(r->blocked);
+    free(r->own_sources);
     memset(r, 0, sizeof *r);
 }
 
@@ -405,6 +431,7 @@ json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r)
     json_object_set_new(d, "trainer_road", r->road ? json_string(r->road) : json_null());
     json_object_set_new(d, "forget", json_text(o->forget));
     json_object_set_new(d, "source", o->source ? json_text(o->source) : json_null());
+    json_object_set_new(d, "sinks", json_string(o->own ? "own" : o->source ? "source" : "off"));
     json_object_set_new(d, "iters", json_integer(o->iters));
     json_object_set_new(d, "topk", json_integer(o->topk));
     json_object_set_new(d, "cands", json_integer(o->cands));
@@ -425,6 +452,8 @@ json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r)
         json_object_set_new(it, "target_tokens", json_integer(r->target_tokens[i]));
         json_object_set_new(it, "question_tokens", json_integer(r->question_tokens[i]));
         json_object_set_new(it, "question_elicits", json_boolean(r->question_elicits[i]));
+        if (o->own)
+            json_object_set_new(it, "own_source", json_integer(r->own_sources[i]));
         if (r->filtered)
             json_object_set_new(it, "blocked", json_boolean(r->blocked[i]));
         if (r->prompt[i]) {

@@ -7,6 +7,7 @@
 
 #include "base/file.h"
 #include "base/json.h"
+#include "train/train_data.h"
 
 int tofu_forget_parse(const char *name, int *pct, cape_err *e)
 {
@@ -242,4 +243,45 @@ void tofu_sha256_hex(const void *data, size_t len, char out[65])
         sha256_block(h, tail + 64);
     for (int k = 0; k < 8; k++)
         snprintf(out + 8 * k, 9, "%08x", h[k]);
+}
+
+typedef struct {
+    const char *doc;
+    uint32_t id;
+} doc_source;
+
+static int cmp_doc(const void *a, const void *b)
+{
+    return strcmp(((const doc_source *)a)->doc, ((const doc_source *)b)->doc);
+}
+
+int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *rows, int n,
+                     uint32_t *ids, cape_err *e)
+{
+    train_corpus c = {0};
+    int rc = train_corpus_load_tofu(&c, dir, e);
+    if (rc)
+        return rc;
+    doc_source *docs = malloc(sizeof *docs * (c.n ? c.n : 1));
+    if (!docs) {
+        train_corpus_free(&c);
+        return err_set(e, CAPE_EFAIL, "out of memory");
+    }
+    for (size_t i = 0; i < c.n; i++)
+        docs[i] = (doc_source){c.docs[i].text, sink_sources_id(sources, c.docs[i].source, 0)};
+    qsort(docs, c.n, sizeof *docs, cmp_doc);
+    for (int i = 0; i < n && !rc; i++) {
+        char *doc = train_tofu_render(rows[i].question, rows[i].answer);
+        if (!doc) {
+            rc = err_set(e, CAPE_EFAIL, "out of memory");
+            break;
+        }
+        doc_source key = {doc, 0};
+        doc_source *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, cmp_doc) : NULL;
+        free(doc);
+        ids[i] = hit ? hit->id : 0;
+    }
+    free(docs);
+    train_corpus_free(&c);
+    return rc;
 }

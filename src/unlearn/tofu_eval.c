@@ -175,35 +175,22 @@ static int cmp_entry(const void *a, const void *b)
 
 static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, cape_err *e)
 {
-    train_corpus c = {0};
-    int rc = train_corpus_load_tofu(&c, dir, e);
-    if (rc)
-        return rc;
-    own_entry *docs = malloc(sizeof *docs * (c.n ? c.n : 1));
     const tofu_split *sp[2] = {&split[TOFU_FORGET], &split[TOFU_RETAIN]};
-    int n = sp[0]->n + sp[1]->n;
+    int n = sp[0]->n + sp[1]->n, rc = 0;
     x->own_q = malloc(sizeof *x->own_q * (size_t)(n ? n : 1));
     x->own_id = malloc(sizeof *x->own_id * (size_t)(n ? n : 1));
     own_entry *q = malloc(sizeof *q * (size_t)(n ? n : 1));
-    if (!docs || !x->own_q || !x->own_id || !q) {
+    if (!x->own_q || !x->own_id || !q) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < c.n; i++)
-        docs[i] = (own_entry){c.docs[i].text, sink_sources_id(&x->h.sm.sources, c.docs[i].source, 0)};
-    qsort(docs, c.n, sizeof *docs, cmp_entry);
-    for (int k = 0, at = 0; k < 2; k++)
-        for (int i = 0; i < sp[k]->n; i++, at++) {
-            char *doc = train_tofu_render(sp[k]->rows[i].question, sp[k]->rows[i].answer);
-            if (!doc) {
-                rc = err_set(e, CAPE_EFAIL, "out of memory");
-                goto out;
-            }
-            own_entry key = {doc, 0};
-            own_entry *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, cmp_entry) : NULL;
-            free(doc);
-            q[at] = (own_entry){sp[k]->rows[i].question, hit ? hit->id : 0};
-        }
+    for (int k = 0, at = 0; k < 2; at += sp[k]->n, k++) {
+        if ((rc = tofu_row_sources(dir, &x->h.sm.sources, sp[k]->rows, sp[k]->n, x->own_id + at,
+                                   e)))
+            goto out;
+        for (int i = 0; i < sp[k]->n; i++)
+            q[at + i] = (own_entry){sp[k]->rows[i].question, x->own_id[at + i]};
+    }
     qsort(q, (size_t)n, sizeof *q, cmp_entry);
     for (int i = 0; i < n; i++) {
         x->own_q[i] = q[i].key;
@@ -211,9 +198,7 @@ static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, c
     }
     x->n_own = n;
 out:
-    free(docs);
     free(q);
-    train_corpus_free(&c);
     return rc;
 }
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "unlearn/sink.h"
 
 /* ---- data ---- */
 
@@ -62,6 +63,13 @@ const char *tofu_split_name(tofu_split_id id);
 int tofu_split_load(tofu_split *s, const char *dir, tofu_split_id id, int pct, int max_items,
                     cape_err *e);
 void tofu_split_free(tofu_split *s);
+/* The source of each row's QA pair among sources (a sink model's source
+ * list): the author of that pair in DIR's full.json (the trainer's sources:
+ * "tofu-001", ... for each 20 pairs in file order), found by the pair's
+ * rendered document. 0 for a pair that is not there or an author sources
+ * lacks (such a row gets the backbone only). */
+int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *rows, int n,
+                     uint32_t *ids, cape_err *e);
 
 /* SHA-256 of len bytes as 64 lower-case hex digits and a NUL. */
 void tofu_sha256_hex(const void *data, size_t len, char out[65]);

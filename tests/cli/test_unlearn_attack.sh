@@ -308,6 +308,16 @@ python3 -c "
 import json
 a, b = json.load(open('$TMP/gs.json')), json.load(open('$TMP/gs2.json'))
 assert a['source'] is None and b['source'] == 'tofu-002'" || die "gcg --source"
+# --sinks own: each row with its author's sinks; every forget01 row here is
+# tofu-002's, so the search is --source tofu-002's
+expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 --sinks own -o "$TMP/gs3.json"
+python3 -c "
+import json
+b, c = json.load(open('$TMP/gs2.json')), json.load(open('$TMP/gs3.json'))
+assert (b.pop('sinks'), c.pop('sinks')) == ('source', 'own')
+assert (b.pop('source'), c.pop('source')) == ('tofu-002', None)
+assert c['value_by_index']['0'].pop('own_source') == 2
+assert b == c, 'gcg --sinks own differs from --source of the rows author'" || die "gcg --sinks own"
 
 bad() { expect_exit 2 "$@"; expect_one_line_err; }
 
@@ -374,6 +384,12 @@ bad "${G[@]}" "$F" --filter "$TMP/nowhere.json" -o "$TMP/x.json"
 [ -e "$TMP/x.json" ] && die "a failed attack wrote its report"
 
 # ---- bad input: one line, exit 2 ----
+bad "${G[@]}" "$TMP/s/model.gguf" --sinks own --source tofu-002 -o "$TMP/x.json"
+expect_err "--sinks own takes each row's author"
+bad "${G[@]}" "$TMP/s/model.gguf" --sinks routed -o "$TMP/x.json"
+expect_err "--sinks: unknown mode 'routed'"
+bad "${G[@]}" "$TMP/mem/model.gguf" --sinks own -o "$TMP/x.json"
+expect_err "--sinks own: .* has no sinks"
 bad "$CAPE" unlearn attack nosuch "$F"
 expect_err "unknown attack 'nosuch' \(the attacks are relearn, quantize, extract, gcg"
 bad "${RL[@]}" "$F" -o "$TMP/x.json" --steps ""
