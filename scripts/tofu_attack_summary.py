@@ -245,8 +245,7 @@ def extract_section(a):
         for k, r in reps.items():
             acrs = [v["acr"] for v in r["value_by_index"].values()]
             qe = sum(1 for v in r["value_by_index"].values() if v["question_elicits"])
-            sk = r.get("sinks", "off") if k not in ("full", "oracle") else "–"
-            rows.append([k, sk, str(r["items"]), str(r["found"]), fmt(r["memorised_share"]),
+            rows.append([k, r.get("sinks") or "–", str(r["items"]), str(r["found"]), fmt(r["memorised_share"]),
                          fmt(r["mean_acr_found"], 2),
                          fmt(sum(max(x or 1.0, 1.0) for x in acrs) / len(acrs), 2)
                          if acrs else "–", str(qe)])

@@ -257,6 +257,7 @@ typedef struct {
     int filtered;         /* a filter was given */
     const char *road;     /* attack_model_road */
     uint32_t *own_sources; /* [n] --sinks own: each row's source id (0: backbone only) */
+    int sink_model;       /* MODEL has sinks */
 } attack_gcg_result;
 
 /* The prompt lengths tried for a target of T tokens: 1, 2, 3, 4, 6, 8, 12,

@@ -220,6 +220,7 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
     train_config cfg = am.cfg;
     sink_model *sinks = &am.sinks;
     r->road = attack_model_road(&am);
+    r->sink_model = sinks->enabled;
     const train_tokenizer *tk = &am.tk;
     g.V = cfg.vocab;
     g.C = cfg.dim;
@@ -431,7 +432,8 @@ json_t *attack_gcg_json(const attack_gcg_opts *o, const attack_gcg_result *r)
     json_object_set_new(d, "trainer_road", r->road ? json_string(r->road) : json_null());
     json_object_set_new(d, "forget", json_text(o->forget));
     json_object_set_new(d, "source", o->source ? json_text(o->source) : json_null());
-    json_object_set_new(d, "sinks", json_string(o->own ? "own" : o->source ? "source" : "off"));
+    json_object_set_new(d, "sinks", !r->sink_model ? json_null()
+                                    : json_string(o->own ? "own" : o->source ? "source" : "off"));
     json_object_set_new(d, "iters", json_integer(o->iters));
     json_object_set_new(d, "topk", json_integer(o->topk));
     json_object_set_new(d, "cands", json_integer(o->cands));

@@ -307,7 +307,8 @@ expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 --source tof
 python3 -c "
 import json
 a, b = json.load(open('$TMP/gs.json')), json.load(open('$TMP/gs2.json'))
-assert a['source'] is None and b['source'] == 'tofu-002'" || die "gcg --source"
+assert a['source'] is None and b['source'] == 'tofu-002'
+assert a['sinks'] == 'off' and json.load(open('$TMP/g.json'))['sinks'] is None" || die "gcg --source"
 # --sinks own: each row with its author's sinks; every forget01 row here is
 # tofu-002's, so the search is --source tofu-002's
 expect_exit 0 "${G[@]}" "$TMP/s/model.gguf" --max-items 1 --iters 2 --sinks own -o "$TMP/gs3.json"
