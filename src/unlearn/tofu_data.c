@@ -245,14 +245,9 @@ void tofu_sha256_hex(const void *data, size_t len, char out[65])
         snprintf(out + 8 * k, 9, "%08x", h[k]);
 }
 
-typedef struct {
-    const char *doc;
-    uint32_t id;
-} doc_source;
-
-static int cmp_doc(const void *a, const void *b)
+int tofu_key_id_cmp(const void *a, const void *b)
 {
-    return strcmp(((const doc_source *)a)->doc, ((const doc_source *)b)->doc);
+    return strcmp(((const tofu_key_id *)a)->key, ((const tofu_key_id *)b)->key);
 }
 
 int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *rows, int n,
@@ -262,22 +257,22 @@ int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *row
     int rc = train_corpus_load_tofu(&c, dir, e);
     if (rc)
         return rc;
-    doc_source *docs = malloc(sizeof *docs * (c.n ? c.n : 1));
+    tofu_key_id *docs = malloc(sizeof *docs * (c.n ? c.n : 1));
     if (!docs) {
         train_corpus_free(&c);
         return err_set(e, CAPE_EFAIL, "out of memory");
     }
     for (size_t i = 0; i < c.n; i++)
-        docs[i] = (doc_source){c.docs[i].text, sink_sources_id(sources, c.docs[i].source, 0)};
-    qsort(docs, c.n, sizeof *docs, cmp_doc);
+        docs[i] = (tofu_key_id){c.docs[i].text, sink_sources_id(sources, c.docs[i].source, 0)};
+    qsort(docs, c.n, sizeof *docs, tofu_key_id_cmp);
     for (int i = 0; i < n && !rc; i++) {
         char *doc = train_tofu_render(rows[i].question, rows[i].answer);
         if (!doc) {
             rc = err_set(e, CAPE_EFAIL, "out of memory");
             break;
         }
-        doc_source key = {doc, 0};
-        doc_source *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, cmp_doc) : NULL;
+        tofu_key_id key = {doc, 0};
+        tofu_key_id *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, tofu_key_id_cmp) : NULL;
         free(doc);
         ids[i] = hit ? hit->id : 0;
     }

@@ -163,15 +163,6 @@ static void eh_select(eval_hook *x, int item, int seq)
  * "tofu-001", ... for each 20 pairs in file order), found by the pair's
  * rendered document; a pair that is not there, or an author the model does
  * not have, gets no source (backbone only). */
-typedef struct {
-    const char *key;
-    uint32_t id;
-} own_entry;
-
-static int cmp_entry(const void *a, const void *b)
-{
-    return strcmp(((const own_entry *)a)->key, ((const own_entry *)b)->key);
-}
 
 static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, cape_err *e)
 {
@@ -179,7 +170,7 @@ static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, c
     int n = sp[0]->n + sp[1]->n, rc = 0;
     x->own_q = malloc(sizeof *x->own_q * (size_t)(n ? n : 1));
     x->own_id = malloc(sizeof *x->own_id * (size_t)(n ? n : 1));
-    own_entry *q = malloc(sizeof *q * (size_t)(n ? n : 1));
+    tofu_key_id *q = malloc(sizeof *q * (size_t)(n ? n : 1));
     if (!x->own_q || !x->own_id || !q) {
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto out;
@@ -189,9 +180,9 @@ static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, c
                                    e)))
             goto out;
         for (int i = 0; i < sp[k]->n; i++)
-            q[at + i] = (own_entry){sp[k]->rows[i].question, x->own_id[at + i]};
+            q[at + i] = (tofu_key_id){sp[k]->rows[i].question, x->own_id[at + i]};
     }
-    qsort(q, (size_t)n, sizeof *q, cmp_entry);
+    qsort(q, (size_t)n, sizeof *q, tofu_key_id_cmp);
     for (int i = 0; i < n; i++) {
         x->own_q[i] = q[i].key;
         x->own_id[i] = q[i].id;

@@ -70,6 +70,12 @@ void tofu_split_free(tofu_split *s);
  * lacks (such a row gets the backbone only). */
 int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *rows, int n,
                      uint32_t *ids, cape_err *e);
+/* A text and its source id, for tables sorted and searched by text. */
+typedef struct {
+    const char *key;
+    uint32_t id;
+} tofu_key_id;
+int tofu_key_id_cmp(const void *a, const void *b);
 
 /* SHA-256 of len bytes as 64 lower-case hex digits and a NUL. */
 void tofu_sha256_hex(const void *data, size_t len, char out[65]);
