@@ -264,7 +264,8 @@ int attack_gcg_run(const attack_gcg_opts *o, attack_gcg_result *r, cape_err *e)
                 rc = err_set(e, CAPE_EFAIL, "out of memory");
                 goto out;
             }
-            if ((rc = tofu_row_sources(o->tofu, &sinks->sources, fs.rows, fs.n, own_ids, e)))
+            const tofu_split *sp = &fs;
+            if ((rc = tofu_row_sources(o->tofu, &sinks->sources, &sp, 1, own_ids, e)))
                 goto out;
         } else if (o->source) {
             uint32_t id = sink_sources_id(&sinks->sources, o->source, 0);

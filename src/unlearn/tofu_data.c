@@ -250,8 +250,8 @@ int tofu_key_id_cmp(const void *a, const void *b)
     return strcmp(((const tofu_key_id *)a)->key, ((const tofu_key_id *)b)->key);
 }
 
-int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *rows, int n,
-                     uint32_t *ids, cape_err *e)
+int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_split *const *splits,
+                     int n_splits, uint32_t *ids, cape_err *e)
 {
     train_corpus c = {0};
     int rc = train_corpus_load_tofu(&c, dir, e);
@@ -265,17 +265,20 @@ int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *row
     for (size_t i = 0; i < c.n; i++)
         docs[i] = (tofu_key_id){c.docs[i].text, sink_sources_id(sources, c.docs[i].source, 0)};
     qsort(docs, c.n, sizeof *docs, tofu_key_id_cmp);
-    for (int i = 0; i < n && !rc; i++) {
-        char *doc = train_tofu_render(rows[i].question, rows[i].answer);
-        if (!doc) {
-            rc = err_set(e, CAPE_EFAIL, "out of memory");
-            break;
+    for (int k = 0, at = 0; k < n_splits && !rc; k++)
+        for (int i = 0; i < splits[k]->n && !rc; i++, at++) {
+            const tofu_row *row = &splits[k]->rows[i];
+            char *doc = train_tofu_render(row->question, row->answer);
+            if (!doc) {
+                rc = err_set(e, CAPE_EFAIL, "out of memory");
+                break;
+            }
+            tofu_key_id key = {doc, 0};
+            tofu_key_id *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, tofu_key_id_cmp)
+                                   : NULL;
+            free(doc);
+            ids[at] = hit ? hit->id : 0;
         }
-        tofu_key_id key = {doc, 0};
-        tofu_key_id *hit = c.n ? bsearch(&key, docs, c.n, sizeof *docs, tofu_key_id_cmp) : NULL;
-        free(doc);
-        ids[i] = hit ? hit->id : 0;
-    }
     free(docs);
     train_corpus_free(&c);
     return rc;

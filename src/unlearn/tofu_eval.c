@@ -175,13 +175,11 @@ static int own_sources(eval_hook *x, const tofu_split *split, const char *dir, c
         rc = err_set(e, CAPE_EFAIL, "out of memory");
         goto out;
     }
-    for (int k = 0, at = 0; k < 2; at += sp[k]->n, k++) {
-        if ((rc = tofu_row_sources(dir, &x->h.sm.sources, sp[k]->rows, sp[k]->n, x->own_id + at,
-                                   e)))
-            goto out;
-        for (int i = 0; i < sp[k]->n; i++)
-            q[at + i] = (tofu_key_id){sp[k]->rows[i].question, x->own_id[at + i]};
-    }
+    if ((rc = tofu_row_sources(dir, &x->h.sm.sources, sp, 2, x->own_id, e)))
+        goto out;
+    for (int k = 0, at = 0; k < 2; k++)
+        for (int i = 0; i < sp[k]->n; i++, at++)
+            q[at] = (tofu_key_id){sp[k]->rows[i].question, x->own_id[at]};
     qsort(q, (size_t)n, sizeof *q, tofu_key_id_cmp);
     for (int i = 0; i < n; i++) {
         x->own_q[i] = q[i].key;

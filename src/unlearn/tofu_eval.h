@@ -67,9 +67,10 @@ void tofu_split_free(tofu_split *s);
  * list): the author of that pair in DIR's full.json (the trainer's sources:
  * "tofu-001", ... for each 20 pairs in file order), found by the pair's
  * rendered document. 0 for a pair that is not there or an author sources
- * lacks (such a row gets the backbone only). */
-int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_row *rows, int n,
-                     uint32_t *ids, cape_err *e);
+ * lacks (such a row gets the backbone only). ids gets the rows of the
+ * n_splits splits one after the other; full.json is read once. */
+int tofu_row_sources(const char *dir, sink_sources *sources, const tofu_split *const *splits,
+                     int n_splits, uint32_t *ids, cape_err *e);
 /* A text and its source id, for tables sorted and searched by text. */
 typedef struct {
     const char *key;
