@@ -760,6 +760,59 @@ typedef struct {
     int V, vl;
 } cef_job;
 
+/* A row's maximum and sum of exp(l - shift) (the terms stored in out when
+ * out is given) on the vector path vl, or the scalar reference. */
+static float row_max_any(int vl, const float *l, int n)
+{
+#if HAVE_V512
+    if (vl == 2)
+        return row_max_v(l, n);
+    if (vl == 1)
+        return row_max_v8(l, n);
+#endif
+    (void)vl;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    return mx;
+}
+
+static double row_sumexp_any(int vl, float *out, const float *l, int n, float shift)
+{
+#if HAVE_V512
+    if (vl == 2)
+        return row_sumexp_v(out, l, n, shift);
+    if (vl == 1)
+        return row_sumexp_v8(out, l, n, shift);
+#endif
+    (void)vl;
+    double s = 0.0;
+    for (int i = 0; i < n; i++) {
+        float e = expf(l[i] - shift);
+        if (out)
+            out[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+static void row_scale_any(int vl, float *l, int n, float f)
+{
+#if HAVE_V512
+    if (vl == 2) {
+        row_scale_v(l, n, f);
+        return;
+    }
+    if (vl == 1) {
+        row_scale_v8(l, n, f);
+        return;
+    }
+#endif
+    (void)vl;
+    for (int i = 0; i < n; i++)
+        l[i] *= f;
+}
+
 static void ce_fwd_rows(void *p, int lo, int hi)
 {
     cef_job *j = p;
@@ -770,25 +823,8 @@ static void ce_fwd_rows(void *p, int lo, int hi)
             continue;
         }
         const float *l = j->logits + (size_t)n * V;
-        float mx;
-        double sum = 0.0;
-#if HAVE_V512
-        if (j->vl == 2) {
-            mx = row_max_v(l, V);
-            sum = row_sumexp_v(NULL, l, V, mx);
-        } else if (j->vl == 1) {
-            mx = row_max_v8(l, V);
-            sum = row_sumexp_v8(NULL, l, V, mx);
-        } else
-#endif
-        {
-            mx = l[0];
-            for (int i = 1; i < V; i++)
-                if (l[i] > mx)
-                    mx = l[i];
-            for (int i = 0; i < V; i++)
-                sum += expf(l[i] - mx);
-        }
+        float mx = row_max_any(j->vl, l, V);
+        double sum = row_sumexp_any(j->vl, NULL, l, V, mx);
         j->losses[n] = (float)(log(sum) - (double)(l[j->targets[n]] - mx));
     }
 }
@@ -831,34 +867,9 @@ static void ce_bwd_rows(void *p, int lo, int hi)
             memset(l, 0, sizeof(float) * V);
             continue;
         }
-#if HAVE_V512
-        if (j->vl == 2) {
-            float mx = row_max_v(l, V);
-            double sum = row_sumexp_v(l, l, V, mx);
-            row_scale_v(l, V, (float)(j->dloss / sum));
-            l[j->targets[n]] -= j->dloss;
-            continue;
-        }
-        if (j->vl == 1) {
-            float mx = row_max_v8(l, V);
-            double sum = row_sumexp_v8(l, l, V, mx);
-            row_scale_v8(l, V, (float)(j->dloss / sum));
-            l[j->targets[n]] -= j->dloss;
-            continue;
-        }
-#endif
-        float mx = l[0];
-        for (int i = 1; i < V; i++)
-            if (l[i] > mx)
-                mx = l[i];
-        float sum = 0.0f;
-        for (int i = 0; i < V; i++) {
-            l[i] = expf(l[i] - mx);
-            sum += l[i];
-        }
-        float inv = j->dloss / sum;
-        for (int i = 0; i < V; i++)
-            l[i] *= inv;
+        float mx = row_max_any(j->vl, l, V);
+        double sum = row_sumexp_any(j->vl, l, l, V, mx);
+        row_scale_any(j->vl, l, V, (float)(j->dloss / sum));
         l[j->targets[n]] -= j->dloss;
     }
 }
@@ -1150,42 +1161,6 @@ void geglu_backward(float *da, float *db, const float *dh, const float *a, const
  * again, dlogits = (exp(l - lse) - onehot) * dloss, pushed through the
  * product at once (dx += dl @ w_c, dw_c += dl^T @ x). */
 
-/* A row's maximum and sum of exp(l - shift) (the terms stored in out when
- * out is given) on the vector path vl, or the scalar reference. */
-static float row_max_any(int vl, const float *l, int n)
-{
-#if HAVE_V512
-    if (vl == 2)
-        return row_max_v(l, n);
-    if (vl == 1)
-        return row_max_v8(l, n);
-#endif
-    (void)vl;
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++)
-        mx = l[i] > mx ? l[i] : mx;
-    return mx;
-}
-
-static double row_sumexp_any(int vl, float *out, const float *l, int n, float shift)
-{
-#if HAVE_V512
-    if (vl == 2)
-        return row_sumexp_v(out, l, n, shift);
-    if (vl == 1)
-        return row_sumexp_v8(out, l, n, shift);
-#endif
-    (void)vl;
-    double s = 0.0;
-    for (int i = 0; i < n; i++) {
-        float e = expf(l[i] - shift);
-        if (out)
-            out[i] = e;
-        s += e;
-    }
-    return s;
-}
-
 /* One vocabulary chunk of the fused cross-entropy, rows in parallel. */
 typedef struct {
     float *buf;
@@ -1220,8 +1195,7 @@ static void cec_bwd_rows(void *p, int lo, int hi)
         int n = j->rows[r], t = j->targets[n];
         float *l = j->buf + (size_t)r * j->nv;
         row_sumexp_any(j->vl, l, l, j->nv, j->lse[n]);
-        for (int i = 0; i < j->nv; i++)
-            l[i] *= j->dloss;
+        row_scale_any(j->vl, l, j->nv, j->dloss);
         if (t >= j->v0 && t < j->v0 + j->nv)
             l[t - j->v0] -= j->dloss;
     }
