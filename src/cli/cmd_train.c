@@ -561,37 +561,6 @@ static int init_save(void *ctx, const train_model *m, long step, const char *pat
                            e);
 }
 
-/* A resumed run must mask with the checkpoint's sink layout: the same
- * backbone, pool, units per source and seed (a default that changed, or
- * other flags, would otherwise go on training with other masks); want is
- * NULL for a run without sinks. */
-static int check_resume_sinks(const ckpt_file *f, const sink_layout *want, const char *path,
-                              cape_err *e)
-{
-    sink_model had = {0};
-    int rc = sink_model_read_gguf(&had, f, path, e);
-    if (rc)
-        return rc;
-    const sink_layout *h = &had.layout;
-    if (!want && had.enabled)
-        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint has sinks (k %d, seed %llu); resume "
-                     "with --sinks", path, h->k, (unsigned long long)h->seed);
-    else if (!want)
-        rc = 0;
-    else if (!had.enabled)
-        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint has no sinks; resume without --sinks",
-                     path);
-    else if (h->n_backbone != want->n_backbone || h->pool != want->pool || h->k != want->k ||
-             h->seed != want->seed)
-        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint's sinks are %d backbone + %d pool "
-                     "units, k %d, seed %llu, not the layout the flags give (%d + %d, k %d, "
-                     "seed %llu): resume with --sink-k %d --sink-seed %llu", path, h->n_backbone,
-                     h->pool, h->k, (unsigned long long)h->seed, want->n_backbone, want->pool,
-                     want->k, (unsigned long long)want->seed, h->k, (unsigned long long)h->seed);
-    sink_model_free(&had);
-    return rc;
-}
-
 /* The first SIGINT/SIGTERM stops training after the current step, with a
  * checkpoint (exit 128 + signal); a second one ends the process at once. */
 static volatile int g_stop;
@@ -873,7 +842,7 @@ int cmd_train(int argc, char **argv)
         sinks.has_router = 1;
     }
     if (a.resume &&
-        (rc = check_resume_sinks(&resume_f, a.sinks ? &sinks.layout : NULL, gpath, &e)))
+        (rc = sink_model_check_resume(&resume_f, a.sinks ? &sinks.layout : NULL, gpath, &e)))
         goto out;
 
     if (a.random_data) {

@@ -243,3 +243,30 @@ uint32_t sink_model_mask(const sink_model *s, sink_mode mode, uint32_t id, const
     }
     }
 }
+
+int sink_model_check_resume(const ckpt_file *f, const sink_layout *want, const char *path,
+                            cape_err *e)
+{
+    sink_model had = {0};
+    int rc = sink_model_read_gguf(&had, f, path, e);
+    if (rc)
+        return rc;
+    const sink_layout *h = &had.layout;
+    if (!want && had.enabled)
+        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint has sinks (k %d, seed %llu); resume "
+                     "with --sinks", path, h->k, (unsigned long long)h->seed);
+    else if (!want)
+        rc = 0;
+    else if (!had.enabled)
+        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint has no sinks; resume without --sinks",
+                     path);
+    else if (h->n_backbone != want->n_backbone || h->pool != want->pool || h->k != want->k ||
+             h->seed != want->seed)
+        rc = err_set(e, CAPE_EINPUT, "%s: the checkpoint's sinks are %d backbone + %d pool "
+                     "units, k %d, seed %llu, not the layout the flags give (%d + %d, k %d, "
+                     "seed %llu): resume with --sink-k %d --sink-seed %llu", path, h->n_backbone,
+                     h->pool, h->k, (unsigned long long)h->seed, want->n_backbone, want->pool,
+                     want->k, (unsigned long long)want->seed, h->k, (unsigned long long)h->seed);
+    sink_model_free(&had);
+    return rc;
+}

@@ -39,6 +39,13 @@ int sink_model_read(sink_model *s, const ckpt_file *f, int hidden, const char *w
  * retrofitted sinks): the MLP width is the GGUF's
  * <general.architecture>.feed_forward_length. */
 int sink_model_read_gguf(sink_model *s, const ckpt_file *f, const char *what, cape_err *e);
+/* A resumed run must mask with the checkpoint's sink layout: the same
+ * backbone, pool, units per source and seed (a default that changed, or
+ * other flags, would otherwise go on training with other masks). want is
+ * NULL for a run without sinks; a mismatch is an input error naming path
+ * and the flags that resume it. */
+int sink_model_check_resume(const ckpt_file *f, const sink_layout *want, const char *path,
+                            cape_err *e);
 void sink_model_free(sink_model *s);
 int sink_mode_parse(const char *s, sink_mode *out);
 const char *sink_mode_name(sink_mode m);
